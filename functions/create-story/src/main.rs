@@ -1,0 +1,10 @@
+//! create-story: POST /stories.
+
+use aipm::handlers::create_story::CreateStory;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    serve(CreateStory::new(cold_start.story_repository())).await
+}

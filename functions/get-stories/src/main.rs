@@ -1,0 +1,10 @@
+//! get-stories: GET /stories.
+
+use aipm::handlers::get_stories::GetStories;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    serve(GetStories::new(cold_start.story_repository())).await
+}

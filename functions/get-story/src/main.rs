@@ -1,0 +1,10 @@
+//! get-story: GET /stories/{id}.
+
+use aipm::handlers::get_story::GetStory;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    serve(GetStory::new(cold_start.story_repository())).await
+}

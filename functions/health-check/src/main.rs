@@ -1,0 +1,12 @@
+//! health-check: GET /health.
+
+use aipm::config::BUILD;
+use aipm::handlers::health_check::HealthCheck;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    let stage = cold_start.config.stage.clone();
+    serve(HealthCheck::new(cold_start.health_probe(), stage, BUILD)).await
+}

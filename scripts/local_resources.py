@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Creates the DynamoDB tables and SQS queues of template.yaml in a local emulator.
+
+The resource definitions are read from template.yaml itself, so the local stack and AWS can
+never disagree on key schemas, indexes or queue settings. Safe to run twice.
+
+    local_resources.py --endpoint http://127.0.0.1:4566 [--stage local] [--env-file PATH]
+
+With --env-file it also writes the functions' environment (template.yaml's Globals, resolved
+for this stage and endpoint) for `cargo lambda watch --env-file`.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import boto3
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+class CfnLoader(yaml.SafeLoader):
+    """A YAML loader that keeps CloudFormation's short-form intrinsics as {'Fn': value}."""
+
+
+def _intrinsic(name):
+    def construct(loader, node):
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        if name == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {("Ref" if name == "Ref" else "Fn::" + name): value}
+
+    return construct
+
+
+for _tag in ["Ref", "Sub", "GetAtt", "If", "Join", "Select", "Split", "Equals", "Not", "And", "Or",
+             "FindInMap", "ImportValue", "Base64", "Condition", "GetAZs", "Cidr"]:
+    CfnLoader.add_constructor("!" + _tag, _intrinsic(_tag))
+
+
+def _is_intrinsic(key):
+    return key == "Ref" or key.startswith("Fn::")
+
+
+class Template:
+    def __init__(self, path, service, stage, endpoint):
+        self.doc = yaml.load(Path(path).read_text(), Loader=CfnLoader)
+        self.resources = self.doc["Resources"]
+        self.params = {"Service": service, "Stage": stage, "AWS::Region": REGION,
+                       "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
+        self.endpoint = endpoint.rstrip("/")
+        self.queue_urls = {}
+
+    def of_type(self, kind):
+        return {name: r for name, r in self.resources.items() if r["Type"] == kind}
+
+    def name_of(self, logical_id):
+        props = self.resources[logical_id]["Properties"]
+        key = "TableName" if self.resources[logical_id]["Type"] == "AWS::DynamoDB::Table" else "QueueName"
+        return self.resolve(props[key])
+
+    def queue_url(self, logical_id):
+        # The emulator's own answer when known; its usual form otherwise.
+        return self.queue_urls.get(logical_id, f"{self.endpoint}/{ACCOUNT}/{self.name_of(logical_id)}")
+
+    def resolve(self, value):
+        if isinstance(value, dict) and len(value) == 1 and _is_intrinsic(next(iter(value))):
+            (fn, arg), = value.items()
+            if fn == "Ref":
+                if arg in self.params:
+                    return self.params[arg]
+                kind = self.resources[arg]["Type"]
+                return self.queue_url(arg) if kind == "AWS::SQS::Queue" else self.name_of(arg)
+            if fn == "Fn::Sub":
+                text = arg
+                for key, val in self.params.items():
+                    text = text.replace("${" + key + "}", str(val))
+                if "${" in text:
+                    raise ValueError(f"cannot resolve {arg!r} locally")
+                return text
+            if fn == "Fn::GetAtt":
+                logical_id, attribute = arg
+                if attribute == "Arn" and self.resources[logical_id]["Type"] == "AWS::SQS::Queue":
+                    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.name_of(logical_id)}"
+                raise ValueError(f"cannot resolve GetAtt {arg!r} locally")
+            raise ValueError(f"cannot resolve {fn} locally")
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def function_environment(self):
+        variables = self.doc["Globals"]["Function"]["Environment"]["Variables"]
+        return {key: str(self.resolve(value)) for key, value in variables.items()}
+
+
+def create_tables(template, dynamodb):
+    existing = set(dynamodb.list_tables()["TableNames"])
+    for logical_id, resource in template.of_type("AWS::DynamoDB::Table").items():
+        props = template.resolve(resource["Properties"])
+        name = props["TableName"]
+        if name in existing:
+            print(f"table {name}: exists")
+            continue
+        args = {key: props[key] for key in
+                ["TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes"]
+                if key in props}
+        dynamodb.create_table(**args)
+        dynamodb.get_waiter("table_exists").wait(TableName=name)
+        print(f"table {name}: created ({logical_id})")
+
+
+def create_queues(template, sqs):
+    queues = template.of_type("AWS::SQS::Queue")
+    # Queues others point at (dead-letter queues) first, so their ARNs exist when referenced.
+    ordered = sorted(queues.items(), key=lambda item: "RedrivePolicy" in item[1]["Properties"])
+    for logical_id, resource in ordered:
+        props = template.resolve(resource["Properties"])
+        attributes = {}
+        for key in ["VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds",
+                    "ReceiveMessageWaitTimeSeconds"]:
+            if key in props:
+                attributes[key] = str(props[key])
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        created = sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)
+        template.queue_urls[logical_id] = created["QueueUrl"]
+        print(f"queue {props['QueueName']}: ready ({logical_id})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--service", default="aipm")
+    parser.add_argument("--stage", default="local")
+    parser.add_argument("--template", default=str(ROOT / "template.yaml"))
+    parser.add_argument("--env-file", help="also write the functions' environment here")
+    args = parser.parse_args()
+
+    template = Template(args.template, args.service, args.stage, args.endpoint)
+    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
+                                    region_name=REGION)
+    create_tables(template, session.client("dynamodb", endpoint_url=args.endpoint))
+    create_queues(template, session.client("sqs", endpoint_url=args.endpoint))
+
+    if args.env_file:
+        env = template.function_environment()
+        env.update({"AWS_ENDPOINT_URL": args.endpoint, "AWS_REGION": REGION,
+                    "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+        Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
+        print(f"environment written to {args.env_file}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

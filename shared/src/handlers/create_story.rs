@@ -1,0 +1,115 @@
+//! POST /stories: validate, store under a new sequential id, answer 201 with a Location.
+
+use chrono::Utc;
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+
+use crate::error::{Error, Result};
+use crate::http::{Operation, json_response, parse_json_body};
+use crate::ports::StoryRepository;
+use crate::validation::{CreateStoryBody, validate_new_story};
+
+pub struct CreateStory<R> {
+    stories: R,
+}
+
+impl<R: StoryRepository> CreateStory<R> {
+    pub fn new(stories: R) -> Self {
+        Self { stories }
+    }
+}
+
+impl<R: StoryRepository> Operation for CreateStory<R> {
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let body: CreateStoryBody = parse_json_body(&request)?;
+        let new_story = validate_new_story(body)?;
+        let story = self.stories.create(new_story, Utc::now()).await?;
+        tracing::info!(story_id = story.id, "story created");
+        let mut response = json_response(StatusCode::CREATED, &story);
+        let location = HeaderValue::from_str(&format!("/stories/{}", story.id))
+            .map_err(|error| Error::Internal(error.to_string()))?;
+        response.headers_mut().insert(header::LOCATION, location);
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStoryRepository;
+    use crate::handlers::test_support::{error_code, json, request};
+    use crate::http::respond;
+    use lambda_http::http::Method;
+
+    async fn post(operation: &CreateStory<MemoryStoryRepository>, body: &str) -> Response<Body> {
+        respond(operation, request(Method::POST, "/stories", body)).await
+    }
+
+    #[tokio::test]
+    async fn creates_stories_with_sequential_ids_and_a_location() {
+        let operation = CreateStory::new(MemoryStoryRepository::new());
+        let first = post(
+            &operation,
+            r#"{"title":"Export CSV","asA":"PM","storyPoint":3}"#,
+        )
+        .await;
+        assert_eq!(first.status(), 201);
+        assert_eq!(first.headers()["location"], "/stories/1");
+        let story = json(&first);
+        assert_eq!(story["id"], 1);
+        assert_eq!(story["status"], "Draft");
+        assert_eq!(story["version"], 1);
+        assert_eq!(story["storyPoint"], 3);
+        let second = post(&operation, r#"{"title":"Import CSV","parentId":1}"#).await;
+        assert_eq!(json(&second)["id"], 2);
+        assert_eq!(json(&second)["parentId"], 1);
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_get_400s_with_codes_that_say_which() {
+        let operation = CreateStory::new(MemoryStoryRepository::new());
+        for (body, code) in [
+            ("{not json", "INVALID_JSON"),
+            ("", "INVALID_JSON"),
+            (r#"{"asA":"PM"}"#, "VALIDATION_FAILED"),
+            (r#"{"title":42}"#, "INVALID_FIELD_TYPE"),
+            (r#"{"title":"t","storyPoint":2.5}"#, "INVALID_FIELD_TYPE"),
+            (r#"{"title":"t","priority":"high"}"#, "UNKNOWN_FIELD"),
+            (r#"{"title":"t","parentId":99}"#, "PARENT_NOT_FOUND"),
+        ] {
+            let response = post(&operation, body).await;
+            assert_eq!(response.status(), 400, "{body}");
+            assert_eq!(error_code(&response), code, "{body}");
+        }
+        let response = post(&operation, r#"{"asA":"PM"}"#).await;
+        assert_eq!(
+            json(&response)["error"]["details"]["fields"][0]["field"],
+            "title"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_over_64_kib_is_413() {
+        let operation = CreateStory::new(MemoryStoryRepository::new());
+        let body = format!(
+            r#"{{"title":"t","description":"{}"}}"#,
+            "x".repeat(65 * 1024)
+        );
+        let response = post(&operation, &body).await;
+        assert_eq!(response.status(), 413);
+        assert_eq!(error_code(&response), "PAYLOAD_TOO_LARGE");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_table_is_503_and_nothing_is_stored() {
+        let repository = MemoryStoryRepository::new();
+        repository.set_unavailable(true);
+        let operation = CreateStory::new(repository);
+        let response = post(&operation, r#"{"title":"t"}"#).await;
+        assert_eq!(response.status(), 503);
+        assert_eq!(error_code(&response), "DEPENDENCY_UNAVAILABLE");
+        operation.stories.set_unavailable(false);
+        let response = post(&operation, r#"{"title":"t"}"#).await;
+        assert_eq!(json(&response)["id"], 1);
+    }
+}

@@ -1,0 +1,142 @@
+//! GET /stories: a bounded page of stories, filtered by parent and status, with a cursor.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::http::{Operation, json_response};
+use crate::model::Story;
+use crate::pagination::StoryListQuery;
+use crate::ports::StoryRepository;
+
+pub struct GetStories<R> {
+    stories: R,
+}
+
+impl<R: StoryRepository> GetStories<R> {
+    pub fn new(stories: R) -> Self {
+        Self { stories }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoryPage {
+    stories: Vec<Story>,
+    /// Pass as `cursor` to get the next page; `null` when there is none.
+    next_cursor: Option<String>,
+}
+
+impl<R: StoryRepository> Operation for GetStories<R> {
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let parameters = request.query_string_parameters_ref();
+        let query = StoryListQuery::parse(|name| parameters.and_then(|map| map.first(name)))?;
+        let page = self.stories.list(&query).await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &StoryPage {
+                stories: page.items,
+                next_cursor: page.next.map(|cursor| cursor.encode()),
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStoryRepository;
+    use crate::handlers::test_support::{error_code, json, request, with_query};
+    use crate::http::respond;
+    use crate::model::NewStory;
+    use chrono::Utc;
+    use lambda_http::http::Method;
+    use serde_json::Value;
+
+    async fn seeded(count: u64) -> GetStories<MemoryStoryRepository> {
+        let repository = MemoryStoryRepository::new();
+        for n in 1..=count {
+            let new = NewStory {
+                parent_id: (n > 1).then_some(1),
+                title: format!("story {n}"),
+                as_a: String::new(),
+                i_want: String::new(),
+                so_that: String::new(),
+                description: String::new(),
+                components: vec![],
+                story_point: None,
+                assignee_email: None,
+            };
+            repository.create(new, Utc::now()).await.unwrap();
+        }
+        GetStories::new(repository)
+    }
+
+    async fn list(
+        operation: &GetStories<MemoryStoryRepository>,
+        query: &[(&str, &str)],
+    ) -> Response<Body> {
+        respond(
+            operation,
+            with_query(request(Method::GET, "/stories", ""), query),
+        )
+        .await
+    }
+
+    fn ids(page: &Value) -> Vec<u64> {
+        page["stories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|story| story["id"].as_u64().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn pages_follow_the_cursor_to_the_end() {
+        let operation = seeded(5).await;
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("limit", "2")];
+            if let Some(token) = cursor.as_deref() {
+                query.push(("cursor", token));
+            }
+            let page = json(&list(&operation, &query).await);
+            let page_ids = ids(&page);
+            assert!(page_ids.len() <= 2);
+            seen.extend(page_ids);
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn filters_by_parent_and_status() {
+        let operation = seeded(4).await;
+        let children = json(&list(&operation, &[("parentId", "1")]).await);
+        assert_eq!(ids(&children), vec![2, 3, 4]);
+        let ready = json(&list(&operation, &[("status", "Ready")]).await);
+        assert_eq!(ids(&ready), Vec::<u64>::new());
+        assert_eq!(ready["nextCursor"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn bad_parameters_are_400() {
+        let operation = seeded(1).await;
+        for (query, code) in [
+            (vec![("limit", "0")], "INVALID_QUERY_PARAMETER"),
+            (vec![("limit", "501")], "INVALID_QUERY_PARAMETER"),
+            (vec![("status", "Nope")], "INVALID_QUERY_PARAMETER"),
+            (vec![("cursor", "not-a-cursor")], "INVALID_CURSOR"),
+        ] {
+            let response = list(&operation, &query).await;
+            assert_eq!(response.status(), 400, "{query:?}");
+            assert_eq!(error_code(&response), code, "{query:?}");
+        }
+    }
+}

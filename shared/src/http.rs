@@ -1,0 +1,341 @@
+//! HTTP glue shared by every function: reading requests, writing JSON responses, and the one
+//! place where an [`Error`] becomes a status code and a JSON error body.
+
+use std::future::Future;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+
+/// Request bodies larger than this are refused with 413 before they are parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// One API operation: what a function serves. Expected failures are `Err`s here and become
+/// JSON error responses in [`respond`]; a handler never returns an error to the runtime.
+pub trait Operation: Send + Sync + 'static {
+    fn handle(&self, request: Request) -> impl Future<Output = Result<Response<Body>>> + Send;
+}
+
+/// Runs an operation and turns any failure into its JSON error response.
+pub async fn respond(operation: &impl Operation, request: Request) -> Response<Body> {
+    let request_id = request_id(&request);
+    match operation.handle(request).await {
+        Ok(response) => response,
+        Err(error) => error_response(&error, &request_id),
+    }
+}
+
+/// The request id API Gateway and Lambda know this request by, for logs and 500 bodies.
+pub fn request_id(request: &Request) -> String {
+    if let Some(context) = request.lambda_context_ref() {
+        return context.request_id.clone();
+    }
+    match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.request_id.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => with_json_content_type(status, bytes),
+        Err(error) => error_response(
+            &Error::Internal(format!("serializing a response: {error}")),
+            "",
+        ),
+    }
+}
+
+fn with_json_content_type(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The single mapping from the error enum to HTTP status, stable code and details.
+pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
+    let (status, code, details) = match error {
+        Error::InvalidJson(_) => (StatusCode::BAD_REQUEST, "INVALID_JSON", Value::Null),
+        Error::UnknownField { field } => (
+            StatusCode::BAD_REQUEST,
+            "UNKNOWN_FIELD",
+            json!({ "field": field }),
+        ),
+        Error::InvalidFieldType { field, .. } => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD_TYPE",
+            json!({ "field": field }),
+        ),
+        Error::Validation(fields) => (
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+            json!({ "fields": fields }),
+        ),
+        Error::InvalidStoryId { value } => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_STORY_ID",
+            json!({ "value": value }),
+        ),
+        Error::InvalidQueryParameter { name, .. } => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_PARAMETER",
+            json!({ "parameter": name }),
+        ),
+        Error::InvalidCursor => (StatusCode::BAD_REQUEST, "INVALID_CURSOR", Value::Null),
+        Error::PayloadTooLarge { actual, limit } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            json!({ "bytes": actual, "limitBytes": limit }),
+        ),
+        Error::StoryNotFound { id } => (
+            StatusCode::NOT_FOUND,
+            "STORY_NOT_FOUND",
+            json!({ "id": id }),
+        ),
+        Error::ParentNotFound { id } => (
+            StatusCode::BAD_REQUEST,
+            "PARENT_NOT_FOUND",
+            json!({ "field": "parentId", "parentId": id }),
+        ),
+        Error::DependencyUnavailable { dependency, .. } => {
+            tracing::warn!(request_id, error = %error, "dependency unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "DEPENDENCY_UNAVAILABLE",
+                json!({ "dependency": dependency }),
+            )
+        }
+        Error::Internal(_) => {
+            tracing::error!(request_id, error = %error, "internal error");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                json!({ "requestId": request_id }),
+            )
+        }
+    };
+    // Internal errors say nothing about what went wrong inside; the request id finds the log.
+    let message = match error {
+        Error::Internal(_) => {
+            "an internal error occurred; quote the request id when reporting it".to_owned()
+        }
+        Error::DependencyUnavailable { dependency, .. } => {
+            format!("{dependency} is unavailable right now; retry later")
+        }
+        other => other.to_string(),
+    };
+    let mut body = json!({ "error": { "code": code, "message": message } });
+    if !details.is_null() {
+        body["error"]["details"] = details;
+    }
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut response = with_json_content_type(status, bytes);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+/// Parses a JSON body into `T`, classifying what is wrong: too large, not JSON, an unknown
+/// field, or a field of the wrong type.
+pub fn parse_json_body<T: DeserializeOwned>(request: &Request) -> Result<T> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge {
+            actual: bytes.len(),
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        None => {
+            return Err(Error::InvalidJson(
+                "the body is empty; send a JSON object".into(),
+            ));
+        }
+        // serde would also accept an array for a struct; the API only speaks objects.
+        Some(b'{') => {}
+        Some(_) => return Err(Error::InvalidJson("the body must be a JSON object".into())),
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        let inner = error.into_inner();
+        if !inner.is_data() {
+            return Error::InvalidJson(inner.to_string());
+        }
+        let message = inner.to_string();
+        if let Some(name) = unknown_field_name(&message) {
+            // The path already ends in the unknown key, except at the top level.
+            let field = if field == "." { name } else { field };
+            Error::UnknownField { field }
+        } else {
+            Error::InvalidFieldType {
+                field,
+                message: strip_position(&message),
+            }
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| Error::InvalidJson(error.to_string()))?;
+    Ok(value)
+}
+
+/// serde reports unknown fields as "unknown field `name`, expected …".
+fn unknown_field_name(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split_once('`').map(|(name, _)| name.to_owned())
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A path parameter, percent-decoded (the local router passes them still encoded).
+pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
+    let parameters = request.path_parameters_ref()?;
+    let raw = parameters.first(name)?;
+    Some(
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Sample {
+        title: Option<String>,
+        story_point: Option<i64>,
+        components: Option<Vec<String>>,
+    }
+
+    fn parse(body: &str) -> Result<Sample> {
+        parse_json_body(&Request::new(Body::from(body)))
+    }
+
+    fn status_and_code(error: &Error) -> (u16, String) {
+        let response = error_response(error, "req-1");
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        (
+            response.status().as_u16(),
+            body["error"]["code"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    #[test]
+    fn classifies_what_is_wrong_with_a_body() {
+        assert!(matches!(parse("{\"title\": "), Err(Error::InvalidJson(_))));
+        assert!(matches!(parse(""), Err(Error::InvalidJson(_))));
+        assert!(matches!(parse("[1]"), Err(Error::InvalidJson(_))));
+        assert!(matches!(parse("{} trailing"), Err(Error::InvalidJson(_))));
+        match parse("{\"title\":\"t\",\"colour\":1}") {
+            Err(Error::UnknownField { field }) => assert_eq!(field, "colour"),
+            other => panic!("{other:?}"),
+        }
+        match parse("{\"storyPoint\":\"five\"}") {
+            Err(Error::InvalidFieldType { field, message }) => {
+                assert_eq!(field, "storyPoint");
+                assert!(!message.contains("line"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse("{\"components\":[\"a\", 2]}") {
+            Err(Error::InvalidFieldType { field, .. }) => assert_eq!(field, "components[1]"),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse("{\"title\":\"t\",\"storyPoint\":null}").is_ok());
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_before_parsing() {
+        let big = format!("{{\"title\":\"{}\"}}", "a".repeat(MAX_BODY_BYTES));
+        assert!(matches!(parse(&big), Err(Error::PayloadTooLarge { .. })));
+    }
+
+    #[test]
+    fn every_error_maps_to_its_status_and_code() {
+        let cases = [
+            (Error::InvalidJson("x".into()), 400, "INVALID_JSON"),
+            (
+                Error::UnknownField { field: "x".into() },
+                400,
+                "UNKNOWN_FIELD",
+            ),
+            (
+                Error::InvalidFieldType {
+                    field: "x".into(),
+                    message: "m".into(),
+                },
+                400,
+                "INVALID_FIELD_TYPE",
+            ),
+            (Error::Validation(vec![]), 400, "VALIDATION_FAILED"),
+            (
+                Error::InvalidStoryId { value: "x".into() },
+                400,
+                "INVALID_STORY_ID",
+            ),
+            (Error::InvalidCursor, 400, "INVALID_CURSOR"),
+            (
+                Error::PayloadTooLarge {
+                    actual: 2,
+                    limit: 1,
+                },
+                413,
+                "PAYLOAD_TOO_LARGE",
+            ),
+            (Error::StoryNotFound { id: 4 }, 404, "STORY_NOT_FOUND"),
+            (Error::ParentNotFound { id: 4 }, 400, "PARENT_NOT_FOUND"),
+            (
+                Error::DependencyUnavailable {
+                    dependency: "stories table",
+                    message: "down".into(),
+                },
+                503,
+                "DEPENDENCY_UNAVAILABLE",
+            ),
+            (
+                Error::Internal("secret detail".into()),
+                500,
+                "INTERNAL_ERROR",
+            ),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(
+                status_and_code(&error),
+                (status, code.to_owned()),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn internal_errors_reveal_nothing_but_the_request_id() {
+        let response = error_response(&Error::Internal("table arn:aws:xyz broke".into()), "req-9");
+        let text = String::from_utf8(response.body().to_vec()).unwrap();
+        assert!(!text.contains("arn:aws"), "{text}");
+        assert!(text.contains("req-9"), "{text}");
+    }
+}

@@ -1,0 +1,15 @@
+//! AIPM's domain crate: the story model, its rules, the ports and adapters, and the HTTP glue
+//! that every Lambda function of the API is built from.
+
+pub mod adapters;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod model;
+pub mod pagination;
+pub mod ports;
+pub mod runtime;
+pub mod validation;
+
+pub use error::{Error, Result};

@@ -1,0 +1,80 @@
+//! Cold-start wiring shared by every function: logging, settings, AWS clients, serving.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use lambda_http::{Request, service_fn};
+
+use crate::adapters::dynamodb::DynamoStoryRepository;
+use crate::adapters::health::AwsHealthProbe;
+use crate::config::Config;
+use crate::http::{Operation, respond};
+
+/// Loads AWS settings with limits that keep a dead dependency from holding a request for long:
+/// connect within 1 s, each attempt within 3 s, three attempts, everything within 6 s.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(6))
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(50)),
+        )
+        .load()
+        .await
+}
+
+/// What a function builds once per cold start and reuses for every invocation.
+pub struct ColdStart {
+    pub config: Config,
+    pub sdk: SdkConfig,
+}
+
+impl ColdStart {
+    /// Sets up JSON logging, reads the settings (naming any missing variable) and loads AWS
+    /// settings.
+    pub async fn init() -> Result<Self, lambda_http::Error> {
+        lambda_http::tracing::init_default_subscriber();
+        let config = Config::from_env().inspect_err(|error| {
+            tracing::error!(%error, "cold start failed");
+        })?;
+        let sdk = load_sdk_config().await;
+        Ok(Self { config, sdk })
+    }
+
+    pub fn story_repository(&self) -> DynamoStoryRepository {
+        DynamoStoryRepository::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.config.stories_table.clone(),
+        )
+    }
+
+    pub fn health_probe(&self) -> AwsHealthProbe {
+        AwsHealthProbe::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            aws_sdk_sqs::Client::new(&self.sdk),
+            self.config.clone(),
+        )
+    }
+}
+
+/// Serves one operation on the Lambda runtime until the process ends. Every outcome is an HTTP
+/// response; nothing reaches API Gateway as an opaque 502.
+pub async fn serve(operation: impl Operation) -> Result<(), lambda_http::Error> {
+    let operation = Arc::new(operation);
+    lambda_http::run(service_fn(move |request: Request| {
+        let operation = Arc::clone(&operation);
+        async move { Ok::<_, Infallible>(respond(operation.as_ref(), request).await) }
+    }))
+    .await
+}

@@ -1,0 +1,267 @@
+//! Test support for adapter and end-to-end tests: starts the local stack (the moto emulator,
+//! tables and queues from template.yaml, `cargo lambda watch`) on free ports, and tears it down
+//! when dropped or when the test process dies.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, ChildStdin, Command};
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// The virtualenv the README's commands install (moto, cargo-lambda, cfn-lint).
+pub fn venv_bin(tool: &str) -> PathBuf {
+    let venv = std::env::var_os("AIPM_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"));
+    let path = venv.join("bin").join(tool);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test (it installs the local stack's tools) first",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("no free local port")
+}
+
+/// A process started through scripts/supervise.py: closing its stdin ends its process group.
+struct Supervised {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Supervised {
+    fn spawn(command: &Path, args: &[&str], envs: &[(&str, String)], log: &Path) -> Self {
+        let log_file = std::fs::File::create(log).expect("cannot create a log file");
+        let log_err = log_file
+            .try_clone()
+            .expect("cannot clone a log file handle");
+        let mut child = Command::new(venv_bin("python"))
+            .arg(repo_root().join("scripts/supervise.py"))
+            .arg(command)
+            .args(args)
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(repo_root())
+            .stdin(Stdio::piped())
+            .stdout(log_file)
+            .stderr(log_err)
+            .spawn()
+            .expect("cannot start scripts/supervise.py");
+        let stdin = child.stdin.take();
+        Self { child, stdin }
+    }
+
+    async fn stop(&mut self) {
+        self.stdin.take();
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await;
+    }
+}
+
+fn log_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("aipm-test-logs");
+    std::fs::create_dir_all(&dir).expect("cannot create the test log folder");
+    dir
+}
+
+impl Supervised {
+    /// Waits until something listens on `port`, failing early if the process has exited.
+    async fn wait_for_port(&mut self, port: u16, within: Duration, log: &Path) {
+        let deadline = Instant::now() + within;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            let exited = self.child.try_wait().ok().flatten();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "nothing listens on port {port} ({exited:?}); see {}",
+                log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The moto server: DynamoDB and SQS over the AWS wire protocol on one port.
+pub struct Emulator {
+    process: Supervised,
+    pub endpoint: String,
+    pub log: PathBuf,
+}
+
+impl Emulator {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let log = log_dir().join(format!("moto-{port}.log"));
+        let mut process = Supervised::spawn(
+            &venv_bin("moto_server"),
+            &["-H", "127.0.0.1", "-p", &port.to_string()],
+            &[],
+            &log,
+        );
+        process
+            .wait_for_port(port, Duration::from_secs(30), &log)
+            .await;
+        Self {
+            process,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    /// Creates template.yaml's tables and queues for `stage`; returns the functions' environment.
+    pub async fn create_resources(&self, stage: &str) -> Vec<(String, String)> {
+        let env_file = log_dir().join(format!("env-{stage}-{}", free_port()));
+        let output = Command::new(venv_bin("python"))
+            .arg(repo_root().join("scripts/local_resources.py"))
+            .args(["--endpoint", &self.endpoint, "--stage", stage, "--env-file"])
+            .arg(&env_file)
+            .output()
+            .await
+            .expect("cannot run scripts/local_resources.py");
+        assert!(
+            output.status.success(),
+            "local_resources.py failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = std::fs::read_to_string(&env_file).expect("no environment file written");
+        text.lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// An AWS SDK configuration pointed at this emulator with dummy credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "aipm-tests",
+            ))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(1))
+                    .operation_timeout(Duration::from_secs(6))
+                    .build(),
+            )
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(Duration::from_millis(50)),
+            )
+            .load()
+            .await
+    }
+
+    pub async fn stop(&mut self) {
+        self.process.stop().await;
+    }
+}
+
+/// The API served by `cargo lambda watch` with the router of Cargo.toml.
+pub struct LocalApi {
+    process: Supervised,
+    pub base_url: String,
+    pub log: PathBuf,
+}
+
+impl LocalApi {
+    /// Starts `cargo lambda watch` with the functions' environment and waits until `/health`
+    /// answers (the first request may compile the functions).
+    pub async fn start(environment: &[(String, String)]) -> Self {
+        let port = free_port();
+        let log = log_dir().join(format!("watch-{port}.log"));
+        let env_file = log_dir().join(format!("watch-env-{port}"));
+        let env_text: String = environment
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        std::fs::write(&env_file, env_text).expect("cannot write the watch environment");
+        let path = format!(
+            "{}:{}",
+            venv_bin("python")
+                .parent()
+                .map(Path::display)
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let env_file_arg = env_file.display().to_string();
+        let mut process = Supervised::spawn(
+            &venv_bin("cargo-lambda"),
+            &[
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+                "--env-file",
+                &env_file_arg,
+            ],
+            &[("PATH", path)],
+            &log,
+        );
+        process
+            .wait_for_port(port, Duration::from_secs(120), &log)
+            .await;
+        let api = Self {
+            process,
+            base_url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        api.wait_until_serving(Duration::from_secs(900)).await;
+        api
+    }
+
+    async fn wait_until_serving(&self, within: Duration) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + within;
+        loop {
+            let answer = client
+                .get(format!("{}/health", self.base_url))
+                .timeout(Duration::from_secs(600))
+                .send()
+                .await;
+            if let Ok(response) = answer
+                && response.status().as_u16() == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the local API did not become healthy; see {}",
+                self.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn stop(&mut self) {
+        self.process.stop().await;
+    }
+}

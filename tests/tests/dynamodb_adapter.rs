@@ -1,0 +1,312 @@
+//! The DynamoDB and SQS adapters against the moto emulator, over the AWS wire protocol, with
+//! tables created from template.yaml.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use aipm::Error;
+use aipm::adapters::dynamodb::DynamoStoryRepository;
+use aipm::adapters::health::AwsHealthProbe;
+use aipm::config::Config;
+use aipm::model::{NewStory, StoryStatus};
+use aipm::pagination::{Cursor, StoryListQuery};
+use aipm::ports::{HealthProbe, StoryRepository};
+use aipm_tests::Emulator;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+
+const HANG_GUARD: Duration = Duration::from_secs(10);
+
+struct Fixture {
+    emulator: Emulator,
+    config: Config,
+    dynamodb: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Fixture {
+    async fn start() -> Self {
+        let emulator = Emulator::start().await;
+        let environment = emulator.create_resources("test").await;
+        let config = Config::from_lookup(|name| {
+            environment
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        })
+        .expect("local_resources.py wrote every setting");
+        let sdk = emulator.sdk_config().await;
+        Self {
+            emulator,
+            config,
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+        }
+    }
+
+    fn stories(&self) -> DynamoStoryRepository {
+        DynamoStoryRepository::new(self.dynamodb.clone(), self.config.stories_table.clone())
+    }
+}
+
+fn new_story(title: &str, parent_id: Option<u64>) -> NewStory {
+    NewStory {
+        parent_id,
+        title: title.to_owned(),
+        as_a: "a product manager".into(),
+        i_want: "to export stories".into(),
+        so_that: "I can report progress".into(),
+        description: String::new(),
+        components: vec!["api".into(), "export".into()],
+        story_point: Some(5),
+        assignee_email: Some("dev@example.com".into()),
+    }
+}
+
+#[tokio::test]
+async fn stories_round_trip_with_one_attribute_name_per_field() {
+    let fixture = Fixture::start().await;
+    let stories = fixture.stories();
+    let parent = stories
+        .create(new_story("Parent", None), Utc::now())
+        .await
+        .unwrap();
+    let child = stories
+        .create(new_story("Child", Some(parent.id)), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((parent.id, child.id), (1, 2));
+    assert_eq!(stories.get(2).await.unwrap(), Some(child.clone()));
+    assert_eq!(stories.get(3).await.unwrap(), None);
+
+    let raw = fixture
+        .dynamodb
+        .get_item()
+        .table_name(&fixture.config.stories_table)
+        .key("id", AttributeValue::N("2".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let mut names: Vec<&str> = raw.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "asA",
+            "assigneeEmail",
+            "components",
+            "createdAt",
+            "description",
+            "iWant",
+            "id",
+            "parentId",
+            "soThat",
+            "status",
+            "storyPoint",
+            "title",
+            "updatedAt",
+            "version"
+        ]
+    );
+    assert_eq!(raw["parentId"], AttributeValue::N("1".into()));
+    assert_eq!(raw["status"], AttributeValue::S("Draft".into()));
+}
+
+#[tokio::test]
+async fn fifty_concurrent_creates_get_fifty_distinct_ids() {
+    let fixture = Fixture::start().await;
+    let stories = fixture.stories();
+    let creates = (0..50).map(|n| {
+        let stories = stories.clone();
+        tokio::spawn(async move {
+            stories
+                .create(new_story(&format!("s{n}"), None), Utc::now())
+                .await
+        })
+    });
+    let ids: Vec<u64> = futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .map(|joined| joined.unwrap().unwrap().id)
+        .collect();
+    let distinct: HashSet<u64> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), 50, "{ids:?}");
+    assert_eq!(distinct, (1..=50).collect::<HashSet<u64>>());
+}
+
+#[tokio::test]
+async fn a_missing_parent_is_refused_and_nothing_is_written() {
+    let fixture = Fixture::start().await;
+    let stories = fixture.stories();
+    match stories
+        .create(new_story("Orphan", Some(41)), Utc::now())
+        .await
+    {
+        Err(Error::ParentNotFound { id }) => assert_eq!(id, 41),
+        other => panic!("expected ParentNotFound, got {other:?}"),
+    }
+    let page = stories.list(&StoryListQuery::default()).await.unwrap();
+    assert!(page.items.is_empty(), "{:?}", page.items);
+}
+
+#[tokio::test]
+async fn listing_pages_through_everything_and_filters() {
+    let fixture = Fixture::start().await;
+    let stories = fixture.stories();
+    let root = stories
+        .create(new_story("Root", None), Utc::now())
+        .await
+        .unwrap();
+    for n in 0..6 {
+        stories
+            .create(new_story(&format!("Child {n}"), Some(root.id)), Utc::now())
+            .await
+            .unwrap();
+    }
+
+    let mut seen = Vec::new();
+    let mut after: Option<Cursor> = None;
+    loop {
+        let page = stories
+            .list(&StoryListQuery {
+                limit: 3,
+                after,
+                ..StoryListQuery::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|story| story.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=7).collect::<Vec<u64>>(),
+        "the id counter must never be listed"
+    );
+
+    let children = stories
+        .list(&StoryListQuery {
+            parent_id: Some(root.id),
+            limit: 4,
+            ..StoryListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        children.items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![2, 3, 4, 5]
+    );
+    let rest = stories
+        .list(&StoryListQuery {
+            parent_id: Some(root.id),
+            limit: 4,
+            after: children.next,
+            ..StoryListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![6, 7]
+    );
+
+    let ready = stories
+        .list(&StoryListQuery {
+            status: Some(StoryStatus::Ready),
+            ..StoryListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(ready.items.is_empty());
+    let drafts = stories
+        .list(&StoryListQuery {
+            status: Some(StoryStatus::Draft),
+            ..StoryListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(drafts.items.len(), 7);
+}
+
+#[tokio::test]
+async fn a_page_stays_under_its_byte_budget_whatever_the_stories_hold() {
+    let fixture = Fixture::start().await;
+    let stories = fixture.stories();
+    for n in 0..70 {
+        let mut story = new_story(&format!("Big {n}"), None);
+        story.description = "d".repeat(19_000);
+        stories.create(story, Utc::now()).await.unwrap();
+    }
+    let page = stories
+        .list(&StoryListQuery {
+            limit: 500,
+            ..StoryListQuery::default()
+        })
+        .await
+        .unwrap();
+    let bytes: usize = page
+        .items
+        .iter()
+        .map(|story| serde_json::to_vec(story).unwrap().len())
+        .sum();
+    assert!(
+        page.items.len() < 70,
+        "one page held all {} stories",
+        page.items.len()
+    );
+    assert!(bytes < 2 * 1024 * 1024, "page of {bytes} bytes");
+    let next = stories
+        .list(&StoryListQuery {
+            limit: 500,
+            after: page.next,
+            ..StoryListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len() + next.items.len(), 70);
+}
+
+#[tokio::test]
+async fn health_probe_reports_each_dependency_and_a_stopped_emulator_quickly() {
+    let mut fixture = Fixture::start().await;
+    let probe = AwsHealthProbe::new(
+        fixture.dynamodb.clone(),
+        fixture.sqs.clone(),
+        fixture.config.clone(),
+    );
+    let checks = probe.check_all().await;
+    let names: Vec<&str> = checks.iter().map(|check| check.name).collect();
+    assert_eq!(
+        names,
+        [
+            "storiesTable",
+            "acceptanceTestsTable",
+            "codeTasksTable",
+            "codeTasksQueue"
+        ]
+    );
+    assert!(checks.iter().all(|check| check.healthy), "{checks:?}");
+
+    fixture.emulator.stop().await;
+    // A guard against hanging, not a speed claim: the SDK's own timeouts must end these calls.
+    let checks = tokio::time::timeout(HANG_GUARD, probe.check_all())
+        .await
+        .expect("the health probe hung on a stopped emulator");
+    assert!(checks.iter().all(|check| !check.healthy), "{checks:?}");
+    assert!(
+        checks.iter().all(|check| check.error.is_some()),
+        "{checks:?}"
+    );
+
+    match tokio::time::timeout(HANG_GUARD, fixture.stories().get(1)).await {
+        Ok(Err(Error::DependencyUnavailable { .. })) => {}
+        other => panic!("expected DependencyUnavailable, got {other:?}"),
+    }
+}
