@@ -257,6 +257,40 @@ impl LocalApi {
         }
     }
 
+    /// Sends a sample event file to a function with `cargo lambda invoke`; returns the
+    /// function's response (statusCode, headers, body).
+    pub async fn invoke(&self, function: &str, event_file: &str) -> serde_json::Value {
+        let port = self
+            .base_url
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let output = Command::new(venv_bin("cargo-lambda"))
+            .args([
+                "lambda",
+                "invoke",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port,
+                function,
+                "--data-file",
+                event_file,
+            ])
+            .current_dir(repo_root())
+            .output()
+            .await
+            .expect("cannot run cargo lambda invoke");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "cargo lambda invoke {function} {event_file} failed: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("not JSON: {stdout}"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

@@ -43,6 +43,7 @@ async fn the_local_stack_serves_the_api_end_to_end() {
     stories_are_created_read_and_paged(&http, &api).await;
     bad_input_gets_clear_errors(&http, &api).await;
     concurrent_creates_get_distinct_ids(&http, &api).await;
+    sample_events_invoke_their_functions(&api).await;
 
     emulator.stop().await;
     a_stopped_emulator_is_503_not_502(&api).await;
@@ -259,5 +260,33 @@ async fn a_stopped_emulator_is_503_not_502(api: &LocalApi) {
             error["error"]["details"]["dependency"], "stories table",
             "{method} {path}"
         );
+    }
+}
+
+/// Every file in events/ is a valid HTTP API (payload 2.0) event that `cargo lambda invoke`
+/// delivers to its function, with the outcome its name promises.
+async fn sample_events_invoke_their_functions(api: &LocalApi) {
+    let expected = [
+        ("health-check", "health-check.json", 200),
+        ("get-stories", "get-stories.json", 200),
+        ("get-stories", "get-stories-children.json", 200),
+        ("get-stories", "get-stories-invalid-limit.json", 400),
+        ("get-story", "get-story.json", 200),
+        ("get-story", "get-story-invalid-id.json", 400),
+        ("create-story", "create-story.json", 201),
+        ("create-story", "create-story-missing-title.json", 400),
+        ("create-story", "create-story-unknown-field.json", 400),
+    ];
+    let on_disk = std::fs::read_dir(aipm_tests::repo_root().join("events"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        on_disk,
+        expected.len(),
+        "every event file has an expectation here"
+    );
+    for (function, file, status) in expected {
+        let response = api.invoke(function, &format!("events/{file}")).await;
+        assert_eq!(response["statusCode"], status, "{file}: {response}");
     }
 }
