@@ -5,6 +5,9 @@
 
 use serde::Serialize;
 
+use crate::model::StorySummary;
+use crate::rules::workflow::TransitionRefusal;
+
 /// A problem with one field of a request, reported back so a client can point at it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,6 +44,12 @@ pub enum Error {
     #[error("`{value}` is not a valid story id: ids are positive integers")]
     InvalidStoryId { value: String },
 
+    #[error("`{value}` is not a valid acceptance test id")]
+    InvalidTestId { value: String },
+
+    #[error("If-Match `{value}` is not a story version such as \"3\"")]
+    InvalidIfMatch { value: String },
+
     #[error("query parameter `{name}` is invalid: {message}")]
     InvalidQueryParameter { name: &'static str, message: String },
 
@@ -55,6 +64,26 @@ pub enum Error {
 
     #[error("parent story {id} does not exist")]
     ParentNotFound { id: u64 },
+
+    #[error("acceptance test {id} of story {story_id} does not exist")]
+    TestNotFound { story_id: u64, id: String },
+
+    #[error("the version you sent is stale; the current version is {current}")]
+    VersionMismatch { current: u64 },
+
+    #[error(
+        "story {parent_id} is this story or one of its descendants; a story cannot be its own ancestor"
+    )]
+    ParentCycle { parent_id: u64 },
+
+    #[error("the story has {} children; delete them first or pass ?cascade=true", children.len())]
+    HasChildren { children: Vec<StorySummary> },
+
+    #[error("the story cannot move from {} to {}", .0.from.as_str(), .0.to.as_str())]
+    StatusTransitionBlocked(Box<TransitionRefusal>),
+
+    #[error("the story kept changing while this request ran; retry it")]
+    ConcurrentUpdate,
 
     #[error("{dependency} is unavailable: {message}")]
     DependencyUnavailable {

@@ -86,6 +86,42 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "INVALID_STORY_ID",
             json!({ "value": value }),
         ),
+        Error::InvalidTestId { value } => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_TEST_ID",
+            json!({ "value": value }),
+        ),
+        Error::InvalidIfMatch { value } => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_IF_MATCH",
+            json!({ "value": value }),
+        ),
+        Error::TestNotFound { story_id, id } => (
+            StatusCode::NOT_FOUND,
+            "ACCEPTANCE_TEST_NOT_FOUND",
+            json!({ "storyId": story_id, "id": id }),
+        ),
+        Error::VersionMismatch { current } => (
+            StatusCode::PRECONDITION_FAILED,
+            "VERSION_MISMATCH",
+            json!({ "currentVersion": current }),
+        ),
+        Error::ParentCycle { parent_id } => (
+            StatusCode::CONFLICT,
+            "PARENT_CYCLE",
+            json!({ "field": "parentId", "parentId": parent_id }),
+        ),
+        Error::HasChildren { children } => (
+            StatusCode::CONFLICT,
+            "HAS_CHILDREN",
+            json!({ "children": children }),
+        ),
+        Error::StatusTransitionBlocked(refusal) => (
+            StatusCode::CONFLICT,
+            "STATUS_TRANSITION_BLOCKED",
+            serde_json::to_value(refusal).unwrap_or_default(),
+        ),
+        Error::ConcurrentUpdate => (StatusCode::CONFLICT, "CONCURRENT_UPDATE", Value::Null),
         Error::InvalidQueryParameter { name, .. } => (
             StatusCode::BAD_REQUEST,
             "INVALID_QUERY_PARAMETER",
@@ -206,6 +242,16 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// A header's value, if present and readable as text.
+pub fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.headers().get(name)?.to_str().ok()
+}
+
+/// A query string parameter.
+pub fn query_parameter<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.query_string_parameters_ref()?.first(name)
+}
+
 /// A path parameter, percent-decoded (the local router passes them still encoded).
 pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
     let parameters = request.path_parameters_ref()?;
@@ -308,6 +354,32 @@ mod tests {
             ),
             (Error::StoryNotFound { id: 4 }, 404, "STORY_NOT_FOUND"),
             (Error::ParentNotFound { id: 4 }, 400, "PARENT_NOT_FOUND"),
+            (
+                Error::InvalidTestId { value: "x".into() },
+                400,
+                "INVALID_TEST_ID",
+            ),
+            (
+                Error::InvalidIfMatch { value: "x".into() },
+                400,
+                "INVALID_IF_MATCH",
+            ),
+            (
+                Error::TestNotFound {
+                    story_id: 1,
+                    id: "t".into(),
+                },
+                404,
+                "ACCEPTANCE_TEST_NOT_FOUND",
+            ),
+            (
+                Error::VersionMismatch { current: 3 },
+                412,
+                "VERSION_MISMATCH",
+            ),
+            (Error::ParentCycle { parent_id: 3 }, 409, "PARENT_CYCLE"),
+            (Error::HasChildren { children: vec![] }, 409, "HAS_CHILDREN"),
+            (Error::ConcurrentUpdate, 409, "CONCURRENT_UPDATE"),
             (
                 Error::DependencyUnavailable {
                     dependency: "stories table",

@@ -9,6 +9,7 @@ pub mod http;
 pub mod model;
 pub mod pagination;
 pub mod ports;
+pub mod rules;
 pub mod runtime;
 pub mod validation;
 

@@ -64,11 +64,67 @@ pub struct Story {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee_email: Option<String>,
     pub status: StoryStatus,
+    /// Set when someone moved the story to Ready despite INVEST warnings; kept as a record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_warnings: bool,
+    /// While Blocked: the status it returns to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_from: Option<StoryStatus>,
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+}
+
+impl Story {
+    pub fn summary(&self) -> StorySummary {
+        StorySummary {
+            id: self.id,
+            title: self.title.clone(),
+            status: self.status,
+        }
+    }
+}
+
+/// Enough of a story to list it as someone's child or name it in a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorySummary {
+    pub id: u64,
+    pub title: String,
+    pub status: StoryStatus,
+}
+
+/// Where an acceptance test stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TestStatus {
+    Draft,
+    Ready,
+    Pass,
+    Fail,
+}
+
+/// A Given/When/Then acceptance test of one story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptanceTest {
+    pub story_id: u64,
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub given: Vec<String>,
+    #[serde(default)]
+    pub when: Vec<String>,
+    #[serde(default)]
+    pub then: Vec<String>,
+    pub status: TestStatus,
+    /// Set when the story's content changed after the test was written.
+    #[serde(default)]
+    pub needs_review: bool,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A validated request to create a story: everything but what the system assigns.
@@ -100,6 +156,8 @@ impl NewStory {
             story_point: self.story_point,
             assignee_email: self.assignee_email,
             status: StoryStatus::Draft,
+            accept_warnings: false,
+            blocked_from: None,
             version: 1,
             created_at: now,
             updated_at: now,

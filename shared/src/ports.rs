@@ -7,12 +7,92 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::model::{NewStory, Story};
+use crate::model::{AcceptanceTest, NewStory, Story, StoryStatus, StorySummary, TestStatus};
 use crate::pagination::{Page, StoryListQuery};
+
+/// Children read per story at most; past this, listings go through GET /stories?parentId=.
+pub const MAX_CHILDREN: usize = 1_000;
+/// Acceptance tests a story may hold.
+pub const MAX_TESTS_PER_STORY: usize = 100;
+
+/// The fields a PATCH changes; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoryChanges {
+    pub title: Option<String>,
+    pub as_a: Option<String>,
+    pub i_want: Option<String>,
+    pub so_that: Option<String>,
+    pub description: Option<String>,
+    pub components: Option<Vec<String>>,
+    pub story_point: Option<Option<u32>>,
+    pub assignee_email: Option<Option<String>>,
+    pub parent_id: Option<Option<u64>>,
+    pub status: Option<StoryStatus>,
+    pub accept_warnings: Option<bool>,
+    pub blocked_from: Option<Option<StoryStatus>>,
+}
+
+impl StoryChanges {
+    /// The story as it would be with these changes.
+    pub fn apply_to(&self, story: &Story) -> Story {
+        let mut next = story.clone();
+        macro_rules! take {
+            ($($field:ident),*) => {$(
+                if let Some(value) = &self.$field {
+                    next.$field = value.clone();
+                }
+            )*};
+        }
+        take!(
+            title,
+            as_a,
+            i_want,
+            so_that,
+            description,
+            components,
+            story_point,
+            assignee_email,
+            parent_id,
+            status,
+            accept_warnings,
+            blocked_from
+        );
+        next
+    }
+
+    /// Whether the narrative a test was written against changes.
+    pub fn changes_content_of(&self, story: &Story) -> bool {
+        let differs = |change: &Option<String>, current: &String| {
+            change.as_ref().is_some_and(|value| value != current)
+        };
+        differs(&self.title, &story.title)
+            || differs(&self.as_a, &story.as_a)
+            || differs(&self.i_want, &story.i_want)
+            || differs(&self.so_that, &story.so_that)
+            || differs(&self.description, &story.description)
+    }
+}
+
+/// Conditions a story update must meet at the moment it is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateGuard {
+    /// The version the client last saw (If-Match or `version`).
+    pub version: Option<u64>,
+    /// The status the transition was checked from.
+    pub status: Option<StoryStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOutcome {
+    Updated(Box<Story>),
+    /// A guard did not hold: someone else changed the story first.
+    Conflict,
+    NotFound,
+}
 
 pub trait StoryRepository: Send + Sync + 'static {
     /// Stores a new story under a freshly allocated id. Fails with `ParentNotFound` when the
-    /// parent does not exist at the moment of writing.
+    /// parent does not exist (or is being deleted) at the moment of writing.
     fn create(
         &self,
         story: NewStory,
@@ -22,6 +102,111 @@ pub trait StoryRepository: Send + Sync + 'static {
     fn get(&self, id: u64) -> impl Future<Output = Result<Option<Story>>> + Send;
 
     fn list(&self, query: &StoryListQuery) -> impl Future<Output = Result<Page<Story>>> + Send;
+
+    /// The direct children of a story, by id, at most [`MAX_CHILDREN`].
+    fn children(&self, id: u64) -> impl Future<Output = Result<Vec<StorySummary>>> + Send;
+
+    /// Writes only the changed fields and bumps the version, if the guard holds. A new parent
+    /// must exist at that moment (`ParentNotFound` otherwise).
+    fn update(
+        &self,
+        id: u64,
+        changes: &StoryChanges,
+        guard: &UpdateGuard,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<UpdateOutcome>> + Send;
+
+    /// Marks a story as being deleted, so no child can be created under it any more. Returns
+    /// false if the story does not exist.
+    fn mark_deleting(&self, id: u64) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Takes the deletion mark off again (a delete that found it must not go ahead).
+    fn unmark_deleting(&self, id: u64) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes one story item. Deleting a missing story is not an error (retries converge).
+    fn delete(&self, id: u64) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The fields a PATCH of an acceptance test changes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TestChanges {
+    pub title: Option<String>,
+    pub given: Option<Vec<String>>,
+    pub when: Option<Vec<String>>,
+    pub then: Option<Vec<String>>,
+    pub status: Option<TestStatus>,
+    pub needs_review: Option<bool>,
+}
+
+impl TestChanges {
+    /// The test as it would be with these changes.
+    pub fn apply_to(&self, test: &AcceptanceTest) -> AcceptanceTest {
+        let mut next = test.clone();
+        if let Some(title) = &self.title {
+            next.title = title.clone();
+        }
+        if let Some(given) = &self.given {
+            next.given = given.clone();
+        }
+        if let Some(when) = &self.when {
+            next.when = when.clone();
+        }
+        if let Some(then) = &self.then {
+            next.then = then.clone();
+        }
+        if let Some(status) = self.status {
+            next.status = status;
+        }
+        if let Some(needs_review) = self.needs_review {
+            next.needs_review = needs_review;
+        }
+        next
+    }
+}
+
+pub trait AcceptanceTestRepository: Send + Sync + 'static {
+    /// Stores a new test if its story exists (and is not being deleted); `StoryNotFound`
+    /// otherwise.
+    fn create(&self, test: &AcceptanceTest) -> impl Future<Output = Result<()>> + Send;
+
+    fn get(
+        &self,
+        story_id: u64,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<AcceptanceTest>>> + Send;
+
+    /// Every test of a story, in one Query.
+    fn list(&self, story_id: u64) -> impl Future<Output = Result<Vec<AcceptanceTest>>> + Send;
+
+    fn update(
+        &self,
+        story_id: u64,
+        id: &str,
+        changes: &TestChanges,
+        expected_version: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<TestUpdateOutcome>> + Send;
+
+    /// Deletes one test; false when it did not exist.
+    fn delete(&self, story_id: u64, id: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Deletes every test of a story (part of deleting the story).
+    fn delete_all(&self, story_id: u64) -> impl Future<Output = Result<()>> + Send;
+
+    /// Flags every test of a story for review after the story's content changed.
+    fn mark_needs_review(
+        &self,
+        story_id: u64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestUpdateOutcome {
+    Updated(AcceptanceTest),
+    /// The expected version did not match; carries the current one.
+    VersionMismatch(u64),
+    NotFound,
 }
 
 /// Whether one dependency answered, and how fast.

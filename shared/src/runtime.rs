@@ -9,7 +9,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use lambda_http::{Request, service_fn};
 
-use crate::adapters::dynamodb::DynamoStoryRepository;
+use crate::adapters::dynamodb::{DynamoAcceptanceTestRepository, DynamoStoryRepository};
 use crate::adapters::health::AwsHealthProbe;
 use crate::config::Config;
 use crate::http::{Operation, respond};
@@ -55,6 +55,14 @@ impl ColdStart {
     pub fn story_repository(&self) -> DynamoStoryRepository {
         DynamoStoryRepository::new(
             aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.config.stories_table.clone(),
+        )
+    }
+
+    pub fn acceptance_test_repository(&self) -> DynamoAcceptanceTestRepository {
+        DynamoAcceptanceTestRepository::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.config.acceptance_tests_table.clone(),
             self.config.stories_table.clone(),
         )
     }

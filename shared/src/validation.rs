@@ -6,7 +6,8 @@
 use serde::Deserialize;
 
 use crate::error::{Error, FieldError, Result};
-use crate::model::NewStory;
+use crate::model::{NewStory, StoryStatus, TestStatus};
+use crate::ports::{StoryChanges, TestChanges};
 
 pub const TITLE_MAX_CHARS: usize = 200;
 pub const NARRATIVE_MAX_CHARS: usize = 2_000;
@@ -15,6 +16,8 @@ pub const COMPONENTS_MAX_ITEMS: usize = 20;
 pub const COMPONENT_MAX_CHARS: usize = 50;
 pub const EMAIL_MAX_CHARS: usize = 254;
 pub const STORY_POINT_MAX: i64 = 100;
+pub const STEPS_MAX_ITEMS: usize = 20;
+pub const STEP_MAX_CHARS: usize = 1_000;
 
 /// The body of `POST /stories` exactly as a client may send it. Every field is optional here
 /// so that missing and invalid fields are all reported together by [`validate_new_story`].
@@ -117,6 +120,287 @@ pub fn validate_new_story(body: CreateStoryBody) -> Result<NewStory> {
         story_point,
         assignee_email,
     })
+}
+
+/// Reads a field that may be absent (leave as is), `null` (clear it) or a value.
+fn double_option<'de, T, D>(deserializer: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The body of `PATCH /stories/{id}`: only the fields sent change; `null` clears an optional one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateStoryBody {
+    pub title: Option<String>,
+    pub as_a: Option<String>,
+    pub i_want: Option<String>,
+    pub so_that: Option<String>,
+    pub description: Option<String>,
+    pub components: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub story_point: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub assignee_email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub parent_id: Option<Option<u64>>,
+    pub status: Option<StoryStatus>,
+    pub accept_warnings: Option<bool>,
+    /// The version the client last saw; an alternative to the If-Match header.
+    pub version: Option<u64>,
+}
+
+/// Validates a story PATCH with the same limits as a create; returns the changes and the
+/// version the client expects, if it sent one.
+pub fn validate_story_changes(body: UpdateStoryBody) -> Result<(StoryChanges, Option<u64>)> {
+    let mut errors = Vec::new();
+    let title = body.title.map(|title| title.trim().to_owned());
+    if let Some(title) = &title {
+        if title.is_empty() {
+            errors.push(FieldError::new(
+                "title",
+                "REQUIRED",
+                "title must not be blank",
+            ));
+        } else {
+            check_length(&mut errors, "title", title, TITLE_MAX_CHARS);
+        }
+    }
+    let as_a = body.as_a.map(|text| text.trim().to_owned());
+    let i_want = body.i_want.map(|text| text.trim().to_owned());
+    let so_that = body.so_that.map(|text| text.trim().to_owned());
+    for (field, value) in [("asA", &as_a), ("iWant", &i_want), ("soThat", &so_that)] {
+        if let Some(value) = value {
+            check_length(&mut errors, field, value, NARRATIVE_MAX_CHARS);
+        }
+    }
+    if let Some(description) = &body.description {
+        check_length(
+            &mut errors,
+            "description",
+            description,
+            DESCRIPTION_MAX_CHARS,
+        );
+    }
+    let components = body.components.map(|components| {
+        components
+            .into_iter()
+            .map(|component| component.trim().to_owned())
+            .collect::<Vec<_>>()
+    });
+    if let Some(components) = &components {
+        check_components(&mut errors, components);
+    }
+    let story_point = body.story_point.map(|points| match points {
+        None => None,
+        Some(points) if (0..=STORY_POINT_MAX).contains(&points) => u32::try_from(points).ok(),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "storyPoint",
+                "OUT_OF_RANGE",
+                format!("storyPoint must be an integer from 0 to {STORY_POINT_MAX}"),
+            ));
+            None
+        }
+    });
+    let assignee_email = body.assignee_email.map(|email| {
+        email
+            .map(|email| email.trim().to_owned())
+            .filter(|email| !email.is_empty())
+    });
+    if let Some(Some(email)) = &assignee_email
+        && !is_plausible_email(email)
+    {
+        errors.push(FieldError::new(
+            "assigneeEmail",
+            "INVALID_EMAIL",
+            "assigneeEmail must be an email address such as name@example.com",
+        ));
+    }
+    if body.parent_id == Some(Some(0)) {
+        errors.push(FieldError::new(
+            "parentId",
+            "OUT_OF_RANGE",
+            "parentId must be the id of an existing story (ids start at 1)",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let changes = StoryChanges {
+        title,
+        as_a,
+        i_want,
+        so_that,
+        description: body.description,
+        components,
+        story_point,
+        assignee_email,
+        parent_id: body.parent_id,
+        status: body.status,
+        accept_warnings: body.accept_warnings,
+        blocked_from: None,
+    };
+    Ok((changes, body.version))
+}
+
+/// The body of `POST /stories/{id}/tests`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateTestBody {
+    pub title: Option<String>,
+    pub given: Option<Vec<String>>,
+    pub when: Option<Vec<String>>,
+    pub then: Option<Vec<String>>,
+    pub status: Option<TestStatus>,
+}
+
+/// The body of `PATCH /stories/{id}/tests/{testId}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateTestBody {
+    pub title: Option<String>,
+    pub given: Option<Vec<String>>,
+    pub when: Option<Vec<String>>,
+    pub then: Option<Vec<String>>,
+    pub status: Option<TestStatus>,
+    pub needs_review: Option<bool>,
+    pub version: Option<u64>,
+}
+
+/// A validated new acceptance test: title and steps, trimmed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTest {
+    pub title: String,
+    pub given: Vec<String>,
+    pub when: Vec<String>,
+    pub then: Vec<String>,
+    pub status: TestStatus,
+}
+
+fn check_steps(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    steps: Option<Vec<String>>,
+) -> Option<Vec<String>> {
+    let steps: Vec<String> = steps?
+        .into_iter()
+        .map(|step| step.trim().to_owned())
+        .collect();
+    if steps.len() > STEPS_MAX_ITEMS {
+        errors.push(FieldError::new(
+            field,
+            "TOO_MANY_ITEMS",
+            format!(
+                "{field} has {} steps; the limit is {STEPS_MAX_ITEMS}",
+                steps.len()
+            ),
+        ));
+    }
+    for (index, step) in steps.iter().enumerate() {
+        check_length(errors, &format!("{field}[{index}]"), step, STEP_MAX_CHARS);
+    }
+    Some(steps)
+}
+
+pub fn validate_new_test(body: CreateTestBody) -> Result<NewTest> {
+    let mut errors = Vec::new();
+    let title = body
+        .title
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    if title.is_empty() {
+        errors.push(FieldError::new(
+            "title",
+            "REQUIRED",
+            "title is required and must not be blank",
+        ));
+    } else {
+        check_length(&mut errors, "title", &title, TITLE_MAX_CHARS);
+    }
+    let given = check_steps(&mut errors, "given", body.given).unwrap_or_default();
+    let when = check_steps(&mut errors, "when", body.when).unwrap_or_default();
+    let then = check_steps(&mut errors, "then", body.then).unwrap_or_default();
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    Ok(NewTest {
+        title,
+        given,
+        when,
+        then,
+        status: body.status.unwrap_or(TestStatus::Draft),
+    })
+}
+
+/// Validates a test PATCH; editing the title or steps counts as reviewing the test.
+pub fn validate_test_changes(body: UpdateTestBody) -> Result<(TestChanges, Option<u64>)> {
+    let mut errors = Vec::new();
+    let title = body.title.map(|title| title.trim().to_owned());
+    if let Some(title) = &title {
+        if title.is_empty() {
+            errors.push(FieldError::new(
+                "title",
+                "REQUIRED",
+                "title must not be blank",
+            ));
+        } else {
+            check_length(&mut errors, "title", title, TITLE_MAX_CHARS);
+        }
+    }
+    let given = check_steps(&mut errors, "given", body.given);
+    let when = check_steps(&mut errors, "when", body.when);
+    let then = check_steps(&mut errors, "then", body.then);
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let edited = title.is_some() || given.is_some() || when.is_some() || then.is_some();
+    let needs_review = body.needs_review.or(edited.then_some(false));
+    Ok((
+        TestChanges {
+            title,
+            given,
+            when,
+            then,
+            status: body.status,
+            needs_review,
+        },
+        body.version,
+    ))
+}
+
+/// Acceptance test ids: letters, digits, `-` and `_`, at most 64.
+pub fn parse_test_id(raw: &str) -> Result<String> {
+    if raw.is_empty()
+        || raw.len() > 64
+        || !raw
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+    {
+        return Err(Error::InvalidTestId {
+            value: raw.chars().take(64).collect(),
+        });
+    }
+    Ok(raw.to_owned())
+}
+
+/// Reads the version from an `If-Match` header: `3`, `"3"` or `W/"3"`.
+pub fn parse_if_match(raw: Option<&str>) -> Result<Option<u64>> {
+    let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else {
+        return Ok(None);
+    };
+    let unquoted = raw.trim_start_matches("W/").trim_matches('"');
+    unquoted
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| Error::InvalidIfMatch {
+            value: raw.chars().take(40).collect(),
+        })
 }
 
 /// Parses a story id from a path segment: a positive decimal integer and nothing else.
@@ -328,6 +612,93 @@ mod tests {
         }));
         let fields: Vec<&str> = errors.iter().map(|(field, _)| field.as_str()).collect();
         assert_eq!(fields, ["title", "storyPoint", "assigneeEmail", "parentId"]);
+    }
+
+    #[test]
+    fn a_patch_distinguishes_absent_null_and_values() {
+        let body: UpdateStoryBody =
+            serde_json::from_str(r#"{"storyPoint":null,"assigneeEmail":"a@b.io","version":3}"#)
+                .unwrap();
+        let (changes, version) = validate_story_changes(body).unwrap();
+        assert_eq!(changes.story_point, Some(None));
+        assert_eq!(changes.assignee_email, Some(Some("a@b.io".into())));
+        assert_eq!(changes.parent_id, None);
+        assert_eq!(changes.title, None);
+        assert_eq!(version, Some(3));
+        let body: UpdateStoryBody =
+            serde_json::from_str(r#"{"title":" ","storyPoint":101}"#).unwrap();
+        let fields: Vec<String> = match validate_story_changes(body) {
+            Err(Error::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(fields, ["title", "storyPoint"]);
+    }
+
+    #[test]
+    fn tests_need_a_title_and_bounded_steps() {
+        let test = validate_new_test(CreateTestBody {
+            title: Some(" Export ".into()),
+            then: Some(vec![" a file is downloaded ".into()]),
+            ..CreateTestBody::default()
+        })
+        .unwrap();
+        assert_eq!(test.title, "Export");
+        assert_eq!(test.then, ["a file is downloaded"]);
+        assert_eq!(test.status, TestStatus::Draft);
+        let errors = match validate_new_test(CreateTestBody {
+            given: Some(vec!["g".into(); 21]),
+            when: Some(vec!["w".repeat(1001)]),
+            ..CreateTestBody::default()
+        }) {
+            Err(Error::Validation(errors)) => errors
+                .into_iter()
+                .map(|e| (e.field, e.code))
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            errors,
+            [
+                ("title".to_string(), "REQUIRED"),
+                ("given".to_string(), "TOO_MANY_ITEMS"),
+                ("when[0]".to_string(), "TOO_LONG")
+            ]
+        );
+    }
+
+    #[test]
+    fn editing_a_test_counts_as_reviewing_it_unless_said_otherwise() {
+        let (changes, _) = validate_test_changes(UpdateTestBody {
+            then: Some(vec!["status is 200".into()]),
+            ..UpdateTestBody::default()
+        })
+        .unwrap();
+        assert_eq!(changes.needs_review, Some(false));
+        let (changes, _) = validate_test_changes(UpdateTestBody {
+            status: Some(TestStatus::Pass),
+            ..UpdateTestBody::default()
+        })
+        .unwrap();
+        assert_eq!(changes.needs_review, None);
+    }
+
+    #[test]
+    fn if_match_and_test_ids() {
+        assert_eq!(parse_if_match(None).unwrap(), None);
+        assert_eq!(parse_if_match(Some("4")).unwrap(), Some(4));
+        assert_eq!(parse_if_match(Some("\"4\"")).unwrap(), Some(4));
+        assert_eq!(parse_if_match(Some("W/\"4\"")).unwrap(), Some(4));
+        assert!(matches!(
+            parse_if_match(Some("*x")),
+            Err(Error::InvalidIfMatch { .. })
+        ));
+        assert_eq!(parse_test_id("t-1a_B").unwrap(), "t-1a_B");
+        for bad in ["", "a/b", "a b", &"x".repeat(65)] {
+            assert!(
+                matches!(parse_test_id(bad), Err(Error::InvalidTestId { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -110,7 +110,14 @@ async fn stories_are_created_read_and_paged(http: &Client, api: &LocalApi) {
 
     let fetched = http.get(api.url("/stories/1")).send().await.unwrap();
     assert_eq!(fetched.status(), StatusCode::OK);
-    assert_eq!(body(fetched).await, first);
+    let mut fetched = body(fetched).await;
+    assert_eq!(fetched["children"][0]["id"], 2);
+    assert_eq!(fetched["acceptanceTests"], json!([]));
+    // What was created is what is read back, plus the story's tests and children.
+    let object = fetched.as_object_mut().unwrap();
+    object.remove("children");
+    object.remove("acceptanceTests");
+    assert_eq!(fetched, first);
 
     let page = body(http.get(api.url("/stories?limit=1")).send().await.unwrap()).await;
     assert_eq!(page["stories"].as_array().unwrap().len(), 1);
@@ -276,6 +283,26 @@ async fn sample_events_invoke_their_functions(api: &LocalApi) {
         ("create-story", "create-story.json", 201),
         ("create-story", "create-story-missing-title.json", 400),
         ("create-story", "create-story-unknown-field.json", 400),
+        ("create-acceptance-test", "create-acceptance-test.json", 201),
+        (
+            "create-acceptance-test",
+            "create-acceptance-test-unknown-story.json",
+            404,
+        ),
+        (
+            "update-acceptance-test",
+            "update-acceptance-test-not-found.json",
+            404,
+        ),
+        (
+            "delete-acceptance-test",
+            "delete-acceptance-test-not-found.json",
+            404,
+        ),
+        ("update-story", "update-story.json", 200),
+        ("update-story", "update-story-stale-version.json", 412),
+        ("delete-story", "delete-story-has-children.json", 409),
+        ("delete-story", "delete-story.json", 204),
     ];
     let on_disk = std::fs::read_dir(aipm_tests::repo_root().join("events"))
         .unwrap()

@@ -6,5 +6,9 @@ use aipm::runtime::{ColdStart, serve};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init().await?;
-    serve(GetStory::new(cold_start.story_repository())).await
+    serve(GetStory::new(
+        cold_start.story_repository(),
+        cold_start.acceptance_test_repository(),
+    ))
+    .await
 }

@@ -1,6 +1,7 @@
 //! Adapters: the ports implemented by technology (DynamoDB, SQS, in memory).
 
 pub mod dynamodb;
+pub mod expression;
 pub mod health;
 pub mod memory;
 pub mod sqs;

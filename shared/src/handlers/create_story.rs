@@ -5,7 +5,8 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
 use crate::error::{Error, Result};
-use crate::http::{Operation, json_response, parse_json_body};
+use crate::handlers::views::StoryView;
+use crate::http::{Operation, parse_json_body};
 use crate::ports::StoryRepository;
 use crate::validation::{CreateStoryBody, validate_new_story};
 
@@ -25,7 +26,7 @@ impl<R: StoryRepository> Operation for CreateStory<R> {
         let new_story = validate_new_story(body)?;
         let story = self.stories.create(new_story, Utc::now()).await?;
         tracing::info!(story_id = story.id, "story created");
-        let mut response = json_response(StatusCode::CREATED, &story);
+        let mut response = StoryView::new(&story, &[]).respond(StatusCode::CREATED);
         let location = HeaderValue::from_str(&format!("/stories/{}", story.id))
             .map_err(|error| Error::Internal(error.to_string()))?;
         response.headers_mut().insert(header::LOCATION, location);
@@ -36,18 +37,18 @@ impl<R: StoryRepository> Operation for CreateStory<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::MemoryStoryRepository;
+    use crate::adapters::memory::MemoryStore;
     use crate::handlers::test_support::{error_code, json, request};
     use crate::http::respond;
     use lambda_http::http::Method;
 
-    async fn post(operation: &CreateStory<MemoryStoryRepository>, body: &str) -> Response<Body> {
+    async fn post(operation: &CreateStory<MemoryStore>, body: &str) -> Response<Body> {
         respond(operation, request(Method::POST, "/stories", body)).await
     }
 
     #[tokio::test]
     async fn creates_stories_with_sequential_ids_and_a_location() {
-        let operation = CreateStory::new(MemoryStoryRepository::new());
+        let operation = CreateStory::new(MemoryStore::new());
         let first = post(
             &operation,
             r#"{"title":"Export CSV","asA":"PM","storyPoint":3}"#,
@@ -60,6 +61,17 @@ mod tests {
         assert_eq!(story["status"], "Draft");
         assert_eq!(story["version"], 1);
         assert_eq!(story["storyPoint"], 3);
+        assert_eq!(story["invest"]["passed"], false);
+        let codes: Vec<&str> = story["invest"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|warning| warning["code"].as_str().unwrap())
+            .collect();
+        assert!(
+            codes.contains(&"MISSING_GOAL") && codes.contains(&"NO_ACCEPTANCE_TESTS"),
+            "{codes:?}"
+        );
         let second = post(&operation, r#"{"title":"Import CSV","parentId":1}"#).await;
         assert_eq!(json(&second)["id"], 2);
         assert_eq!(json(&second)["parentId"], 1);
@@ -67,7 +79,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_bodies_get_400s_with_codes_that_say_which() {
-        let operation = CreateStory::new(MemoryStoryRepository::new());
+        let operation = CreateStory::new(MemoryStore::new());
         for (body, code) in [
             ("{not json", "INVALID_JSON"),
             ("", "INVALID_JSON"),
@@ -90,7 +102,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_over_64_kib_is_413() {
-        let operation = CreateStory::new(MemoryStoryRepository::new());
+        let operation = CreateStory::new(MemoryStore::new());
         let body = format!(
             r#"{{"title":"t","description":"{}"}}"#,
             "x".repeat(65 * 1024)
@@ -102,7 +114,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_table_is_503_and_nothing_is_stored() {
-        let repository = MemoryStoryRepository::new();
+        let repository = MemoryStore::new();
         repository.set_unavailable(true);
         let operation = CreateStory::new(repository);
         let response = post(&operation, r#"{"title":"t"}"#).await;

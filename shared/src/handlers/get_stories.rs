@@ -46,7 +46,7 @@ impl<R: StoryRepository> Operation for GetStories<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::MemoryStoryRepository;
+    use crate::adapters::memory::MemoryStore;
     use crate::handlers::test_support::{error_code, json, request, with_query};
     use crate::http::respond;
     use crate::model::NewStory;
@@ -54,8 +54,8 @@ mod tests {
     use lambda_http::http::Method;
     use serde_json::Value;
 
-    async fn seeded(count: u64) -> GetStories<MemoryStoryRepository> {
-        let repository = MemoryStoryRepository::new();
+    async fn seeded(count: u64) -> GetStories<MemoryStore> {
+        let repository = MemoryStore::new();
         for n in 1..=count {
             let new = NewStory {
                 parent_id: (n > 1).then_some(1),
@@ -73,10 +73,7 @@ mod tests {
         GetStories::new(repository)
     }
 
-    async fn list(
-        operation: &GetStories<MemoryStoryRepository>,
-        query: &[(&str, &str)],
-    ) -> Response<Body> {
+    async fn list(operation: &GetStories<MemoryStore>, query: &[(&str, &str)]) -> Response<Body> {
         respond(
             operation,
             with_query(request(Method::GET, "/stories", ""), query),

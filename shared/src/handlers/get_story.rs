@@ -1,80 +1,83 @@
-//! GET /stories/{id}: one story.
+//! GET /stories/{id}: the story with its INVEST analysis, acceptance tests and children.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::error::{Error, Result};
-use crate::http::{Operation, json_response, path_parameter};
-use crate::ports::StoryRepository;
+use crate::handlers::views::StoryView;
+use crate::http::{Operation, path_parameter};
+use crate::ports::{AcceptanceTestRepository, StoryRepository};
 use crate::validation::parse_story_id;
 
-pub struct GetStory<R> {
-    stories: R,
+pub struct GetStory<S, T> {
+    stories: S,
+    tests: T,
 }
 
-impl<R: StoryRepository> GetStory<R> {
-    pub fn new(stories: R) -> Self {
-        Self { stories }
+impl<S: StoryRepository, T: AcceptanceTestRepository> GetStory<S, T> {
+    pub fn new(stories: S, tests: T) -> Self {
+        Self { stories, tests }
     }
 }
 
-impl<R: StoryRepository> Operation for GetStory<R> {
+impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for GetStory<S, T> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        let raw_id = path_parameter(&request, "id").unwrap_or_default();
-        let id = parse_story_id(&raw_id)?;
-        let story = self
-            .stories
-            .get(id)
-            .await?
-            .ok_or(Error::StoryNotFound { id })?;
-        Ok(json_response(StatusCode::OK, &story))
+        let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        // Three independent reads in one round trip.
+        let (story, tests, children) = tokio::join!(
+            self.stories.get(id),
+            self.tests.list(id),
+            self.stories.children(id)
+        );
+        let story = story?.ok_or(Error::StoryNotFound { id })?;
+        let (tests, children) = (tests?, children?);
+        Ok(StoryView::new(&story, &tests)
+            .with_tests(&tests)
+            .with_children(&children)
+            .respond(StatusCode::OK))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::MemoryStoryRepository;
-    use crate::handlers::test_support::{error_code, json, request, with_path};
+    use crate::adapters::memory::MemoryStore;
+    use crate::handlers::test_support::{
+        error_code, json, request, seed_story, seed_test, with_path,
+    };
     use crate::http::respond;
-    use crate::model::NewStory;
-    use crate::ports::StoryRepository;
-    use chrono::Utc;
     use lambda_http::http::Method;
 
-    async fn get(operation: &GetStory<MemoryStoryRepository>, id: &str) -> Response<Body> {
+    async fn get(operation: &GetStory<MemoryStore, MemoryStore>, id: &str) -> Response<Body> {
         let request = with_path(request(Method::GET, "/stories/x", ""), "id", id);
         respond(operation, request).await
     }
 
     #[tokio::test]
-    async fn returns_a_stored_story_and_404s_an_unknown_one() {
-        let repository = MemoryStoryRepository::new();
-        let new = NewStory {
-            parent_id: None,
-            title: "Export".into(),
-            as_a: String::new(),
-            i_want: String::new(),
-            so_that: String::new(),
-            description: String::new(),
-            components: vec![],
-            story_point: None,
-            assignee_email: None,
-        };
-        repository.create(new, Utc::now()).await.unwrap();
-        let operation = GetStory::new(repository);
+    async fn returns_the_story_with_tests_children_and_invest() {
+        let store = MemoryStore::new();
+        seed_story(&store, "Export", None).await;
+        seed_story(&store, "Export child", Some(1)).await;
+        seed_test(&store, 1, "it works").await;
+        let operation = GetStory::new(store.clone(), store);
         let found = get(&operation, "1").await;
         assert_eq!(found.status(), 200);
-        assert_eq!(json(&found)["title"], "Export");
-        let missing = get(&operation, "2").await;
+        assert_eq!(found.headers()["etag"], "\"1\"");
+        let view = json(&found);
+        assert_eq!(view["title"], "Export");
+        assert_eq!(view["children"][0]["id"], 2);
+        assert_eq!(view["acceptanceTests"][0]["gwtHealth"]["healthy"], false);
+        assert!(view["invest"]["score"].as_u64().is_some());
+        let missing = get(&operation, "3").await;
         assert_eq!(missing.status(), 404);
         assert_eq!(error_code(&missing), "STORY_NOT_FOUND");
-        assert_eq!(json(&missing)["error"]["details"]["id"], 2);
+        assert_eq!(json(&missing)["error"]["details"]["id"], 3);
     }
 
     #[tokio::test]
     async fn a_non_numeric_id_is_400_even_percent_encoded() {
-        let operation = GetStory::new(MemoryStoryRepository::new());
+        let store = MemoryStore::new();
+        let operation = GetStory::new(store.clone(), store);
         for raw in ["abc", "0", "%2D1", "1%20"] {
             let response = get(&operation, raw).await;
             assert_eq!(response.status(), 400, "{raw}");

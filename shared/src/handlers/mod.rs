@@ -1,9 +1,15 @@
 //! One module per API operation: each parses its request, asks its ports, shapes its response.
 
+pub mod create_acceptance_test;
 pub mod create_story;
+pub mod delete_acceptance_test;
+pub mod delete_story;
 pub mod get_stories;
 pub mod get_story;
 pub mod health_check;
+pub mod update_acceptance_test;
+pub mod update_story;
+pub mod views;
 
 #[cfg(test)]
 pub(crate) mod test_support {
@@ -33,6 +39,49 @@ pub(crate) mod test_support {
 
     pub fn json(response: &Response<Body>) -> Value {
         serde_json::from_slice(response.body().as_ref()).unwrap()
+    }
+
+    pub async fn seed_story(
+        store: &crate::adapters::memory::MemoryStore,
+        title: &str,
+        parent_id: Option<u64>,
+    ) -> crate::model::Story {
+        use crate::ports::StoryRepository;
+        let new = crate::model::NewStory {
+            parent_id,
+            title: title.to_owned(),
+            as_a: "product manager".into(),
+            i_want: "to export stories".into(),
+            so_that: "I can share progress".into(),
+            description: String::new(),
+            components: vec![],
+            story_point: Some(3),
+            assignee_email: None,
+        };
+        store.create(new, chrono::Utc::now()).await.unwrap()
+    }
+
+    pub async fn seed_test(
+        store: &crate::adapters::memory::MemoryStore,
+        story_id: u64,
+        then: &str,
+    ) -> crate::model::AcceptanceTest {
+        use crate::ports::AcceptanceTestRepository;
+        let test = crate::model::AcceptanceTest {
+            story_id,
+            id: format!("t{}", store.list(story_id).await.unwrap().len() + 1),
+            title: "export".into(),
+            given: vec!["a story".into()],
+            when: vec!["the PM exports it".into()],
+            then: vec![then.to_owned()],
+            status: crate::model::TestStatus::Draft,
+            needs_review: false,
+            version: 1,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        store.create(&test).await.unwrap();
+        test
     }
 
     pub fn error_code(response: &Response<Body>) -> String {

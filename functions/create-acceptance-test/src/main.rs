@@ -1,0 +1,13 @@
+//! create-acceptance-test: POST /stories/{id}/tests.
+
+use aipm::handlers::create_acceptance_test::CreateAcceptanceTest;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    serve(CreateAcceptanceTest::new(
+        cold_start.acceptance_test_repository(),
+    ))
+    .await
+}

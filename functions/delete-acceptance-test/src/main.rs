@@ -1,0 +1,13 @@
+//! delete-acceptance-test: DELETE /stories/{id}/tests/{testId}.
+
+use aipm::handlers::delete_acceptance_test::DeleteAcceptanceTest;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    serve(DeleteAcceptanceTest::new(
+        cold_start.acceptance_test_repository(),
+    ))
+    .await
+}

@@ -1,0 +1,14 @@
+//! delete-story: DELETE /stories/{id}.
+
+use aipm::handlers::delete_story::DeleteStory;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    serve(DeleteStory::new(
+        cold_start.story_repository(),
+        cold_start.acceptance_test_repository(),
+    ))
+    .await
+}

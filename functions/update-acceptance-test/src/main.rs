@@ -1,0 +1,13 @@
+//! update-acceptance-test: PATCH /stories/{id}/tests/{testId}.
+
+use aipm::handlers::update_acceptance_test::UpdateAcceptanceTest;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    serve(UpdateAcceptanceTest::new(
+        cold_start.acceptance_test_repository(),
+    ))
+    .await
+}

@@ -1,0 +1,268 @@
+//! The acceptance-tests table: keyed by story and test id, so a story's tests are one Query.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, Put, ReturnValue, TransactWriteItem, WriteRequest,
+};
+use chrono::{DateTime, Utc};
+
+use super::stories::{failed_conditions, usable_parent_check};
+use crate::adapters::expression::UpdateExpression;
+use crate::adapters::sdk_error;
+use crate::error::{Error, Result};
+use crate::model::AcceptanceTest;
+use crate::ports::{AcceptanceTestRepository, TestChanges, TestUpdateOutcome};
+
+const TESTS: &str = "acceptance tests table";
+/// BatchWriteItem takes at most 25 requests.
+const BATCH_SIZE: usize = 25;
+/// Rounds of re-sending items DynamoDB left unprocessed before giving up with a 503.
+const UNPROCESSED_ROUNDS: usize = 5;
+
+#[derive(Debug, Clone)]
+pub struct DynamoAcceptanceTestRepository {
+    client: Client,
+    table: String,
+    stories_table: String,
+}
+
+impl DynamoAcceptanceTestRepository {
+    pub fn new(client: Client, table: impl Into<String>, stories_table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            stories_table: stories_table.into(),
+        }
+    }
+
+    fn key(story_id: u64, id: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (
+                "storyId".to_owned(),
+                AttributeValue::N(story_id.to_string()),
+            ),
+            ("id".to_owned(), AttributeValue::S(id.to_owned())),
+        ])
+    }
+
+    async fn write_deletes(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
+        for _ in 0..UNPROCESSED_ROUNDS {
+            if requests.is_empty() {
+                return Ok(());
+            }
+            let mut unprocessed = Vec::new();
+            for chunk in requests.chunks(BATCH_SIZE) {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, chunk.to_vec())
+                    .send()
+                    .await
+                    .map_err(|error| sdk_error(TESTS, error))?;
+                if let Some(mut left) = output.unprocessed_items
+                    && let Some(items) = left.remove(&self.table)
+                {
+                    unprocessed.extend(items);
+                }
+            }
+            requests = unprocessed;
+        }
+        if requests.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::DependencyUnavailable {
+                dependency: TESTS,
+                message: format!("{} deletes left unprocessed", requests.len()),
+            })
+        }
+    }
+}
+
+fn read_test(item: HashMap<String, AttributeValue>) -> Result<AcceptanceTest> {
+    serde_dynamo::from_item(item)
+        .map_err(|error| Error::Internal(format!("reading an acceptance test: {error}")))
+}
+
+impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
+    async fn create(&self, test: &AcceptanceTest) -> Result<()> {
+        let item = serde_dynamo::to_item(test)
+            .map_err(|error| Error::Internal(format!("serializing a test: {error}")))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(|error| Error::Internal(error.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(usable_parent_check(&self.stories_table, test.story_id)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.get(1) == Some(&true) => {
+                    Err(Error::StoryNotFound { id: test.story_id })
+                }
+                Some(failed) if failed.first() == Some(&true) => Err(Error::Internal(format!(
+                    "acceptance test id {} already taken",
+                    test.id
+                ))),
+                _ => Err(sdk_error(TESTS, error)),
+            },
+        }
+    }
+
+    async fn get(&self, story_id: u64, id: &str) -> Result<Option<AcceptanceTest>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(story_id, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| sdk_error(TESTS, error))?;
+        output.item.map(read_test).transpose()
+    }
+
+    async fn list(&self, story_id: u64) -> Result<Vec<AcceptanceTest>> {
+        let mut tests = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("storyId = :story")
+                .expression_attribute_values(":story", AttributeValue::N(story_id.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| sdk_error(TESTS, error))?;
+            for item in output.items.unwrap_or_default() {
+                tests.push(read_test(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                tests.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+                return Ok(tests);
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        story_id: u64,
+        id: &str,
+        changes: &TestChanges,
+        expected_version: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<TestUpdateOutcome> {
+        let mut expression = UpdateExpression::new();
+        if let Some(title) = &changes.title {
+            expression.set("title", title)?;
+        }
+        if let Some(given) = &changes.given {
+            expression.set("given", given)?;
+        }
+        if let Some(when) = &changes.when {
+            expression.set("when", when)?;
+        }
+        if let Some(then) = &changes.then {
+            expression.set("then", then)?;
+        }
+        if let Some(status) = &changes.status {
+            expression.set("status", status)?;
+        }
+        if let Some(needs_review) = &changes.needs_review {
+            expression.set("needsReview", needs_review)?;
+        }
+        expression.set("updatedAt", &now)?;
+        expression.increment("version");
+        expression.require_exists("id");
+        if let Some(version) = expected_version {
+            expression.require_equals("version", &version)?;
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(story_id, id)))
+            .update_expression(expression.update_expression())
+            .set_condition_expression(expression.condition_expression())
+            .set_expression_attribute_names(Some(expression.names()))
+            .set_expression_attribute_values(expression.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(TestUpdateOutcome::Updated(read_test(
+                output.attributes.unwrap_or_default(),
+            )?)),
+            Err(SdkError::ServiceError(context))
+                if matches!(
+                    context.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(match self.get(story_id, id).await? {
+                    Some(current) => TestUpdateOutcome::VersionMismatch(current.version),
+                    None => TestUpdateOutcome::NotFound,
+                })
+            }
+            Err(error) => Err(sdk_error(TESTS, error)),
+        }
+    }
+
+    async fn delete(&self, story_id: u64, id: &str) -> Result<bool> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(story_id, id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|error| sdk_error(TESTS, error))?;
+        Ok(output.attributes.is_some_and(|old| !old.is_empty()))
+    }
+
+    async fn delete_all(&self, story_id: u64) -> Result<()> {
+        let tests = self.list(story_id).await?;
+        let requests = tests
+            .iter()
+            .map(|test| {
+                DeleteRequest::builder()
+                    .set_key(Some(Self::key(story_id, &test.id)))
+                    .build()
+                    .map(|delete| WriteRequest::builder().delete_request(delete).build())
+                    .map_err(|error| Error::Internal(error.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write_deletes(requests).await
+    }
+
+    async fn mark_needs_review(&self, story_id: u64, now: DateTime<Utc>) -> Result<()> {
+        let tests = self.list(story_id).await?;
+        let flag = TestChanges {
+            needs_review: Some(true),
+            ..TestChanges::default()
+        };
+        let updates = tests
+            .iter()
+            .map(|test| self.update(story_id, &test.id, &flag, None, now));
+        for outcome in futures::future::join_all(updates).await {
+            // A test deleted meanwhile needs no review.
+            outcome?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,532 @@
+//! The stories table: sequential ids, conditional writes, paged listing, the parent index.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Utc};
+
+use crate::adapters::expression::UpdateExpression;
+use crate::adapters::sdk_error;
+use crate::error::{Error, Result};
+use crate::model::{NewStory, Story, StorySummary};
+use crate::pagination::{Cursor, PAGE_BYTE_BUDGET, Page, StoryListQuery};
+use crate::ports::{MAX_CHILDREN, StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome};
+
+pub(crate) const STORIES: &str = "stories table";
+/// A story may take children (and acceptance tests) only while it exists and is not being
+/// deleted; every such write checks this on the parent in the same transaction.
+pub(crate) const USABLE_PARENT: &str = "attribute_exists(id) AND attribute_not_exists(deleting)";
+/// The global secondary index on `parentId` declared in template.yaml.
+pub const PARENT_INDEX: &str = "parentId-index";
+/// Story ids come from an atomic counter kept in the stories table under this reserved id.
+const COUNTER_ID: &str = "0";
+const COUNTER_ATTRIBUTE: &str = "lastStoryId";
+/// An id collision can only follow a counter reset or restore; a few fresh ids settle it.
+const ID_ATTEMPTS: usize = 5;
+/// Reads a filtered listing may spend looking for matches before returning a short page.
+const LIST_ROUNDS: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct DynamoStoryRepository {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStoryRepository {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn allocate_id(&self) -> Result<u64> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::N(COUNTER_ID.into()))
+            .update_expression("ADD #last :one")
+            .expression_attribute_names("#last", COUNTER_ATTRIBUTE)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|error| sdk_error(STORIES, error))?;
+        output
+            .attributes()
+            .and_then(|attributes| attributes.get(COUNTER_ATTRIBUTE))
+            .and_then(|value| value.as_n().ok())
+            .and_then(|number| number.parse().ok())
+            .ok_or_else(|| Error::Internal("the story id counter returned no number".into()))
+    }
+
+    /// Writes the story only if its id is free and, for a child, only if the parent exists at
+    /// that instant: a transaction, so a concurrent delete cannot leave an orphan behind.
+    async fn put_new(&self, story: &Story) -> Result<PutOutcome> {
+        let item = serde_dynamo::to_item(story)
+            .map_err(|error| Error::Internal(format!("serializing story: {error}")))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(|error| Error::Internal(error.to_string()))?;
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build());
+        if let Some(parent) = story.parent_id {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .key("id", AttributeValue::N(parent.to_string()))
+                .condition_expression("attribute_exists(id)")
+                .build()
+                .map_err(|error| Error::Internal(error.to_string()))?;
+            transaction = transaction
+                .transact_items(TransactWriteItem::builder().condition_check(check).build());
+        }
+        match transaction.send().await {
+            Ok(_) => Ok(PutOutcome::Stored),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.get(1) == Some(&true) => Ok(PutOutcome::ParentMissing(
+                    story.parent_id.unwrap_or_default(),
+                )),
+                Some(failed) if failed.first() == Some(&true) => Ok(PutOutcome::IdTaken),
+                _ => Err(sdk_error(STORIES, error)),
+            },
+        }
+    }
+
+    fn start_key(&self, cursor: &Cursor) -> HashMap<String, AttributeValue> {
+        let mut key = HashMap::from([("id".to_owned(), AttributeValue::N(cursor.id.to_string()))]);
+        if let Some(parent) = cursor.parent_id {
+            key.insert("parentId".to_owned(), AttributeValue::N(parent.to_string()));
+        }
+        key
+    }
+
+    /// One read of up to `limit` items from where `after` left off: a Query on the parent
+    /// index when listing children, a Scan otherwise.
+    async fn read_once(
+        &self,
+        query: &StoryListQuery,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<Cursor>)> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let start = after.map(|cursor| self.start_key(cursor));
+        let status = query
+            .status
+            .map(|status| AttributeValue::S(status.as_str().to_owned()));
+        let (items, last_key) = match query.parent_id {
+            Some(parent) => {
+                let mut request = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(PARENT_INDEX)
+                    .key_condition_expression("parentId = :parent")
+                    .expression_attribute_values(":parent", AttributeValue::N(parent.to_string()))
+                    .limit(limit)
+                    .set_exclusive_start_key(start);
+                if let Some(status) = status {
+                    request = request
+                        .filter_expression("#status = :status")
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":status", status);
+                }
+                let output = request
+                    .send()
+                    .await
+                    .map_err(|error| sdk_error(STORIES, error))?;
+                (output.items, output.last_evaluated_key)
+            }
+            None => {
+                // The id counter lives at id 0; every real story has a positive id.
+                let mut request = self
+                    .client
+                    .scan()
+                    .table_name(&self.table)
+                    .filter_expression("id > :counter")
+                    .expression_attribute_values(":counter", AttributeValue::N(COUNTER_ID.into()))
+                    .limit(limit)
+                    .set_exclusive_start_key(start);
+                if let Some(status) = status {
+                    request = request
+                        .filter_expression("id > :counter AND #status = :status")
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":status", status);
+                }
+                let output = request
+                    .send()
+                    .await
+                    .map_err(|error| sdk_error(STORIES, error))?;
+                (output.items, output.last_evaluated_key)
+            }
+        };
+        let next = last_key.map(|key| cursor_from_key(&key)).transpose()?;
+        Ok((items.unwrap_or_default(), next))
+    }
+}
+
+/// A `ConditionCheck` that `parent` exists and is not being deleted.
+pub(crate) fn usable_parent_check(table: &str, parent: u64) -> Result<TransactWriteItem> {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .key("id", AttributeValue::N(parent.to_string()))
+        .condition_expression(USABLE_PARENT)
+        .build()
+        .map_err(|error| Error::Internal(error.to_string()))?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
+}
+
+/// Which items of a cancelled transaction failed their condition; `None` when the transaction
+/// failed for another reason.
+pub(crate) fn failed_conditions<R: std::fmt::Debug>(
+    error: &SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<bool>> {
+    let SdkError::ServiceError(context) = error else {
+        return None;
+    };
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = context.err() else {
+        return None;
+    };
+    Some(
+        cancelled
+            .cancellation_reasons()
+            .iter()
+            .map(|reason| reason.code() == Some("ConditionalCheckFailed"))
+            .collect(),
+    )
+}
+
+enum PutOutcome {
+    Stored,
+    IdTaken,
+    ParentMissing(u64),
+}
+
+fn number_attribute(key: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
+    key.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn cursor_from_key(key: &HashMap<String, AttributeValue>) -> Result<Cursor> {
+    Ok(Cursor {
+        id: number_attribute(key, "id")
+            .ok_or_else(|| Error::Internal("a page key without a numeric id".into()))?,
+        parent_id: number_attribute(key, "parentId"),
+    })
+}
+
+/// The update expression for a PATCH: the changed fields, a version bump, and the guard.
+fn story_update_expression(
+    changes: &StoryChanges,
+    guard: &UpdateGuard,
+    now: DateTime<Utc>,
+) -> Result<UpdateExpression> {
+    let mut expression = UpdateExpression::new();
+    macro_rules! set_fields {
+        ($($field:ident => $attribute:literal),*) => {$(
+            if let Some(value) = &changes.$field {
+                expression.set($attribute, value)?;
+            }
+        )*};
+    }
+    macro_rules! set_or_remove_fields {
+        ($($field:ident => $attribute:literal),*) => {$(
+            if let Some(value) = &changes.$field {
+                expression.set_or_remove($attribute, value)?;
+            }
+        )*};
+    }
+    set_fields!(
+        title => "title", as_a => "asA", i_want => "iWant", so_that => "soThat",
+        description => "description", components => "components", status => "status",
+        accept_warnings => "acceptWarnings"
+    );
+    set_or_remove_fields!(
+        story_point => "storyPoint", assignee_email => "assigneeEmail",
+        parent_id => "parentId", blocked_from => "blockedFrom"
+    );
+    expression.set("updatedAt", &now)?;
+    expression.increment("version");
+    expression.require_exists("id");
+    if let Some(version) = guard.version {
+        expression.require_equals("version", &version)?;
+    }
+    if let Some(status) = guard.status {
+        expression.require_equals("status", &status)?;
+    }
+    Ok(expression)
+}
+
+impl DynamoStoryRepository {
+    /// After a failed condition: was the story gone, or changed by someone else?
+    async fn conflict_or_missing(&self, id: u64) -> Result<UpdateOutcome> {
+        Ok(match self.get(id).await? {
+            Some(_) => UpdateOutcome::Conflict,
+            None => UpdateOutcome::NotFound,
+        })
+    }
+
+    /// Reparenting: the update and a check that the new parent is usable, in one transaction.
+    async fn update_with_parent_check(
+        &self,
+        id: u64,
+        parent: u64,
+        expression: &UpdateExpression,
+    ) -> Result<UpdateOutcome> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("id", AttributeValue::N(id.to_string()))
+            .update_expression(expression.update_expression())
+            .set_condition_expression(expression.condition_expression())
+            .set_expression_attribute_names(Some(expression.names()))
+            .set_expression_attribute_values(expression.values())
+            .build()
+            .map_err(|error| Error::Internal(error.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(usable_parent_check(&self.table, parent)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(match self.get_consistent(id).await? {
+                Some(story) => UpdateOutcome::Updated(Box::new(story)),
+                None => UpdateOutcome::NotFound,
+            }),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.get(1) == Some(&true) => {
+                    Err(Error::ParentNotFound { id: parent })
+                }
+                Some(failed) if failed.first() == Some(&true) => self.conflict_or_missing(id).await,
+                _ => Err(sdk_error(STORIES, error)),
+            },
+        }
+    }
+
+    async fn get_consistent(&self, id: u64) -> Result<Option<Story>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::N(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| sdk_error(STORIES, error))?;
+        output
+            .item
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|error| Error::Internal(format!("reading story {id}: {error}")))
+            })
+            .transpose()
+    }
+}
+
+impl StoryRepository for DynamoStoryRepository {
+    async fn create(&self, story: NewStory, now: DateTime<Utc>) -> Result<Story> {
+        for _ in 0..ID_ATTEMPTS {
+            let id = self.allocate_id().await?;
+            let stored = story.clone().into_story(id, now);
+            match self.put_new(&stored).await? {
+                PutOutcome::Stored => return Ok(stored),
+                PutOutcome::ParentMissing(parent) => {
+                    return Err(Error::ParentNotFound { id: parent });
+                }
+                PutOutcome::IdTaken => {
+                    tracing::warn!(id, "story id already taken; allocating another");
+                }
+            }
+        }
+        Err(Error::Internal(
+            "could not allocate a free story id; the id counter is behind the table".into(),
+        ))
+    }
+
+    async fn get(&self, id: u64) -> Result<Option<Story>> {
+        if id == 0 {
+            return Ok(None);
+        }
+        // Strongly consistent: a client reading its own write must see it.
+        self.get_consistent(id).await
+    }
+
+    async fn list(&self, query: &StoryListQuery) -> Result<Page<Story>> {
+        let mut stories = Vec::new();
+        let mut bytes = 0;
+        let mut after = query.after;
+        for _ in 0..LIST_ROUNDS {
+            let (items, next) = self
+                .read_once(query, query.limit - stories.len(), after.as_ref())
+                .await?;
+            after = next;
+            for item in items {
+                let story: Story = serde_dynamo::from_item(item)
+                    .map_err(|error| Error::Internal(format!("reading a story: {error}")))?;
+                bytes += serde_json::to_vec(&story).map_or(0, |json| json.len());
+                let cursor = Cursor {
+                    id: story.id,
+                    parent_id: query.parent_id,
+                };
+                stories.push(story);
+                if bytes >= PAGE_BYTE_BUDGET && stories.len() < query.limit {
+                    return Ok(Page {
+                        items: stories,
+                        next: Some(cursor),
+                    });
+                }
+            }
+            if after.is_none() || stories.len() >= query.limit {
+                break;
+            }
+        }
+        Ok(Page {
+            items: stories,
+            next: after,
+        })
+    }
+
+    async fn children(&self, id: u64) -> Result<Vec<StorySummary>> {
+        let mut children = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(PARENT_INDEX)
+                .key_condition_expression("parentId = :parent")
+                .expression_attribute_values(":parent", AttributeValue::N(id.to_string()))
+                .projection_expression("id, title, #status")
+                .expression_attribute_names("#status", "status")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| sdk_error(STORIES, error))?;
+            for item in output.items.unwrap_or_default() {
+                children.push(
+                    serde_dynamo::from_item(item)
+                        .map_err(|error| Error::Internal(format!("reading a child: {error}")))?,
+                );
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() || children.len() >= MAX_CHILDREN {
+                children.truncate(MAX_CHILDREN);
+                return Ok(children);
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        id: u64,
+        changes: &StoryChanges,
+        guard: &UpdateGuard,
+        now: DateTime<Utc>,
+    ) -> Result<UpdateOutcome> {
+        let expression = story_update_expression(changes, guard, now)?;
+        if let Some(Some(parent)) = changes.parent_id {
+            return self.update_with_parent_check(id, parent, &expression).await;
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::N(id.to_string()))
+            .update_expression(expression.update_expression())
+            .set_condition_expression(expression.condition_expression())
+            .set_expression_attribute_names(Some(expression.names()))
+            .set_expression_attribute_values(expression.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes.unwrap_or_default();
+                let story = serde_dynamo::from_item(item)
+                    .map_err(|error| Error::Internal(format!("reading story {id}: {error}")))?;
+                Ok(UpdateOutcome::Updated(Box::new(story)))
+            }
+            Err(SdkError::ServiceError(context))
+                if matches!(
+                    context.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                self.conflict_or_missing(id).await
+            }
+            Err(error) => Err(sdk_error(STORIES, error)),
+        }
+    }
+
+    async fn mark_deleting(&self, id: u64) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::N(id.to_string()))
+            .update_expression("SET deleting = :yes")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(context))
+                if matches!(
+                    context.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(sdk_error(STORIES, error)),
+        }
+    }
+
+    async fn unmark_deleting(&self, id: u64) -> Result<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::N(id.to_string()))
+            .update_expression("REMOVE deleting")
+            .condition_expression("attribute_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(context))
+                if matches!(
+                    context.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(sdk_error(STORIES, error)),
+        }
+    }
+
+    async fn delete(&self, id: u64) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::N(id.to_string()))
+            .send()
+            .await
+            .map_err(|error| sdk_error(STORIES, error))?;
+        Ok(())
+    }
+}

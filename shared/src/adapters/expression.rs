@@ -1,0 +1,140 @@
+//! Builds DynamoDB update and condition expressions from named values, with placeholders for
+//! every attribute name (so reserved words such as `status` never break a request).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default)]
+pub struct UpdateExpression {
+    sets: Vec<String>,
+    removes: Vec<String>,
+    conditions: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl UpdateExpression {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn name(&mut self, attribute: &str) -> String {
+        let placeholder = format!("#{attribute}");
+        self.names.insert(placeholder.clone(), attribute.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    /// `SET attribute = value`.
+    pub fn set(&mut self, attribute: &str, value: &impl Serialize) -> Result<&mut Self> {
+        let value = serde_dynamo::to_attribute_value(value)
+            .map_err(|error| Error::Internal(format!("serializing {attribute}: {error}")))?;
+        let name = self.name(attribute);
+        let value = self.value(value);
+        self.sets.push(format!("{name} = {value}"));
+        Ok(self)
+    }
+
+    /// `SET attribute = value` for `Some`, `REMOVE attribute` for `None`.
+    pub fn set_or_remove<T: Serialize>(
+        &mut self,
+        attribute: &str,
+        value: &Option<T>,
+    ) -> Result<&mut Self> {
+        match value {
+            Some(value) => self.set(attribute, value),
+            None => {
+                let name = self.name(attribute);
+                self.removes.push(name);
+                Ok(self)
+            }
+        }
+    }
+
+    /// `SET attribute = attribute + 1`.
+    pub fn increment(&mut self, attribute: &str) -> &mut Self {
+        let name = self.name(attribute);
+        let one = self.value(AttributeValue::N("1".into()));
+        self.sets.push(format!("{name} = {name} + {one}"));
+        self
+    }
+
+    /// Adds `attribute_exists(attribute)` to the condition.
+    pub fn require_exists(&mut self, attribute: &str) -> &mut Self {
+        let name = self.name(attribute);
+        self.conditions.push(format!("attribute_exists({name})"));
+        self
+    }
+
+    /// Adds `attribute = value` to the condition.
+    pub fn require_equals(&mut self, attribute: &str, value: &impl Serialize) -> Result<&mut Self> {
+        let value = serde_dynamo::to_attribute_value(value)
+            .map_err(|error| Error::Internal(format!("serializing {attribute}: {error}")))?;
+        let name = self.name(attribute);
+        let value = self.value(value);
+        self.conditions.push(format!("{name} = {value}"));
+        Ok(self)
+    }
+
+    pub fn update_expression(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.sets.is_empty() {
+            parts.push(format!("SET {}", self.sets.join(", ")));
+        }
+        if !self.removes.is_empty() {
+            parts.push(format!("REMOVE {}", self.removes.join(", ")));
+        }
+        parts.join(" ")
+    }
+
+    pub fn condition_expression(&self) -> Option<String> {
+        (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
+    }
+
+    pub fn names(&self) -> HashMap<String, String> {
+        self.names.clone()
+    }
+
+    pub fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_set_remove_and_conditions_with_placeholders() {
+        let mut expression = UpdateExpression::new();
+        expression.set("title", &"New").unwrap();
+        expression
+            .set_or_remove::<u32>("storyPoint", &None)
+            .unwrap();
+        expression.increment("version");
+        expression.require_exists("id");
+        expression.require_equals("status", &"Draft").unwrap();
+        assert_eq!(
+            expression.update_expression(),
+            "SET #title = :v0, #version = #version + :v1 REMOVE #storyPoint"
+        );
+        assert_eq!(
+            expression.condition_expression().unwrap(),
+            "attribute_exists(#id) AND #status = :v2"
+        );
+        assert_eq!(expression.names()["#status"], "status");
+        assert_eq!(
+            expression.values().unwrap()[":v0"],
+            AttributeValue::S("New".into())
+        );
+    }
+}

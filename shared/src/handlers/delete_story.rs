@@ -1,0 +1,198 @@
+//! DELETE /stories/{id}[?cascade=true]: a story and its acceptance tests, or a whole subtree.
+//!
+//! Every story is marked as being deleted before its children are read, so no child can be
+//! created under it afterwards, and stories are removed leaves first. An interrupted delete
+//! therefore leaves a smaller, still consistent tree, and running it again finishes the job.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::error::{Error, Result};
+use crate::http::{Operation, path_parameter, query_parameter};
+use crate::ports::{AcceptanceTestRepository, StoryRepository};
+use crate::validation::parse_story_id;
+
+/// Steps a single delete may take (marks, re-reads, deletes) before it answers 503 and lets a
+/// retry continue; bounds the work of one request on a huge subtree.
+const MAX_STEPS: usize = 20_000;
+
+pub struct DeleteStory<S, T> {
+    stories: S,
+    tests: T,
+}
+
+impl<S: StoryRepository, T: AcceptanceTestRepository> DeleteStory<S, T> {
+    pub fn new(stories: S, tests: T) -> Self {
+        Self { stories, tests }
+    }
+
+    /// Removes one story whose children are already gone: tests first, then the story.
+    async fn remove(&self, id: u64) -> Result<()> {
+        self.tests.delete_all(id).await?;
+        self.stories.delete(id).await
+    }
+
+    async fn delete_leaf(&self, id: u64) -> Result<()> {
+        let children = self.stories.children(id).await?;
+        if !children.is_empty() {
+            return Err(Error::HasChildren { children });
+        }
+        if !self.stories.mark_deleting(id).await? {
+            return Err(Error::StoryNotFound { id });
+        }
+        // A child created just before the mark is visible now; after it, none can appear.
+        let children = self.stories.children(id).await?;
+        if !children.is_empty() {
+            self.stories.unmark_deleting(id).await?;
+            return Err(Error::HasChildren { children });
+        }
+        self.remove(id).await
+    }
+
+    async fn delete_subtree(&self, root: u64) -> Result<()> {
+        // (story, whether its children have been pushed): a depth-first walk that marks on the
+        // way down and deletes on the way up.
+        let mut stack = vec![(root, false)];
+        for _ in 0..MAX_STEPS {
+            let Some((id, expanded)) = stack.pop() else {
+                return Ok(());
+            };
+            if !expanded && !self.stories.mark_deleting(id).await? {
+                continue;
+            }
+            let children = self.stories.children(id).await?;
+            if children.is_empty() {
+                self.remove(id).await?;
+            } else {
+                stack.push((id, true));
+                stack.extend(children.into_iter().map(|child| (child.id, false)));
+            }
+        }
+        Err(Error::DependencyUnavailable {
+            dependency: "stories table",
+            message:
+                "the subtree is too large to delete in one request; repeat the request to continue"
+                    .into(),
+        })
+    }
+}
+
+impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for DeleteStory<S, T> {
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let cascade = match query_parameter(&request, "cascade") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(Error::InvalidQueryParameter {
+                    name: "cascade",
+                    message: "must be true or false".into(),
+                });
+            }
+        };
+        if self.stories.get(id).await?.is_none() {
+            return Err(Error::StoryNotFound { id });
+        }
+        if cascade {
+            self.delete_subtree(id).await?;
+        } else {
+            self.delete_leaf(id).await?;
+        }
+        tracing::info!(story_id = id, cascade, "story deleted");
+        let mut response = Response::new(Body::Empty);
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStore;
+    use crate::handlers::test_support::{
+        error_code, json, request, seed_story, seed_test, with_path, with_query,
+    };
+    use crate::http::respond;
+    use lambda_http::http::Method;
+
+    async fn delete(store: &MemoryStore, id: u64, query: &[(&str, &str)]) -> Response<Body> {
+        let request = with_query(
+            with_path(
+                request(Method::DELETE, "/stories/x", ""),
+                "id",
+                &id.to_string(),
+            ),
+            query,
+        );
+        respond(&DeleteStory::new(store.clone(), store.clone()), request).await
+    }
+
+    #[tokio::test]
+    async fn a_story_with_children_is_refused_unless_cascading() {
+        let store = MemoryStore::new();
+        seed_story(&store, "Root", None).await;
+        seed_story(&store, "Child", Some(1)).await;
+        seed_story(&store, "Grandchild", Some(2)).await;
+        seed_test(&store, 3, "a file is downloaded").await;
+        let refused = delete(&store, 1, &[]).await;
+        assert_eq!(refused.status(), 409);
+        assert_eq!(error_code(&refused), "HAS_CHILDREN");
+        assert_eq!(json(&refused)["error"]["details"]["children"][0]["id"], 2);
+        // The refusal must not leave the story unable to take children.
+        assert!(
+            StoryRepository::create(
+                &store,
+                crate::model::NewStory {
+                    parent_id: Some(1),
+                    title: "late".into(),
+                    as_a: String::new(),
+                    i_want: String::new(),
+                    so_that: String::new(),
+                    description: String::new(),
+                    components: vec![],
+                    story_point: None,
+                    assignee_email: None,
+                },
+                chrono::Utc::now()
+            )
+            .await
+            .is_ok()
+        );
+
+        assert_eq!(
+            delete(&store, 1, &[("cascade", "true")]).await.status(),
+            204
+        );
+        for id in 1..=4 {
+            assert!(
+                StoryRepository::get(&store, id).await.unwrap().is_none(),
+                "story {id}"
+            );
+        }
+        assert!(
+            AcceptanceTestRepository::list(&store, 3)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_leaf_goes_with_its_tests_and_a_missing_story_is_404() {
+        let store = MemoryStore::new();
+        seed_story(&store, "Leaf", None).await;
+        seed_test(&store, 1, "a file is downloaded").await;
+        assert_eq!(delete(&store, 1, &[]).await.status(), 204);
+        assert!(
+            AcceptanceTestRepository::list(&store, 1)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(error_code(&delete(&store, 1, &[]).await), "STORY_NOT_FOUND");
+        assert_eq!(
+            error_code(&delete(&store, 2, &[("cascade", "yes")]).await),
+            "INVALID_QUERY_PARAMETER"
+        );
+    }
+}

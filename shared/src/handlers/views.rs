@@ -1,0 +1,78 @@
+//! Response shapes that add computed analysis to stored records.
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use crate::http::json_response;
+use crate::model::{AcceptanceTest, Story, StorySummary};
+use crate::rules::gwt::{GwtHealth, gwt_health};
+use crate::rules::invest::{InvestAnalysis, analyze};
+
+/// A story with its INVEST analysis and, where the operation read them, its tests and children.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoryView<'a> {
+    #[serde(flatten)]
+    pub story: &'a Story,
+    pub invest: InvestAnalysis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acceptance_tests: Option<Vec<TestView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children: Option<&'a [StorySummary]>,
+}
+
+impl<'a> StoryView<'a> {
+    pub fn new(story: &'a Story, tests: &'a [AcceptanceTest]) -> Self {
+        Self {
+            story,
+            invest: analyze(story, tests),
+            acceptance_tests: None,
+            children: None,
+        }
+    }
+
+    pub fn with_tests(mut self, tests: &'a [AcceptanceTest]) -> Self {
+        self.acceptance_tests = Some(tests.iter().map(TestView::new).collect());
+        self
+    }
+
+    pub fn with_children(mut self, children: &'a [StorySummary]) -> Self {
+        self.children = Some(children);
+        self
+    }
+
+    /// The JSON response, with the version as ETag for a later If-Match.
+    pub fn respond(&self, status: StatusCode) -> Response<Body> {
+        with_etag(json_response(status, self), self.story.version)
+    }
+}
+
+/// An acceptance test with its Given/When/Then health.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestView<'a> {
+    #[serde(flatten)]
+    pub test: &'a AcceptanceTest,
+    pub gwt_health: GwtHealth,
+}
+
+impl<'a> TestView<'a> {
+    pub fn new(test: &'a AcceptanceTest) -> Self {
+        Self {
+            test,
+            gwt_health: gwt_health(&test.given, &test.when, &test.then),
+        }
+    }
+
+    pub fn respond(&self, status: StatusCode) -> Response<Body> {
+        with_etag(json_response(status, self), self.test.version)
+    }
+}
+
+fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
