@@ -96,7 +96,8 @@ impl Supervised {
     }
 }
 
-/// The moto server: DynamoDB and SQS over the AWS wire protocol on one port.
+/// The emulator (scripts/emulator.py, moto): DynamoDB and SQS over the AWS wire protocol on one
+/// port.
 pub struct Emulator {
     process: Supervised,
     pub endpoint: String,
@@ -107,9 +108,13 @@ impl Emulator {
     pub async fn start() -> Self {
         let port = free_port();
         let log = log_dir().join(format!("moto-{port}.log"));
+        let script = repo_root()
+            .join("scripts/emulator.py")
+            .display()
+            .to_string();
         let mut process = Supervised::spawn(
-            &venv_bin("moto_server"),
-            &["-H", "127.0.0.1", "-p", &port.to_string()],
+            &venv_bin("python"),
+            &[&script, "-H", "127.0.0.1", "-p", &port.to_string()],
             &[],
             &log,
         );

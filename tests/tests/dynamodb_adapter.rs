@@ -310,3 +310,186 @@ async fn health_probe_reports_each_dependency_and_a_stopped_emulator_quickly() {
         other => panic!("expected DependencyUnavailable, got {other:?}"),
     }
 }
+
+fn new_test(story_id: u64, id: &str) -> aipm::model::AcceptanceTest {
+    aipm::model::AcceptanceTest {
+        story_id,
+        id: id.to_owned(),
+        title: "Export".into(),
+        given: vec!["a story".into()],
+        when: vec!["the PM exports it".into()],
+        then: vec!["a CSV is downloaded".into()],
+        status: aipm::model::TestStatus::Draft,
+        needs_review: false,
+        version: 1,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+impl Fixture {
+    fn tests(&self) -> aipm::adapters::dynamodb::DynamoAcceptanceTestRepository {
+        aipm::adapters::dynamodb::DynamoAcceptanceTestRepository::new(
+            self.dynamodb.clone(),
+            self.config.acceptance_tests_table.clone(),
+            self.config.stories_table.clone(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn acceptance_tests_belong_to_existing_stories_and_go_with_them() {
+    use aipm::ports::{AcceptanceTestRepository, TestChanges, TestUpdateOutcome};
+    let fixture = Fixture::start().await;
+    let (stories, tests) = (fixture.stories(), fixture.tests());
+    match tests.create(&new_test(9, "t1")).await {
+        Err(Error::StoryNotFound { id }) => assert_eq!(id, 9),
+        other => panic!("expected StoryNotFound, got {other:?}"),
+    }
+    let story = stories
+        .create(new_story("Export", None), Utc::now())
+        .await
+        .unwrap();
+    for id in ["t1", "t2", "t3"] {
+        tests.create(&new_test(story.id, id)).await.unwrap();
+    }
+    assert_eq!(tests.list(story.id).await.unwrap().len(), 3);
+
+    let pass = TestChanges {
+        status: Some(aipm::model::TestStatus::Pass),
+        ..TestChanges::default()
+    };
+    match tests
+        .update(story.id, "t1", &pass, Some(1), Utc::now())
+        .await
+        .unwrap()
+    {
+        TestUpdateOutcome::Updated(test) => assert_eq!(
+            (test.version, test.status),
+            (2, aipm::model::TestStatus::Pass)
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        tests
+            .update(story.id, "t1", &pass, Some(1), Utc::now())
+            .await
+            .unwrap(),
+        TestUpdateOutcome::VersionMismatch(2)
+    );
+    assert_eq!(
+        tests
+            .update(story.id, "nope", &pass, None, Utc::now())
+            .await
+            .unwrap(),
+        TestUpdateOutcome::NotFound
+    );
+
+    tests.mark_needs_review(story.id, Utc::now()).await.unwrap();
+    assert!(
+        tests
+            .list(story.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|test| test.needs_review)
+    );
+
+    assert!(tests.delete(story.id, "t2").await.unwrap());
+    assert!(!tests.delete(story.id, "t2").await.unwrap());
+    tests.delete_all(story.id).await.unwrap();
+    assert!(tests.list(story.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_story_being_deleted_takes_no_new_children_or_tests() {
+    use aipm::ports::AcceptanceTestRepository;
+    let fixture = Fixture::start().await;
+    let (stories, tests) = (fixture.stories(), fixture.tests());
+    let parent = stories
+        .create(new_story("Parent", None), Utc::now())
+        .await
+        .unwrap();
+    assert!(stories.mark_deleting(parent.id).await.unwrap());
+    assert!(matches!(
+        stories
+            .create(new_story("Late child", Some(parent.id)), Utc::now())
+            .await,
+        Err(Error::ParentNotFound { .. })
+    ));
+    assert!(matches!(
+        tests.create(&new_test(parent.id, "t1")).await,
+        Err(Error::StoryNotFound { .. })
+    ));
+    stories.unmark_deleting(parent.id).await.unwrap();
+    let child = stories
+        .create(new_story("Child", Some(parent.id)), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        stories.children(parent.id).await.unwrap(),
+        vec![child.summary()]
+    );
+    assert!(!stories.mark_deleting(999).await.unwrap());
+}
+
+/// The update handler on the real adapters, with requests truly in flight together (the local
+/// HTTP router runs one invocation of a function at a time, so only this shows the races).
+#[tokio::test]
+async fn concurrent_patches_race_safely_against_dynamodb() {
+    use aipm::handlers::update_story::UpdateStory;
+    use aipm::http::respond;
+    use lambda_http::{Body, Request, RequestExt};
+    use std::sync::Arc;
+
+    let fixture = Fixture::start().await;
+    let story = fixture
+        .stories()
+        .create(new_story("Race", None), Utc::now())
+        .await
+        .unwrap();
+    let operation = Arc::new(UpdateStory::new(fixture.stories(), fixture.tests()));
+    let patch = |body: String| {
+        let operation = Arc::clone(&operation);
+        let request =
+            Request::new(Body::from(body)).with_path_parameters(std::collections::HashMap::from([
+                ("id".to_owned(), story.id.to_string()),
+            ]));
+        tokio::spawn(async move { respond(operation.as_ref(), request).await.status().as_u16() })
+    };
+
+    let same_version = [
+        patch(r#"{"title":"First","version":1}"#.into()),
+        patch(r#"{"title":"Second","version":1}"#.into()),
+    ];
+    let mut statuses: Vec<u16> = futures::future::join_all(same_version)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 412]);
+
+    let fields = ["asA", "iWant", "soThat", "description", "title"];
+    let patches = (0..50).map(|n| {
+        let field = fields[n % fields.len()];
+        patch(format!(r#"{{"{field}":"{field} {n}"}}"#))
+    });
+    for status in futures::future::join_all(patches).await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let after = fixture.stories().get(story.id).await.unwrap().unwrap();
+    assert_eq!(after.version, 2 + 50, "a PATCH was lost");
+    for (field, value) in [
+        ("asA", &after.as_a),
+        ("iWant", &after.i_want),
+        ("soThat", &after.so_that),
+        ("description", &after.description),
+        ("title", &after.title),
+    ] {
+        assert!(
+            value.starts_with(&format!("{field} ")),
+            "{field} = {value:?}"
+        );
+    }
+}

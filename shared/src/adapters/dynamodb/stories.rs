@@ -83,14 +83,7 @@ impl DynamoStoryRepository {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build());
         if let Some(parent) = story.parent_id {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .key("id", AttributeValue::N(parent.to_string()))
-                .condition_expression("attribute_exists(id)")
-                .build()
-                .map_err(|error| Error::Internal(error.to_string()))?;
-            transaction = transaction
-                .transact_items(TransactWriteItem::builder().condition_check(check).build());
+            transaction = transaction.transact_items(usable_parent_check(&self.table, parent)?);
         }
         match transaction.send().await {
             Ok(_) => Ok(PutOutcome::Stored),
