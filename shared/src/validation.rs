@@ -35,91 +35,49 @@ pub struct CreateStoryBody {
     pub assignee_email: Option<String>,
 }
 
+/// Validates a create with the same field rules as a PATCH, plus a required title.
 pub fn validate_new_story(body: CreateStoryBody) -> Result<NewStory> {
-    let mut errors = Vec::new();
-
-    let title = body.title.as_deref().map(str::trim).unwrap_or_default();
-    if title.is_empty() {
-        errors.push(FieldError::new(
-            "title",
-            "REQUIRED",
-            "title is required and must not be blank",
-        ));
-    } else {
-        check_length(&mut errors, "title", title, TITLE_MAX_CHARS);
-    }
-
-    let as_a = trimmed(body.as_a);
-    let i_want = trimmed(body.i_want);
-    let so_that = trimmed(body.so_that);
-    check_length(&mut errors, "asA", &as_a, NARRATIVE_MAX_CHARS);
-    check_length(&mut errors, "iWant", &i_want, NARRATIVE_MAX_CHARS);
-    check_length(&mut errors, "soThat", &so_that, NARRATIVE_MAX_CHARS);
-    let description = body.description.unwrap_or_default();
-    check_length(
-        &mut errors,
-        "description",
-        &description,
-        DESCRIPTION_MAX_CHARS,
-    );
-
-    let components: Vec<String> = body
-        .components
-        .unwrap_or_default()
-        .into_iter()
-        .map(|component| component.trim().to_owned())
-        .collect();
-    check_components(&mut errors, &components);
-
-    let story_point = match body.story_point {
-        None => None,
-        Some(points) if (0..=STORY_POINT_MAX).contains(&points) => u32::try_from(points).ok(),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "storyPoint",
-                "OUT_OF_RANGE",
-                format!("storyPoint must be an integer from 0 to {STORY_POINT_MAX}"),
-            ));
-            None
-        }
+    let title_missing = body.title.is_none();
+    let as_changes = UpdateStoryBody {
+        title: body.title,
+        as_a: body.as_a,
+        i_want: body.i_want,
+        so_that: body.so_that,
+        description: body.description,
+        components: body.components,
+        story_point: body.story_point.map(Some),
+        assignee_email: body.assignee_email.map(Some),
+        parent_id: body.parent_id.map(Some),
+        ..UpdateStoryBody::default()
     };
-
-    let assignee_email = body
-        .assignee_email
-        .map(|email| email.trim().to_owned())
-        .filter(|email| !email.is_empty());
-    if let Some(email) = &assignee_email
-        && !is_plausible_email(email)
-    {
-        errors.push(FieldError::new(
-            "assigneeEmail",
-            "INVALID_EMAIL",
-            "assigneeEmail must be an email address such as name@example.com",
-        ));
-    }
-
-    if body.parent_id == Some(0) {
-        errors.push(FieldError::new(
-            "parentId",
-            "OUT_OF_RANGE",
-            "parentId must be the id of an existing story (ids start at 1)",
-        ));
-    }
-
-    if !errors.is_empty() {
-        return Err(Error::Validation(errors));
-    }
+    let changes = match (validate_story_changes(as_changes), title_missing) {
+        (Ok((changes, _)), false) => changes,
+        (Ok(_), true) => return Err(Error::Validation(vec![title_required()])),
+        (Err(Error::Validation(mut errors)), true) => {
+            errors.insert(0, title_required());
+            return Err(Error::Validation(errors));
+        }
+        (Err(error), _) => return Err(error),
+    };
     Ok(NewStory {
-        parent_id: body.parent_id,
-        title: title.to_owned(),
-        as_a,
-        i_want,
-        so_that,
-        description,
-        components,
-        story_point,
-        assignee_email,
+        parent_id: changes.parent_id.flatten(),
+        title: changes.title.unwrap_or_default(),
+        as_a: changes.as_a.unwrap_or_default(),
+        i_want: changes.i_want.unwrap_or_default(),
+        so_that: changes.so_that.unwrap_or_default(),
+        description: changes.description.unwrap_or_default(),
+        components: changes.components.unwrap_or_default(),
+        story_point: changes.story_point.flatten(),
+        assignee_email: changes.assignee_email.flatten(),
     })
+}
+
+fn title_required() -> FieldError {
+    FieldError::new(
+        "title",
+        "REQUIRED",
+        "title is required and must not be blank",
+    )
 }
 
 /// Reads a field that may be absent (leave as is), `null` (clear it) or a value.
@@ -415,10 +373,6 @@ pub fn parse_story_id(raw: &str) -> Result<u64> {
         Ok(id) if id > 0 => Ok(id),
         _ => Err(invalid()),
     }
-}
-
-fn trimmed(value: Option<String>) -> String {
-    value.map(|text| text.trim().to_owned()).unwrap_or_default()
 }
 
 fn check_length(errors: &mut Vec<FieldError>, field: &str, value: &str, max_chars: usize) {
