@@ -10,6 +10,80 @@ pub mod vars {
     pub const ACCEPTANCE_TESTS_TABLE: &str = "AIPM_ACCEPTANCE_TESTS_TABLE";
     pub const CODE_TASKS_TABLE: &str = "AIPM_CODE_TASKS_TABLE";
     pub const CODE_TASKS_QUEUE_URL: &str = "AIPM_CODE_TASKS_QUEUE_URL";
+    pub const CODE_HOST: &str = "AIPM_CODE_HOST";
+    pub const LOCAL_GIT_REPOSITORY: &str = "AIPM_LOCAL_GIT_REPOSITORY";
+    pub const DEFAULT_BRANCH: &str = "AIPM_DEFAULT_BRANCH";
+    pub const GITHUB_REPOSITORY: &str = "AIPM_GITHUB_REPOSITORY";
+    pub const GITHUB_API_URL: &str = "AIPM_GITHUB_API_URL";
+    pub const GITHUB_TOKEN: &str = "AIPM_GITHUB_TOKEN";
+    pub const GITHUB_TOKEN_SECRET_ARN: &str = "AIPM_GITHUB_TOKEN_SECRET_ARN";
+}
+
+/// Where code lives, as the operations that touch it (generate-code, the worker) configure it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CodeHostConfig {
+    /// A bare repository on disk: the offline default for local runs.
+    LocalGit {
+        repository: String,
+        default_branch: String,
+    },
+    /// GitHub (or GitHub Enterprise at `api_url`), `owner/name`.
+    GitHub {
+        repository: String,
+        api_url: String,
+        default_branch: String,
+        token: GitHubToken,
+    },
+}
+
+/// How the GitHub token is found; the token itself never appears in Debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub enum GitHubToken {
+    /// From AWS Secrets Manager (in AWS).
+    Secret { arn: String },
+    /// From the environment (local runs and tests).
+    Value(String),
+}
+
+impl std::fmt::Debug for CodeHostConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CodeHostConfig::LocalGit { repository, .. } => write!(f, "LocalGit({repository})"),
+            CodeHostConfig::GitHub {
+                repository,
+                api_url,
+                ..
+            } => write!(f, "GitHub({repository} at {api_url})"),
+        }
+    }
+}
+
+impl CodeHostConfig {
+    pub fn from_env() -> Result<Self, MissingVariable> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MissingVariable> {
+        let value = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+        let required = |name: &'static str| value(name).ok_or(MissingVariable(name));
+        let default_branch = value(vars::DEFAULT_BRANCH).unwrap_or_else(|| "main".to_owned());
+        match value(vars::CODE_HOST).as_deref() {
+            Some("github") => Ok(CodeHostConfig::GitHub {
+                repository: required(vars::GITHUB_REPOSITORY)?,
+                api_url: value(vars::GITHUB_API_URL)
+                    .unwrap_or_else(|| "https://api.github.com".to_owned()),
+                default_branch,
+                token: match value(vars::GITHUB_TOKEN_SECRET_ARN) {
+                    Some(arn) => GitHubToken::Secret { arn },
+                    None => GitHubToken::Value(required(vars::GITHUB_TOKEN)?),
+                },
+            }),
+            _ => Ok(CodeHostConfig::LocalGit {
+                repository: required(vars::LOCAL_GIT_REPOSITORY)?,
+                default_branch,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +168,25 @@ mod tests {
         let config = Config::from_lookup(|name| env.get(name).cloned()).unwrap();
         assert_eq!(config.stage, "dev");
         assert_eq!(config.code_tasks_table, "aipm-dev-code-tasks");
+    }
+
+    #[test]
+    fn code_host_settings_and_a_token_that_never_prints() {
+        let env: HashMap<&str, &str> = [
+            (vars::CODE_HOST, "github"),
+            (vars::GITHUB_REPOSITORY, "acme/app"),
+            (vars::GITHUB_TOKEN, "ghp_secret"),
+        ]
+        .into_iter()
+        .collect();
+        let config =
+            CodeHostConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap();
+        assert!(!format!("{config:?}").contains("ghp_secret"));
+        assert!(
+            matches!(config, CodeHostConfig::GitHub { ref api_url, .. } if api_url == "https://api.github.com")
+        );
+        let local = CodeHostConfig::from_lookup(|_| None).unwrap_err();
+        assert_eq!(local, MissingVariable(vars::LOCAL_GIT_REPOSITORY));
     }
 
     #[test]

@@ -85,6 +85,33 @@ pub enum Error {
     #[error("the story kept changing while this request ran; retry it")]
     ConcurrentUpdate,
 
+    #[error("story is {status}; code can be generated for Ready or In Progress stories")]
+    StoryNotReady { status: &'static str },
+
+    #[error("story already has an active code task {task_id}")]
+    ActiveTaskExists { task_id: String },
+
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused { task_id: String },
+
+    #[error("the Idempotency-Key header must be 1 to 128 visible ASCII characters")]
+    InvalidIdempotencyKey,
+
+    #[error("`{value}` is not a valid code task id")]
+    InvalidTaskId { value: String },
+
+    #[error("code task {task_id} does not exist")]
+    TaskNotFound { task_id: String },
+
+    #[error("code task {task_id} already finished ({status})")]
+    TaskAlreadyFinished {
+        task_id: String,
+        status: &'static str,
+    },
+
+    #[error("the code host is unavailable: {message}")]
+    CodeHostUnavailable { message: String },
+
     #[error("{dependency} is unavailable: {message}")]
     DependencyUnavailable {
         dependency: &'static str,

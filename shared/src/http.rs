@@ -122,6 +122,49 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             serde_json::to_value(refusal).unwrap_or_default(),
         ),
         Error::ConcurrentUpdate => (StatusCode::CONFLICT, "CONCURRENT_UPDATE", Value::Null),
+        Error::StoryNotReady { status } => (
+            StatusCode::CONFLICT,
+            "STORY_NOT_READY",
+            json!({ "status": status }),
+        ),
+        Error::ActiveTaskExists { task_id } => (
+            StatusCode::CONFLICT,
+            "ACTIVE_TASK_EXISTS",
+            json!({ "taskId": task_id }),
+        ),
+        Error::IdempotencyKeyReused { task_id } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED",
+            json!({ "taskId": task_id }),
+        ),
+        Error::InvalidIdempotencyKey => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_IDEMPOTENCY_KEY",
+            Value::Null,
+        ),
+        Error::InvalidTaskId { value } => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_TASK_ID",
+            json!({ "value": value }),
+        ),
+        Error::TaskNotFound { task_id } => (
+            StatusCode::NOT_FOUND,
+            "CODE_TASK_NOT_FOUND",
+            json!({ "taskId": task_id }),
+        ),
+        Error::TaskAlreadyFinished { task_id, status } => (
+            StatusCode::CONFLICT,
+            "TASK_ALREADY_FINISHED",
+            json!({ "taskId": task_id, "status": status }),
+        ),
+        Error::CodeHostUnavailable { .. } => {
+            tracing::warn!(request_id, error = %error, "code host unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CODE_HOST_UNAVAILABLE",
+                Value::Null,
+            )
+        }
         Error::InvalidQueryParameter { name, .. } => (
             StatusCode::BAD_REQUEST,
             "INVALID_QUERY_PARAMETER",
@@ -167,6 +210,12 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
         }
         Error::DependencyUnavailable { dependency, .. } => {
             format!("{dependency} is unavailable right now; retry later")
+        }
+        // The host's own message may quote request details; the log has it.
+        Error::CodeHostUnavailable { .. } => {
+            "the code host (GitHub) is unavailable right now; retry later: the same request \
+             resumes where this one stopped"
+                .to_owned()
         }
         other => other.to_string(),
     };
@@ -380,6 +429,53 @@ mod tests {
             (Error::ParentCycle { parent_id: 3 }, 409, "PARENT_CYCLE"),
             (Error::HasChildren { children: vec![] }, 409, "HAS_CHILDREN"),
             (Error::ConcurrentUpdate, 409, "CONCURRENT_UPDATE"),
+            (
+                Error::StoryNotReady { status: "Draft" },
+                409,
+                "STORY_NOT_READY",
+            ),
+            (
+                Error::ActiveTaskExists {
+                    task_id: "t".into(),
+                },
+                409,
+                "ACTIVE_TASK_EXISTS",
+            ),
+            (
+                Error::IdempotencyKeyReused {
+                    task_id: "t".into(),
+                },
+                422,
+                "IDEMPOTENCY_KEY_REUSED",
+            ),
+            (Error::InvalidIdempotencyKey, 400, "INVALID_IDEMPOTENCY_KEY"),
+            (
+                Error::InvalidTaskId { value: "x".into() },
+                400,
+                "INVALID_TASK_ID",
+            ),
+            (
+                Error::TaskNotFound {
+                    task_id: "t".into(),
+                },
+                404,
+                "CODE_TASK_NOT_FOUND",
+            ),
+            (
+                Error::TaskAlreadyFinished {
+                    task_id: "t".into(),
+                    status: "failed",
+                },
+                409,
+                "TASK_ALREADY_FINISHED",
+            ),
+            (
+                Error::CodeHostUnavailable {
+                    message: "m".into(),
+                },
+                503,
+                "CODE_HOST_UNAVAILABLE",
+            ),
             (
                 Error::DependencyUnavailable {
                     dependency: "stories table",

@@ -75,6 +75,9 @@ pub struct Story {
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+    /// The code task currently working on this story; at most one at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_task_id: Option<String>,
 }
 
 impl Story {
@@ -158,6 +161,7 @@ impl NewStory {
             status: StoryStatus::Draft,
             accept_warnings: false,
             blocked_from: None,
+            active_task_id: None,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -178,6 +182,28 @@ mod tests {
             assert_eq!(StoryStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(StoryStatus::parse("in progress"), None);
+    }
+
+    #[test]
+    fn task_timestamps_sort_as_strings() {
+        let early = DateTime::parse_from_rfc3339("2026-11-22T10:00:05.100Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let late = DateTime::parse_from_rfc3339("2026-11-22T10:00:05.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let text = |time| {
+            let mut bytes = Vec::new();
+            sortable_time::serialize(&time, &mut serde_json::Serializer::new(&mut bytes)).unwrap();
+            String::from_utf8(bytes).unwrap()
+        };
+        assert_eq!(text(early), "\"2026-11-22T10:00:05.100000Z\"");
+        assert!(text(early) < text(late));
+        assert_eq!(TaskStatus::TimedOut.as_str(), "timed_out");
+        assert_eq!(
+            serde_json::to_string(&TaskStatus::TimedOut).unwrap(),
+            "\"timed_out\""
+        );
     }
 
     #[test]
@@ -215,4 +241,116 @@ mod tests {
         let back: Story = serde_json::from_value(json).unwrap();
         assert_eq!(back, story);
     }
+}
+
+/// Where a code-generation task stands. Only `queued` and `running` are active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    TimedOut,
+}
+
+impl TaskStatus {
+    pub fn is_active(self) -> bool {
+        matches!(self, TaskStatus::Queued | TaskStatus::Running)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+            TaskStatus::TimedOut => "timed_out",
+        }
+    }
+}
+
+/// How far generate-code got in handing a task over; a retry resumes from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandOffStage {
+    Recorded,
+    BranchCreated,
+    BriefCommitted,
+    PullRequestOpened,
+    Enqueued,
+}
+
+/// Timestamps used as index sort keys: always six fractional digits, so that string order is
+/// time order (chrono's default drops trailing zeros and breaks that).
+pub mod sortable_time {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        time: &DateTime<Utc>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A timestamp that serializes in the sortable form, for writing index keys directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SortableTime(#[serde(with = "sortable_time")] pub DateTime<Utc>);
+
+/// The durable record of one code-generation job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeTask {
+    pub task_id: String,
+    pub story_id: u64,
+    pub status: TaskStatus,
+    pub hand_off: HandOffStage,
+    pub attempt: u32,
+    pub branch: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_number: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// A fingerprint of the request body, to tell a retry from a different request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub cancel_requested: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_sha: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_changed: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_tail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(with = "sortable_time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "sortable_time")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
 }

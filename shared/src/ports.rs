@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::model::{AcceptanceTest, NewStory, Story, StoryStatus, StorySummary, TestStatus};
+use crate::model::{
+    AcceptanceTest, CodeTask, HandOffStage, NewStory, Story, StoryStatus, StorySummary, TestStatus,
+};
 use crate::pagination::{Page, StoryListQuery};
 
 /// Children read per story at most; past this, listings go through GET /stories?parentId=.
@@ -207,6 +209,101 @@ pub enum TestUpdateOutcome {
     /// The expected version did not match; carries the current one.
     VersionMismatch(u64),
     NotFound,
+}
+
+/// Code tasks shown with a story.
+pub const RECENT_TASKS: usize = 10;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateTaskOutcome {
+    Created,
+    /// A task with this id exists already (the same Idempotency-Key, or a race on it).
+    TaskExists,
+    /// The story changed (another active task, a status that cannot be built, a delete)
+    /// between reading it and writing the task.
+    StoryChanged,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    /// The task had not started: it is cancelled and the story released.
+    Cancelled(Box<CodeTask>),
+    /// The task is running: the worker stops the agent at its next heartbeat.
+    Requested(Box<CodeTask>),
+    AlreadyFinished(Box<CodeTask>),
+    NotFound,
+}
+
+/// A pull request (or, for the local code host, its stand-in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub url: String,
+}
+
+pub trait CodeTaskRepository: Send + Sync + 'static {
+    /// Records a task and, in the same transaction, makes it the story's active task and moves
+    /// the story to In Progress — only if the story is Ready or In Progress, has no active task
+    /// and is not being deleted.
+    fn create_for_story(
+        &self,
+        task: &CodeTask,
+        story: &Story,
+    ) -> impl Future<Output = Result<CreateTaskOutcome>> + Send;
+
+    fn get(&self, task_id: &str) -> impl Future<Output = Result<Option<CodeTask>>> + Send;
+
+    /// The story's newest tasks first, at most [`RECENT_TASKS`].
+    fn recent_for_story(&self, story_id: u64)
+    -> impl Future<Output = Result<Vec<CodeTask>>> + Send;
+
+    /// Records how far the hand-off got (and the pull request once there is one).
+    fn record_hand_off(
+        &self,
+        task_id: &str,
+        stage: HandOffStage,
+        pull_request: Option<&PullRequest>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    fn request_cancel(
+        &self,
+        task_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CancelOutcome>> + Send;
+}
+
+/// Delivery of task ids to the worker.
+pub trait TaskQueue: Send + Sync + 'static {
+    fn send(&self, task_id: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Where the code lives: GitHub, or a bare repository on disk for local runs. Every call is
+/// idempotent, so a retried hand-off converges on one branch, one brief and one pull request.
+pub trait CodeHost: Send + Sync + 'static {
+    /// Creates `branch` from the default branch unless it exists.
+    fn ensure_branch(&self, branch: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Commits `content` at `path` on `branch` unless the file already holds it.
+    fn ensure_file(
+        &self,
+        branch: &str,
+        path: &str,
+        content: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Opens a draft pull request from `branch` unless one is open already.
+    fn ensure_draft_pull_request(
+        &self,
+        branch: &str,
+        title: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<PullRequest>> + Send;
+
+    fn comment(&self, number: u64, body: &str) -> impl Future<Output = Result<()>> + Send;
+
+    fn mark_ready_for_review(&self, number: u64) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Whether one dependency answered, and how fast.

@@ -9,9 +9,13 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use lambda_http::{Request, service_fn};
 
-use crate::adapters::dynamodb::{DynamoAcceptanceTestRepository, DynamoStoryRepository};
+use crate::adapters::dynamodb::{
+    DynamoAcceptanceTestRepository, DynamoCodeTaskRepository, DynamoStoryRepository,
+};
 use crate::adapters::health::AwsHealthProbe;
-use crate::config::Config;
+use crate::adapters::local_git::LocalGitHost;
+use crate::adapters::sqs::SqsTaskQueue;
+use crate::config::{CodeHostConfig, Config};
 use crate::http::{Operation, respond};
 
 /// Loads AWS settings with limits that keep a dead dependency from holding a request for long:
@@ -65,6 +69,32 @@ impl ColdStart {
             self.config.acceptance_tests_table.clone(),
             self.config.stories_table.clone(),
         )
+    }
+
+    pub fn code_task_repository(&self) -> DynamoCodeTaskRepository {
+        DynamoCodeTaskRepository::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.config.code_tasks_table.clone(),
+            self.config.stories_table.clone(),
+        )
+    }
+
+    pub fn task_queue(&self) -> SqsTaskQueue {
+        SqsTaskQueue::new(
+            aws_sdk_sqs::Client::new(&self.sdk),
+            self.config.code_tasks_queue_url.clone(),
+        )
+    }
+
+    /// The configured code host; a missing setting stops the cold start with its name.
+    pub fn code_host(&self) -> Result<LocalGitHost, lambda_http::Error> {
+        match CodeHostConfig::from_env()? {
+            CodeHostConfig::LocalGit {
+                repository,
+                default_branch,
+            } => Ok(LocalGitHost::new(repository, default_branch)),
+            other => Err(format!("code host {other:?} is not available in this build").into()),
+        }
     }
 
     pub fn health_probe(&self) -> AwsHealthProbe {

@@ -31,6 +31,17 @@ pub fn venv_bin(tool: &str) -> PathBuf {
     path
 }
 
+/// A fresh, empty folder under the system's temporary directory.
+pub fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "aipm-{label}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("cannot create a temporary folder");
+    dir
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -130,11 +141,25 @@ impl Emulator {
 
     /// Creates template.yaml's tables and queues for `stage`; returns the functions' environment.
     pub async fn create_resources(&self, stage: &str) -> Vec<(String, String)> {
+        self.create_resources_with(stage, None).await
+    }
+
+    /// Also creates a bare git repository as the functions' `local_git` code host.
+    pub async fn create_resources_with(
+        &self,
+        stage: &str,
+        git_repository: Option<&Path>,
+    ) -> Vec<(String, String)> {
         let env_file = log_dir().join(format!("env-{stage}-{}", free_port()));
-        let output = Command::new(venv_bin("python"))
+        let mut command = Command::new(venv_bin("python"));
+        command
             .arg(repo_root().join("scripts/local_resources.py"))
             .args(["--endpoint", &self.endpoint, "--stage", stage, "--env-file"])
-            .arg(&env_file)
+            .arg(&env_file);
+        if let Some(repository) = git_repository {
+            command.arg("--git-repository").arg(repository);
+        }
+        let output = command
             .output()
             .await
             .expect("cannot run scripts/local_resources.py");

@@ -32,7 +32,10 @@ async fn expect_error(response: Response, status: u16, code: &str) -> Value {
 #[tokio::test]
 async fn the_local_stack_serves_the_api_end_to_end() {
     let mut emulator = Emulator::start().await;
-    let environment = emulator.create_resources("local").await;
+    let repository = aipm_tests::temp_dir("repository").join("repository.git");
+    let environment = emulator
+        .create_resources_with("local", Some(&repository))
+        .await;
     let mut api = LocalApi::start(&environment).await;
     let http = Client::builder()
         .timeout(Duration::from_secs(60))
@@ -113,10 +116,12 @@ async fn stories_are_created_read_and_paged(http: &Client, api: &LocalApi) {
     let mut fetched = body(fetched).await;
     assert_eq!(fetched["children"][0]["id"], 2);
     assert_eq!(fetched["acceptanceTests"], json!([]));
-    // What was created is what is read back, plus the story's tests and children.
+    assert_eq!(fetched["codeTasks"], json!([]));
+    // What was created is what is read back, plus the story's tests, children and tasks.
     let object = fetched.as_object_mut().unwrap();
     object.remove("children");
     object.remove("acceptanceTests");
+    object.remove("codeTasks");
     assert_eq!(fetched, first);
 
     let page = body(http.get(api.url("/stories?limit=1")).send().await.unwrap()).await;
@@ -303,6 +308,9 @@ async fn sample_events_invoke_their_functions(api: &LocalApi) {
         ("update-story", "update-story-stale-version.json", 412),
         ("delete-story", "delete-story-has-children.json", 409),
         ("delete-story", "delete-story.json", 204),
+        ("generate-code", "generate-code.json", 409),
+        ("get-code-task", "get-code-task-not-found.json", 404),
+        ("cancel-code-task", "cancel-code-task-not-found.json", 404),
     ];
     let on_disk = std::fs::read_dir(aipm_tests::repo_root().join("events"))
         .unwrap()

@@ -20,7 +20,10 @@ struct Stack {
 impl Stack {
     async fn start() -> Self {
         let emulator = Emulator::start().await;
-        let environment = emulator.create_resources("local").await;
+        let repository = aipm_tests::temp_dir("repository").join("repository.git");
+        let environment = emulator
+            .create_resources_with("local", Some(&repository))
+            .await;
         let api = LocalApi::start(&environment).await;
         let http = Client::builder()
             .timeout(Duration::from_secs(60))

@@ -9,6 +9,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     serve(GetStory::new(
         cold_start.story_repository(),
         cold_start.acceptance_test_repository(),
+        cold_start.code_task_repository(),
     ))
     .await
 }

@@ -7,11 +7,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
-use crate::model::{AcceptanceTest, NewStory, Story, StorySummary};
+use crate::model::{
+    AcceptanceTest, CodeTask, HandOffStage, NewStory, Story, StoryStatus, StorySummary, TaskStatus,
+};
 use crate::pagination::{Cursor, Page, StoryListQuery};
 use crate::ports::{
-    AcceptanceTestRepository, DependencyCheck, HealthProbe, MAX_CHILDREN, StoryChanges,
-    StoryRepository, TestChanges, TestUpdateOutcome, UpdateGuard, UpdateOutcome,
+    AcceptanceTestRepository, CancelOutcome, CodeHost, CodeTaskRepository, CreateTaskOutcome,
+    DependencyCheck, HealthProbe, MAX_CHILDREN, PullRequest, RECENT_TASKS, StoryChanges,
+    StoryRepository, TaskQueue, TestChanges, TestUpdateOutcome, UpdateGuard, UpdateOutcome,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -25,6 +28,8 @@ struct MemoryState {
     stories: BTreeMap<u64, Story>,
     deleting: BTreeSet<u64>,
     tests: BTreeMap<(u64, String), AcceptanceTest>,
+    tasks: BTreeMap<String, CodeTask>,
+    sent: Vec<String>,
     unavailable: bool,
 }
 
@@ -235,6 +240,200 @@ impl AcceptanceTestRepository for MemoryStore {
                 test.updated_at = now;
             }
         }
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// Task ids sent to the queue, in order.
+    pub fn sent_task_ids(&self) -> Vec<String> {
+        self.lock_any().sent.clone()
+    }
+}
+
+impl CodeTaskRepository for MemoryStore {
+    async fn create_for_story(&self, task: &CodeTask, story: &Story) -> Result<CreateTaskOutcome> {
+        let mut state = self.lock()?;
+        if state.tasks.contains_key(&task.task_id) {
+            return Ok(CreateTaskOutcome::TaskExists);
+        }
+        let deleting = state.deleting.contains(&story.id);
+        let Some(current) = state.stories.get_mut(&story.id) else {
+            return Ok(CreateTaskOutcome::StoryChanged);
+        };
+        if current.active_task_id.is_some() || current.status != story.status || deleting {
+            return Ok(CreateTaskOutcome::StoryChanged);
+        }
+        current.active_task_id = Some(task.task_id.clone());
+        current.status = StoryStatus::InProgress;
+        current.version += 1;
+        state.tasks.insert(task.task_id.clone(), task.clone());
+        Ok(CreateTaskOutcome::Created)
+    }
+
+    async fn get(&self, task_id: &str) -> Result<Option<CodeTask>> {
+        Ok(self.lock()?.tasks.get(task_id).cloned())
+    }
+
+    async fn recent_for_story(&self, story_id: u64) -> Result<Vec<CodeTask>> {
+        let mut tasks: Vec<CodeTask> = self
+            .lock()?
+            .tasks
+            .values()
+            .filter(|task| task.story_id == story_id)
+            .cloned()
+            .collect();
+        tasks.sort_by_key(|task| std::cmp::Reverse(task.created_at));
+        tasks.truncate(RECENT_TASKS);
+        Ok(tasks)
+    }
+
+    async fn record_hand_off(
+        &self,
+        task_id: &str,
+        stage: HandOffStage,
+        pull_request: Option<&PullRequest>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut state = self.lock()?;
+        let task = state
+            .tasks
+            .get_mut(task_id)
+            .ok_or_else(|| Error::TaskNotFound {
+                task_id: task_id.to_owned(),
+            })?;
+        task.hand_off = stage;
+        if let Some(pull) = pull_request {
+            task.pr_number = Some(pull.number);
+            task.pr_url = Some(pull.url.clone());
+        }
+        task.updated_at = now;
+        Ok(())
+    }
+
+    async fn request_cancel(&self, task_id: &str, now: DateTime<Utc>) -> Result<CancelOutcome> {
+        let mut state = self.lock()?;
+        let Some(task) = state.tasks.get_mut(task_id) else {
+            return Ok(CancelOutcome::NotFound);
+        };
+        match task.status {
+            TaskStatus::Queued => {
+                task.status = TaskStatus::Cancelled;
+                task.finished_at = Some(now);
+                task.updated_at = now;
+                let task = task.clone();
+                if let Some(story) = state.stories.get_mut(&task.story_id)
+                    && story.active_task_id.as_deref() == Some(task_id)
+                {
+                    story.active_task_id = None;
+                }
+                Ok(CancelOutcome::Cancelled(Box::new(task)))
+            }
+            TaskStatus::Running => {
+                task.cancel_requested = true;
+                task.updated_at = now;
+                Ok(CancelOutcome::Requested(Box::new(task.clone())))
+            }
+            _ => Ok(CancelOutcome::AlreadyFinished(Box::new(task.clone()))),
+        }
+    }
+}
+
+impl TaskQueue for MemoryStore {
+    async fn send(&self, task_id: &str) -> Result<()> {
+        self.lock()?.sent.push(task_id.to_owned());
+        Ok(())
+    }
+}
+
+/// A code host that records what it was asked to do; it can be switched off to fail like an
+/// unreachable GitHub.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryCodeHost {
+    state: Arc<Mutex<MemoryHostState>>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryHostState {
+    pub branches: BTreeSet<String>,
+    pub files: BTreeMap<(String, String), String>,
+    pub pulls: Vec<(String, String, String)>,
+    pub comments: Vec<(u64, String)>,
+    pub ready: BTreeSet<u64>,
+    pub unavailable: bool,
+}
+
+impl MemoryCodeHost {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, MemoryHostState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn available(&self) -> Result<MutexGuard<'_, MemoryHostState>> {
+        let state = self.state();
+        if state.unavailable {
+            return Err(Error::CodeHostUnavailable {
+                message: "switched off by the test".into(),
+            });
+        }
+        Ok(state)
+    }
+}
+
+impl CodeHost for MemoryCodeHost {
+    async fn ensure_branch(&self, branch: &str) -> Result<()> {
+        self.available()?.branches.insert(branch.to_owned());
+        Ok(())
+    }
+
+    async fn ensure_file(
+        &self,
+        branch: &str,
+        path: &str,
+        content: &str,
+        _message: &str,
+    ) -> Result<()> {
+        self.available()?
+            .files
+            .insert((branch.to_owned(), path.to_owned()), content.to_owned());
+        Ok(())
+    }
+
+    async fn ensure_draft_pull_request(
+        &self,
+        branch: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest> {
+        let mut state = self.available()?;
+        let index = match state.pulls.iter().position(|(head, _, _)| head == branch) {
+            Some(index) => index,
+            None => {
+                state
+                    .pulls
+                    .push((branch.to_owned(), title.to_owned(), body.to_owned()));
+                state.pulls.len() - 1
+            }
+        };
+        let number = index as u64 + 1;
+        Ok(PullRequest {
+            number,
+            url: format!("memory://pulls/{number}"),
+        })
+    }
+
+    async fn comment(&self, number: u64, body: &str) -> Result<()> {
+        self.available()?.comments.push((number, body.to_owned()));
+        Ok(())
+    }
+
+    async fn mark_ready_for_review(&self, number: u64) -> Result<()> {
+        self.available()?.ready.insert(number);
         Ok(())
     }
 }

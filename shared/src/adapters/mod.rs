@@ -3,6 +3,7 @@
 pub mod dynamodb;
 pub mod expression;
 pub mod health;
+pub mod local_git;
 pub mod memory;
 pub mod sqs;
 

@@ -4,6 +4,41 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::dynamodb::short_reason;
+use super::sdk_error;
+use crate::error::Result;
+use crate::ports::TaskQueue;
+
+const QUEUE: &str = "code task queue";
+
+/// Sends task ids to the worker's queue as `{"taskId": "…"}`.
+#[derive(Debug, Clone)]
+pub struct SqsTaskQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsTaskQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+impl TaskQueue for SqsTaskQueue {
+    async fn send(&self, task_id: &str) -> Result<()> {
+        let body = serde_json::json!({ "taskId": task_id }).to_string();
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|error| sdk_error(QUEUE, error))?;
+        Ok(())
+    }
+}
 
 /// Whether the queue answers GetQueueAttributes.
 pub async fn check_queue(client: &Client, queue_url: &str) -> Result<(), String> {

@@ -6,34 +6,43 @@ use lambda_http::{Body, Request, Response};
 use crate::error::{Error, Result};
 use crate::handlers::views::StoryView;
 use crate::http::{Operation, path_parameter};
-use crate::ports::{AcceptanceTestRepository, StoryRepository};
+use crate::ports::{AcceptanceTestRepository, CodeTaskRepository, StoryRepository};
 use crate::validation::parse_story_id;
 
-pub struct GetStory<S, T> {
+pub struct GetStory<S, T, K> {
     stories: S,
     tests: T,
+    tasks: K,
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository> GetStory<S, T> {
-    pub fn new(stories: S, tests: T) -> Self {
-        Self { stories, tests }
+impl<S: StoryRepository, T: AcceptanceTestRepository, K: CodeTaskRepository> GetStory<S, T, K> {
+    pub fn new(stories: S, tests: T, tasks: K) -> Self {
+        Self {
+            stories,
+            tests,
+            tasks,
+        }
     }
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for GetStory<S, T> {
+impl<S: StoryRepository, T: AcceptanceTestRepository, K: CodeTaskRepository> Operation
+    for GetStory<S, T, K>
+{
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
-        // Three independent reads in one round trip.
-        let (story, tests, children) = tokio::join!(
+        // Four independent reads in one round trip.
+        let (story, tests, children, tasks) = tokio::join!(
             self.stories.get(id),
             self.tests.list(id),
-            self.stories.children(id)
+            self.stories.children(id),
+            self.tasks.recent_for_story(id)
         );
         let story = story?.ok_or(Error::StoryNotFound { id })?;
-        let (tests, children) = (tests?, children?);
+        let (tests, children, tasks) = (tests?, children?, tasks?);
         Ok(StoryView::new(&story, &tests)
             .with_tests(&tests)
             .with_children(&children)
+            .with_code_tasks(&tasks)
             .respond(StatusCode::OK))
     }
 }
@@ -48,7 +57,10 @@ mod tests {
     use crate::http::respond;
     use lambda_http::http::Method;
 
-    async fn get(operation: &GetStory<MemoryStore, MemoryStore>, id: &str) -> Response<Body> {
+    async fn get(
+        operation: &GetStory<MemoryStore, MemoryStore, MemoryStore>,
+        id: &str,
+    ) -> Response<Body> {
         let request = with_path(request(Method::GET, "/stories/x", ""), "id", id);
         respond(operation, request).await
     }
@@ -59,7 +71,7 @@ mod tests {
         seed_story(&store, "Export", None).await;
         seed_story(&store, "Export child", Some(1)).await;
         seed_test(&store, 1, "it works").await;
-        let operation = GetStory::new(store.clone(), store);
+        let operation = GetStory::new(store.clone(), store.clone(), store);
         let found = get(&operation, "1").await;
         assert_eq!(found.status(), 200);
         assert_eq!(found.headers()["etag"], "\"1\"");
@@ -68,6 +80,7 @@ mod tests {
         assert_eq!(view["children"][0]["id"], 2);
         assert_eq!(view["acceptanceTests"][0]["gwtHealth"]["healthy"], false);
         assert!(view["invest"]["score"].as_u64().is_some());
+        assert_eq!(view["codeTasks"], serde_json::json!([]));
         let missing = get(&operation, "3").await;
         assert_eq!(missing.status(), 404);
         assert_eq!(error_code(&missing), "STORY_NOT_FOUND");
@@ -77,7 +90,7 @@ mod tests {
     #[tokio::test]
     async fn a_non_numeric_id_is_400_even_percent_encoded() {
         let store = MemoryStore::new();
-        let operation = GetStory::new(store.clone(), store);
+        let operation = GetStory::new(store.clone(), store.clone(), store);
         for raw in ["abc", "0", "%2D1", "1%20"] {
             let response = get(&operation, raw).await;
             assert_eq!(response.status(), 400, "{raw}");

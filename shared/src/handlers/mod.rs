@@ -1,9 +1,11 @@
 //! One module per API operation: each parses its request, asks its ports, shapes its response.
 
+pub mod code_tasks;
 pub mod create_acceptance_test;
 pub mod create_story;
 pub mod delete_acceptance_test;
 pub mod delete_story;
+pub mod generate_code;
 pub mod get_stories;
 pub mod get_story;
 pub mod health_check;

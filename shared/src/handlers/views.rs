@@ -5,7 +5,7 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use crate::http::json_response;
-use crate::model::{AcceptanceTest, Story, StorySummary};
+use crate::model::{AcceptanceTest, CodeTask, Story, StorySummary};
 use crate::rules::gwt::{GwtHealth, gwt_health};
 use crate::rules::invest::{InvestAnalysis, analyze};
 
@@ -20,6 +20,9 @@ pub struct StoryView<'a> {
     pub acceptance_tests: Option<Vec<TestView<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub children: Option<&'a [StorySummary]>,
+    /// The newest code tasks of the story, newest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_tasks: Option<&'a [CodeTask]>,
 }
 
 impl<'a> StoryView<'a> {
@@ -29,6 +32,7 @@ impl<'a> StoryView<'a> {
             invest: analyze(story, tests),
             acceptance_tests: None,
             children: None,
+            code_tasks: None,
         }
     }
 
@@ -39,6 +43,11 @@ impl<'a> StoryView<'a> {
 
     pub fn with_children(mut self, children: &'a [StorySummary]) -> Self {
         self.children = Some(children);
+        self
+    }
+
+    pub fn with_code_tasks(mut self, tasks: &'a [CodeTask]) -> Self {
+        self.code_tasks = Some(tasks);
         self
     }
 

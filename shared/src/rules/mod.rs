@@ -1,6 +1,7 @@
 //! The rules of stories: INVEST, Given/When/Then health, and the status workflow. Pure
 //! functions, tested without I/O.
 
+pub mod brief;
 pub mod gwt;
 pub mod invest;
 pub mod text;

@@ -2,12 +2,14 @@
 //! API uses, so an attribute has one name in JSON and in the table.
 
 pub mod acceptance_tests;
+pub mod code_tasks;
 pub mod stories;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 pub use acceptance_tests::DynamoAcceptanceTestRepository;
+pub use code_tasks::DynamoCodeTaskRepository;
 pub use stories::{DynamoStoryRepository, PARENT_INDEX};
 
 /// Whether a table answers DescribeTable and is usable.

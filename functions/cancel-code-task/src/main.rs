@@ -1,0 +1,10 @@
+//! cancel-code-task: POST /code-tasks/{taskId}/cancel.
+
+use aipm::handlers::code_tasks::CancelCodeTask;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    serve(CancelCodeTask::new(cold_start.code_task_repository())).await
+}

@@ -1,0 +1,17 @@
+//! generate-code: POST /stories/{id}/generate-code.
+
+use aipm::handlers::generate_code::GenerateCode;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    serve(GenerateCode::new(
+        cold_start.story_repository(),
+        cold_start.acceptance_test_repository(),
+        cold_start.code_task_repository(),
+        cold_start.task_queue(),
+        cold_start.code_host()?,
+    ))
+    .await
+}

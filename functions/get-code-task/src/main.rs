@@ -1,0 +1,10 @@
+//! get-code-task: GET /code-tasks/{taskId}.
+
+use aipm::handlers::code_tasks::GetCodeTask;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init().await?;
+    serve(GetCodeTask::new(cold_start.code_task_repository())).await
+}

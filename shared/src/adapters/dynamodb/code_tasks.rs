@@ -1,0 +1,302 @@
+//! The code-tasks table: the durable record of every code-generation job. Creating a task and
+//! claiming its story happen in one transaction, so a story never has two active tasks.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::stories::failed_conditions;
+use crate::adapters::expression::UpdateExpression;
+use crate::adapters::sdk_error;
+use crate::error::{Error, Result};
+use crate::model::{CodeTask, HandOffStage, SortableTime, Story, StoryStatus, TaskStatus};
+use crate::ports::{
+    CancelOutcome, CodeTaskRepository, CreateTaskOutcome, PullRequest, RECENT_TASKS,
+};
+
+const TASKS: &str = "code tasks table";
+pub const STORY_INDEX: &str = "storyId-createdAt-index";
+pub const STATUS_INDEX: &str = "status-updatedAt-index";
+
+#[derive(Debug, Clone)]
+pub struct DynamoCodeTaskRepository {
+    client: Client,
+    table: String,
+    stories_table: String,
+}
+
+fn build_error(error: impl std::fmt::Display) -> Error {
+    Error::Internal(error.to_string())
+}
+
+fn read_task(item: HashMap<String, AttributeValue>) -> Result<CodeTask> {
+    serde_dynamo::from_item(item)
+        .map_err(|error| Error::Internal(format!("reading a code task: {error}")))
+}
+
+impl DynamoCodeTaskRepository {
+    pub fn new(client: Client, table: impl Into<String>, stories_table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            stories_table: stories_table.into(),
+        }
+    }
+
+    fn key(task_id: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([("taskId".to_owned(), AttributeValue::S(task_id.to_owned()))])
+    }
+
+    fn update(&self, task_id: &str, expression: &UpdateExpression) -> Result<Update> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(task_id)))
+            .update_expression(expression.update_expression())
+            .set_condition_expression(expression.condition_expression())
+            .set_expression_attribute_names(Some(expression.names()))
+            .set_expression_attribute_values(expression.values())
+            .build()
+            .map_err(build_error)
+    }
+
+    /// The story's side of ending a task: no longer its active task.
+    pub(crate) fn release_story(
+        &self,
+        story_id: u64,
+        task_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Update> {
+        let mut expression = UpdateExpression::new();
+        expression.set_or_remove::<String>("activeTaskId", &None)?;
+        expression.set("updatedAt", &now)?;
+        expression.require_equals("activeTaskId", &task_id)?;
+        Update::builder()
+            .table_name(&self.stories_table)
+            .key("id", AttributeValue::N(story_id.to_string()))
+            .update_expression(expression.update_expression())
+            .set_condition_expression(expression.condition_expression())
+            .set_expression_attribute_names(Some(expression.names()))
+            .set_expression_attribute_values(expression.values())
+            .build()
+            .map_err(build_error)
+    }
+
+    /// Ends a task and releases its story in one transaction; if the story no longer points
+    /// at the task (deleted, or released already), ends the task alone.
+    pub(crate) async fn finish_and_release(
+        &self,
+        task: &CodeTask,
+        finish: &UpdateExpression,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(self.update(&task.task_id, finish)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(self.release_story(task.story_id, &task.task_id, now)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.first() == Some(&true) => Ok(false),
+                Some(failed) if failed.get(1) == Some(&true) => {
+                    self.conditional_update(&task.task_id, finish).await
+                }
+                _ => Err(sdk_error(TASKS, error)),
+            },
+        }
+    }
+}
+
+impl DynamoCodeTaskRepository {
+    /// One UpdateItem; false when its condition did not hold.
+    pub(crate) async fn conditional_update(
+        &self,
+        task_id: &str,
+        expression: &UpdateExpression,
+    ) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(task_id)))
+            .update_expression(expression.update_expression())
+            .set_condition_expression(expression.condition_expression())
+            .set_expression_attribute_names(Some(expression.names()))
+            .set_expression_attribute_values(expression.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(context))
+                if context.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(sdk_error(TASKS, error)),
+        }
+    }
+}
+
+impl CodeTaskRepository for DynamoCodeTaskRepository {
+    async fn create_for_story(&self, task: &CodeTask, story: &Story) -> Result<CreateTaskOutcome> {
+        let item =
+            serde_dynamo::to_item(task).map_err(|error| Error::Internal(error.to_string()))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(taskId)")
+            .build()
+            .map_err(build_error)?;
+        let mut claim = UpdateExpression::new();
+        claim.set("activeTaskId", &task.task_id)?;
+        claim.set("status", &StoryStatus::InProgress)?;
+        claim.set("updatedAt", &task.created_at)?;
+        claim.increment("version");
+        claim.require_exists("id");
+        claim.require_equals("status", &story.status)?;
+        let condition = format!(
+            "{} AND attribute_not_exists(#activeTaskId) AND attribute_not_exists(#deleting)",
+            claim.condition_expression().unwrap_or_default()
+        );
+        let mut names = claim.names();
+        names.insert("#activeTaskId".into(), "activeTaskId".into());
+        names.insert("#deleting".into(), "deleting".into());
+        let update = Update::builder()
+            .table_name(&self.stories_table)
+            .key("id", AttributeValue::N(story.id.to_string()))
+            .update_expression(claim.update_expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(claim.values())
+            .build()
+            .map_err(build_error)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CreateTaskOutcome::Created),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.first() == Some(&true) => Ok(CreateTaskOutcome::TaskExists),
+                Some(failed) if failed.get(1) == Some(&true) => Ok(CreateTaskOutcome::StoryChanged),
+                _ => Err(sdk_error(TASKS, error)),
+            },
+        }
+    }
+
+    async fn get(&self, task_id: &str) -> Result<Option<CodeTask>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(task_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| sdk_error(TASKS, error))?;
+        output.item.map(read_task).transpose()
+    }
+
+    async fn recent_for_story(&self, story_id: u64) -> Result<Vec<CodeTask>> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(STORY_INDEX)
+            .key_condition_expression("storyId = :story")
+            .expression_attribute_values(":story", AttributeValue::N(story_id.to_string()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(RECENT_TASKS).unwrap_or(10))
+            .send()
+            .await
+            .map_err(|error| sdk_error(TASKS, error))?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(read_task)
+            .collect()
+    }
+
+    async fn record_hand_off(
+        &self,
+        task_id: &str,
+        stage: HandOffStage,
+        pull_request: Option<&PullRequest>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut expression = UpdateExpression::new();
+        expression.set("handOff", &stage)?;
+        if let Some(pull) = pull_request {
+            expression.set("prNumber", &pull.number)?;
+            expression.set("prUrl", &pull.url)?;
+        }
+        expression.set("updatedAt", &SortableTime(now))?;
+        expression.require_exists("taskId");
+        if self.conditional_update(task_id, &expression).await? {
+            Ok(())
+        } else {
+            Err(Error::TaskNotFound {
+                task_id: task_id.to_owned(),
+            })
+        }
+    }
+
+    async fn request_cancel(&self, task_id: &str, now: DateTime<Utc>) -> Result<CancelOutcome> {
+        // A queued task may start while we cancel it; then the running branch applies.
+        for _ in 0..3 {
+            let Some(task) = self.get(task_id).await? else {
+                return Ok(CancelOutcome::NotFound);
+            };
+            let done = match task.status {
+                TaskStatus::Queued => {
+                    let mut finish = UpdateExpression::new();
+                    finish.set("status", &TaskStatus::Cancelled)?;
+                    finish.set("finishedAt", &now)?;
+                    finish.set("updatedAt", &SortableTime(now))?;
+                    finish.set("error", &"cancelled before it started")?;
+                    finish.require_equals("status", &TaskStatus::Queued)?;
+                    self.finish_and_release(&task, &finish, now).await?
+                }
+                TaskStatus::Running => {
+                    let mut request = UpdateExpression::new();
+                    request.set("cancelRequested", &true)?;
+                    request.set("updatedAt", &SortableTime(now))?;
+                    request.require_equals("status", &TaskStatus::Running)?;
+                    self.conditional_update(task_id, &request).await?
+                }
+                _ => return Ok(CancelOutcome::AlreadyFinished(Box::new(task))),
+            };
+            if done {
+                let task = self
+                    .get(task_id)
+                    .await?
+                    .ok_or_else(|| Error::TaskNotFound {
+                        task_id: task_id.to_owned(),
+                    })?;
+                return Ok(match task.status {
+                    TaskStatus::Cancelled => CancelOutcome::Cancelled(Box::new(task)),
+                    TaskStatus::Running => CancelOutcome::Requested(Box::new(task)),
+                    _ => CancelOutcome::AlreadyFinished(Box::new(task)),
+                });
+            }
+        }
+        Err(Error::ConcurrentUpdate)
+    }
+}

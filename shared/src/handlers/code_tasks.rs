@@ -1,0 +1,153 @@
+//! GET /code-tasks/{taskId} and POST /code-tasks/{taskId}/cancel.
+
+use chrono::Utc;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::error::{Error, Result};
+use crate::http::{Operation, json_response, path_parameter};
+use crate::ports::{CancelOutcome, CodeTaskRepository};
+
+/// Task ids are hex strings; anything else cannot name a task.
+pub fn parse_task_id(raw: &str) -> Result<String> {
+    if raw.is_empty() || raw.len() > 64 || !raw.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Err(Error::InvalidTaskId {
+            value: raw.chars().take(64).collect(),
+        });
+    }
+    Ok(raw.to_ascii_lowercase())
+}
+
+pub struct GetCodeTask<K> {
+    tasks: K,
+}
+
+impl<K: CodeTaskRepository> GetCodeTask<K> {
+    pub fn new(tasks: K) -> Self {
+        Self { tasks }
+    }
+}
+
+impl<K: CodeTaskRepository> Operation for GetCodeTask<K> {
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let task_id = parse_task_id(&path_parameter(&request, "taskId").unwrap_or_default())?;
+        let task = self
+            .tasks
+            .get(&task_id)
+            .await?
+            .ok_or(Error::TaskNotFound { task_id })?;
+        Ok(json_response(StatusCode::OK, &task))
+    }
+}
+
+pub struct CancelCodeTask<K> {
+    tasks: K,
+}
+
+impl<K: CodeTaskRepository> CancelCodeTask<K> {
+    pub fn new(tasks: K) -> Self {
+        Self { tasks }
+    }
+}
+
+impl<K: CodeTaskRepository> Operation for CancelCodeTask<K> {
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let task_id = parse_task_id(&path_parameter(&request, "taskId").unwrap_or_default())?;
+        match self.tasks.request_cancel(&task_id, Utc::now()).await? {
+            CancelOutcome::Cancelled(task) => Ok(json_response(StatusCode::OK, &task)),
+            // Running: the worker stops the agent at its next heartbeat.
+            CancelOutcome::Requested(task) => Ok(json_response(StatusCode::ACCEPTED, &task)),
+            CancelOutcome::AlreadyFinished(task) => Err(Error::TaskAlreadyFinished {
+                task_id,
+                status: task.status.as_str(),
+            }),
+            CancelOutcome::NotFound => Err(Error::TaskNotFound { task_id }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{MemoryCodeHost, MemoryStore};
+    use crate::handlers::generate_code::GenerateCode;
+    use crate::handlers::test_support::{
+        error_code, json, request, seed_story, seed_test, with_path,
+    };
+    use crate::http::respond;
+    use crate::model::StoryStatus;
+    use crate::ports::{StoryChanges, StoryRepository};
+    use lambda_http::http::Method;
+
+    async fn queued_task(store: &MemoryStore) -> String {
+        let story = seed_story(store, "Export", None).await;
+        seed_test(store, story.id, "a file is downloaded").await;
+        let ready = StoryChanges {
+            status: Some(StoryStatus::Ready),
+            ..StoryChanges::default()
+        };
+        StoryRepository::update(store, story.id, &ready, &Default::default(), Utc::now())
+            .await
+            .unwrap();
+        let generate = GenerateCode::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            MemoryCodeHost::new(),
+        );
+        let response = respond(
+            &generate,
+            with_path(request(Method::POST, "/x", ""), "id", "1"),
+        )
+        .await;
+        json(&response)["taskId"].as_str().unwrap().to_owned()
+    }
+
+    fn task_request(method: Method, task_id: &str) -> Request {
+        with_path(request(method, "/code-tasks/x", ""), "taskId", task_id)
+    }
+
+    #[tokio::test]
+    async fn a_task_is_readable_and_a_queued_one_cancels_at_once() {
+        let store = MemoryStore::new();
+        let task_id = queued_task(&store).await;
+        let got = respond(
+            &GetCodeTask::new(store.clone()),
+            task_request(Method::GET, &task_id),
+        )
+        .await;
+        assert_eq!(got.status(), 200);
+        assert_eq!(json(&got)["status"], "queued");
+
+        let cancel = CancelCodeTask::new(store.clone());
+        let cancelled = respond(&cancel, task_request(Method::POST, &task_id)).await;
+        assert_eq!(cancelled.status(), 200);
+        assert_eq!(json(&cancelled)["status"], "cancelled");
+        let story = StoryRepository::get(&store, 1).await.unwrap().unwrap();
+        assert_eq!(
+            story.active_task_id, None,
+            "the story is free for a new task"
+        );
+        let again = respond(&cancel, task_request(Method::POST, &task_id)).await;
+        assert_eq!(again.status(), 409);
+        assert_eq!(error_code(&again), "TASK_ALREADY_FINISHED");
+    }
+
+    #[tokio::test]
+    async fn unknown_and_malformed_ids() {
+        let store = MemoryStore::new();
+        let missing = respond(
+            &GetCodeTask::new(store.clone()),
+            task_request(Method::GET, "abc123"),
+        )
+        .await;
+        assert_eq!(error_code(&missing), "CODE_TASK_NOT_FOUND");
+        let bad = respond(
+            &CancelCodeTask::new(store.clone()),
+            task_request(Method::POST, "../x"),
+        )
+        .await;
+        assert_eq!(error_code(&bad), "INVALID_TASK_ID");
+    }
+}

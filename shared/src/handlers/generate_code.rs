@@ -1,0 +1,415 @@
+//! POST /stories/{id}/generate-code: records a code task, opens a branch with TASK.md and a
+//! draft pull request, and hands the task to the worker through the queue.
+//!
+//! Every step after recording the task is idempotent and its progress is recorded
+//! (`handOff`), so a retry — the same Idempotency-Key, or any new request while the story's task
+//! has not been handed off — resumes where a failed or crashed attempt stopped and converges on
+//! one task, one branch and one pull request.
+
+use chrono::{Duration, Utc};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::http::{Operation, json_response, parse_json_body, path_parameter};
+use crate::model::{CodeTask, HandOffStage, Story, StoryStatus, TaskStatus};
+use crate::ports::{
+    AcceptanceTestRepository, CodeHost, CodeTaskRepository, CreateTaskOutcome, StoryRepository,
+    TaskQueue,
+};
+use crate::rules::brief::{
+    BRIEF_PATH, branch_name, pull_request_body, request_fingerprint, task_brief, task_id_for_key,
+};
+use crate::validation::parse_story_id;
+
+pub const INSTRUCTIONS_MAX_CHARS: usize = 4_000;
+/// A hand-off untouched for this long is taken over by the next request for the story; before
+/// that, another request is presumably still working on it.
+const RESUME_AFTER_SECONDS: i64 = 15;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct GenerateCodeBody {
+    instructions: Option<String>,
+}
+
+pub struct GenerateCode<S, T, K, Q, H> {
+    stories: S,
+    tests: T,
+    tasks: K,
+    queue: Q,
+    host: H,
+}
+
+impl<S, T, K, Q, H> GenerateCode<S, T, K, Q, H>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    K: CodeTaskRepository,
+    Q: TaskQueue,
+    H: CodeHost,
+{
+    pub fn new(stories: S, tests: T, tasks: K, queue: Q, host: H) -> Self {
+        Self {
+            stories,
+            tests,
+            tasks,
+            queue,
+            host,
+        }
+    }
+
+    /// Branch, brief, draft pull request, queue: each skipped if already done.
+    async fn hand_off(&self, story: &Story, mut task: CodeTask) -> Result<CodeTask> {
+        if task.hand_off < HandOffStage::PullRequestOpened {
+            let tests = self.tests.list(story.id).await?;
+            self.host.ensure_branch(&task.branch).await?;
+            let brief = task_brief(story, &tests, task.instructions.as_deref());
+            self.host
+                .ensure_file(
+                    &task.branch,
+                    BRIEF_PATH,
+                    &brief,
+                    &format!("Add the brief for story {}", story.id),
+                )
+                .await?;
+            let pull = self
+                .host
+                .ensure_draft_pull_request(
+                    &task.branch,
+                    &format!("Story {}: {}", story.id, story.title),
+                    &pull_request_body(story, &task.task_id, &tests),
+                )
+                .await?;
+            self.tasks
+                .record_hand_off(
+                    &task.task_id,
+                    HandOffStage::PullRequestOpened,
+                    Some(&pull),
+                    Utc::now(),
+                )
+                .await?;
+            task.pr_number = Some(pull.number);
+            task.pr_url = Some(pull.url);
+            task.hand_off = HandOffStage::PullRequestOpened;
+        }
+        if task.hand_off < HandOffStage::Enqueued {
+            self.queue.send(&task.task_id).await?;
+            self.tasks
+                .record_hand_off(&task.task_id, HandOffStage::Enqueued, None, Utc::now())
+                .await?;
+            task.hand_off = HandOffStage::Enqueued;
+        }
+        Ok(task)
+    }
+
+    /// An existing task: a replay of the same request, or one to resume.
+    async fn existing(
+        &self,
+        story: &Story,
+        task: CodeTask,
+        key: Option<&str>,
+        fingerprint: &str,
+    ) -> Result<Response<Body>> {
+        let same_key = key.is_some() && task.idempotency_key.as_deref() == key;
+        if same_key && task.request_fingerprint.as_deref() != Some(fingerprint) {
+            return Err(Error::IdempotencyKeyReused {
+                task_id: task.task_id,
+            });
+        }
+        let stalled = task.status == TaskStatus::Queued
+            && task.hand_off < HandOffStage::Enqueued
+            && Utc::now() - task.updated_at > Duration::seconds(RESUME_AFTER_SECONDS);
+        if stalled {
+            tracing::info!(task_id = %task.task_id, stage = ?task.hand_off, "resuming a stalled hand-off");
+            let task = self.hand_off(story, task).await?;
+            return Ok(json_response(StatusCode::ACCEPTED, &task));
+        }
+        if same_key || (task.status.is_active() && task.hand_off < HandOffStage::Enqueued) {
+            return Ok(json_response(StatusCode::OK, &task));
+        }
+        Err(Error::ActiveTaskExists {
+            task_id: task.task_id,
+        })
+    }
+}
+
+fn idempotency_key(request: &Request) -> Result<Option<String>> {
+    let Some(raw) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .map_err(|_| Error::InvalidIdempotencyKey)?
+        .trim();
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(Error::InvalidIdempotencyKey);
+    }
+    Ok(Some(key.to_owned()))
+}
+
+impl<S, T, K, Q, H> Operation for GenerateCode<S, T, K, Q, H>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    K: CodeTaskRepository,
+    Q: TaskQueue,
+    H: CodeHost,
+{
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let key = idempotency_key(&request)?;
+        let empty_body = request.body().as_ref().iter().all(u8::is_ascii_whitespace);
+        let body: GenerateCodeBody = if empty_body {
+            GenerateCodeBody::default()
+        } else {
+            parse_json_body(&request)?
+        };
+        let instructions = body
+            .instructions
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty());
+        if let Some(text) = &instructions
+            && text.chars().count() > INSTRUCTIONS_MAX_CHARS
+        {
+            return Err(Error::Validation(vec![crate::error::FieldError::new(
+                "instructions",
+                "TOO_LONG",
+                format!("instructions are limited to {INSTRUCTIONS_MAX_CHARS} characters"),
+            )]));
+        }
+        let fingerprint = request_fingerprint(story_id, instructions.as_deref());
+
+        for _ in 0..3 {
+            let story = self
+                .stories
+                .get(story_id)
+                .await?
+                .ok_or(Error::StoryNotFound { id: story_id })?;
+            let keyed_id = key.as_deref().map(|key| task_id_for_key(story_id, key));
+            // The same key always names the same task, finished or not.
+            if let Some(task_id) = &keyed_id
+                && let Some(task) = self.tasks.get(task_id).await?
+            {
+                return self
+                    .existing(&story, task, key.as_deref(), &fingerprint)
+                    .await;
+            }
+            if let Some(active) = &story.active_task_id {
+                if let Some(task) = self.tasks.get(active).await? {
+                    return self
+                        .existing(&story, task, key.as_deref(), &fingerprint)
+                        .await;
+                }
+                return Err(Error::ActiveTaskExists {
+                    task_id: active.clone(),
+                });
+            }
+            if !matches!(story.status, StoryStatus::Ready | StoryStatus::InProgress) {
+                return Err(Error::StoryNotReady {
+                    status: story.status.as_str(),
+                });
+            }
+            let task_id = keyed_id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+            let now = Utc::now();
+            let task = CodeTask {
+                branch: branch_name(&story, &task_id),
+                task_id,
+                story_id,
+                status: TaskStatus::Queued,
+                hand_off: HandOffStage::Recorded,
+                attempt: 0,
+                pr_number: None,
+                pr_url: None,
+                idempotency_key: key.clone(),
+                request_fingerprint: Some(fingerprint.clone()),
+                instructions: instructions.clone(),
+                cancel_requested: false,
+                lease_expires_at: None,
+                worker_id: None,
+                commit_sha: None,
+                files_changed: None,
+                log_tail: None,
+                error: None,
+                created_at: now,
+                updated_at: now,
+                started_at: None,
+                finished_at: None,
+            };
+            match self.tasks.create_for_story(&task, &story).await? {
+                CreateTaskOutcome::Created => {
+                    tracing::info!(task_id = %task.task_id, story_id, "code task recorded");
+                    let task = self.hand_off(&story, task).await?;
+                    return Ok(json_response(StatusCode::ACCEPTED, &task));
+                }
+                // Another request won a race on the same key or the story: look again.
+                CreateTaskOutcome::TaskExists | CreateTaskOutcome::StoryChanged => continue,
+            }
+        }
+        Err(Error::ConcurrentUpdate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{MemoryCodeHost, MemoryStore};
+    use crate::handlers::test_support::{
+        error_code, json, request, seed_story, seed_test, with_path,
+    };
+    use crate::http::respond;
+    use crate::ports::StoryChanges;
+    use lambda_http::http::Method;
+
+    type Operation =
+        GenerateCode<MemoryStore, MemoryStore, MemoryStore, MemoryStore, MemoryCodeHost>;
+
+    async fn ready_story(store: &MemoryStore) -> u64 {
+        let story = seed_story(store, "Export stories as CSV", None).await;
+        seed_test(store, story.id, "a CSV with 3 rows is downloaded").await;
+        let changes = StoryChanges {
+            status: Some(StoryStatus::Ready),
+            ..StoryChanges::default()
+        };
+        StoryRepository::update(store, story.id, &changes, &Default::default(), Utc::now())
+            .await
+            .unwrap();
+        story.id
+    }
+
+    fn operation(store: &MemoryStore, host: &MemoryCodeHost) -> Operation {
+        GenerateCode::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            host.clone(),
+        )
+    }
+
+    async fn post(
+        operation: &Operation,
+        story: u64,
+        body: &str,
+        key: Option<&str>,
+    ) -> Response<Body> {
+        let mut request = with_path(request(Method::POST, "/x", body), "id", &story.to_string());
+        if let Some(key) = key {
+            request
+                .headers_mut()
+                .insert("idempotency-key", key.parse().unwrap());
+        }
+        respond(operation, request).await
+    }
+
+    #[tokio::test]
+    async fn a_ready_story_gets_a_branch_brief_draft_pr_and_a_queued_task() {
+        let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+        let story = ready_story(&store).await;
+        let operation = operation(&store, &host);
+        let response = post(
+            &operation,
+            story,
+            r#"{"instructions":"Use the csv module"}"#,
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), 202);
+        let task = json(&response);
+        assert_eq!(task["status"], "queued");
+        assert_eq!(task["handOff"], "enqueued");
+        assert_eq!(task["prNumber"], 1);
+        let branch = task["branch"].as_str().unwrap();
+        assert!(
+            branch.starts_with("aipm/story-1-export-stories-as-csv-"),
+            "{branch}"
+        );
+        let state = host.state();
+        assert!(state.branches.contains(branch));
+        let brief = &state.files[&(branch.to_owned(), "TASK.md".to_owned())];
+        assert!(brief.contains("Use the csv module") && brief.contains("a CSV with 3 rows"));
+        assert_eq!(
+            store.sent_task_ids(),
+            vec![task["taskId"].as_str().unwrap().to_owned()]
+        );
+        let story = futures::executor::block_on(StoryRepository::get(&store, story))
+            .unwrap()
+            .unwrap();
+        assert_eq!(story.status, StoryStatus::InProgress);
+        assert_eq!(story.active_task_id.as_deref(), task["taskId"].as_str());
+    }
+
+    #[tokio::test]
+    async fn one_active_task_per_story_and_only_buildable_stories() {
+        let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+        let story = ready_story(&store).await;
+        let operation = operation(&store, &host);
+        let first = json(&post(&operation, story, "", None).await);
+        let second = post(&operation, story, "", None).await;
+        assert_eq!(second.status(), 409);
+        assert_eq!(error_code(&second), "ACTIVE_TASK_EXISTS");
+        assert_eq!(json(&second)["error"]["details"]["taskId"], first["taskId"]);
+        let draft = seed_story(&store, "Draft story", None).await;
+        let refused = post(&operation, draft.id, "", None).await;
+        assert_eq!(error_code(&refused), "STORY_NOT_READY");
+        assert_eq!(
+            error_code(&post(&operation, 99, "", None).await),
+            "STORY_NOT_FOUND"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_key_is_the_same_task_and_a_different_body_is_422() {
+        let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+        let story = ready_story(&store).await;
+        let operation = operation(&store, &host);
+        let first = post(&operation, story, r#"{"instructions":"a"}"#, Some("key-1")).await;
+        assert_eq!(first.status(), 202);
+        let replay = post(&operation, story, r#"{"instructions":"a"}"#, Some("key-1")).await;
+        assert_eq!(replay.status(), 200);
+        assert_eq!(json(&replay)["taskId"], json(&first)["taskId"]);
+        let different = post(&operation, story, r#"{"instructions":"b"}"#, Some("key-1")).await;
+        assert_eq!(different.status(), 422);
+        assert_eq!(error_code(&different), "IDEMPOTENCY_KEY_REUSED");
+        assert_eq!(host.state().pulls.len(), 1);
+        assert_eq!(store.sent_task_ids().len(), 1);
+        assert_eq!(
+            error_code(&post(&operation, story, "", Some("bad key")).await),
+            "INVALID_IDEMPOTENCY_KEY"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_code_host_outage_is_503_and_a_retry_resumes_without_duplicates() {
+        let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+        let story = ready_story(&store).await;
+        let operation = operation(&store, &host);
+        host.state().unavailable = true;
+        let failed = post(&operation, story, "", Some("k")).await;
+        assert_eq!(failed.status(), 503);
+        assert_eq!(error_code(&failed), "CODE_HOST_UNAVAILABLE");
+        assert!(store.sent_task_ids().is_empty());
+        host.state().unavailable = false;
+        // A retry right away finds the hand-off in flight and reports it without redoing it.
+        let early = post(&operation, story, "", Some("k")).await;
+        assert_eq!(early.status(), 200);
+        assert_eq!(json(&early)["handOff"], "recorded");
+        // Once it has stalled, the retry takes it over and finishes.
+        let task_id = json(&early)["taskId"].as_str().unwrap().to_owned();
+        CodeTaskRepository::record_hand_off(
+            &store,
+            &task_id,
+            HandOffStage::Recorded,
+            None,
+            Utc::now() - Duration::seconds(60),
+        )
+        .await
+        .unwrap();
+        let resumed = post(&operation, story, "", Some("k")).await;
+        assert_eq!(resumed.status(), 202);
+        assert_eq!(json(&resumed)["handOff"], "enqueued");
+        assert_eq!(host.state().pulls.len(), 1);
+        assert_eq!(store.sent_task_ids(), vec![task_id]);
+    }
+}
