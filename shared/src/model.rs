@@ -310,6 +310,12 @@ pub mod sortable_time {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SortableTime(#[serde(with = "sortable_time")] pub DateTime<Utc>);
 
+impl std::fmt::Display for SortableTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    }
+}
+
 /// The durable record of one code-generation job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -329,3 +329,42 @@ impl LocalApi {
         self.process.stop().await;
     }
 }
+
+/// A child process whose output goes to a log file; killed (SIGKILL) when dropped.
+pub struct Process {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Process {
+    pub fn spawn(program: &Path, envs: &[(String, String)], label: &str) -> Self {
+        let log = log_dir().join(format!("{label}-{}.log", free_port()));
+        let log_file = std::fs::File::create(&log).expect("cannot create a log file");
+        let log_err = log_file
+            .try_clone()
+            .expect("cannot clone a log file handle");
+        let child = Command::new(program)
+            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(repo_root())
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_err)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", program.display()));
+        Self { child, log }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// SIGKILL, as when a machine dies.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}

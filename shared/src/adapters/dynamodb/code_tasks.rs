@@ -38,6 +38,14 @@ fn read_task(item: HashMap<String, AttributeValue>) -> Result<CodeTask> {
 }
 
 impl DynamoCodeTaskRepository {
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+
     pub fn new(client: Client, table: impl Into<String>, stories_table: impl Into<String>) -> Self {
         Self {
             client,

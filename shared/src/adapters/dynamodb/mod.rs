@@ -3,6 +3,7 @@
 
 pub mod acceptance_tests;
 pub mod code_tasks;
+pub mod leases;
 pub mod stories;
 
 use aws_sdk_dynamodb::Client;

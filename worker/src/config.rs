@@ -1,0 +1,170 @@
+//! The worker's settings, from the environment its systemd unit (or a test) sets.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aipm::config::{CodeHostConfig, Config, MissingVariable};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub worker_id: String,
+    /// Run with `sh -c` in the task's checkout; TASK.md is its brief.
+    pub agent_command: String,
+    pub agent_timeout: Duration,
+    /// Tasks run at once.
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    /// Attempts before a task that keeps failing is marked failed.
+    pub max_attempts: u32,
+    pub retry_backoff: Duration,
+    /// Deliveries of one message before it is given up (matches the queue's maxReceiveCount).
+    pub max_receives: u32,
+    pub queue_wait: Duration,
+    pub reconcile_every: Duration,
+    /// A queued task untouched this long is re-sent to the queue.
+    pub requeue_after: Duration,
+    pub shutdown_grace: Duration,
+    pub work_dir: PathBuf,
+    /// Where branches are cloned from and pushed to.
+    pub git_remote: String,
+    /// Names of environment variables passed through to the agent (e.g. its API key).
+    pub agent_env: Vec<String>,
+    pub tables: Config,
+    pub code_host: CodeHostConfig,
+}
+
+fn seconds(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: f64,
+) -> Result<Duration, String> {
+    match lookup(name) {
+        None => Ok(Duration::from_secs_f64(default)),
+        Some(text) => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|value| *value > 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| format!("{name} must be a positive number of seconds, not {text:?}")),
+    }
+}
+
+fn number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u32,
+) -> Result<u32, String> {
+    match lookup(name) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|value| *value > 0)
+            .ok_or_else(|| format!("{name} must be a positive integer, not {text:?}")),
+    }
+}
+
+impl WorkerConfig {
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        })
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let missing = |error: MissingVariable| error.to_string();
+        let tables = Config::from_lookup(&lookup).map_err(missing)?;
+        let code_host = CodeHostConfig::from_lookup(&lookup).map_err(missing)?;
+        let git_remote = match (lookup("AIPM_GIT_REMOTE"), &code_host) {
+            (Some(remote), _) => remote,
+            (None, CodeHostConfig::LocalGit { repository, .. }) => repository.clone(),
+            (None, CodeHostConfig::GitHub { repository, .. }) => {
+                format!("https://github.com/{repository}.git")
+            }
+        };
+        let worker_id = lookup("AIPM_WORKER_ID").unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "worker".into());
+            format!("{}-{}", host.trim(), std::process::id())
+        });
+        Ok(Self {
+            worker_id,
+            agent_command: lookup("AIPM_AGENT_COMMAND")
+                .ok_or("AIPM_AGENT_COMMAND is not set: the command that runs the coding agent")?,
+            agent_timeout: seconds(&lookup, "AIPM_AGENT_TIMEOUT_SECONDS", 1800.0)?,
+            concurrency: number(&lookup, "AIPM_WORKER_CONCURRENCY", 2)? as usize,
+            lease: seconds(&lookup, "AIPM_LEASE_SECONDS", 120.0)?,
+            heartbeat: seconds(&lookup, "AIPM_HEARTBEAT_SECONDS", 20.0)?,
+            max_attempts: number(&lookup, "AIPM_MAX_ATTEMPTS", 3)?,
+            retry_backoff: seconds(&lookup, "AIPM_RETRY_BACKOFF_SECONDS", 30.0)?,
+            max_receives: number(&lookup, "AIPM_MAX_RECEIVES", 5)?,
+            queue_wait: seconds(&lookup, "AIPM_QUEUE_WAIT_SECONDS", 20.0)?,
+            reconcile_every: seconds(&lookup, "AIPM_RECONCILE_SECONDS", 60.0)?,
+            requeue_after: seconds(&lookup, "AIPM_REQUEUE_AFTER_SECONDS", 300.0)?,
+            shutdown_grace: seconds(&lookup, "AIPM_SHUTDOWN_GRACE_SECONDS", 60.0)?,
+            work_dir: lookup("AIPM_WORK_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| std::env::temp_dir().join("aipm-worker")),
+            git_remote,
+            agent_env: lookup("AIPM_AGENT_ENV")
+                .map(|names| {
+                    names
+                        .split(',')
+                        .map(|name| name.trim().to_owned())
+                        .filter(|name| !name.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            tables,
+            code_host,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        [
+            ("AIPM_STAGE", "dev"),
+            ("AIPM_STORIES_TABLE", "s"),
+            ("AIPM_ACCEPTANCE_TESTS_TABLE", "a"),
+            ("AIPM_CODE_TASKS_TABLE", "c"),
+            ("AIPM_CODE_TASKS_QUEUE_URL", "q"),
+            ("AIPM_LOCAL_GIT_REPOSITORY", "/srv/repo.git"),
+            ("AIPM_AGENT_COMMAND", "agent --brief TASK.md"),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn defaults_and_the_local_remote() {
+        let env = base();
+        let config =
+            WorkerConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap();
+        assert_eq!(config.git_remote, "/srv/repo.git");
+        assert_eq!(config.max_attempts, 3);
+        assert_eq!(config.lease, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn bad_or_missing_settings_are_named() {
+        let mut env = base();
+        env.insert("AIPM_LEASE_SECONDS", "soon");
+        let error =
+            WorkerConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap_err();
+        assert!(error.contains("AIPM_LEASE_SECONDS"), "{error}");
+        let mut env = base();
+        env.remove("AIPM_AGENT_COMMAND");
+        let error =
+            WorkerConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap_err();
+        assert!(error.contains("AIPM_AGENT_COMMAND"), "{error}");
+    }
+}

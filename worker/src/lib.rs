@@ -1,0 +1,434 @@
+//! The code-generation worker: long-polls the code-task queue, claims each task under a lease,
+//! runs the coding agent on its branch, and records the outcome. A reconciler re-sends tasks
+//! whose worker died or whose queue message was lost.
+
+pub mod agent;
+pub mod config;
+pub mod git;
+pub mod job;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aipm::adapters::dynamodb::DynamoCodeTaskRepository;
+use aipm::adapters::dynamodb::leases::{ClaimOutcome, HeartbeatOutcome, RunOutcome};
+use aipm::model::{CodeTask, HandOffStage, TaskStatus};
+use aipm::ports::{CodeHost, CodeTaskRepository};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::WorkerConfig;
+use crate::job::JobEnd;
+
+/// What every job shares.
+pub struct Context<H> {
+    pub config: WorkerConfig,
+    pub tasks: DynamoCodeTaskRepository,
+    pub sqs: aws_sdk_sqs::Client,
+    pub host: H,
+}
+
+pub enum Beat {
+    Continue,
+    Cancel,
+    Lost,
+}
+
+fn lease(config: &WorkerConfig) -> chrono::Duration {
+    chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(120))
+}
+
+impl<H: CodeHost> Context<H> {
+    /// Extends the task's lease and the message's visibility; reports a cancel or a lost lease.
+    pub async fn heartbeat(&self, task: &CodeTask, receipt: &str) -> Beat {
+        self.extend_visibility(receipt, self.config.lease).await;
+        match self
+            .tasks
+            .heartbeat(
+                &task.task_id,
+                &self.config.worker_id,
+                lease(&self.config),
+                Utc::now(),
+            )
+            .await
+        {
+            Ok(HeartbeatOutcome::Continue) => Beat::Continue,
+            Ok(HeartbeatOutcome::CancelRequested) => {
+                tracing::info!(task_id = %task.task_id, "cancel requested; stopping the agent");
+                Beat::Cancel
+            }
+            Ok(HeartbeatOutcome::LeaseLost) => {
+                tracing::warn!(task_id = %task.task_id, "lease lost; another worker has the task");
+                Beat::Lost
+            }
+            // A missed heartbeat is not fatal: the lease outlives several of them.
+            Err(error) => {
+                tracing::warn!(task_id = %task.task_id, %error, "heartbeat failed");
+                Beat::Continue
+            }
+        }
+    }
+
+    async fn extend_visibility(&self, receipt: &str, by: Duration) {
+        let seconds = i32::try_from(by.as_secs()).unwrap_or(i32::MAX);
+        if let Err(error) = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.config.tables.code_tasks_queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+        {
+            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "could not change message visibility");
+        }
+    }
+
+    async fn delete(&self, receipt: &str) {
+        if let Err(error) = self
+            .sqs
+            .delete_message()
+            .queue_url(&self.config.tables.code_tasks_queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+        {
+            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "could not delete a message");
+        }
+    }
+
+    /// Handles one delivery of the queue, start to end.
+    pub async fn process(&self, message: Message, hand_back: &CancellationToken) {
+        let Some(receipt) = message.receipt_handle().map(str::to_owned) else {
+            return;
+        };
+        let receives: u32 = message
+            .attributes()
+            .and_then(|attributes| {
+                attributes.get(&MessageSystemAttributeName::ApproximateReceiveCount)
+            })
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(1);
+        let task_id = message
+            .body()
+            .and_then(|body| serde_json::from_str::<serde_json::Value>(body).ok())
+            .and_then(|value| {
+                value
+                    .get("taskId")
+                    .and_then(|id| id.as_str())
+                    .map(str::to_owned)
+            });
+        let Some(task_id) = task_id else {
+            // Not ours to read: let SQS count the deliveries and move it to the dead-letter queue.
+            tracing::error!(
+                receives,
+                "unparsable message; it goes to the dead-letter queue after repeated deliveries"
+            );
+            self.extend_visibility(&receipt, Duration::ZERO).await;
+            return;
+        };
+        if receives > self.config.max_receives {
+            self.give_up_on(&task_id, receives).await;
+            self.extend_visibility(&receipt, Duration::ZERO).await;
+            return;
+        }
+        let claim = self
+            .tasks
+            .claim(
+                &task_id,
+                &self.config.worker_id,
+                lease(&self.config),
+                Utc::now(),
+            )
+            .await;
+        let task = match claim {
+            Ok(ClaimOutcome::Claimed(task)) => *task,
+            Ok(ClaimOutcome::Skip(reason)) => {
+                tracing::info!(%task_id, reason, "nothing to do for this delivery");
+                self.delete(&receipt).await;
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%task_id, %error, "could not claim; the message comes back later");
+                return;
+            }
+        };
+        tracing::info!(%task_id, attempt = task.attempt, "claimed");
+        if task.attempt > self.config.max_attempts {
+            let error = format!(
+                "gave up after {} attempts; last error: {}",
+                self.config.max_attempts,
+                task.error
+                    .as_deref()
+                    .unwrap_or("the worker running it stopped")
+            );
+            self.record(
+                &task,
+                TaskStatus::Failed,
+                RunOutcome {
+                    error: Some(error),
+                    log_tail: task.log_tail.clone(),
+                    ..RunOutcome::default()
+                },
+            )
+            .await;
+            self.delete(&receipt).await;
+            return;
+        }
+        let end = job::run(self, &task, &receipt, hand_back).await;
+        self.settle(&task, &receipt, end).await;
+    }
+
+    async fn settle(&self, task: &CodeTask, receipt: &str, end: JobEnd) {
+        match end {
+            JobEnd::Succeeded {
+                sha,
+                files,
+                log_tail,
+            } => {
+                let outcome = RunOutcome {
+                    commit_sha: Some(sha),
+                    files_changed: Some(files),
+                    log_tail,
+                    error: None,
+                };
+                self.record(task, TaskStatus::Succeeded, outcome).await;
+                self.delete(receipt).await;
+            }
+            JobEnd::Failed {
+                error,
+                retry,
+                log_tail,
+            } if retry && task.attempt < self.config.max_attempts => {
+                tracing::warn!(task_id = %task.task_id, attempt = task.attempt, %error, "attempt failed; retrying later");
+                let backoff =
+                    self.config.retry_backoff * 2u32.saturating_pow(task.attempt.saturating_sub(1));
+                match self
+                    .tasks
+                    .hand_back(
+                        &task.task_id,
+                        &self.config.worker_id,
+                        &error,
+                        log_tail.as_deref(),
+                        Utc::now(),
+                    )
+                    .await
+                {
+                    Ok(_) => self.extend_visibility(receipt, backoff).await,
+                    Err(error) => {
+                        tracing::warn!(task_id = %task.task_id, %error, "could not hand the task back")
+                    }
+                }
+            }
+            JobEnd::Failed {
+                error, log_tail, ..
+            } => {
+                self.record(
+                    task,
+                    TaskStatus::Failed,
+                    RunOutcome {
+                        error: Some(error),
+                        log_tail,
+                        ..RunOutcome::default()
+                    },
+                )
+                .await;
+                self.delete(receipt).await;
+            }
+            JobEnd::Cancelled { log_tail } => {
+                let outcome = RunOutcome {
+                    error: Some("cancelled while running".into()),
+                    log_tail,
+                    ..RunOutcome::default()
+                };
+                self.record(task, TaskStatus::Cancelled, outcome).await;
+                self.delete(receipt).await;
+            }
+            JobEnd::TimedOut { log_tail } => {
+                let error = format!(
+                    "the agent ran past its limit of {}s",
+                    self.config.agent_timeout.as_secs()
+                );
+                self.record(
+                    task,
+                    TaskStatus::TimedOut,
+                    RunOutcome {
+                        error: Some(error),
+                        log_tail,
+                        ..RunOutcome::default()
+                    },
+                )
+                .await;
+                self.delete(receipt).await;
+            }
+            JobEnd::LeaseLost => self.delete(receipt).await,
+            JobEnd::HandedBack { log_tail } => {
+                let _ = self
+                    .tasks
+                    .hand_back(
+                        &task.task_id,
+                        &self.config.worker_id,
+                        "the worker shut down; handed back",
+                        log_tail.as_deref(),
+                        Utc::now(),
+                    )
+                    .await;
+                self.extend_visibility(receipt, Duration::ZERO).await;
+            }
+        }
+    }
+
+    async fn record(&self, task: &CodeTask, status: TaskStatus, outcome: RunOutcome) {
+        match self
+            .tasks
+            .finish(task, &self.config.worker_id, status, &outcome, Utc::now())
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(task_id = %task.task_id, status = status.as_str(), "task finished")
+            }
+            Ok(false) => {
+                tracing::warn!(task_id = %task.task_id, "task finished, but another worker holds it now")
+            }
+            Err(error) => {
+                tracing::error!(task_id = %task.task_id, %error, "could not record the outcome; the lease will expire and the task run again")
+            }
+        }
+    }
+
+    /// A message delivered more often than the queue allows: the task is marked failed, the
+    /// message left to move to the dead-letter queue.
+    async fn give_up_on(&self, task_id: &str, receives: u32) {
+        if let Ok(Some(task)) = self.tasks.get(task_id).await
+            && task.status.is_active()
+        {
+            let error = format!("the task could not be processed after {receives} deliveries");
+            let _ = self.tasks.fail_unleased(&task, &error, Utc::now()).await;
+            tracing::error!(%task_id, receives, "giving up on the task");
+        }
+    }
+
+    /// Re-sends tasks whose worker died (lease expired) or whose queue message was lost; fails
+    /// hand-offs that never finished so they stop blocking their story.
+    pub async fn reconcile(&self) {
+        let now = Utc::now();
+        let quiet_since = now
+            - chrono::Duration::from_std(self.config.requeue_after)
+                .unwrap_or(chrono::Duration::minutes(5));
+        let stale = match self.tasks.stale(now, quiet_since).await {
+            Ok(stale) => stale,
+            Err(error) => {
+                tracing::warn!(%error, "reconciler could not read tasks");
+                return;
+            }
+        };
+        for task in stale {
+            if task.hand_off < HandOffStage::Enqueued {
+                let _ = self
+                    .tasks
+                    .fail_unleased(&task, "the hand-off to the worker never completed", now)
+                    .await;
+                continue;
+            }
+            let body = serde_json::json!({ "taskId": task.task_id }).to_string();
+            let sent = self
+                .sqs
+                .send_message()
+                .queue_url(&self.config.tables.code_tasks_queue_url)
+                .message_body(body)
+                .send()
+                .await;
+            if sent.is_ok() {
+                tracing::info!(task_id = %task.task_id, status = task.status.as_str(), "re-delivered a stale task");
+                let _ = self
+                    .tasks
+                    .record_hand_off(&task.task_id, HandOffStage::Enqueued, None, now)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Runs until `shutdown` fires, then stops taking work, lets running tasks finish within the
+/// grace period, and hands back what is still running after it.
+pub async fn run<H: CodeHost>(context: Arc<Context<H>>, shutdown: CancellationToken) {
+    let hand_back = CancellationToken::new();
+    let permits = Arc::new(Semaphore::new(context.config.concurrency));
+    let mut jobs = JoinSet::new();
+    let reconciler = {
+        let context = Arc::clone(&context);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(context.config.reconcile_every);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = every.tick() => context.reconcile().await,
+                }
+            }
+        })
+    };
+    tracing::info!(worker_id = %context.config.worker_id, concurrency = context.config.concurrency, "worker started");
+    while !shutdown.is_cancelled() {
+        let free = permits.available_permits();
+        if free == 0 {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = jobs.join_next() => continue,
+            }
+        }
+        let wait = i32::try_from(context.config.queue_wait.as_secs().max(1)).unwrap_or(20);
+        let receive = context
+            .sqs
+            .receive_message()
+            .queue_url(&context.config.tables.code_tasks_queue_url)
+            .max_number_of_messages(i32::try_from(free.min(10)).unwrap_or(1))
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send();
+        let received = tokio::select! {
+            () = shutdown.cancelled() => break,
+            received = receive => received,
+        };
+        let messages = match received {
+            Ok(output) => output.messages.unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "receive failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for message in messages {
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                break;
+            };
+            let context = Arc::clone(&context);
+            let hand_back = hand_back.clone();
+            jobs.spawn(async move {
+                context.process(message, &hand_back).await;
+                drop(permit);
+            });
+        }
+        while jobs.try_join_next().is_some() {}
+    }
+    tracing::info!(
+        running = jobs.len(),
+        "shutting down: no new work; waiting for running tasks"
+    );
+    let grace = tokio::time::sleep(context.config.shutdown_grace);
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            joined = jobs.join_next() => if joined.is_none() { break },
+            () = &mut grace, if !hand_back.is_cancelled() => {
+                tracing::info!(running = jobs.len(), "grace period over; handing back running tasks");
+                hand_back.cancel();
+            }
+        }
+    }
+    reconciler.abort();
+    tracing::info!("worker stopped");
+}

@@ -1,0 +1,519 @@
+//! The worker end to end: the real `aipm-worker` binary against the emulator and a bare git
+//! repository, running scripted agents. Tasks are created by the generate-code handler on the
+//! real adapters (and, in the first test, over HTTP through the local API).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aipm::adapters::dynamodb::{
+    DynamoAcceptanceTestRepository, DynamoCodeTaskRepository, DynamoStoryRepository,
+};
+use aipm::adapters::local_git::{LocalGitHost, LocalPullRequest};
+use aipm::adapters::sqs::SqsTaskQueue;
+use aipm::config::Config;
+use aipm::handlers::generate_code::GenerateCode;
+use aipm::http::respond;
+use aipm::model::{AcceptanceTest, CodeTask, NewStory, StoryStatus, TaskStatus, TestStatus};
+use aipm::ports::{AcceptanceTestRepository, CodeTaskRepository, StoryChanges, StoryRepository};
+use aipm_tests::{Emulator, LocalApi, Process};
+use chrono::Utc;
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{Value, json};
+
+struct Fixture {
+    emulator: Emulator,
+    environment: Vec<(String, String)>,
+    repository: PathBuf,
+    scratch: PathBuf,
+    config: Config,
+    sdk: aws_config::SdkConfig,
+}
+
+impl Fixture {
+    async fn start() -> Self {
+        let emulator = Emulator::start().await;
+        let scratch = aipm_tests::temp_dir("worker");
+        let repository = scratch.join("repository.git");
+        let environment = emulator
+            .create_resources_with("local", Some(&repository))
+            .await;
+        let config = Config::from_lookup(|name| {
+            environment
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        })
+        .unwrap();
+        let sdk = emulator.sdk_config().await;
+        Self {
+            emulator,
+            environment,
+            repository,
+            scratch,
+            config,
+            sdk,
+        }
+    }
+
+    fn stories(&self) -> DynamoStoryRepository {
+        DynamoStoryRepository::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.config.stories_table,
+        )
+    }
+
+    fn tasks(&self) -> DynamoCodeTaskRepository {
+        DynamoCodeTaskRepository::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.config.code_tasks_table,
+            &self.config.stories_table,
+        )
+    }
+
+    fn host(&self) -> LocalGitHost {
+        LocalGitHost::new(&self.repository, "main")
+    }
+
+    /// A Ready story with one test, and a task generated for it; returns the task.
+    async fn generated_task(&self) -> CodeTask {
+        let stories = self.stories();
+        let tests = DynamoAcceptanceTestRepository::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.config.acceptance_tests_table,
+            &self.config.stories_table,
+        );
+        let story = stories
+            .create(
+                NewStory {
+                    parent_id: None,
+                    title: "Export stories as CSV".into(),
+                    as_a: "product manager".into(),
+                    i_want: "a CSV export".into(),
+                    so_that: "I can share progress".into(),
+                    description: String::new(),
+                    components: vec![],
+                    story_point: Some(3),
+                    assignee_email: None,
+                },
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        tests
+            .create(&AcceptanceTest {
+                story_id: story.id,
+                id: "t1".into(),
+                title: "CSV".into(),
+                given: vec!["3 stories".into()],
+                when: vec!["the PM exports".into()],
+                then: vec!["a CSV with 3 rows is downloaded".into()],
+                status: TestStatus::Draft,
+                needs_review: false,
+                version: 1,
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        let ready = StoryChanges {
+            status: Some(StoryStatus::Ready),
+            ..StoryChanges::default()
+        };
+        stories
+            .update(story.id, &ready, &Default::default(), Utc::now())
+            .await
+            .unwrap();
+        let generate = GenerateCode::new(
+            stories,
+            tests,
+            self.tasks(),
+            SqsTaskQueue::new(
+                aws_sdk_sqs::Client::new(&self.sdk),
+                &self.config.code_tasks_queue_url,
+            ),
+            self.host(),
+        );
+        let request = Request::new(Body::Empty).with_path_parameters(
+            std::collections::HashMap::from([("id".to_owned(), story.id.to_string())]),
+        );
+        let response = respond(&generate, request).await;
+        assert_eq!(response.status(), 202);
+        let task: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        self.tasks()
+            .get(task["taskId"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Writes an agent script and returns the command that runs it.
+    fn agent(&self, name: &str, script: &str) -> String {
+        let path = self.scratch.join(format!("{name}.sh"));
+        std::fs::write(&path, format!("#!/bin/sh\nset -e\n{script}\n")).unwrap();
+        format!("sh {}", path.display())
+    }
+
+    fn worker(&self, agent_command: &str, extra: &[(&str, &str)]) -> Process {
+        let mut env = self.environment.clone();
+        for (name, value) in [
+            ("AIPM_AGENT_COMMAND", agent_command),
+            ("AIPM_LEASE_SECONDS", "3"),
+            ("AIPM_HEARTBEAT_SECONDS", "0.5"),
+            ("AIPM_QUEUE_WAIT_SECONDS", "1"),
+            ("AIPM_RECONCILE_SECONDS", "1"),
+            ("AIPM_RETRY_BACKOFF_SECONDS", "0.1"),
+            ("AIPM_MAX_ATTEMPTS", "2"),
+            ("AIPM_SHUTDOWN_GRACE_SECONDS", "2"),
+            ("RUST_LOG", "info"),
+        ] {
+            env.push((name.to_owned(), value.to_owned()));
+        }
+        env.push((
+            "AIPM_WORK_DIR".to_owned(),
+            self.scratch.join("work").display().to_string(),
+        ));
+        env.push((
+            "AIPM_SCRATCH".to_owned(),
+            self.scratch.display().to_string(),
+        ));
+        env.push(("AIPM_AGENT_ENV".to_owned(), "AIPM_SCRATCH".to_owned()));
+        for (name, value) in extra {
+            env.push(((*name).to_owned(), (*value).to_owned()));
+        }
+        Process::spawn(Path::new(env!("CARGO_BIN_EXE_aipm-worker")), &env, "worker")
+    }
+
+    /// Waits (up to a generous bound, so a hang fails instead of stalling) for the task to
+    /// satisfy `done`.
+    async fn wait_for(
+        &self,
+        task_id: &str,
+        worker: &Process,
+        done: impl Fn(&CodeTask) -> bool,
+    ) -> CodeTask {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let task = self.tasks().get(task_id).await.unwrap().unwrap();
+            if done(&task) {
+                return task;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "task never got there: {task:?}\nworker log:\n{}",
+                worker.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn git(&self, args: &[&str]) -> Option<String> {
+        let output = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.repository)
+            .args(args)
+            .output()
+            .unwrap();
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    async fn pull_request(&self, number: u64) -> LocalPullRequest {
+        self.host()
+            .pull_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|pull| pull.number == number)
+            .unwrap()
+    }
+}
+
+/// SIGKILLs the process group of the agent process `pid`, if it is a group of its own.
+fn kill_agent_group(pid: &str) {
+    let group_of = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| stat.rsplit(')').next().map(str::to_owned))
+            .and_then(|rest| rest.split_whitespace().nth(2).map(str::to_owned))
+    };
+    let (Some(group), Some(own)) = (group_of(pid), group_of("self")) else {
+        return;
+    };
+    if group != own && group.parse::<u32>().is_ok_and(|g| g > 1) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", "--", &format!("-{group}")])
+            .status();
+    }
+}
+
+/// Whether a process is alive; a zombie (killed, not yet reaped) counts as stopped.
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|status| {
+            !status
+                .lines()
+                .any(|line| line.starts_with("State:") && line.contains('Z'))
+        })
+        .unwrap_or(false)
+}
+
+fn finished(task: &CodeTask) -> bool {
+    !task.status.is_active()
+}
+
+#[tokio::test]
+async fn a_ready_story_goes_from_http_to_a_pushed_commit_and_a_ready_pull_request() {
+    let fixture = Fixture::start().await;
+    let mut api = LocalApi::start(&fixture.environment).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| http.post(api.url(path)).json(&body).send();
+    let story: Value = post("/stories", json!({"title": "Export stories as CSV", "asA": "product manager", "iWant": "a CSV export", "soThat": "I can share progress"}))
+        .await.unwrap().json().await.unwrap();
+    let id = story["id"].as_u64().unwrap();
+    post(&format!("/stories/{id}/tests"), json!({"title": "CSV", "given": ["3 stories"], "when": ["the PM exports"], "then": ["a CSV with 3 rows is downloaded"]}))
+        .await.unwrap();
+    let ready = http
+        .patch(api.url(&format!("/stories/{id}")))
+        .json(&json!({"status": "Ready"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let response = post(&format!("/stories/{id}/generate-code"), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let queued: Value = response.json().await.unwrap();
+    assert_eq!(queued["status"], "queued");
+    let task_id = queued["taskId"].as_str().unwrap().to_owned();
+
+    let agent = fixture.agent(
+        "edit",
+        "mkdir -p src\necho 'pub fn export() {}' > src/export.rs\necho 'edited src/export.rs'",
+    );
+    let worker = fixture.worker(&agent, &[]);
+    let task = fixture.wait_for(&task_id, &worker, finished).await;
+    assert_eq!(
+        task.status,
+        TaskStatus::Succeeded,
+        "{task:?}\n{}",
+        worker.log_text()
+    );
+    assert_eq!(task.attempt, 1);
+    assert_eq!(
+        task.files_changed.as_deref(),
+        Some(&["src/export.rs".to_owned()][..])
+    );
+    assert!(
+        task.log_tail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("edited src/export.rs")
+    );
+    let sha = task.commit_sha.clone().unwrap();
+
+    // The branch holds the agent's change at the recorded commit, and no TASK.md.
+    assert_eq!(
+        fixture.git(&["rev-parse", &task.branch]).as_deref(),
+        Some(sha.as_str())
+    );
+    assert_eq!(
+        fixture
+            .git(&["show", &format!("{}:src/export.rs", task.branch)])
+            .as_deref(),
+        Some("pub fn export() {}")
+    );
+    assert!(
+        fixture
+            .git(&["cat-file", "-e", &format!("{}:TASK.md", task.branch)])
+            .is_none(),
+        "TASK.md reached the branch tip"
+    );
+    let pull = fixture.pull_request(task.pr_number.unwrap()).await;
+    assert!(!pull.draft, "the pull request is ready for review");
+    assert!(pull.comments[0].contains(&sha) && pull.comments[0].contains("src/export.rs"));
+
+    // Over HTTP: the task and the story's release.
+    let read: Value = http
+        .get(api.url(&format!("/code-tasks/{task_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "succeeded");
+    assert_eq!(read["commitSha"], sha.as_str());
+    let story: Value = http
+        .get(api.url(&format!("/stories/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(story.get("activeTaskId").is_none(), "{story}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_killed_worker_task_is_finished_by_another_worker_on_attempt_2() {
+    let fixture = Fixture::start().await;
+    let task = fixture.generated_task().await;
+    let agent = fixture.agent(
+        "slow-then-fine",
+        "if [ \"$AIPM_TASK_ATTEMPT\" = 1 ]; then echo $$ > \"$AIPM_SCRATCH/agent.pid\"; sleep 600; fi\necho done > done.txt",
+    );
+    let mut first = fixture.worker(&agent, &[]);
+    fixture
+        .wait_for(&task.task_id, &first, |task| {
+            task.status == TaskStatus::Running
+        })
+        .await;
+    let pid_file = fixture.scratch.join("agent.pid");
+    while !pid_file.exists() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.kill().await;
+    // The machine is gone: so is the agent it ran (its own process group, never ours).
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    kill_agent_group(pid.trim());
+
+    let second = fixture.worker(&agent, &[]);
+    let done = fixture.wait_for(&task.task_id, &second, finished).await;
+    assert_eq!(
+        done.status,
+        TaskStatus::Succeeded,
+        "{done:?}\n{}",
+        second.log_text()
+    );
+    assert_eq!(done.attempt, 2);
+}
+
+#[tokio::test]
+async fn an_agent_that_always_fails_fails_the_task_after_the_retry_limit() {
+    let fixture = Fixture::start().await;
+    let task = fixture.generated_task().await;
+    let worker = fixture.worker(
+        &fixture.agent("broken", "echo 'compiler exploded' >&2\nexit 3"),
+        &[],
+    );
+    let done = fixture.wait_for(&task.task_id, &worker, finished).await;
+    assert_eq!(done.status, TaskStatus::Failed, "{done:?}");
+    assert_eq!(done.attempt, 2, "{done:?}");
+    assert!(
+        done.error.as_deref().unwrap_or_default().contains("exited"),
+        "{done:?}"
+    );
+    assert!(
+        done.log_tail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("compiler exploded")
+    );
+    let story = fixture.stories().get(task.story_id).await.unwrap().unwrap();
+    assert_eq!(
+        story.active_task_id, None,
+        "a failed task must not block its story"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_that_changes_nothing_is_a_failure_not_a_success() {
+    let fixture = Fixture::start().await;
+    let task = fixture.generated_task().await;
+    let worker = fixture.worker(&fixture.agent("idle", "echo 'looked around'"), &[]);
+    let done = fixture.wait_for(&task.task_id, &worker, finished).await;
+    assert_eq!(done.status, TaskStatus::Failed);
+    assert_eq!(done.error.as_deref(), Some("the agent changed nothing"));
+}
+
+#[tokio::test]
+async fn cancel_during_a_run_stops_the_agent_and_pushes_nothing() {
+    let fixture = Fixture::start().await;
+    let task = fixture.generated_task().await;
+    let before = fixture.git(&["rev-parse", &task.branch]).unwrap();
+    let agent = fixture.agent(
+        "forever",
+        "echo $$ > \"$AIPM_SCRATCH/agent.pid\"\necho partial > partial.txt\nsleep 600",
+    );
+    let worker = fixture.worker(&agent, &[]);
+    fixture
+        .wait_for(&task.task_id, &worker, |task| {
+            task.status == TaskStatus::Running
+        })
+        .await;
+    let pid_file = fixture.scratch.join("agent.pid");
+    while !pid_file.exists() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fixture
+        .tasks()
+        .request_cancel(&task.task_id, Utc::now())
+        .await
+        .unwrap();
+    let done = fixture.wait_for(&task.task_id, &worker, finished).await;
+    assert_eq!(done.status, TaskStatus::Cancelled, "{done:?}");
+    assert_eq!(
+        fixture.git(&["rev-parse", &task.branch]).as_deref(),
+        Some(before.as_str()),
+        "nothing pushed"
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(!running(pid.trim()), "the agent must be stopped");
+}
+
+#[tokio::test]
+async fn an_agent_past_its_time_limit_times_out() {
+    let fixture = Fixture::start().await;
+    let task = fixture.generated_task().await;
+    let worker = fixture.worker(
+        &fixture.agent("sleepy", "sleep 600"),
+        &[("AIPM_AGENT_TIMEOUT_SECONDS", "2")],
+    );
+    let done = fixture.wait_for(&task.task_id, &worker, finished).await;
+    assert_eq!(done.status, TaskStatus::TimedOut, "{done:?}");
+    assert!(
+        done.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("limit of 2s")
+    );
+}
+
+#[tokio::test]
+async fn an_unparsable_message_ends_in_the_dead_letter_queue() {
+    let fixture = Fixture::start().await;
+    let sqs = aws_sdk_sqs::Client::new(&fixture.sdk);
+    let queue = fixture.config.code_tasks_queue_url.clone();
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body("this is not a task")
+        .send()
+        .await
+        .unwrap();
+    let worker = fixture.worker(&fixture.agent("unused", "true"), &[]);
+    let dead_letters = format!("{queue}-dlq");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&dead_letters)
+            .send()
+            .await
+            .unwrap();
+        if let Some(message) = received.messages().first() {
+            assert_eq!(message.body(), Some("this is not a task"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the message never reached the DLQ\n{}",
+            worker.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    drop(fixture.emulator);
+}
