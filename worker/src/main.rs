@@ -1,6 +1,7 @@
 //! aipm-worker: the code-generation worker (EC2, systemd). SIGTERM stops it taking work.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aipm::adapters::dynamodb::DynamoCodeTaskRepository;
 use aipm::adapters::local_git::LocalGitHost;
@@ -9,6 +10,17 @@ use aipm_worker::config::WorkerConfig;
 use aipm_worker::{Context, run};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
+
+/// An SQS client whose time limits allow a long poll of `wait` (the shared defaults would cut
+/// it off after 3 s).
+fn long_polling_sqs(sdk: &aws_config::SdkConfig, wait: Duration) -> aws_sdk_sqs::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(wait + Duration::from_secs(10))
+        .operation_timeout(wait + Duration::from_secs(30))
+        .build();
+    aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).timeout_config(timeouts).build())
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,13 +41,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         } => LocalGitHost::new(repository, default_branch),
         other => return Err(format!("code host {other:?} is not available in this build").into()),
     };
+    let sqs = long_polling_sqs(&sdk, config.queue_wait);
     let context = Arc::new(Context {
         tasks: DynamoCodeTaskRepository::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             config.tables.code_tasks_table.clone(),
             config.tables.stories_table.clone(),
         ),
-        sqs: aws_sdk_sqs::Client::new(&sdk),
+        sqs,
         host,
         config,
     });
