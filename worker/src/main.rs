@@ -19,7 +19,11 @@ fn long_polling_sqs(sdk: &aws_config::SdkConfig, wait: Duration) -> aws_sdk_sqs:
         .operation_attempt_timeout(wait + Duration::from_secs(10))
         .operation_timeout(wait + Duration::from_secs(30))
         .build();
-    aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).timeout_config(timeouts).build())
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .build(),
+    )
 }
 
 #[tokio::main]
