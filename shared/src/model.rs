@@ -324,6 +324,10 @@ pub struct CodeTask {
     pub story_id: u64,
     pub status: TaskStatus,
     pub hand_off: HandOffStage,
+    /// While a request is handing the task off, other requests leave it alone until then; a
+    /// hand-off that failed clears it so the next request resumes at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand_off_until: Option<DateTime<Utc>>,
     pub attempt: u32,
     pub branch: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

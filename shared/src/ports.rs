@@ -271,6 +271,9 @@ pub trait CodeTaskRepository: Send + Sync + 'static {
         task_id: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<CancelOutcome>> + Send;
+
+    /// Ends a failed hand-off attempt's claim, so the next request resumes it at once.
+    fn release_hand_off(&self, task_id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Delivery of task ids to the worker.

@@ -9,11 +9,11 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use lambda_http::{Request, service_fn};
 
+use crate::adapters::code_host::ConfiguredCodeHost;
 use crate::adapters::dynamodb::{
     DynamoAcceptanceTestRepository, DynamoCodeTaskRepository, DynamoStoryRepository,
 };
 use crate::adapters::health::AwsHealthProbe;
-use crate::adapters::local_git::LocalGitHost;
 use crate::adapters::sqs::SqsTaskQueue;
 use crate::config::{CodeHostConfig, Config};
 use crate::http::{Operation, respond};
@@ -87,14 +87,10 @@ impl ColdStart {
     }
 
     /// The configured code host; a missing setting stops the cold start with its name.
-    pub fn code_host(&self) -> Result<LocalGitHost, lambda_http::Error> {
-        match CodeHostConfig::from_env()? {
-            CodeHostConfig::LocalGit {
-                repository,
-                default_branch,
-            } => Ok(LocalGitHost::new(repository, default_branch)),
-            other => Err(format!("code host {other:?} is not available in this build").into()),
-        }
+    pub async fn code_host(&self) -> Result<ConfiguredCodeHost, lambda_http::Error> {
+        let config = CodeHostConfig::from_env()?;
+        let (host, _) = ConfiguredCodeHost::connect(&config, &self.sdk).await?;
+        Ok(host)
     }
 
     pub fn health_probe(&self) -> AwsHealthProbe {

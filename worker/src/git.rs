@@ -12,7 +12,26 @@ use aipm::rules::brief::BRIEF_PATH;
 const NETWORK_ATTEMPTS: u32 = 3;
 
 async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let output = Command::new("git")
+    git_with(dir, args, None).await
+}
+
+/// The token travels as an HTTP header set through git's environment (GIT_CONFIG_*), so it is
+/// in no command line, remote URL or error message.
+async fn git_with(dir: &Path, args: &[&str], token: Option<&str>) -> Result<String, String> {
+    use base64::Engine;
+    let mut command = Command::new("git");
+    if let Some(token) = token {
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        command
+            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env(
+                "GIT_CONFIG_VALUE_0",
+                format!("Authorization: Basic {basic}"),
+            );
+    }
+    let output = command
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -52,7 +71,12 @@ where
 }
 
 /// A fresh checkout of `branch` in `workspace` (removed first if a previous run left it).
-pub async fn clone_branch(remote: &str, branch: &str, workspace: &Path) -> Result<(), String> {
+pub async fn clone_branch(
+    remote: &str,
+    branch: &str,
+    workspace: &Path,
+    token: Option<&str>,
+) -> Result<(), String> {
     let _ = tokio::fs::remove_dir_all(workspace).await;
     let parent = workspace.parent().unwrap_or(Path::new("/"));
     tokio::fs::create_dir_all(parent)
@@ -68,7 +92,7 @@ pub async fn clone_branch(remote: &str, branch: &str, workspace: &Path) -> Resul
         remote,
         &target,
     ];
-    with_retries(|| git(parent, &args)).await?;
+    with_retries(|| git_with(parent, &args, token)).await?;
     Ok(())
 }
 
@@ -105,9 +129,9 @@ pub async fn commit_changes(workspace: &Path, message: &str) -> Result<Option<Co
     Ok(Some(Committed { sha, files }))
 }
 
-pub async fn push(workspace: &Path, branch: &str) -> Result<(), String> {
+pub async fn push(workspace: &Path, branch: &str, token: Option<&str>) -> Result<(), String> {
     let refspec = format!("HEAD:refs/heads/{branch}");
     let args = ["push", "--quiet", "origin", &refspec];
-    with_retries(|| git(workspace, &args)).await?;
+    with_retries(|| git_with(workspace, &args, token)).await?;
     Ok(())
 }

@@ -79,7 +79,8 @@ async fn run_in<H: CodeHost>(
     started: Instant,
 ) -> JobEnd {
     let config = &context.config;
-    if let Err(error) = git::clone_branch(&config.git_remote, &task.branch, workspace).await {
+    let auth = context.git_token.as_deref();
+    if let Err(error) = git::clone_branch(&config.git_remote, &task.branch, workspace, auth).await {
         return JobEnd::Failed {
             error,
             retry: true,
@@ -172,7 +173,7 @@ async fn run_in<H: CodeHost>(
             };
         }
     };
-    if let Err(error) = git::push(workspace, &task.branch).await {
+    if let Err(error) = git::push(workspace, &task.branch, auth).await {
         return JobEnd::Failed {
             error,
             retry: true,

@@ -29,6 +29,8 @@ pub struct Context<H> {
     pub tasks: DynamoCodeTaskRepository,
     pub sqs: aws_sdk_sqs::Client,
     pub host: H,
+    /// For git over HTTPS to GitHub; handed to git through its environment, never its arguments.
+    pub git_token: Option<String>,
 }
 
 pub enum Beat {

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aipm::adapters::code_host::ConfiguredCodeHost;
 use aipm::adapters::dynamodb::DynamoCodeTaskRepository;
-use aipm::adapters::local_git::LocalGitHost;
-use aipm::config::CodeHostConfig;
 use aipm_worker::config::WorkerConfig;
 use aipm_worker::{Context, run};
 use tokio::signal::unix::{SignalKind, signal};
@@ -38,13 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config =
         WorkerConfig::from_env().inspect_err(|error| tracing::error!(%error, "cannot start"))?;
     let sdk = aipm::runtime::load_sdk_config().await;
-    let host = match &config.code_host {
-        CodeHostConfig::LocalGit {
-            repository,
-            default_branch,
-        } => LocalGitHost::new(repository, default_branch),
-        other => return Err(format!("code host {other:?} is not available in this build").into()),
-    };
+    let (host, token) = ConfiguredCodeHost::connect(&config.code_host, &sdk).await?;
     let sqs = long_polling_sqs(&sdk, config.queue_wait);
     let context = Arc::new(Context {
         tasks: DynamoCodeTaskRepository::new(
@@ -54,6 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         sqs,
         host,
+        git_token: token,
         config,
     });
     let shutdown = CancellationToken::new();

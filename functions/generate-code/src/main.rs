@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         cold_start.acceptance_test_repository(),
         cold_start.code_task_repository(),
         cold_start.task_queue(),
-        cold_start.code_host()?,
+        cold_start.code_host().await?,
     ))
     .await
 }

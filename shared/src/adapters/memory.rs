@@ -245,6 +245,13 @@ impl AcceptanceTestRepository for MemoryStore {
 }
 
 impl MemoryStore {
+    /// Sets a task's hand-off claim (tests of concurrent hand-offs).
+    pub fn set_hand_off_until(&self, task_id: &str, until: DateTime<Utc>) {
+        if let Some(task) = self.lock_any().tasks.get_mut(task_id) {
+            task.hand_off_until = Some(until);
+        }
+    }
+
     /// Task ids sent to the queue, in order.
     pub fn sent_task_ids(&self) -> Vec<String> {
         self.lock_any().sent.clone()
@@ -336,6 +343,19 @@ impl CodeTaskRepository for MemoryStore {
             }
             _ => Ok(CancelOutcome::AlreadyFinished(Box::new(task.clone()))),
         }
+    }
+
+    async fn release_hand_off(&self, task_id: &str) -> Result<()> {
+        self.release(task_id)
+    }
+}
+
+impl MemoryStore {
+    fn release(&self, task_id: &str) -> Result<()> {
+        if let Some(task) = self.lock()?.tasks.get_mut(task_id) {
+            task.hand_off_until = None;
+        }
+        Ok(())
     }
 }
 

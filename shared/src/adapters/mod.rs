@@ -1,7 +1,9 @@
 //! Adapters: the ports implemented by technology (DynamoDB, SQS, in memory).
 
+pub mod code_host;
 pub mod dynamodb;
 pub mod expression;
+pub mod github;
 pub mod health;
 pub mod local_git;
 pub mod memory;

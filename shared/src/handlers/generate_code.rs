@@ -24,9 +24,9 @@ use crate::rules::brief::{
 use crate::validation::parse_story_id;
 
 pub const INSTRUCTIONS_MAX_CHARS: usize = 4_000;
-/// A hand-off untouched for this long is taken over by the next request for the story; before
-/// that, another request is presumably still working on it.
-const RESUME_AFTER_SECONDS: i64 = 15;
+/// How long a request may take to hand a task off before another request may take over (a
+/// request that fails releases it at once).
+const HAND_OFF_SECONDS: i64 = 30;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -104,6 +104,20 @@ where
         Ok(task)
     }
 
+    /// Hands off; on failure releases the claim so that the client's retry resumes at once.
+    async fn hand_off_or_release(&self, story: &Story, task: CodeTask) -> Result<CodeTask> {
+        let task_id = task.task_id.clone();
+        match self.hand_off(story, task).await {
+            Ok(task) => Ok(task),
+            Err(error) => {
+                if let Err(release) = self.tasks.release_hand_off(&task_id).await {
+                    tracing::warn!(%task_id, error = %release, "could not release the hand-off");
+                }
+                Err(error)
+            }
+        }
+    }
+
     /// An existing task: a replay of the same request, or one to resume.
     async fn existing(
         &self,
@@ -120,10 +134,10 @@ where
         }
         let stalled = task.status == TaskStatus::Queued
             && task.hand_off < HandOffStage::Enqueued
-            && Utc::now() - task.updated_at > Duration::seconds(RESUME_AFTER_SECONDS);
+            && task.hand_off_until.is_none_or(|until| until < Utc::now());
         if stalled {
-            tracing::info!(task_id = %task.task_id, stage = ?task.hand_off, "resuming a stalled hand-off");
-            let task = self.hand_off(story, task).await?;
+            tracing::info!(task_id = %task.task_id, stage = ?task.hand_off, "resuming a hand-off");
+            let task = self.hand_off_or_release(story, task).await?;
             return Ok(json_response(StatusCode::ACCEPTED, &task));
         }
         if same_key || (task.status.is_active() && task.hand_off < HandOffStage::Enqueued) {
@@ -219,6 +233,7 @@ where
                 story_id,
                 status: TaskStatus::Queued,
                 hand_off: HandOffStage::Recorded,
+                hand_off_until: Some(now + Duration::seconds(HAND_OFF_SECONDS)),
                 attempt: 0,
                 pr_number: None,
                 pr_url: None,
@@ -240,7 +255,7 @@ where
             match self.tasks.create_for_story(&task, &story).await? {
                 CreateTaskOutcome::Created => {
                     tracing::info!(task_id = %task.task_id, story_id, "code task recorded");
-                    let task = self.hand_off(&story, task).await?;
+                    let task = self.hand_off_or_release(&story, task).await?;
                     return Ok(json_response(StatusCode::ACCEPTED, &task));
                 }
                 // Another request won a race on the same key or the story: look again.
@@ -341,6 +356,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_hand_off_in_flight_is_reported_not_repeated() {
+        let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+        let story = ready_story(&store).await;
+        let operation = operation(&store, &host);
+        host.state().unavailable = true;
+        assert_eq!(post(&operation, story, "", Some("k")).await.status(), 503);
+        let task_id = CodeTaskRepository::recent_for_story(&store, story)
+            .await
+            .unwrap()[0]
+            .task_id
+            .clone();
+        // Pretend another request has just taken the hand-off over.
+        store.set_hand_off_until(&task_id, Utc::now() + Duration::seconds(30));
+        host.state().unavailable = false;
+        let in_flight = post(&operation, story, "", Some("k")).await;
+        assert_eq!(in_flight.status(), 200);
+        assert_eq!(json(&in_flight)["handOff"], "recorded");
+        assert!(store.sent_task_ids().is_empty());
+    }
+
+    #[tokio::test]
     async fn one_active_task_per_story_and_only_buildable_stories() {
         let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
         let story = ready_story(&store).await;
@@ -391,21 +427,12 @@ mod tests {
         assert_eq!(error_code(&failed), "CODE_HOST_UNAVAILABLE");
         assert!(store.sent_task_ids().is_empty());
         host.state().unavailable = false;
-        // A retry right away finds the hand-off in flight and reports it without redoing it.
-        let early = post(&operation, story, "", Some("k")).await;
-        assert_eq!(early.status(), 200);
-        assert_eq!(json(&early)["handOff"], "recorded");
-        // Once it has stalled, the retry takes it over and finishes.
-        let task_id = json(&early)["taskId"].as_str().unwrap().to_owned();
-        CodeTaskRepository::record_hand_off(
-            &store,
-            &task_id,
-            HandOffStage::Recorded,
-            None,
-            Utc::now() - Duration::seconds(60),
-        )
-        .await
-        .unwrap();
+        // The failed request released the hand-off, so the retry resumes it at once.
+        let task_id = CodeTaskRepository::recent_for_story(&store, story)
+            .await
+            .unwrap()[0]
+            .task_id
+            .clone();
         let resumed = post(&operation, story, "", Some("k")).await;
         assert_eq!(resumed.status(), 202);
         assert_eq!(json(&resumed)["handOff"], "enqueued");

@@ -266,6 +266,15 @@ impl CodeTaskRepository for DynamoCodeTaskRepository {
         }
     }
 
+    async fn release_hand_off(&self, task_id: &str) -> Result<()> {
+        let mut expression = UpdateExpression::new();
+        expression.set_or_remove::<String>("handOffUntil", &None)?;
+        expression.require_exists("taskId");
+        self.conditional_update(task_id, &expression)
+            .await
+            .map(|_| ())
+    }
+
     async fn request_cancel(&self, task_id: &str, now: DateTime<Utc>) -> Result<CancelOutcome> {
         // A queued task may start while we cancel it; then the running branch applies.
         for _ in 0..3 {

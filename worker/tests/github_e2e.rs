@@ -1,0 +1,477 @@
+//! The GitHub code host end to end, against a wiremock server that answers GitHub's documented
+//! REST (and GraphQL) shapes: generate-code's calls (branch ref, TASK.md contents, draft pull
+//! request), the worker's (comment, ready for review), the token in every Authorization header
+//! and in no log, and a GitHub outage that a retry recovers from without duplicates.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aipm::adapters::code_host::ConfiguredCodeHost;
+use aipm::adapters::dynamodb::{
+    DynamoAcceptanceTestRepository, DynamoCodeTaskRepository, DynamoStoryRepository,
+};
+use aipm::adapters::github::GitHubHost;
+use aipm::adapters::local_git::LocalGitHost;
+use aipm::adapters::sqs::SqsTaskQueue;
+use aipm::config::Config;
+use aipm::handlers::generate_code::GenerateCode;
+use aipm::http::respond;
+use aipm::model::{AcceptanceTest, NewStory, StoryStatus, TaskStatus, TestStatus};
+use aipm::ports::{
+    AcceptanceTestRepository, CodeHost, CodeTaskRepository, StoryChanges, StoryRepository,
+};
+use aipm_tests::{Emulator, Process};
+use chrono::Utc;
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "ghp_testtoken0123456789abcdefSECRET";
+const REPO: &str = "/repos/acme/app";
+
+fn not_found() -> ResponseTemplate {
+    ResponseTemplate::new(404).set_body_json(json!({
+        "message": "Not Found",
+        "documentation_url": "https://docs.github.com/rest",
+        "status": "404"
+    }))
+}
+
+/// GitHub as far as AIPM uses it; the branch and brief exist once created.
+async fn github() -> MockServer {
+    let server = MockServer::start().await;
+    let main_ref = json!({
+        "ref": "refs/heads/main", "node_id": "REF_main", "url": format!("{REPO}/git/refs/heads/main"),
+        "object": { "type": "commit", "sha": "aa218f56b14c9653891f9e74264a383fa43fefbd", "url": "" }
+    });
+    Mock::given(method("GET"))
+        .and(path(format!("{REPO}/git/ref/heads/main")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(main_ref.clone()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/repos/acme/app/git/ref/heads/aipm/.+$"))
+        .respond_with(not_found())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{REPO}/git/refs")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(main_ref))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{REPO}/contents/TASK.md")))
+        .respond_with(not_found())
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT")).and(path(format!("{REPO}/contents/TASK.md")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "content": { "name": "TASK.md", "path": "TASK.md", "sha": "95b966ae1c166bd92f8ae7d1c313e738c731dfc3" },
+            "commit": { "sha": "7638417db6d59f3c431d3e1f261cc637155684cd", "message": "Add the brief" }
+        })))
+        .mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{REPO}/pulls")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let pull = json!({
+        "url": "https://api.github.com/repos/acme/app/pulls/7", "id": 1, "node_id": "PR_kwDOtest7",
+        "html_url": "https://github.com/acme/app/pull/7", "number": 7, "state": "open", "draft": true,
+        "title": "Story", "head": { "ref": "aipm/x" }, "base": { "ref": "main" }
+    });
+    Mock::given(method("POST"))
+        .and(path(format!("{REPO}/pulls")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(pull.clone()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{REPO}/pulls/7")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pull))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).and(path(format!("{REPO}/issues/7/comments")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 1, "node_id": "IC_1", "body": "report", "html_url": "https://github.com/acme/app/pull/7#issuecomment-1"
+        })))
+        .mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": { "markPullRequestReadyForReview": { "pullRequest": { "isDraft": false } } }
+        })))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Everything the code under test logs in this thread, at every level.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+struct Stack {
+    _emulator: Emulator,
+    environment: Vec<(String, String)>,
+    repository: std::path::PathBuf,
+    scratch: std::path::PathBuf,
+    config: Config,
+    sdk: aws_config::SdkConfig,
+}
+
+async fn stack() -> Stack {
+    let emulator = Emulator::start().await;
+    let scratch = aipm_tests::temp_dir("github");
+    let repository = scratch.join("repository.git");
+    let environment = emulator
+        .create_resources_with("local", Some(&repository))
+        .await;
+    let config = Config::from_lookup(|name| {
+        environment
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let sdk = emulator.sdk_config().await;
+    Stack {
+        _emulator: emulator,
+        environment,
+        repository,
+        scratch,
+        config,
+        sdk,
+    }
+}
+
+impl Stack {
+    fn tasks(&self) -> DynamoCodeTaskRepository {
+        DynamoCodeTaskRepository::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.config.code_tasks_table,
+            &self.config.stories_table,
+        )
+    }
+
+    async fn ready_story(&self) -> u64 {
+        let stories = DynamoStoryRepository::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.config.stories_table,
+        );
+        let tests = DynamoAcceptanceTestRepository::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.config.acceptance_tests_table,
+            &self.config.stories_table,
+        );
+        let story = stories
+            .create(
+                NewStory {
+                    parent_id: None,
+                    title: "Export stories as CSV".into(),
+                    as_a: "product manager".into(),
+                    i_want: "a CSV export".into(),
+                    so_that: "I can share progress".into(),
+                    description: String::new(),
+                    components: vec![],
+                    story_point: Some(3),
+                    assignee_email: None,
+                },
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        tests
+            .create(&AcceptanceTest {
+                story_id: story.id,
+                id: "t1".into(),
+                title: "CSV".into(),
+                given: vec!["3 stories".into()],
+                when: vec!["the PM exports".into()],
+                then: vec!["a CSV with 3 rows is downloaded".into()],
+                status: TestStatus::Draft,
+                needs_review: false,
+                version: 1,
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        let ready = StoryChanges {
+            status: Some(StoryStatus::Ready),
+            ..StoryChanges::default()
+        };
+        stories
+            .update(story.id, &ready, &Default::default(), Utc::now())
+            .await
+            .unwrap();
+        story.id
+    }
+
+    async fn generate(&self, server: &MockServer, story: u64, key: &str) -> (u16, Value) {
+        let host = ConfiguredCodeHost::GitHub(
+            GitHubHost::new("acme/app", &server.uri(), "main", TOKEN).unwrap(),
+        );
+        let operation = GenerateCode::new(
+            DynamoStoryRepository::new(
+                aws_sdk_dynamodb::Client::new(&self.sdk),
+                &self.config.stories_table,
+            ),
+            DynamoAcceptanceTestRepository::new(
+                aws_sdk_dynamodb::Client::new(&self.sdk),
+                &self.config.acceptance_tests_table,
+                &self.config.stories_table,
+            ),
+            self.tasks(),
+            SqsTaskQueue::new(
+                aws_sdk_sqs::Client::new(&self.sdk),
+                &self.config.code_tasks_queue_url,
+            ),
+            host,
+        );
+        let mut request = Request::new(Body::Empty).with_path_parameters(
+            std::collections::HashMap::from([("id".to_owned(), story.to_string())]),
+        );
+        request
+            .headers_mut()
+            .insert("idempotency-key", key.parse().unwrap());
+        let response = respond(&operation, request).await;
+        (
+            response.status().as_u16(),
+            serde_json::from_slice(response.body().as_ref()).unwrap(),
+        )
+    }
+}
+
+async fn calls(server: &MockServer) -> Vec<(String, String, String)> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|request| {
+            let auth = request
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            (
+                request.method.to_string(),
+                request.url.path().to_owned(),
+                auth,
+            )
+        })
+        .collect()
+}
+
+fn count(calls: &[(String, String, String)], verb: &str, route: &str) -> usize {
+    calls
+        .iter()
+        .filter(|(m, p, _)| m == verb && p == route)
+        .count()
+}
+
+#[tokio::test]
+async fn the_github_flow_sends_the_documented_calls_with_the_token_and_never_logs_it() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let server = github().await;
+    let stack = stack().await;
+    let story = stack.ready_story().await;
+    let (status, task) = stack.generate(&server, story, "gh-1").await;
+    assert_eq!(status, 202, "{task}");
+    assert_eq!(task["prNumber"], 7);
+    assert_eq!(task["prUrl"], "https://github.com/acme/app/pull/7");
+    let task_id = task["taskId"].as_str().unwrap().to_owned();
+    let branch = task["branch"].as_str().unwrap().to_owned();
+
+    let made = calls(&server).await;
+    assert_eq!(count(&made, "POST", &format!("{REPO}/git/refs")), 1);
+    assert_eq!(count(&made, "PUT", &format!("{REPO}/contents/TASK.md")), 1);
+    assert_eq!(count(&made, "POST", &format!("{REPO}/pulls")), 1);
+    let requests = server.received_requests().await.unwrap();
+    let opened = requests
+        .iter()
+        .find(|r| r.method.as_str() == "POST" && r.url.path() == format!("{REPO}/pulls"))
+        .unwrap();
+    let body: Value = serde_json::from_slice(&opened.body).unwrap();
+    assert_eq!(
+        (
+            body["draft"].clone(),
+            body["head"].clone(),
+            body["base"].clone()
+        ),
+        (json!(true), json!(branch), json!("main"))
+    );
+    let put = requests
+        .iter()
+        .find(|r| r.method.as_str() == "PUT")
+        .unwrap();
+    let put: Value = serde_json::from_slice(&put.body).unwrap();
+    assert_eq!(put["branch"], branch.as_str());
+    assert!(
+        put["content"].as_str().is_some_and(|c| !c.is_empty()),
+        "TASK.md goes base64-encoded"
+    );
+
+    // GitHub's git storage for the worker: the branch with the brief, as the API calls made it.
+    let storage = LocalGitHost::new(&stack.repository, "main");
+    storage.ensure_branch(&branch).await.unwrap();
+    storage
+        .ensure_file(&branch, "TASK.md", "# brief\n", "Add the brief")
+        .await
+        .unwrap();
+
+    let agent = stack.scratch.join("agent.sh");
+    std::fs::write(&agent, "#!/bin/sh\necho 'fn main() {}' > main.rs\necho \"agent saw token: ${AIPM_GITHUB_TOKEN:-none}\"\n").unwrap();
+    let mut env = stack.environment.clone();
+    for (name, value) in [
+        ("AIPM_CODE_HOST", "github".to_owned()),
+        ("AIPM_GITHUB_REPOSITORY", "acme/app".to_owned()),
+        ("AIPM_GITHUB_API_URL", server.uri()),
+        ("AIPM_GITHUB_TOKEN", TOKEN.to_owned()),
+        ("AIPM_GIT_REMOTE", stack.repository.display().to_string()),
+        ("AIPM_AGENT_COMMAND", format!("sh {}", agent.display())),
+        ("AIPM_QUEUE_WAIT_SECONDS", "1".to_owned()),
+        ("AIPM_HEARTBEAT_SECONDS", "0.5".to_owned()),
+        (
+            "AIPM_WORK_DIR",
+            stack.scratch.join("work").display().to_string(),
+        ),
+        ("RUST_LOG", "trace".to_owned()),
+    ] {
+        env.push((name.to_owned(), value));
+    }
+    let worker = Process::spawn(
+        Path::new(env!("CARGO_BIN_EXE_aipm-worker")),
+        &env,
+        "github-worker",
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let done = loop {
+        let task = stack.tasks().get(&task_id).await.unwrap().unwrap();
+        if !task.status.is_active() {
+            break task;
+        }
+        assert!(Instant::now() < deadline, "{task:?}\n{}", worker.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        done.status,
+        TaskStatus::Succeeded,
+        "{done:?}\n{}",
+        worker.log_text()
+    );
+    assert_eq!(
+        done.log_tail.as_deref().map(str::trim),
+        Some("agent saw token: none"),
+        "the agent's environment is controlled"
+    );
+
+    let made = calls(&server).await;
+    assert_eq!(
+        count(&made, "POST", &format!("{REPO}/issues/7/comments")),
+        1
+    );
+    assert_eq!(count(&made, "POST", "/graphql"), 1, "ready for review");
+    let requests = server.received_requests().await.unwrap();
+    let ready = requests
+        .iter()
+        .find(|r| r.url.path() == "/graphql")
+        .unwrap();
+    let ready: Value = serde_json::from_slice(&ready.body).unwrap();
+    assert_eq!(ready["variables"]["id"], "PR_kwDOtest7");
+    assert!(
+        ready["query"]
+            .as_str()
+            .unwrap()
+            .contains("markPullRequestReadyForReview")
+    );
+    for (verb, route, auth) in &made {
+        assert!(
+            auth.contains(TOKEN),
+            "{verb} {route} without the token: {auth:?}"
+        );
+    }
+
+    let worker_log = worker.log_text();
+    assert!(worker_log.contains("task finished"), "{worker_log}");
+    assert!(!worker_log.contains(TOKEN), "the worker logged the token");
+    assert!(
+        !logs.text().contains(TOKEN),
+        "generate-code logged the token"
+    );
+    assert!(!logs.text().is_empty(), "the capture saw the logs");
+    let record = serde_json::to_string(&done).unwrap();
+    assert!(!record.contains(TOKEN), "the task record holds the token");
+}
+
+#[tokio::test]
+async fn a_github_outage_is_503_and_a_retry_converges_on_one_pull_request() {
+    let server = github().await;
+    // GitHub fails the first attempt at opening the pull request.
+    Mock::given(method("POST"))
+        .and(path(format!("{REPO}/pulls")))
+        .respond_with(ResponseTemplate::new(502).set_body_json(json!({"message": "Server Error"})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let stack = stack().await;
+    let story = stack.ready_story().await;
+    let (status, error) = stack.generate(&server, story, "outage").await;
+    assert_eq!(status, 503, "{error}");
+    assert_eq!(error["error"]["code"], "CODE_HOST_UNAVAILABLE");
+    assert!(!error.to_string().contains(TOKEN));
+
+    let (status, task) = stack.generate(&server, story, "outage").await;
+    assert_eq!(status, 202, "{task}");
+    assert_eq!(task["handOff"], "enqueued");
+    let (status, replay) = stack.generate(&server, story, "outage").await;
+    assert_eq!(
+        (status, replay["taskId"].clone()),
+        (200, task["taskId"].clone())
+    );
+
+    let made = calls(&server).await;
+    assert_eq!(
+        count(&made, "POST", &format!("{REPO}/pulls")),
+        2,
+        "one failed, one opened"
+    );
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let messages = sqs
+        .receive_message()
+        .queue_url(&stack.config.code_tasks_queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(messages.messages().len(), 1, "one task queued once");
+    let tasks = stack.tasks().recent_for_story(story).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+}
