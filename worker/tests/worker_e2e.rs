@@ -517,3 +517,45 @@ async fn an_unparsable_message_ends_in_the_dead_letter_queue() {
     }
     drop(fixture.emulator);
 }
+
+#[tokio::test]
+async fn sigterm_stops_taking_work_and_hands_back_a_running_task() {
+    let fixture = Fixture::start().await;
+    let task = fixture.generated_task().await;
+    let mut worker = fixture.worker(&fixture.agent("long", "sleep 600"), &[]);
+    fixture
+        .wait_for(&task.task_id, &worker, |task| {
+            task.status == TaskStatus::Running
+        })
+        .await;
+    let pid = worker.pid().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The grace period is 2 s; the worker then hands the task back and exits on its own.
+    let exited = tokio::time::timeout(Duration::from_secs(30), worker.child.wait()).await;
+    assert!(
+        exited.is_ok_and(|status| status.is_ok_and(|s| s.success())),
+        "{}",
+        worker.log_text()
+    );
+    let handed_back = fixture.tasks().get(&task.task_id).await.unwrap().unwrap();
+    assert_eq!(handed_back.status, TaskStatus::Queued, "{handed_back:?}");
+    assert_eq!(handed_back.worker_id, None);
+    assert!(
+        handed_back
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("shut down")
+    );
+    assert!(
+        worker.log_text().contains("handing back"),
+        "{}",
+        worker.log_text()
+    );
+}
