@@ -475,3 +475,90 @@ async fn a_github_outage_is_503_and_a_retry_converges_on_one_pull_request() {
     let tasks = stack.tasks().recent_for_story(story).await.unwrap();
     assert_eq!(tasks.len(), 1);
 }
+
+#[tokio::test]
+async fn twenty_truly_concurrent_requests_with_one_key_open_one_pull_request() {
+    let server = github().await;
+    let stack = Arc::new(stack().await);
+    let story = stack.ready_story().await;
+    let uri = server.uri();
+    let requests = (0..20).map(|_| {
+        let stack = Arc::clone(&stack);
+        let uri = uri.clone();
+        tokio::spawn(async move {
+            let host = ConfiguredCodeHost::GitHub(
+                GitHubHost::new("acme/app", &uri, "main", TOKEN).unwrap(),
+            );
+            let operation = GenerateCode::new(
+                DynamoStoryRepository::new(
+                    aws_sdk_dynamodb::Client::new(&stack.sdk),
+                    &stack.config.stories_table,
+                ),
+                DynamoAcceptanceTestRepository::new(
+                    aws_sdk_dynamodb::Client::new(&stack.sdk),
+                    &stack.config.acceptance_tests_table,
+                    &stack.config.stories_table,
+                ),
+                stack.tasks(),
+                SqsTaskQueue::new(
+                    aws_sdk_sqs::Client::new(&stack.sdk),
+                    &stack.config.code_tasks_queue_url,
+                ),
+                host,
+            );
+            let mut request =
+                Request::new(Body::Empty).with_path_parameters(std::collections::HashMap::from([
+                    ("id".to_owned(), story.to_string()),
+                ]));
+            request
+                .headers_mut()
+                .insert("idempotency-key", "one-key".parse().unwrap());
+            let response = respond(&operation, request).await;
+            let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+            (response.status().as_u16(), body)
+        })
+    });
+    let mut task_ids = std::collections::HashSet::new();
+    for joined in futures::future::join_all(requests).await {
+        let (status, body) = joined.unwrap();
+        assert!(status == 202 || status == 200, "{status} {body}");
+        task_ids.insert(body["taskId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(task_ids.len(), 1);
+    let made = calls(&server).await;
+    assert_eq!(
+        count(&made, "POST", &format!("{REPO}/pulls")),
+        1,
+        "one pull request"
+    );
+    assert_eq!(
+        count(&made, "PUT", &format!("{REPO}/contents/TASK.md")),
+        1,
+        "one brief"
+    );
+    assert_eq!(
+        stack.tasks().recent_for_story(story).await.unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_github_that_does_not_answer_in_time_is_503() {
+    let server = github().await;
+    Mock::given(method("POST"))
+        .and(path(format!("{REPO}/git/refs")))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(15)))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let stack = stack().await;
+    let story = stack.ready_story().await;
+    let (status, error) = tokio::time::timeout(
+        Duration::from_secs(40),
+        stack.generate(&server, story, "slow"),
+    )
+    .await
+    .expect("generate-code must give up on a silent GitHub");
+    assert_eq!(status, 503, "{error}");
+    assert_eq!(error["error"]["code"], "CODE_HOST_UNAVAILABLE");
+}

@@ -559,3 +559,31 @@ async fn sigterm_stops_taking_work_and_hands_back_a_running_task() {
         worker.log_text()
     );
 }
+
+#[tokio::test]
+async fn the_reconciler_redelivers_a_task_whose_queue_message_was_lost() {
+    let fixture = Fixture::start().await;
+    let task = fixture.generated_task().await;
+    let sqs = aws_sdk_sqs::Client::new(&fixture.sdk);
+    sqs.purge_queue()
+        .queue_url(&fixture.config.code_tasks_queue_url)
+        .send()
+        .await
+        .unwrap();
+    let worker = fixture.worker(
+        &fixture.agent("fine", "echo done > done.txt"),
+        &[("AIPM_REQUEUE_AFTER_SECONDS", "1")],
+    );
+    let done = fixture.wait_for(&task.task_id, &worker, finished).await;
+    assert_eq!(
+        done.status,
+        TaskStatus::Succeeded,
+        "{done:?}\n{}",
+        worker.log_text()
+    );
+    assert!(
+        worker.log_text().contains("re-delivered a stale task"),
+        "{}",
+        worker.log_text()
+    );
+}
