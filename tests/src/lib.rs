@@ -368,3 +368,61 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
+
+/// Seeds, through the DynamoDB adapters, a story that can be built: INVEST passing, one
+/// acceptance test, status Ready. Returns its id.
+pub async fn seed_ready_story(sdk: &aws_config::SdkConfig, config: &aipm::config::Config) -> u64 {
+    use aipm::adapters::dynamodb::{DynamoAcceptanceTestRepository, DynamoStoryRepository};
+    use aipm::model::{AcceptanceTest, NewStory, StoryStatus, TestStatus};
+    use aipm::ports::{AcceptanceTestRepository, StoryChanges, StoryRepository};
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let stories = DynamoStoryRepository::new(client.clone(), &config.stories_table);
+    let tests = DynamoAcceptanceTestRepository::new(
+        client,
+        &config.acceptance_tests_table,
+        &config.stories_table,
+    );
+    let now = chrono::Utc::now();
+    let story = stories
+        .create(
+            NewStory {
+                parent_id: None,
+                title: "Export stories as CSV".into(),
+                as_a: "product manager".into(),
+                i_want: "a CSV export".into(),
+                so_that: "I can share progress".into(),
+                description: String::new(),
+                components: vec![],
+                story_point: Some(3),
+                assignee_email: None,
+            },
+            now,
+        )
+        .await
+        .expect("seeding a story");
+    tests
+        .create(&AcceptanceTest {
+            story_id: story.id,
+            id: "t1".into(),
+            title: "CSV".into(),
+            given: vec!["3 stories".into()],
+            when: vec!["the PM exports".into()],
+            then: vec!["a CSV with 3 rows is downloaded".into()],
+            status: TestStatus::Draft,
+            needs_review: false,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .expect("seeding a test");
+    let ready = StoryChanges {
+        status: Some(StoryStatus::Ready),
+        ..StoryChanges::default()
+    };
+    stories
+        .update(story.id, &ready, &Default::default(), now)
+        .await
+        .expect("making the story Ready");
+    story.id
+}

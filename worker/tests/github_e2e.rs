@@ -18,12 +18,9 @@ use aipm::adapters::sqs::SqsTaskQueue;
 use aipm::config::Config;
 use aipm::handlers::generate_code::GenerateCode;
 use aipm::http::respond;
-use aipm::model::{AcceptanceTest, NewStory, StoryStatus, TaskStatus, TestStatus};
-use aipm::ports::{
-    AcceptanceTestRepository, CodeHost, CodeTaskRepository, StoryChanges, StoryRepository,
-};
+use aipm::model::TaskStatus;
+use aipm::ports::{CodeHost, CodeTaskRepository};
 use aipm_tests::{Emulator, Process};
-use chrono::Utc;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
@@ -172,57 +169,7 @@ impl Stack {
     }
 
     async fn ready_story(&self) -> u64 {
-        let stories = DynamoStoryRepository::new(
-            aws_sdk_dynamodb::Client::new(&self.sdk),
-            &self.config.stories_table,
-        );
-        let tests = DynamoAcceptanceTestRepository::new(
-            aws_sdk_dynamodb::Client::new(&self.sdk),
-            &self.config.acceptance_tests_table,
-            &self.config.stories_table,
-        );
-        let story = stories
-            .create(
-                NewStory {
-                    parent_id: None,
-                    title: "Export stories as CSV".into(),
-                    as_a: "product manager".into(),
-                    i_want: "a CSV export".into(),
-                    so_that: "I can share progress".into(),
-                    description: String::new(),
-                    components: vec![],
-                    story_point: Some(3),
-                    assignee_email: None,
-                },
-                Utc::now(),
-            )
-            .await
-            .unwrap();
-        tests
-            .create(&AcceptanceTest {
-                story_id: story.id,
-                id: "t1".into(),
-                title: "CSV".into(),
-                given: vec!["3 stories".into()],
-                when: vec!["the PM exports".into()],
-                then: vec!["a CSV with 3 rows is downloaded".into()],
-                status: TestStatus::Draft,
-                needs_review: false,
-                version: 1,
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-            })
-            .await
-            .unwrap();
-        let ready = StoryChanges {
-            status: Some(StoryStatus::Ready),
-            ..StoryChanges::default()
-        };
-        stories
-            .update(story.id, &ready, &Default::default(), Utc::now())
-            .await
-            .unwrap();
-        story.id
+        aipm_tests::seed_ready_story(&self.sdk, &self.config).await
     }
 
     async fn generate(&self, server: &MockServer, story: u64, key: &str) -> (u16, Value) {

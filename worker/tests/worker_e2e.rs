@@ -13,8 +13,8 @@ use aipm::adapters::sqs::SqsTaskQueue;
 use aipm::config::Config;
 use aipm::handlers::generate_code::GenerateCode;
 use aipm::http::respond;
-use aipm::model::{AcceptanceTest, CodeTask, NewStory, StoryStatus, TaskStatus, TestStatus};
-use aipm::ports::{AcceptanceTestRepository, CodeTaskRepository, StoryChanges, StoryRepository};
+use aipm::model::{CodeTask, TaskStatus};
+use aipm::ports::{CodeTaskRepository, StoryRepository};
 use aipm_tests::{Emulator, LocalApi, Process};
 use chrono::Utc;
 use lambda_http::{Body, Request, RequestExt};
@@ -76,53 +76,13 @@ impl Fixture {
 
     /// A Ready story with one test, and a task generated for it; returns the task.
     async fn generated_task(&self) -> CodeTask {
+        let story = aipm_tests::seed_ready_story(&self.sdk, &self.config).await;
         let stories = self.stories();
         let tests = DynamoAcceptanceTestRepository::new(
             aws_sdk_dynamodb::Client::new(&self.sdk),
             &self.config.acceptance_tests_table,
             &self.config.stories_table,
         );
-        let story = stories
-            .create(
-                NewStory {
-                    parent_id: None,
-                    title: "Export stories as CSV".into(),
-                    as_a: "product manager".into(),
-                    i_want: "a CSV export".into(),
-                    so_that: "I can share progress".into(),
-                    description: String::new(),
-                    components: vec![],
-                    story_point: Some(3),
-                    assignee_email: None,
-                },
-                Utc::now(),
-            )
-            .await
-            .unwrap();
-        tests
-            .create(&AcceptanceTest {
-                story_id: story.id,
-                id: "t1".into(),
-                title: "CSV".into(),
-                given: vec!["3 stories".into()],
-                when: vec!["the PM exports".into()],
-                then: vec!["a CSV with 3 rows is downloaded".into()],
-                status: TestStatus::Draft,
-                needs_review: false,
-                version: 1,
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-            })
-            .await
-            .unwrap();
-        let ready = StoryChanges {
-            status: Some(StoryStatus::Ready),
-            ..StoryChanges::default()
-        };
-        stories
-            .update(story.id, &ready, &Default::default(), Utc::now())
-            .await
-            .unwrap();
         let generate = GenerateCode::new(
             stories,
             tests,
@@ -134,7 +94,7 @@ impl Fixture {
             self.host(),
         );
         let request = Request::new(Body::Empty).with_path_parameters(
-            std::collections::HashMap::from([("id".to_owned(), story.id.to_string())]),
+            std::collections::HashMap::from([("id".to_owned(), story.to_string())]),
         );
         let response = respond(&generate, request).await;
         assert_eq!(response.status(), 202);
