@@ -365,6 +365,11 @@ async fn the_github_flow_sends_the_documented_calls_with_the_token_and_never_log
         );
     }
 
+    // The worker logs the outcome just after recording it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !worker.log_text().contains("task finished") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let worker_log = worker.log_text();
     assert!(worker_log.contains("task finished"), "{worker_log}");
     assert!(!worker_log.contains(TOKEN), "the worker logged the token");

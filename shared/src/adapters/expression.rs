@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -75,6 +77,14 @@ impl UpdateExpression {
         self
     }
 
+    /// Adds `attribute_not_exists(attribute)` to the condition.
+    pub fn require_absent(&mut self, attribute: &str) -> &mut Self {
+        let name = self.name(attribute);
+        self.conditions
+            .push(format!("attribute_not_exists({name})"));
+        self
+    }
+
     /// Adds `attribute = value` to the condition.
     pub fn require_equals(&mut self, attribute: &str, value: &impl Serialize) -> Result<&mut Self> {
         let value = serde_dynamo::to_attribute_value(value)
@@ -106,6 +116,40 @@ impl UpdateExpression {
 
     pub fn values(&self) -> Option<HashMap<String, AttributeValue>> {
         (!self.values.is_empty()).then(|| self.values.clone())
+    }
+
+    /// An UpdateItem request of `key` in `table` carrying this expression and its condition.
+    pub fn update_item(
+        &self,
+        client: &Client,
+        table: &str,
+        key: HashMap<String, AttributeValue>,
+    ) -> UpdateItemFluentBuilder {
+        client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(self.update_expression())
+            .set_condition_expression(self.condition_expression())
+            .set_expression_attribute_names(Some(self.names()))
+            .set_expression_attribute_values(self.values())
+    }
+
+    /// The same update as one item of a transaction.
+    pub fn transaction_update(
+        &self,
+        table: &str,
+        key: HashMap<String, AttributeValue>,
+    ) -> Result<Update> {
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(self.update_expression())
+            .set_condition_expression(self.condition_expression())
+            .set_expression_attribute_names(Some(self.names()))
+            .set_expression_attribute_values(self.values())
+            .build()
+            .map_err(|error| Error::Internal(error.to_string()))
     }
 }
 

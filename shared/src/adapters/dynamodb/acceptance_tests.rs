@@ -191,15 +191,8 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
         if let Some(version) = expected_version {
             expression.require_equals("version", &version)?;
         }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(story_id, id)))
-            .update_expression(expression.update_expression())
-            .set_condition_expression(expression.condition_expression())
-            .set_expression_attribute_names(Some(expression.names()))
-            .set_expression_attribute_values(expression.values())
+        let result = expression
+            .update_item(&self.client, &self.table, Self::key(story_id, id))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;

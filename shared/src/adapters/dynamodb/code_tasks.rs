@@ -59,15 +59,11 @@ impl DynamoCodeTaskRepository {
     }
 
     fn update(&self, task_id: &str, expression: &UpdateExpression) -> Result<Update> {
-        Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(task_id)))
-            .update_expression(expression.update_expression())
-            .set_condition_expression(expression.condition_expression())
-            .set_expression_attribute_names(Some(expression.names()))
-            .set_expression_attribute_values(expression.values())
-            .build()
-            .map_err(build_error)
+        expression.transaction_update(&self.table, Self::key(task_id))
+    }
+
+    fn story_key(story_id: u64) -> HashMap<String, AttributeValue> {
+        HashMap::from([("id".to_owned(), AttributeValue::N(story_id.to_string()))])
     }
 
     /// The story's side of ending a task: no longer its active task.
@@ -81,15 +77,7 @@ impl DynamoCodeTaskRepository {
         expression.set_or_remove::<String>("activeTaskId", &None)?;
         expression.set("updatedAt", &now)?;
         expression.require_equals("activeTaskId", &task_id)?;
-        Update::builder()
-            .table_name(&self.stories_table)
-            .key("id", AttributeValue::N(story_id.to_string()))
-            .update_expression(expression.update_expression())
-            .set_condition_expression(expression.condition_expression())
-            .set_expression_attribute_names(Some(expression.names()))
-            .set_expression_attribute_values(expression.values())
-            .build()
-            .map_err(build_error)
+        expression.transaction_update(&self.stories_table, Self::story_key(story_id))
     }
 
     /// Ends a task and releases its story in one transaction; if the story no longer points
@@ -135,15 +123,8 @@ impl DynamoCodeTaskRepository {
         task_id: &str,
         expression: &UpdateExpression,
     ) -> Result<bool> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(task_id)))
-            .update_expression(expression.update_expression())
-            .set_condition_expression(expression.condition_expression())
-            .set_expression_attribute_names(Some(expression.names()))
-            .set_expression_attribute_values(expression.values())
+        let result = expression
+            .update_item(&self.client, &self.table, Self::key(task_id))
             .send()
             .await;
         match result {
@@ -175,22 +156,9 @@ impl CodeTaskRepository for DynamoCodeTaskRepository {
         claim.increment("version");
         claim.require_exists("id");
         claim.require_equals("status", &story.status)?;
-        let condition = format!(
-            "{} AND attribute_not_exists(#activeTaskId) AND attribute_not_exists(#deleting)",
-            claim.condition_expression().unwrap_or_default()
-        );
-        let mut names = claim.names();
-        names.insert("#activeTaskId".into(), "activeTaskId".into());
-        names.insert("#deleting".into(), "deleting".into());
-        let update = Update::builder()
-            .table_name(&self.stories_table)
-            .key("id", AttributeValue::N(story.id.to_string()))
-            .update_expression(claim.update_expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(claim.values())
-            .build()
-            .map_err(build_error)?;
+        claim.require_absent("activeTaskId");
+        claim.require_absent("deleting");
+        let update = claim.transaction_update(&self.stories_table, Self::story_key(story.id))?;
         let result = self
             .client
             .transact_write_items()

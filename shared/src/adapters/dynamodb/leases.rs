@@ -123,15 +123,12 @@ impl DynamoCodeTaskRepository {
         expression.set("leaseExpiresAt", &SortableTime(now + lease))?;
         expression.require_equals("status", &TaskStatus::Running)?;
         expression.require_equals("workerId", &worker_id)?;
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key("taskId", AttributeValue::S(task_id.to_owned()))
-            .update_expression(expression.update_expression())
-            .set_condition_expression(expression.condition_expression())
-            .set_expression_attribute_names(Some(expression.names()))
-            .set_expression_attribute_values(expression.values())
+        let key = std::collections::HashMap::from([(
+            "taskId".to_owned(),
+            AttributeValue::S(task_id.to_owned()),
+        )]);
+        let result = expression
+            .update_item(self.client(), self.table(), key)
             .return_values(ReturnValue::AllNew)
             .send()
             .await;

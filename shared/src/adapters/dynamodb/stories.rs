@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 
@@ -206,6 +206,10 @@ enum PutOutcome {
     ParentMissing(u64),
 }
 
+fn story_key(id: u64) -> HashMap<String, AttributeValue> {
+    HashMap::from([("id".to_owned(), AttributeValue::N(id.to_string()))])
+}
+
 fn number_attribute(key: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
     key.get(name)?.as_n().ok()?.parse().ok()
 }
@@ -276,15 +280,7 @@ impl DynamoStoryRepository {
         parent: u64,
         expression: &UpdateExpression,
     ) -> Result<UpdateOutcome> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key("id", AttributeValue::N(id.to_string()))
-            .update_expression(expression.update_expression())
-            .set_condition_expression(expression.condition_expression())
-            .set_expression_attribute_names(Some(expression.names()))
-            .set_expression_attribute_values(expression.values())
-            .build()
-            .map_err(|error| Error::Internal(error.to_string()))?;
+        let update = expression.transaction_update(&self.table, story_key(id))?;
         let result = self
             .client
             .transact_write_items()
@@ -432,15 +428,8 @@ impl StoryRepository for DynamoStoryRepository {
         if let Some(Some(parent)) = changes.parent_id {
             return self.update_with_parent_check(id, parent, &expression).await;
         }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::N(id.to_string()))
-            .update_expression(expression.update_expression())
-            .set_condition_expression(expression.condition_expression())
-            .set_expression_attribute_names(Some(expression.names()))
-            .set_expression_attribute_values(expression.values())
+        let result = expression
+            .update_item(&self.client, &self.table, story_key(id))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
