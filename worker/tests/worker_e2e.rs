@@ -117,7 +117,7 @@ impl Fixture {
         let mut env = self.environment.clone();
         for (name, value) in [
             ("AIPM_AGENT_COMMAND", agent_command),
-            ("AIPM_LEASE_SECONDS", "3"),
+            ("AIPM_LEASE_SECONDS", "8"),
             ("AIPM_HEARTBEAT_SECONDS", "0.5"),
             ("AIPM_QUEUE_WAIT_SECONDS", "1"),
             ("AIPM_RECONCILE_SECONDS", "1"),
@@ -326,7 +326,9 @@ async fn a_killed_worker_task_is_finished_by_another_worker_on_attempt_2() {
         "slow-then-fine",
         "if [ \"$AIPM_TASK_ATTEMPT\" = 1 ]; then echo $$ > \"$AIPM_SCRATCH/agent.pid\"; sleep 600; fi\necho done > done.txt",
     );
-    let mut first = fixture.worker(&agent, &[]);
+    // A short lease, so that the second worker may take over soon after the first one dies.
+    let short_lease = [("AIPM_LEASE_SECONDS", "3")];
+    let mut first = fixture.worker(&agent, &short_lease);
     fixture
         .wait_for(&task.task_id, &first, |task| {
             task.status == TaskStatus::Running
@@ -341,7 +343,7 @@ async fn a_killed_worker_task_is_finished_by_another_worker_on_attempt_2() {
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     kill_agent_group(pid.trim());
 
-    let second = fixture.worker(&agent, &[]);
+    let second = fixture.worker(&agent, &short_lease);
     let done = fixture.wait_for(&task.task_id, &second, finished).await;
     assert_eq!(
         done.status,
