@@ -277,8 +277,6 @@ impl TaskStatus {
 #[serde(rename_all = "snake_case")]
 pub enum HandOffStage {
     Recorded,
-    BranchCreated,
-    BriefCommitted,
     PullRequestOpened,
     Enqueued,
 }

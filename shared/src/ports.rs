@@ -14,8 +14,6 @@ use crate::pagination::{Page, StoryListQuery};
 
 /// Children read per story at most; past this, listings go through GET /stories?parentId=.
 pub const MAX_CHILDREN: usize = 1_000;
-/// Acceptance tests a story may hold.
-pub const MAX_TESTS_PER_STORY: usize = 100;
 
 /// The fields a PATCH changes; `None` leaves a field as it is, `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -42,6 +42,8 @@ pub async fn load_sdk_config() -> SdkConfig {
 pub struct ColdStart {
     pub config: Config,
     pub sdk: SdkConfig,
+    /// One client (and connection pool) shared by every repository of the function.
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl ColdStart {
@@ -53,19 +55,21 @@ impl ColdStart {
             tracing::error!(%error, "cold start failed");
         })?;
         let sdk = load_sdk_config().await;
-        Ok(Self { config, sdk })
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        Ok(Self {
+            config,
+            sdk,
+            dynamodb,
+        })
     }
 
     pub fn story_repository(&self) -> DynamoStoryRepository {
-        DynamoStoryRepository::new(
-            aws_sdk_dynamodb::Client::new(&self.sdk),
-            self.config.stories_table.clone(),
-        )
+        DynamoStoryRepository::new(self.dynamodb.clone(), self.config.stories_table.clone())
     }
 
     pub fn acceptance_test_repository(&self) -> DynamoAcceptanceTestRepository {
         DynamoAcceptanceTestRepository::new(
-            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.dynamodb.clone(),
             self.config.acceptance_tests_table.clone(),
             self.config.stories_table.clone(),
         )
@@ -73,7 +77,7 @@ impl ColdStart {
 
     pub fn code_task_repository(&self) -> DynamoCodeTaskRepository {
         DynamoCodeTaskRepository::new(
-            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.dynamodb.clone(),
             self.config.code_tasks_table.clone(),
             self.config.stories_table.clone(),
         )
@@ -95,7 +99,7 @@ impl ColdStart {
 
     pub fn health_probe(&self) -> AwsHealthProbe {
         AwsHealthProbe::new(
-            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.dynamodb.clone(),
             aws_sdk_sqs::Client::new(&self.sdk),
             self.config.clone(),
         )

@@ -50,10 +50,6 @@ impl LocalGitHost {
         }
     }
 
-    pub fn repository(&self) -> &Path {
-        &self.repository
-    }
-
     fn pulls_dir(&self) -> PathBuf {
         self.repository.join("aipm").join("pulls")
     }
