@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, Response};
 use crate::error::{Error, Result};
 use crate::handlers::views::StoryView;
 use crate::http::{Operation, header, parse_json_body, path_parameter};
-use crate::model::{Story, StoryStatus};
+use crate::model::{AcceptanceTest, Story, StoryStatus};
 use crate::ports::{
     AcceptanceTestRepository, StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome,
 };
@@ -55,24 +55,21 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> UpdateStory<S, T> {
     async fn plan_transition(
         &self,
         current: &Story,
+        tests: &[AcceptanceTest],
         target: StoryStatus,
         changes: &mut StoryChanges,
         guard: &mut UpdateGuard,
     ) -> Result<()> {
         let candidate = changes.apply_to(current);
-        let (tests, children) = tokio::join!(
-            self.tests.list(current.id),
-            self.stories.children(current.id)
-        );
-        let (tests, children) = (tests?, children?);
-        let invest = analyze(&candidate, &tests);
+        let children = self.stories.children(current.id).await?;
+        let invest = analyze(&candidate, tests);
         check_transition(
             current.status,
             target,
             &TransitionContext {
                 invest: &invest,
                 accept_warnings: candidate.accept_warnings,
-                tests: &tests,
+                tests,
                 children: &children,
                 blocked_from: current.blocked_from,
             },
@@ -94,11 +91,11 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for UpdateStory<
         let expected_version = if_match.or(body_version);
 
         for _ in 0..UPDATE_ATTEMPTS {
-            let current = self
-                .stories
-                .get(id)
-                .await?
-                .ok_or(Error::StoryNotFound { id })?;
+            // The tests serve both the transition check and the response's INVEST analysis
+            // (which does not read the review flags set below).
+            let (current, tests) = tokio::join!(self.stories.get(id), self.tests.list(id));
+            let current = current?.ok_or(Error::StoryNotFound { id })?;
+            let tests = tests?;
             if let Some(expected) = expected_version
                 && expected != current.version
             {
@@ -117,7 +114,7 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for UpdateStory<
                 self.check_new_parent(id, parent).await?;
             }
             if let Some(target) = changes.status.filter(|target| *target != current.status) {
-                self.plan_transition(&current, target, &mut changes, &mut guard)
+                self.plan_transition(&current, &tests, target, &mut changes, &mut guard)
                     .await?;
             }
             // Flag the tests first: if the story write then fails, a test flagged for review
@@ -131,7 +128,6 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for UpdateStory<
                 .await?
             {
                 UpdateOutcome::Updated(story) => {
-                    let tests = self.tests.list(id).await?;
                     return Ok(StoryView::new(&story, &tests).respond(StatusCode::OK));
                 }
                 UpdateOutcome::NotFound => return Err(Error::StoryNotFound { id }),
