@@ -115,18 +115,7 @@ pub struct UpdateStoryBody {
 /// version the client expects, if it sent one.
 pub fn validate_story_changes(body: UpdateStoryBody) -> Result<(StoryChanges, Option<u64>)> {
     let mut errors = Vec::new();
-    let title = body.title.map(|title| title.trim().to_owned());
-    if let Some(title) = &title {
-        if title.is_empty() {
-            errors.push(FieldError::new(
-                "title",
-                "REQUIRED",
-                "title must not be blank",
-            ));
-        } else {
-            check_length(&mut errors, "title", title, TITLE_MAX_CHARS);
-        }
-    }
+    let title = check_new_title(&mut errors, body.title);
     let as_a = body.as_a.map(|text| text.trim().to_owned());
     let i_want = body.i_want.map(|text| text.trim().to_owned());
     let so_that = body.so_that.map(|text| text.trim().to_owned());
@@ -273,11 +262,7 @@ pub fn validate_new_test(body: CreateTestBody) -> Result<NewTest> {
         .unwrap_or_default()
         .to_owned();
     if title.is_empty() {
-        errors.push(FieldError::new(
-            "title",
-            "REQUIRED",
-            "title is required and must not be blank",
-        ));
+        errors.push(title_required());
     } else {
         check_length(&mut errors, "title", &title, TITLE_MAX_CHARS);
     }
@@ -299,18 +284,7 @@ pub fn validate_new_test(body: CreateTestBody) -> Result<NewTest> {
 /// Validates a test PATCH; editing the title or steps counts as reviewing the test.
 pub fn validate_test_changes(body: UpdateTestBody) -> Result<(TestChanges, Option<u64>)> {
     let mut errors = Vec::new();
-    let title = body.title.map(|title| title.trim().to_owned());
-    if let Some(title) = &title {
-        if title.is_empty() {
-            errors.push(FieldError::new(
-                "title",
-                "REQUIRED",
-                "title must not be blank",
-            ));
-        } else {
-            check_length(&mut errors, "title", title, TITLE_MAX_CHARS);
-        }
-    }
+    let title = check_new_title(&mut errors, body.title);
     let given = check_steps(&mut errors, "given", body.given);
     let when = check_steps(&mut errors, "when", body.when);
     let then = check_steps(&mut errors, "then", body.then);
@@ -347,6 +321,16 @@ pub fn parse_test_id(raw: &str) -> Result<String> {
     Ok(raw.to_owned())
 }
 
+/// Code task ids are hex strings; anything else cannot name a task.
+pub fn parse_task_id(raw: &str) -> Result<String> {
+    if raw.is_empty() || raw.len() > 64 || !raw.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Err(Error::InvalidTaskId {
+            value: raw.chars().take(64).collect(),
+        });
+    }
+    Ok(raw.to_ascii_lowercase())
+}
+
 /// Reads the version from an `If-Match` header: `3`, `"3"` or `W/"3"`.
 pub fn parse_if_match(raw: Option<&str>) -> Result<Option<u64>> {
     let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else {
@@ -373,6 +357,23 @@ pub fn parse_story_id(raw: &str) -> Result<u64> {
         Ok(id) if id > 0 => Ok(id),
         _ => Err(invalid()),
     }
+}
+
+/// A title a PATCH sets: trimmed, not blank, within the limit.
+fn check_new_title(errors: &mut Vec<FieldError>, title: Option<String>) -> Option<String> {
+    let title = title.map(|title| title.trim().to_owned());
+    if let Some(title) = &title {
+        if title.is_empty() {
+            errors.push(FieldError::new(
+                "title",
+                "REQUIRED",
+                "title must not be blank",
+            ));
+        } else {
+            check_length(errors, "title", title, TITLE_MAX_CHARS);
+        }
+    }
+    title
 }
 
 fn check_length(errors: &mut Vec<FieldError>, field: &str, value: &str, max_chars: usize) {

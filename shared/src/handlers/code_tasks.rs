@@ -7,16 +7,7 @@ use lambda_http::{Body, Request, Response};
 use crate::error::{Error, Result};
 use crate::http::{Operation, json_response, path_parameter};
 use crate::ports::{CancelOutcome, CodeTaskRepository};
-
-/// Task ids are hex strings; anything else cannot name a task.
-pub fn parse_task_id(raw: &str) -> Result<String> {
-    if raw.is_empty() || raw.len() > 64 || !raw.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        return Err(Error::InvalidTaskId {
-            value: raw.chars().take(64).collect(),
-        });
-    }
-    Ok(raw.to_ascii_lowercase())
-}
+use crate::validation::parse_task_id;
 
 pub struct GetCodeTask<K> {
     tasks: K,
