@@ -115,49 +115,53 @@ impl DynamoStoryRepository {
     ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<Cursor>)> {
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
         let start = after.map(|cursor| self.start_key(cursor));
-        let status = query
-            .status
-            .map(|status| AttributeValue::S(status.as_str().to_owned()));
+        // The filter both reads share; the id counter lives at id 0, so a Scan skips it.
+        let mut filters = Vec::new();
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        if query.parent_id.is_none() {
+            filters.push("id > :counter");
+            values.insert(":counter".to_owned(), AttributeValue::N(COUNTER_ID.into()));
+        }
+        if let Some(status) = query.status {
+            filters.push("#status = :status");
+            names.insert("#status".to_owned(), "status".to_owned());
+            values.insert(
+                ":status".to_owned(),
+                AttributeValue::S(status.as_str().to_owned()),
+            );
+        }
+        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+        let names = (!names.is_empty()).then_some(names);
         let (items, last_key) = match query.parent_id {
             Some(parent) => {
-                let mut request = self
+                values.insert(":parent".to_owned(), AttributeValue::N(parent.to_string()));
+                let output = self
                     .client
                     .query()
                     .table_name(&self.table)
                     .index_name(PARENT_INDEX)
                     .key_condition_expression("parentId = :parent")
-                    .expression_attribute_values(":parent", AttributeValue::N(parent.to_string()))
+                    .set_filter_expression(filter)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(Some(values))
                     .limit(limit)
-                    .set_exclusive_start_key(start);
-                if let Some(status) = status {
-                    request = request
-                        .filter_expression("#status = :status")
-                        .expression_attribute_names("#status", "status")
-                        .expression_attribute_values(":status", status);
-                }
-                let output = request
+                    .set_exclusive_start_key(start)
                     .send()
                     .await
                     .map_err(|error| sdk_error(STORIES, error))?;
                 (output.items, output.last_evaluated_key)
             }
             None => {
-                // The id counter lives at id 0; every real story has a positive id.
-                let mut request = self
+                let output = self
                     .client
                     .scan()
                     .table_name(&self.table)
-                    .filter_expression("id > :counter")
-                    .expression_attribute_values(":counter", AttributeValue::N(COUNTER_ID.into()))
+                    .set_filter_expression(filter)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(Some(values))
                     .limit(limit)
-                    .set_exclusive_start_key(start);
-                if let Some(status) = status {
-                    request = request
-                        .filter_expression("id > :counter AND #status = :status")
-                        .expression_attribute_names("#status", "status")
-                        .expression_attribute_values(":status", status);
-                }
-                let output = request
+                    .set_exclusive_start_key(start)
                     .send()
                     .await
                     .map_err(|error| sdk_error(STORIES, error))?;
