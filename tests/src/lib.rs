@@ -426,3 +426,115 @@ pub async fn seed_ready_story(sdk: &aws_config::SdkConfig, config: &aipm::config
         .expect("making the story Ready");
     story.id
 }
+
+/// The emulator with template.yaml's tables and queues, a bare repository as the `local_git`
+/// code host, the functions' settings, and an SDK configuration that reaches the emulator.
+pub struct Backend {
+    pub emulator: Emulator,
+    pub environment: Vec<(String, String)>,
+    pub repository: PathBuf,
+    /// A folder of this backend's own for scripts, logs and work trees.
+    pub scratch: PathBuf,
+    pub config: aipm::config::Config,
+    pub sdk: aws_config::SdkConfig,
+}
+
+impl Backend {
+    pub async fn start(label: &str) -> Self {
+        let emulator = Emulator::start().await;
+        let scratch = temp_dir(label);
+        let repository = scratch.join("repository.git");
+        let environment = emulator
+            .create_resources_with("local", Some(&repository))
+            .await;
+        let config = aipm::config::Config::from_lookup(|name| {
+            environment
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        })
+        .expect("local_resources.py wrote every setting");
+        let sdk = emulator.sdk_config().await;
+        Self {
+            emulator,
+            environment,
+            repository,
+            scratch,
+            config,
+            sdk,
+        }
+    }
+
+    /// One of the functions' settings.
+    pub fn setting(&self, name: &str) -> String {
+        self.environment
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_else(|| panic!("{name} is not in the functions' environment"))
+    }
+}
+
+/// A [`Backend`] with every function served over HTTP by `cargo lambda watch`.
+pub struct HttpStack {
+    pub backend: Backend,
+    pub api: LocalApi,
+    pub http: reqwest::Client,
+}
+
+impl std::ops::Deref for HttpStack {
+    type Target = Backend;
+
+    fn deref(&self) -> &Backend {
+        &self.backend
+    }
+}
+
+impl HttpStack {
+    pub async fn start() -> Self {
+        let backend = Backend::start("stack").await;
+        let api = LocalApi::start(&backend.environment).await;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("an HTTP client");
+        Self { backend, api, http }
+    }
+
+    /// Sends a request; returns the status and the JSON body (`null` when empty).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.send_keyed(method, path, body, None).await
+    }
+
+    /// [`HttpStack::send`] with an `Idempotency-Key`.
+    pub async fn send_keyed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        key: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut request = self.http.request(method, self.api.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.expect("the local API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a readable body");
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, body)
+    }
+}

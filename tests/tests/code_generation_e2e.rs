@@ -3,87 +3,21 @@
 //! queues it; idempotency, one active task per story, and cancel.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use aipm_tests::{Emulator, LocalApi};
-use reqwest::Client;
+use aipm_tests::HttpStack;
 use serde_json::{Value, json};
 
-pub struct Stack {
-    pub http: Client,
-    pub api: LocalApi,
-    pub emulator: Emulator,
-    pub environment: Vec<(String, String)>,
-    pub repository: PathBuf,
+/// Stories that can be built, made over HTTP.
+trait Stories {
+    async fn ready_story(&self, title: &str) -> u64;
 }
 
-impl Stack {
-    pub async fn start() -> Self {
-        let emulator = Emulator::start().await;
-        let repository = aipm_tests::temp_dir("repository").join("repository.git");
-        let environment = emulator
-            .create_resources_with("local", Some(&repository))
-            .await;
-        let api = LocalApi::start(&environment).await;
-        let http = Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        Self {
-            http,
-            api,
-            emulator,
-            environment,
-            repository,
-        }
-    }
-
-    pub fn setting(&self, name: &str) -> String {
-        self.environment
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .unwrap_or_else(|| panic!("{name} is not in the functions' environment"))
-    }
-
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        key: Option<&str>,
-    ) -> (u16, Value) {
-        let url = self.api.url(path);
-        let mut request = match method {
-            "GET" => self.http.get(url),
-            "POST" => self.http.post(url),
-            "PATCH" => self.http.patch(url),
-            other => panic!("no such method {other}"),
-        };
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if let Some(key) = key {
-            request = request.header("idempotency-key", key);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).unwrap()
-            },
-        )
-    }
-
+impl Stories for HttpStack {
     /// A story with a passing INVEST check and one acceptance test, moved to Ready.
-    pub async fn ready_story(&self, title: &str) -> u64 {
+    async fn ready_story(&self, title: &str) -> u64 {
         let (status, story) = self
-            .send(
+            .send_keyed(
                 "POST",
                 "/stories",
                 Some(json!({
@@ -96,7 +30,7 @@ impl Stack {
         assert_eq!(status, 201, "{story}");
         let id = story["id"].as_u64().unwrap();
         let (status, test) = self
-            .send(
+            .send_keyed(
                 "POST",
                 &format!("/stories/{id}/tests"),
                 Some(json!({"title": "CSV", "given": ["3 stories"], "when": ["the PM exports"], "then": ["a CSV with 3 rows is downloaded"]})),
@@ -105,7 +39,7 @@ impl Stack {
             .await;
         assert_eq!(status, 201, "{test}");
         let (status, ready) = self
-            .send(
+            .send_keyed(
                 "PATCH",
                 &format!("/stories/{id}"),
                 Some(json!({"status": "Ready"})),
@@ -159,11 +93,11 @@ fn pull_requests(repository: &Path) -> Vec<Value> {
 
 #[tokio::test]
 async fn generate_code_hands_a_ready_story_to_the_queue_once() {
-    let stack = Stack::start().await;
+    let stack = HttpStack::start().await;
     let story = stack.ready_story("Export stories as CSV").await;
 
     let (status, task) = stack
-        .send(
+        .send_keyed(
             "POST",
             &format!("/stories/{story}/generate-code"),
             Some(json!({"instructions": "Keep it small"})),
@@ -221,19 +155,19 @@ async fn generate_code_hands_a_ready_story_to_the_queue_once() {
 
     // The story is In Progress with this active task, listed among its code tasks.
     let (_, view) = stack
-        .send("GET", &format!("/stories/{story}"), None, None)
+        .send_keyed("GET", &format!("/stories/{story}"), None, None)
         .await;
     assert_eq!(view["status"], "In Progress");
     assert_eq!(view["activeTaskId"], task_id.as_str());
     assert_eq!(view["codeTasks"][0]["taskId"], task_id.as_str());
     let (status, read) = stack
-        .send("GET", &format!("/code-tasks/{task_id}"), None, None)
+        .send_keyed("GET", &format!("/code-tasks/{task_id}"), None, None)
         .await;
     assert_eq!((status, read["branch"].clone()), (200, json!(branch)));
 
     // The same key replays; a different body with it is refused; a new request is refused.
     let (status, replay) = stack
-        .send(
+        .send_keyed(
             "POST",
             &format!("/stories/{story}/generate-code"),
             Some(json!({"instructions": "Keep it small"})),
@@ -242,7 +176,7 @@ async fn generate_code_hands_a_ready_story_to_the_queue_once() {
         .await;
     assert_eq!((status, replay["taskId"].clone()), (200, json!(task_id)));
     let (status, reused) = stack
-        .send(
+        .send_keyed(
             "POST",
             &format!("/stories/{story}/generate-code"),
             Some(json!({"instructions": "Other"})),
@@ -254,7 +188,7 @@ async fn generate_code_hands_a_ready_story_to_the_queue_once() {
         (422, json!("IDEMPOTENCY_KEY_REUSED"))
     );
     let (status, busy) = stack
-        .send(
+        .send_keyed(
             "POST",
             &format!("/stories/{story}/generate-code"),
             None,
@@ -269,21 +203,21 @@ async fn generate_code_hands_a_ready_story_to_the_queue_once() {
 
     // Cancelling the queued task frees the story for a new one.
     let (status, cancelled) = stack
-        .send("POST", &format!("/code-tasks/{task_id}/cancel"), None, None)
+        .send_keyed("POST", &format!("/code-tasks/{task_id}/cancel"), None, None)
         .await;
     assert_eq!(
         (status, cancelled["status"].clone()),
         (200, json!("cancelled"))
     );
     let (status, again) = stack
-        .send("POST", &format!("/code-tasks/{task_id}/cancel"), None, None)
+        .send_keyed("POST", &format!("/code-tasks/{task_id}/cancel"), None, None)
         .await;
     assert_eq!(
         (status, again["error"]["code"].clone()),
         (409, json!("TASK_ALREADY_FINISHED"))
     );
     let (status, second) = stack
-        .send(
+        .send_keyed(
             "POST",
             &format!("/stories/{story}/generate-code"),
             None,
@@ -295,7 +229,7 @@ async fn generate_code_hands_a_ready_story_to_the_queue_once() {
 
     // A Draft story cannot be built.
     let (_, draft) = stack
-        .send(
+        .send_keyed(
             "POST",
             "/stories",
             Some(json!({"title": "Not ready"})),
@@ -303,7 +237,7 @@ async fn generate_code_hands_a_ready_story_to_the_queue_once() {
         )
         .await;
     let (status, refused) = stack
-        .send(
+        .send_keyed(
             "POST",
             &format!("/stories/{}/generate-code", draft["id"]),
             None,
@@ -318,10 +252,10 @@ async fn generate_code_hands_a_ready_story_to_the_queue_once() {
 
 #[tokio::test]
 async fn twenty_concurrent_requests_with_one_key_make_one_task_branch_and_pull_request() {
-    let stack = Stack::start().await;
+    let stack = HttpStack::start().await;
     let story = stack.ready_story("Import stories").await;
     let path = format!("/stories/{story}/generate-code");
-    let requests = (0..20).map(|_| stack.send("POST", &path, None, Some("the-one-key")));
+    let requests = (0..20).map(|_| stack.send_keyed("POST", &path, None, Some("the-one-key")));
     let mut task_ids = HashSet::new();
     for (status, task) in futures::future::join_all(requests).await {
         assert!(status == 202 || status == 200, "{status} {task}");

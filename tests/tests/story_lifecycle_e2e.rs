@@ -3,65 +3,19 @@
 //! edits and a cascade delete checked against the tables themselves.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use aipm_tests::{Emulator, LocalApi};
+use aipm_tests::HttpStack;
 use aws_sdk_dynamodb::types::AttributeValue;
-use reqwest::{Client, Response};
 use serde_json::{Value, json};
 
-struct Stack {
-    http: Client,
-    api: LocalApi,
-    emulator: Emulator,
-    environment: Vec<(String, String)>,
+/// The story operations these tests repeat, over HTTP.
+trait Lifecycle {
+    async fn create_story(&self, body: Value) -> u64;
+    async fn add_test(&self, story: u64, then: &str) -> String;
+    async fn set_status(&self, story: u64, status: &str) -> (u16, Value);
 }
 
-impl Stack {
-    async fn start() -> Self {
-        let emulator = Emulator::start().await;
-        let repository = aipm_tests::temp_dir("repository").join("repository.git");
-        let environment = emulator
-            .create_resources_with("local", Some(&repository))
-            .await;
-        let api = LocalApi::start(&environment).await;
-        let http = Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        Self {
-            http,
-            api,
-            emulator,
-            environment,
-        }
-    }
-
-    fn setting(&self, name: &str) -> String {
-        self.environment
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .unwrap_or_else(|| panic!("{name} is not in the functions' environment"))
-    }
-
-    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = self.api.url(path);
-        let request = match method {
-            "GET" => self.http.get(url),
-            "POST" => self.http.post(url),
-            "PATCH" => self.http.patch(url),
-            "DELETE" => self.http.delete(url),
-            other => panic!("no such method {other}"),
-        };
-        let request = match body {
-            Some(body) => request.json(&body),
-            None => request,
-        };
-        let response = request.send().await.unwrap();
-        read(response).await
-    }
-
+impl Lifecycle for HttpStack {
     async fn create_story(&self, body: Value) -> u64 {
         let (status, story) = self.send("POST", "/stories", Some(body)).await;
         assert_eq!(status, 201, "{story}");
@@ -95,17 +49,6 @@ impl Stack {
     }
 }
 
-async fn read(response: Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    };
-    (status, body)
-}
-
 fn warning_codes(story: &Value) -> Vec<String> {
     story["invest"]["warnings"]
         .as_array()
@@ -117,7 +60,7 @@ fn warning_codes(story: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_story_tree_moves_through_the_workflow_over_http() {
-    let stack = Stack::start().await;
+    let stack = HttpStack::start().await;
 
     // A vague parent: INVEST says why.
     let parent = stack
@@ -248,7 +191,7 @@ async fn a_story_tree_moves_through_the_workflow_over_http() {
 
 #[tokio::test]
 async fn racing_edits_keep_every_change_and_refuse_stale_versions() {
-    let stack = Stack::start().await;
+    let stack = HttpStack::start().await;
     let story = stack.create_story(json!({"title": "Race me"})).await;
 
     // Two PATCHes with the same version: exactly one wins.
@@ -320,7 +263,7 @@ async fn racing_edits_keep_every_change_and_refuse_stale_versions() {
 
 #[tokio::test]
 async fn a_cascade_delete_leaves_nothing_of_the_subtree_in_the_tables() {
-    let stack = Stack::start().await;
+    let stack = HttpStack::start().await;
     let keep = stack
         .create_story(json!({"title": "Unrelated story"}))
         .await;

@@ -15,12 +15,11 @@ use aipm::adapters::dynamodb::{
 use aipm::adapters::github::GitHubHost;
 use aipm::adapters::local_git::LocalGitHost;
 use aipm::adapters::sqs::SqsTaskQueue;
-use aipm::config::Config;
 use aipm::handlers::generate_code::GenerateCode;
 use aipm::http::respond;
 use aipm::model::TaskStatus;
 use aipm::ports::{CodeHost, CodeTaskRepository};
-use aipm_tests::{Emulator, Process};
+use aipm_tests::{Backend, Process};
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
@@ -125,38 +124,19 @@ impl CapturedLogs {
     }
 }
 
-struct Stack {
-    _emulator: Emulator,
-    environment: Vec<(String, String)>,
-    repository: std::path::PathBuf,
-    scratch: std::path::PathBuf,
-    config: Config,
-    sdk: aws_config::SdkConfig,
+/// The backend of these tests, with the GitHub-flow helpers they share.
+struct Stack(Backend);
+
+impl std::ops::Deref for Stack {
+    type Target = Backend;
+
+    fn deref(&self) -> &Backend {
+        &self.0
+    }
 }
 
 async fn stack() -> Stack {
-    let emulator = Emulator::start().await;
-    let scratch = aipm_tests::temp_dir("github");
-    let repository = scratch.join("repository.git");
-    let environment = emulator
-        .create_resources_with("local", Some(&repository))
-        .await;
-    let config = Config::from_lookup(|name| {
-        environment
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    let sdk = emulator.sdk_config().await;
-    Stack {
-        _emulator: emulator,
-        environment,
-        repository,
-        scratch,
-        config,
-        sdk,
-    }
+    Stack(Backend::start("github").await)
 }
 
 impl Stack {

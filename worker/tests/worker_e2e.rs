@@ -2,7 +2,7 @@
 //! repository, running scripted agents. Tasks are created by the generate-code handler on the
 //! real adapters (and, in the first test, over HTTP through the local API).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aipm::adapters::dynamodb::{
@@ -10,49 +10,29 @@ use aipm::adapters::dynamodb::{
 };
 use aipm::adapters::local_git::{LocalGitHost, LocalPullRequest};
 use aipm::adapters::sqs::SqsTaskQueue;
-use aipm::config::Config;
 use aipm::handlers::generate_code::GenerateCode;
 use aipm::http::respond;
 use aipm::model::{CodeTask, TaskStatus};
 use aipm::ports::{CodeTaskRepository, StoryRepository};
-use aipm_tests::{Emulator, LocalApi, Process};
+use aipm_tests::{Backend, LocalApi, Process};
 use chrono::Utc;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{Value, json};
 
-struct Fixture {
-    emulator: Emulator,
-    environment: Vec<(String, String)>,
-    repository: PathBuf,
-    scratch: PathBuf,
-    config: Config,
-    sdk: aws_config::SdkConfig,
+/// The backend of these tests, with the task helpers they share.
+struct Fixture(Backend);
+
+impl std::ops::Deref for Fixture {
+    type Target = Backend;
+
+    fn deref(&self) -> &Backend {
+        &self.0
+    }
 }
 
 impl Fixture {
     async fn start() -> Self {
-        let emulator = Emulator::start().await;
-        let scratch = aipm_tests::temp_dir("worker");
-        let repository = scratch.join("repository.git");
-        let environment = emulator
-            .create_resources_with("local", Some(&repository))
-            .await;
-        let config = Config::from_lookup(|name| {
-            environment
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-        })
-        .unwrap();
-        let sdk = emulator.sdk_config().await;
-        Self {
-            emulator,
-            environment,
-            repository,
-            scratch,
-            config,
-            sdk,
-        }
+        Self(Backend::start("worker").await)
     }
 
     fn stories(&self) -> DynamoStoryRepository {
@@ -477,7 +457,6 @@ async fn an_unparsable_message_ends_in_the_dead_letter_queue() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    drop(fixture.emulator);
 }
 
 #[tokio::test]
