@@ -427,6 +427,17 @@ pub async fn seed_ready_story(sdk: &aws_config::SdkConfig, config: &aipm::config
     story.id
 }
 
+/// The functions' settings as the domain crate reads them.
+pub fn config_from(environment: &[(String, String)]) -> aipm::config::Config {
+    aipm::config::Config::from_lookup(|name| {
+        environment
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    })
+    .expect("local_resources.py wrote every setting")
+}
+
 /// The emulator with template.yaml's tables and queues, a bare repository as the `local_git`
 /// code host, the functions' settings, and an SDK configuration that reaches the emulator.
 pub struct Backend {
@@ -447,13 +458,7 @@ impl Backend {
         let environment = emulator
             .create_resources_with("local", Some(&repository))
             .await;
-        let config = aipm::config::Config::from_lookup(|name| {
-            environment
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-        })
-        .expect("local_resources.py wrote every setting");
+        let config = config_from(&environment);
         let sdk = emulator.sdk_config().await;
         Self {
             emulator,

@@ -28,13 +28,7 @@ impl Fixture {
     async fn start() -> Self {
         let emulator = Emulator::start().await;
         let environment = emulator.create_resources("test").await;
-        let config = Config::from_lookup(|name| {
-            environment
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-        })
-        .expect("local_resources.py wrote every setting");
+        let config = aipm_tests::config_from(&environment);
         let sdk = emulator.sdk_config().await;
         Self {
             emulator,
