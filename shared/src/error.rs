@@ -112,6 +112,9 @@ pub enum Error {
     #[error("the code host is unavailable: {message}")]
     CodeHostUnavailable { message: String },
 
+    #[error("the code host refused the token: {message}")]
+    CodeHostUnauthorized { message: String },
+
     #[error("{dependency} is unavailable: {message}")]
     DependencyUnavailable {
         dependency: &'static str,

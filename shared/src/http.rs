@@ -42,6 +42,24 @@ pub fn request_id(request: &Request) -> String {
     }
 }
 
+/// Who is calling, as API Gateway's JWT authorizer verified it: the token's `sub` claim. Only
+/// the authorizer's part of the request context counts; headers and bodies are never trusted
+/// for identity. Without an authorizer (local runs) there is no caller.
+pub fn caller(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(context) => context
+            .authorizer
+            .as_ref()?
+            .jwt
+            .as_ref()?
+            .claims
+            .get("sub")
+            .filter(|subject| !subject.is_empty())
+            .cloned(),
+        _ => None,
+    }
+}
+
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     match serde_json::to_vec(body) {
         Ok(bytes) => with_json_content_type(status, bytes),
@@ -157,7 +175,7 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "TASK_ALREADY_FINISHED",
             json!({ "taskId": task_id, "status": status }),
         ),
-        Error::CodeHostUnavailable { .. } => {
+        Error::CodeHostUnavailable { .. } | Error::CodeHostUnauthorized { .. } => {
             tracing::warn!(request_id, error = %error, "code host unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -212,7 +230,7 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             format!("{dependency} is unavailable right now; retry later")
         }
         // The host's own message may quote request details; the log has it.
-        Error::CodeHostUnavailable { .. } => {
+        Error::CodeHostUnavailable { .. } | Error::CodeHostUnauthorized { .. } => {
             "the code host (GitHub) is unavailable right now; retry later: the same request \
              resumes where this one stopped"
                 .to_owned()
@@ -471,6 +489,13 @@ mod tests {
             ),
             (
                 Error::CodeHostUnavailable {
+                    message: "m".into(),
+                },
+                503,
+                "CODE_HOST_UNAVAILABLE",
+            ),
+            (
+                Error::CodeHostUnauthorized {
                     message: "m".into(),
                 },
                 503,

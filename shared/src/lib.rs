@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod ports;
 pub mod rules;
 pub mod runtime;
+pub mod telemetry;
 pub mod validation;
 
 pub use error::{Error, Result};

@@ -75,6 +75,9 @@ pub struct Story {
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+    /// Who changed it last, as the authorizer verified them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
     /// The code task currently working on this story; at most one at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_task_id: Option<String>,
@@ -142,6 +145,8 @@ pub struct NewStory {
     pub components: Vec<String>,
     pub story_point: Option<u32>,
     pub assignee_email: Option<String>,
+    /// Who asked for it, as the authorizer verified them.
+    pub created_by: Option<String>,
 }
 
 impl NewStory {
@@ -165,7 +170,8 @@ impl NewStory {
             version: 1,
             created_at: now,
             updated_at: now,
-            created_by: None,
+            updated_by: self.created_by.clone(),
+            created_by: self.created_by,
         }
     }
 }
@@ -212,6 +218,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let story = NewStory {
+            created_by: None,
             parent_id: Some(7),
             title: "Export".into(),
             as_a: "a PM".into(),

@@ -30,6 +30,8 @@ pub struct StoryChanges {
     pub status: Option<StoryStatus>,
     pub accept_warnings: Option<bool>,
     pub blocked_from: Option<Option<StoryStatus>>,
+    /// Who makes the change; recorded as `updatedBy` when known.
+    pub updated_by: Option<String>,
 }
 
 impl StoryChanges {
@@ -57,6 +59,9 @@ impl StoryChanges {
             accept_warnings,
             blocked_from
         );
+        if let Some(caller) = &self.updated_by {
+            next.updated_by = Some(caller.clone());
+        }
         next
     }
 
@@ -305,6 +310,11 @@ pub trait CodeHost: Send + Sync + 'static {
     fn comment(&self, number: u64, body: &str) -> impl Future<Output = Result<()>> + Send;
 
     fn mark_ready_for_review(&self, number: u64) -> impl Future<Output = Result<()>> + Send;
+
+    /// The credential git needs to clone from and push to this host, if any.
+    fn git_token(&self) -> impl Future<Output = Result<Option<String>>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// Whether one dependency answered, and how fast.
@@ -314,8 +324,6 @@ pub struct DependencyCheck {
     pub name: &'static str,
     pub healthy: bool,
     pub latency_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 pub trait HealthProbe: Send + Sync + 'static {

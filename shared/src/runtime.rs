@@ -16,7 +16,9 @@ use crate::adapters::dynamodb::{
 use crate::adapters::health::AwsHealthProbe;
 use crate::adapters::sqs::SqsTaskQueue;
 use crate::config::{CodeHostConfig, Config};
-use crate::http::{Operation, respond};
+use crate::http::{Operation, request_id, respond};
+use crate::telemetry;
+use tracing::Instrument;
 
 /// Loads AWS settings with limits that keep a dead dependency from holding a request for long:
 /// connect within 1 s, each attempt within 3 s, three attempts, everything within 6 s.
@@ -40,6 +42,10 @@ pub async fn load_sdk_config() -> SdkConfig {
 
 /// What a function builds once per cold start and reuses for every invocation.
 pub struct ColdStart {
+    /// The operation this function serves, as the API names it (`create-story`); it appears in
+    /// every log line and metric.
+    pub operation: &'static str,
+    process_span: tracing::Span,
     pub config: Config,
     pub sdk: SdkConfig,
     /// One client (and connection pool) shared by every repository of the function.
@@ -47,16 +53,23 @@ pub struct ColdStart {
 }
 
 impl ColdStart {
-    /// Sets up JSON logging, reads the settings (naming any missing variable) and loads AWS
-    /// settings.
-    pub async fn init() -> Result<Self, lambda_http::Error> {
-        lambda_http::tracing::init_default_subscriber();
-        let config = Config::from_env().inspect_err(|error| {
-            tracing::error!(%error, "cold start failed");
+    /// Sets up JSON logging and metrics, reads the settings (naming any missing variable) and
+    /// loads AWS settings.
+    pub async fn init(operation: &'static str) -> Result<Self, lambda_http::Error> {
+        telemetry::init_logging();
+        let stage = std::env::var(crate::config::vars::STAGE).unwrap_or_default();
+        let process_span = telemetry::process_span(operation, &stage);
+        let config = process_span.in_scope(|| {
+            Config::from_env().inspect_err(|error| {
+                tracing::error!(%error, "cold start failed");
+            })
         })?;
-        let sdk = load_sdk_config().await;
+        telemetry::init_metrics(&config.stage);
+        let sdk = load_sdk_config().instrument(process_span.clone()).await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         Ok(Self {
+            operation,
+            process_span,
             config,
             sdk,
             dynamodb,
@@ -93,8 +106,7 @@ impl ColdStart {
     /// The configured code host; a missing setting stops the cold start with its name.
     pub async fn code_host(&self) -> Result<ConfiguredCodeHost, lambda_http::Error> {
         let config = CodeHostConfig::from_env()?;
-        let (host, _) = ConfiguredCodeHost::connect(&config, &self.sdk).await?;
-        Ok(host)
+        Ok(ConfiguredCodeHost::connect(&config, &self.sdk).await?)
     }
 
     pub fn health_probe(&self) -> AwsHealthProbe {
@@ -107,12 +119,25 @@ impl ColdStart {
 }
 
 /// Serves one operation on the Lambda runtime until the process ends. Every outcome is an HTTP
-/// response; nothing reaches API Gateway as an opaque 502.
-pub async fn serve(operation: impl Operation) -> Result<(), lambda_http::Error> {
+/// response; nothing reaches API Gateway as an opaque 502. Each request is logged in its own
+/// span and counted by status, and its metrics are flushed before the next one.
+pub async fn serve(
+    cold_start: &ColdStart,
+    operation: impl Operation,
+) -> Result<(), lambda_http::Error> {
+    let name = cold_start.operation;
     let operation = Arc::new(operation);
     lambda_http::run(service_fn(move |request: Request| {
         let operation = Arc::clone(&operation);
-        async move { Ok::<_, Infallible>(respond(operation.as_ref(), request).await) }
+        let span = telemetry::request_span(&request_id(&request));
+        async move {
+            let response = respond(operation.as_ref(), request).await;
+            telemetry::count_request(name, response.status().as_u16());
+            telemetry::flush_metrics(std::io::stdout());
+            Ok::<_, Infallible>(response)
+        }
+        .instrument(span)
     }))
+    .instrument(cold_start.process_span.clone())
     .await
 }

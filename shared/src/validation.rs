@@ -69,6 +69,7 @@ pub fn validate_new_story(body: CreateStoryBody) -> Result<NewStory> {
         components: changes.components.unwrap_or_default(),
         story_point: changes.story_point.flatten(),
         assignee_email: changes.assignee_email.flatten(),
+        created_by: None,
     })
 }
 
@@ -190,6 +191,7 @@ pub fn validate_story_changes(body: UpdateStoryBody) -> Result<(StoryChanges, Op
         status: body.status,
         accept_warnings: body.accept_warnings,
         blocked_from: None,
+        updated_by: None,
     };
     Ok((changes, body.version))
 }

@@ -386,6 +386,7 @@ pub async fn seed_ready_story(sdk: &aws_config::SdkConfig, config: &aipm::config
     let story = stories
         .create(
             NewStory {
+                created_by: None,
                 parent_id: None,
                 title: "Export stories as CSV".into(),
                 as_a: "product manager".into(),

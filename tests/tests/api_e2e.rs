@@ -254,6 +254,10 @@ async fn a_stopped_emulator_is_503_not_502(api: &LocalApi) {
         .map(|dependency| dependency["name"].as_str().unwrap())
         .collect();
     assert!(unhealthy.contains(&"storiesTable"), "{report}");
+    let text = report.to_string();
+    for internal in ["127.0.0.1", "aipm-", "dispatch", "error"] {
+        assert!(!text.contains(internal), "/health reveals {internal}: {text}");
+    }
 
     for (method, path) in [
         ("GET", "/stories"),

@@ -45,6 +45,7 @@ impl Fixture {
 
 fn new_story(title: &str, parent_id: Option<u64>) -> NewStory {
     NewStory {
+        created_by: None,
         parent_id,
         title: title.to_owned(),
         as_a: "a product manager".into(),

@@ -79,7 +79,17 @@ async fn run_in<H: CodeHost>(
     started: Instant,
 ) -> JobEnd {
     let config = &context.config;
-    let auth = context.git_token.as_deref();
+    let token = match context.host.git_token().await {
+        Ok(token) => token,
+        Err(error) => {
+            return JobEnd::Failed {
+                error: error.to_string(),
+                retry: true,
+                log_tail: None,
+            };
+        }
+    };
+    let auth = token.as_deref();
     if let Err(error) = git::clone_branch(&config.git_remote, &task.branch, workspace, auth).await {
         return JobEnd::Failed {
             error,

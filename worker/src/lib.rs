@@ -9,6 +9,7 @@ pub mod job;
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use aipm::adapters::dynamodb::DynamoCodeTaskRepository;
 use aipm::adapters::dynamodb::leases::{ClaimOutcome, HeartbeatOutcome, RunOutcome};
@@ -29,8 +30,6 @@ pub struct Context<H> {
     pub tasks: DynamoCodeTaskRepository,
     pub sqs: aws_sdk_sqs::Client,
     pub host: H,
-    /// For git over HTTPS to GitHub; handed to git through its environment, never its arguments.
-    pub git_token: Option<String>,
 }
 
 pub enum Beat {
@@ -290,7 +289,12 @@ impl<H: CodeHost> Context<H> {
             .await
         {
             Ok(true) => {
-                tracing::info!(task_id = %task.task_id, status = status.as_str(), "task finished")
+                tracing::info!(task_id = %task.task_id, status = status.as_str(), "task finished");
+                let ran_for = task
+                    .started_at
+                    .and_then(|started| (Utc::now() - started).to_std().ok());
+                aipm::telemetry::count_task_finished(status, ran_for);
+                aipm::telemetry::flush_metrics(std::io::stdout());
             }
             Ok(false) => {
                 tracing::warn!(task_id = %task.task_id, "task finished, but another worker holds it now")
@@ -363,15 +367,18 @@ pub async fn run<H: CodeHost>(context: Arc<Context<H>>, shutdown: CancellationTo
     let reconciler = {
         let context = Arc::clone(&context);
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(context.config.reconcile_every);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    _ = every.tick() => context.reconcile().await,
+        tokio::spawn(
+            async move {
+                let mut every = tokio::time::interval(context.config.reconcile_every);
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        _ = every.tick() => context.reconcile().await,
+                    }
                 }
             }
-        })
+            .in_current_span(),
+        )
     };
     tracing::info!(worker_id = %context.config.worker_id, concurrency = context.config.concurrency, "worker started");
     while !shutdown.is_cancelled() {
@@ -409,10 +416,13 @@ pub async fn run<H: CodeHost>(context: Arc<Context<H>>, shutdown: CancellationTo
             };
             let context = Arc::clone(&context);
             let hand_back = hand_back.clone();
-            jobs.spawn(async move {
-                context.process(message, &hand_back).await;
-                drop(permit);
-            });
+            jobs.spawn(
+                async move {
+                    context.process(message, &hand_back).await;
+                    drop(permit);
+                }
+                .in_current_span(),
+            );
         }
         while jobs.try_join_next().is_some() {}
     }

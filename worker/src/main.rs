@@ -9,6 +9,7 @@ use aipm_worker::config::WorkerConfig;
 use aipm_worker::{Context, run};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// An SQS client whose time limits allow a long poll of `wait` (the shared defaults would cut
 /// it off after 3 s).
@@ -27,17 +28,13 @@ fn long_polling_sqs(sdk: &aws_config::SdkConfig, wait: Duration) -> aws_sdk_sqs:
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    aipm::telemetry::init_logging();
     let config =
         WorkerConfig::from_env().inspect_err(|error| tracing::error!(%error, "cannot start"))?;
+    aipm::telemetry::init_metrics(&config.tables.stage);
+    let process = aipm::telemetry::process_span("worker", &config.tables.stage);
     let sdk = aipm::runtime::load_sdk_config().await;
-    let (host, token) = ConfiguredCodeHost::connect(&config.code_host, &sdk).await?;
+    let host = ConfiguredCodeHost::connect(&config.code_host, &sdk).await?;
     let sqs = long_polling_sqs(&sdk, config.queue_wait);
     let context = Arc::new(Context {
         tasks: DynamoCodeTaskRepository::new(
@@ -47,7 +44,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         sqs,
         host,
-        git_token: token,
         config,
     });
     let shutdown = CancellationToken::new();
@@ -61,6 +57,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         on_signal.cancel();
     });
-    run(context, shutdown).await;
+    run(context, shutdown).instrument(process).await;
     Ok(())
 }

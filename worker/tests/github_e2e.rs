@@ -12,9 +12,9 @@ use aipm::adapters::code_host::ConfiguredCodeHost;
 use aipm::adapters::dynamodb::{
     DynamoAcceptanceTestRepository, DynamoCodeTaskRepository, DynamoStoryRepository,
 };
-use aipm::adapters::github::GitHubHost;
 use aipm::adapters::local_git::LocalGitHost;
 use aipm::adapters::sqs::SqsTaskQueue;
+use aipm::config::{CodeHostConfig, GitHubToken};
 use aipm::handlers::generate_code::GenerateCode;
 use aipm::http::respond;
 use aipm::model::TaskStatus;
@@ -153,9 +153,11 @@ impl Stack {
     }
 
     async fn generate(&self, server: &MockServer, story: u64, key: &str) -> (u16, Value) {
-        let host = ConfiguredCodeHost::GitHub(
-            GitHubHost::new("acme/app", &server.uri(), "main", TOKEN).unwrap(),
-        );
+        let host = github_host(&self.sdk, &server.uri(), GitHubToken::Value(TOKEN.into())).await;
+        self.generate_with(host, story, key).await
+    }
+
+    async fn generate_with(&self, host: ConfiguredCodeHost, story: u64, key: &str) -> (u16, Value) {
         let operation = GenerateCode::new(
             DynamoStoryRepository::new(
                 aws_sdk_dynamodb::Client::new(&self.sdk),
@@ -185,6 +187,21 @@ impl Stack {
             serde_json::from_slice(response.body().as_ref()).unwrap(),
         )
     }
+}
+
+/// The GitHub code host as a function builds it from its settings.
+async fn github_host(
+    sdk: &aws_config::SdkConfig,
+    api_url: &str,
+    token: GitHubToken,
+) -> ConfiguredCodeHost {
+    let config = CodeHostConfig::GitHub {
+        repository: "acme/app".into(),
+        api_url: api_url.to_owned(),
+        default_branch: "main".into(),
+        token,
+    };
+    ConfiguredCodeHost::connect(&config, sdk).await.unwrap()
 }
 
 async fn calls(server: &MockServer) -> Vec<(String, String, String)> {
@@ -418,9 +435,7 @@ async fn twenty_truly_concurrent_requests_with_one_key_open_one_pull_request() {
         let stack = Arc::clone(&stack);
         let uri = uri.clone();
         tokio::spawn(async move {
-            let host = ConfiguredCodeHost::GitHub(
-                GitHubHost::new("acme/app", &uri, "main", TOKEN).unwrap(),
-            );
+            let host = github_host(&stack.sdk, &uri, GitHubToken::Value(TOKEN.into())).await;
             let operation = GenerateCode::new(
                 DynamoStoryRepository::new(
                     aws_sdk_dynamodb::Client::new(&stack.sdk),
@@ -493,4 +508,138 @@ async fn a_github_that_does_not_answer_in_time_is_503() {
     .expect("generate-code must give up on a silent GitHub");
     assert_eq!(status, 503, "{error}");
     assert_eq!(error["error"]["code"], "CODE_HOST_UNAVAILABLE");
+}
+
+/// Everything logged on this thread from now until the guard drops, at every level.
+fn capture_logs() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+/// A Secrets Manager secret (in the emulator) holding `token` as `{"token": …}`.
+async fn token_secret(stack: &Stack, token: &str) -> (aws_sdk_secretsmanager::Client, String) {
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk);
+    let name = format!("aipm-test-github-token-{}", uuid_like());
+    let created = secrets
+        .create_secret()
+        .name(name)
+        .secret_string(json!({ "token": token }).to_string())
+        .send()
+        .await
+        .unwrap();
+    (secrets, created.arn().unwrap().to_owned())
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos:x}")
+}
+
+/// GitHub refuses `token` with 401 on every route, ahead of the mocks that would answer.
+async fn refuse(server: &MockServer, token: &'static str) {
+    Mock::given(move |request: &wiremock::Request| {
+        request
+            .headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.contains(token))
+    })
+    .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+        "message": "Bad credentials",
+        "documentation_url": "https://docs.github.com/rest",
+        "status": "401"
+    })))
+    .with_priority(1)
+    .mount(server)
+    .await;
+}
+
+#[tokio::test]
+async fn a_rotated_token_is_read_again_from_secrets_manager_after_a_401() {
+    const OLD: &str = "ghp_oldtoken0123456789abcdefROTATED";
+    const NEW: &str = "ghp_newtoken0123456789abcdefCURRENT";
+    let (logs, _logging) = capture_logs();
+    let server = github().await;
+    refuse(&server, OLD).await;
+    let stack = stack().await;
+    let (secrets, arn) = token_secret(&stack, OLD).await;
+    // The function starts with the old token cached, then the secret is rotated.
+    let host = github_host(
+        &stack.sdk,
+        &server.uri(),
+        GitHubToken::Secret { arn: arn.clone() },
+    )
+    .await;
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(json!({ "token": NEW }).to_string())
+        .send()
+        .await
+        .unwrap();
+
+    let story = stack.ready_story().await;
+    let (status, task) = stack.generate_with(host, story, "rotated").await;
+    assert_eq!(status, 202, "{task}");
+    assert_eq!(task["prNumber"], 7);
+
+    let made = calls(&server).await;
+    let refused = made
+        .iter()
+        .filter(|(_, _, auth)| auth.contains(OLD))
+        .count();
+    assert_eq!(
+        refused, 1,
+        "one call with the old token, then the new one: {made:?}"
+    );
+    assert!(made.last().is_some_and(|(_, _, auth)| auth.contains(NEW)));
+    assert_eq!(count(&made, "POST", &format!("{REPO}/pulls")), 1);
+    let text = logs.text();
+    assert!(text.contains("reading it again"), "{text}");
+    assert!(
+        !text.contains(OLD) && !text.contains(NEW),
+        "a token reached the logs"
+    );
+    assert!(!task.to_string().contains(NEW));
+}
+
+#[tokio::test]
+async fn a_refused_token_is_503_and_appears_in_no_response_or_log() {
+    const REFUSED: &str = "ghp_revokedtoken0123456789abcdefXYZ";
+    let (logs, _logging) = capture_logs();
+    let server = github().await;
+    refuse(&server, REFUSED).await;
+    let stack = stack().await;
+    let (_, arn) = token_secret(&stack, REFUSED).await;
+    let host = github_host(&stack.sdk, &server.uri(), GitHubToken::Secret { arn }).await;
+    let story = stack.ready_story().await;
+
+    let (status, error) = stack.generate_with(host, story, "refused").await;
+    assert_eq!(status, 503, "{error}");
+    assert_eq!(error["error"]["code"], "CODE_HOST_UNAVAILABLE");
+    let made = calls(&server).await;
+    assert_eq!(
+        made.len(),
+        2,
+        "one call, then one retry with the token read again: {made:?}"
+    );
+    assert!(!error.to_string().contains(REFUSED), "{error}");
+    let text = logs.text();
+    assert!(text.contains("401"), "the refusal is logged: {text}");
+    assert!(!text.contains(REFUSED), "the token reached the logs");
+    let tasks = stack.tasks().recent_for_story(story).await.unwrap();
+    assert!(
+        tasks
+            .iter()
+            .all(|task| !serde_json::to_string(task).unwrap().contains(REFUSED)),
+        "the token reached the task record"
+    );
 }

@@ -5,6 +5,10 @@ use aipm::runtime::{ColdStart, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let cold_start = ColdStart::init().await?;
-    serve(CancelCodeTask::new(cold_start.code_task_repository())).await
+    let cold_start = ColdStart::init("cancel-code-task").await?;
+    serve(
+        &cold_start,
+        CancelCodeTask::new(cold_start.code_task_repository()),
+    )
+    .await
 }

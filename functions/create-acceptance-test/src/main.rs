@@ -5,9 +5,10 @@ use aipm::runtime::{ColdStart, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let cold_start = ColdStart::init().await?;
-    serve(CreateAcceptanceTest::new(
-        cold_start.acceptance_test_repository(),
-    ))
+    let cold_start = ColdStart::init("create-acceptance-test").await?;
+    serve(
+        &cold_start,
+        CreateAcceptanceTest::new(cold_start.acceptance_test_repository()),
+    )
     .await
 }

@@ -5,6 +5,6 @@ use aipm::runtime::{ColdStart, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let cold_start = ColdStart::init().await?;
-    serve(CreateStory::new(cold_start.story_repository())).await
+    let cold_start = ColdStart::init("create-story").await?;
+    serve(&cold_start, CreateStory::new(cold_start.story_repository())).await
 }

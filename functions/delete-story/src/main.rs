@@ -5,10 +5,13 @@ use aipm::runtime::{ColdStart, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let cold_start = ColdStart::init().await?;
-    serve(DeleteStory::new(
-        cold_start.story_repository(),
-        cold_start.acceptance_test_repository(),
-    ))
+    let cold_start = ColdStart::init("delete-story").await?;
+    serve(
+        &cold_start,
+        DeleteStory::new(
+            cold_start.story_repository(),
+            cold_start.acceptance_test_repository(),
+        ),
+    )
     .await
 }

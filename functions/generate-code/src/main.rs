@@ -5,13 +5,16 @@ use aipm::runtime::{ColdStart, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let cold_start = ColdStart::init().await?;
-    serve(GenerateCode::new(
-        cold_start.story_repository(),
-        cold_start.acceptance_test_repository(),
-        cold_start.code_task_repository(),
-        cold_start.task_queue(),
-        cold_start.code_host().await?,
-    ))
+    let cold_start = ColdStart::init("generate-code").await?;
+    serve(
+        &cold_start,
+        GenerateCode::new(
+            cold_start.story_repository(),
+            cold_start.acceptance_test_repository(),
+            cold_start.code_task_repository(),
+            cold_start.task_queue(),
+            cold_start.code_host().await?,
+        ),
+    )
     .await
 }

@@ -5,6 +5,10 @@ use aipm::runtime::{ColdStart, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let cold_start = ColdStart::init().await?;
-    serve(GetCodeTask::new(cold_start.code_task_repository())).await
+    let cold_start = ColdStart::init("get-code-task").await?;
+    serve(
+        &cold_start,
+        GetCodeTask::new(cold_start.code_task_repository()),
+    )
+    .await
 }

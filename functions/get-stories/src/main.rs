@@ -5,6 +5,6 @@ use aipm::runtime::{ColdStart, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let cold_start = ColdStart::init().await?;
-    serve(GetStories::new(cold_start.story_repository())).await
+    let cold_start = ColdStart::init("get-stories").await?;
+    serve(&cold_start, GetStories::new(cold_start.story_repository())).await
 }

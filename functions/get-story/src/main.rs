@@ -5,11 +5,14 @@ use aipm::runtime::{ColdStart, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let cold_start = ColdStart::init().await?;
-    serve(GetStory::new(
-        cold_start.story_repository(),
-        cold_start.acceptance_test_repository(),
-        cold_start.code_task_repository(),
-    ))
+    let cold_start = ColdStart::init("get-story").await?;
+    serve(
+        &cold_start,
+        GetStory::new(
+            cold_start.story_repository(),
+            cold_start.acceptance_test_repository(),
+            cold_start.code_task_repository(),
+        ),
+    )
     .await
 }

@@ -6,7 +6,11 @@ use aipm::runtime::{ColdStart, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let cold_start = ColdStart::init().await?;
+    let cold_start = ColdStart::init("health-check").await?;
     let stage = cold_start.config.stage.clone();
-    serve(HealthCheck::new(cold_start.health_probe(), stage, BUILD)).await
+    serve(
+        &cold_start,
+        HealthCheck::new(cold_start.health_probe(), stage, BUILD),
+    )
+    .await
 }

@@ -5,9 +5,10 @@ use aipm::runtime::{ColdStart, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let cold_start = ColdStart::init().await?;
-    serve(UpdateAcceptanceTest::new(
-        cold_start.acceptance_test_repository(),
-    ))
+    let cold_start = ColdStart::init("update-acceptance-test").await?;
+    serve(
+        &cold_start,
+        UpdateAcceptanceTest::new(cold_start.acceptance_test_repository()),
+    )
     .await
 }

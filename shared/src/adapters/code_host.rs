@@ -1,8 +1,14 @@
 //! The code host a deployment is configured with, behind one type: `local_git` or `github`.
-//! The GitHub token comes from Secrets Manager in AWS and from the environment locally; it is
-//! held only inside the client and never printed.
+//! The GitHub token comes from Secrets Manager in AWS (re-read after a TTL and when GitHub
+//! refuses it) and from the environment locally; it is held only inside the client and never
+//! printed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
+use tokio::sync::Mutex;
 
 use super::github::GitHubHost;
 use super::local_git::LocalGitHost;
@@ -13,66 +19,217 @@ use crate::ports::{CodeHost, PullRequest};
 #[derive(Debug, Clone)]
 pub enum ConfiguredCodeHost {
     LocalGit(LocalGitHost),
-    GitHub(GitHubHost),
+    GitHub(Arc<RefreshingGitHub>),
 }
 
-/// Reads the token: the secret's string value (plain, or JSON with a `token` field).
-pub async fn github_token(token: &GitHubToken, sdk: &SdkConfig) -> Result<String> {
-    match token {
-        GitHubToken::Value(value) => Ok(value.clone()),
-        GitHubToken::Secret { arn } => {
-            let client = aws_sdk_secretsmanager::Client::new(sdk);
-            let secret = client
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|error| super::sdk_error("GitHub token secret", error))?;
-            let text = secret.secret_string().ok_or_else(|| {
-                Error::Internal("the GitHub token secret has no string value".into())
-            })?;
-            let token = serde_json::from_str::<serde_json::Value>(text)
-                .ok()
-                .and_then(|json| {
-                    json.get("token")
-                        .and_then(|t| t.as_str())
-                        .map(str::to_owned)
-                })
-                .unwrap_or_else(|| text.trim().to_owned());
-            Ok(token)
+/// How long a token read from Secrets Manager is used before it is read again, so a rotated
+/// secret reaches running functions and workers without a restart.
+pub const TOKEN_TTL: Duration = Duration::from_secs(300);
+
+/// Where the GitHub token comes from, and the copy last read from there.
+pub struct GitHubTokenSource {
+    token: GitHubToken,
+    secrets: aws_sdk_secretsmanager::Client,
+    ttl: Duration,
+    cached: Mutex<Option<(String, Instant)>>,
+}
+
+impl GitHubTokenSource {
+    pub fn new(token: GitHubToken, sdk: &SdkConfig, ttl: Duration) -> Self {
+        Self {
+            token,
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            ttl,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The token, read again when the cached copy is older than the TTL or `refresh` is set
+    /// (after GitHub refused it).
+    pub async fn get(&self, refresh: bool) -> Result<String> {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, read_at)) = cached.as_ref()
+            && !refresh
+            && read_at.elapsed() < self.ttl
+        {
+            return Ok(token.clone());
+        }
+        let token = match &self.token {
+            GitHubToken::Value(value) => value.clone(),
+            GitHubToken::Secret { arn } => self.read_secret(arn).await?,
+        };
+        *cached = Some((token.clone(), Instant::now()));
+        Ok(token)
+    }
+
+    /// The secret's string value: the token itself, or JSON with a `token` field.
+    async fn read_secret(&self, arn: &str) -> Result<String> {
+        let secret = self
+            .secrets
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|error| super::sdk_error("GitHub token secret", error))?;
+        let text = secret
+            .secret_string()
+            .ok_or_else(|| Error::Internal("the GitHub token secret has no string value".into()))?;
+        let from_json = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|json| json.get("token")?.as_str().map(str::to_owned));
+        Ok(from_json.unwrap_or_else(|| text.trim().to_owned()))
+    }
+}
+
+/// The GitHub host with a token that is re-read after its TTL, and once more when GitHub
+/// answers 401, before the call is retried. Every call it retries is safe to repeat: GitHub
+/// did nothing with a request it refused.
+pub struct RefreshingGitHub {
+    repository: String,
+    api_url: String,
+    default_branch: String,
+    tokens: GitHubTokenSource,
+    /// The client built for the token last read, and that token.
+    current: Mutex<Option<(GitHubHost, String)>>,
+}
+
+impl std::fmt::Debug for RefreshingGitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RefreshingGitHub({})", self.repository)
+    }
+}
+
+impl RefreshingGitHub {
+    pub fn new(
+        repository: &str,
+        api_url: &str,
+        default_branch: &str,
+        tokens: GitHubTokenSource,
+    ) -> Self {
+        Self {
+            repository: repository.to_owned(),
+            api_url: api_url.to_owned(),
+            default_branch: default_branch.to_owned(),
+            tokens,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The token for git over HTTPS, from the same cache.
+    pub async fn token(&self) -> Result<String> {
+        self.tokens.get(false).await
+    }
+
+    async fn host(&self, refresh: bool) -> Result<GitHubHost> {
+        let token = self.tokens.get(refresh).await?;
+        let mut current = self.current.lock().await;
+        if let Some((host, built_for)) = current.as_ref()
+            && *built_for == token
+        {
+            return Ok(host.clone());
+        }
+        let host = GitHubHost::new(
+            &self.repository,
+            &self.api_url,
+            &self.default_branch,
+            &token,
+        )?;
+        *current = Some((host.clone(), token));
+        Ok(host)
+    }
+
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: Fn(GitHubHost) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        match call(self.host(false).await?).await {
+            Err(Error::CodeHostUnauthorized { message }) => {
+                tracing::warn!(%message, "GitHub refused the token; reading it again");
+                call(self.host(true).await?).await
+            }
+            other => other,
         }
     }
 }
 
+impl CodeHost for RefreshingGitHub {
+    async fn ensure_branch(&self, branch: &str) -> Result<()> {
+        self.call(|host| async move { host.ensure_branch(branch).await })
+            .await
+    }
+
+    async fn ensure_file(
+        &self,
+        branch: &str,
+        path: &str,
+        content: &str,
+        message: &str,
+    ) -> Result<()> {
+        self.call(|host| async move { host.ensure_file(branch, path, content, message).await })
+            .await
+    }
+
+    async fn ensure_draft_pull_request(
+        &self,
+        branch: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest> {
+        self.call(|host| async move { host.ensure_draft_pull_request(branch, title, body).await })
+            .await
+    }
+
+    async fn comment(&self, number: u64, body: &str) -> Result<()> {
+        self.call(|host| async move { host.comment(number, body).await })
+            .await
+    }
+
+    async fn mark_ready_for_review(&self, number: u64) -> Result<()> {
+        self.call(|host| async move { host.mark_ready_for_review(number).await })
+            .await
+    }
+}
+
 impl ConfiguredCodeHost {
-    /// Builds the host; also returns the token for git over HTTPS when the host is GitHub.
-    pub async fn connect(
-        config: &CodeHostConfig,
-        sdk: &SdkConfig,
-    ) -> Result<(Self, Option<String>)> {
+    /// Builds the host. For GitHub the token is read now, so a missing or unreadable secret
+    /// stops the cold start instead of failing the first request.
+    pub async fn connect(config: &CodeHostConfig, sdk: &SdkConfig) -> Result<Self> {
         match config {
             CodeHostConfig::LocalGit {
                 repository,
                 default_branch,
-            } => Ok((
-                Self::LocalGit(LocalGitHost::new(repository, default_branch)),
-                None,
-            )),
+            } => Ok(Self::LocalGit(LocalGitHost::new(
+                repository,
+                default_branch,
+            ))),
             CodeHostConfig::GitHub {
                 repository,
                 api_url,
                 default_branch,
                 token,
             } => {
-                let token = github_token(token, sdk).await?;
-                let host = GitHubHost::new(repository, api_url, default_branch, &token)?;
-                Ok((Self::GitHub(host), Some(token)))
+                let host = RefreshingGitHub::new(
+                    repository,
+                    api_url,
+                    default_branch,
+                    GitHubTokenSource::new(token.clone(), sdk, TOKEN_TTL),
+                );
+                host.host(false).await?;
+                Ok(Self::GitHub(Arc::new(host)))
             }
         }
     }
 }
 
 impl CodeHost for ConfiguredCodeHost {
+    async fn git_token(&self) -> Result<Option<String>> {
+        match self {
+            Self::LocalGit(_) => Ok(None),
+            Self::GitHub(host) => host.token().await.map(Some),
+        }
+    }
+
     async fn ensure_branch(&self, branch: &str) -> Result<()> {
         match self {
             Self::LocalGit(host) => host.ensure_branch(branch).await,

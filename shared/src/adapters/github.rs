@@ -33,6 +33,8 @@ impl std::fmt::Debug for GitHubHost {
 /// GitHub's answer to a call, sorted into what the adapter acts on. The message is GitHub's
 /// own; it never holds the token.
 enum Failure {
+    /// GitHub refused the token (revoked, expired or rotated).
+    Unauthorized,
     NotFound,
     Unprocessable(String),
     Unavailable(String),
@@ -41,6 +43,7 @@ enum Failure {
 fn classify(error: octocrab::Error) -> Failure {
     match error {
         octocrab::Error::GitHub { source, .. } => match source.status_code.as_u16() {
+            401 => Failure::Unauthorized,
             404 => Failure::NotFound,
             422 => Failure::Unprocessable(source.message.clone()),
             status => Failure::Unavailable(format!("GitHub answered {status}: {}", source.message)),
@@ -67,6 +70,9 @@ fn unavailable(message: String) -> Error {
 
 fn unexpected(failure: Failure, what: &str) -> Error {
     match failure {
+        Failure::Unauthorized => Error::CodeHostUnauthorized {
+            message: format!("{what}: GitHub answered 401 (the token was refused)"),
+        },
         Failure::NotFound => unavailable(format!(
             "{what}: GitHub answered 404 (repository or token scope?)"
         )),

@@ -479,7 +479,6 @@ impl HealthProbe for StaticHealthProbe {
                 name,
                 healthy,
                 latency_ms: 0.0,
-                error: (!healthy).then(|| "switched off by the test".to_owned()),
             }
         })
         .collect()

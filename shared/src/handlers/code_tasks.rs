@@ -45,7 +45,11 @@ impl<K: CodeTaskRepository> Operation for CancelCodeTask<K> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let task_id = parse_task_id(&path_parameter(&request, "taskId").unwrap_or_default())?;
         match self.tasks.request_cancel(&task_id, Utc::now()).await? {
-            CancelOutcome::Cancelled(task) => Ok(json_response(StatusCode::OK, &task)),
+            CancelOutcome::Cancelled(task) => {
+                // A queued task ends here; a running one ends when its worker stops the agent.
+                crate::telemetry::count_task_finished(task.status, None);
+                Ok(json_response(StatusCode::OK, &task))
+            }
             // Running: the worker stops the agent at its next heartbeat.
             CancelOutcome::Requested(task) => Ok(json_response(StatusCode::ACCEPTED, &task)),
             CancelOutcome::AlreadyFinished(task) => Err(Error::TaskAlreadyFinished {

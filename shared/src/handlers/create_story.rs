@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 
 use crate::error::{Error, Result};
 use crate::handlers::views::StoryView;
-use crate::http::{Operation, parse_json_body};
+use crate::http::{Operation, caller, parse_json_body};
 use crate::ports::StoryRepository;
 use crate::validation::{CreateStoryBody, validate_new_story};
 
@@ -23,7 +23,8 @@ impl<R: StoryRepository> CreateStory<R> {
 impl<R: StoryRepository> Operation for CreateStory<R> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let body: CreateStoryBody = parse_json_body(&request)?;
-        let new_story = validate_new_story(body)?;
+        let mut new_story = validate_new_story(body)?;
+        new_story.created_by = caller(&request);
         let story = self.stories.create(new_story, Utc::now()).await?;
         tracing::info!(story_id = story.id, "story created");
         let mut response = StoryView::new(&story, &[]).respond(StatusCode::CREATED);

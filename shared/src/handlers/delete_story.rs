@@ -143,6 +143,7 @@ mod tests {
             StoryRepository::create(
                 &store,
                 crate::model::NewStory {
+                    created_by: None,
                     parent_id: Some(1),
                     title: "late".into(),
                     as_a: String::new(),

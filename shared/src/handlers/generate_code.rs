@@ -255,6 +255,7 @@ where
             match self.tasks.create_for_story(&task, &story).await? {
                 CreateTaskOutcome::Created => {
                     tracing::info!(task_id = %task.task_id, story_id, "code task recorded");
+                    crate::telemetry::count_task_created();
                     let task = self.hand_off_or_release(&story, task).await?;
                     return Ok(json_response(StatusCode::ACCEPTED, &task));
                 }

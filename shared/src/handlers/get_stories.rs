@@ -58,6 +58,7 @@ mod tests {
         let repository = MemoryStore::new();
         for n in 1..=count {
             let new = NewStory {
+                created_by: None,
                 parent_id: (n > 1).then_some(1),
                 title: format!("story {n}"),
                 as_a: String::new(),

@@ -50,6 +50,7 @@ pub(crate) mod test_support {
     ) -> crate::model::Story {
         use crate::ports::StoryRepository;
         let new = crate::model::NewStory {
+            created_by: None,
             parent_id,
             title: title.to_owned(),
             as_a: "product manager".into(),

@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 
 use crate::error::{Error, Result};
 use crate::handlers::views::StoryView;
-use crate::http::{Operation, header, parse_json_body, path_parameter};
+use crate::http::{Operation, caller, header, parse_json_body, path_parameter};
 use crate::model::{AcceptanceTest, Story, StoryStatus};
 use crate::ports::{
     AcceptanceTestRepository, StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome,
@@ -87,7 +87,8 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for UpdateStory<
         let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         let if_match = parse_if_match(header(&request, "if-match"))?;
         let body: UpdateStoryBody = parse_json_body(&request)?;
-        let (requested, body_version) = validate_story_changes(body)?;
+        let (mut requested, body_version) = validate_story_changes(body)?;
+        requested.updated_by = caller(&request);
         let expected_version = if_match.or(body_version);
 
         for _ in 0..UPDATE_ATTEMPTS {

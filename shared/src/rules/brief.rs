@@ -163,6 +163,7 @@ mod tests {
 
     fn story(title: &str, description: &str) -> Story {
         NewStory {
+            created_by: None,
             parent_id: None,
             title: title.into(),
             as_a: "product manager".into(),

@@ -275,6 +275,7 @@ mod tests {
 
     fn good_story() -> Story {
         NewStory {
+            created_by: None,
             parent_id: None,
             title: "Export stories as CSV".into(),
             as_a: "product manager".into(),

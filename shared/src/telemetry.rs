@@ -1,0 +1,203 @@
+//! Telemetry: JSON log lines that name the operation, the stage and the request, and CloudWatch
+//! embedded-metric-format (EMF) metrics written to stdout, where CloudWatch turns them into
+//! metrics without any API call.
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+use metrics_cloudwatch_embedded::Collector;
+
+use crate::model::TaskStatus;
+use tracing::Span;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// The CloudWatch namespace of every AIPM metric; the alarms in template.yaml use it.
+pub const METRICS_NAMESPACE: &str = "AIPM";
+
+/// Metric names, shared by the code that emits them and the tests that read them back.
+pub mod metric {
+    pub const REQUESTS: &str = "Requests";
+    pub const TASKS_CREATED: &str = "TasksCreated";
+    pub const TASKS_SUCCEEDED: &str = "TasksSucceeded";
+    pub const TASKS_FAILED: &str = "TasksFailed";
+    pub const TASKS_CANCELLED: &str = "TasksCancelled";
+    pub const TASKS_TIMED_OUT: &str = "TasksTimedOut";
+    pub const TASK_DURATION: &str = "TaskDuration";
+}
+
+/// The level filter: the Lambda log level the template sets, else `RUST_LOG`, else info.
+fn level_filter() -> EnvFilter {
+    let configured = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    EnvFilter::try_new(configured.to_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// A JSON subscriber: one object per line, the event's fields at the top level and every open
+/// span (with its fields) under `spans`, so a line logged inside a request carries the
+/// process's operation and stage and the request's id.
+pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(true)
+        .with_target(false)
+        .with_env_filter(level_filter())
+        .with_writer(writer)
+        .finish()
+}
+
+/// Installs the JSON subscriber for the process (once; later calls keep the first).
+pub fn init_logging() {
+    let _ = tracing::subscriber::set_global_default(json_subscriber(std::io::stdout));
+}
+
+/// The span every line of a process lives in: which operation (or worker) and which stage.
+pub fn process_span(operation: &'static str, stage: &str) -> Span {
+    tracing::info_span!("process", operation, stage)
+}
+
+/// The span of one request, named by the id API Gateway and Lambda know it by.
+pub fn request_span(request_id: &str) -> Span {
+    tracing::info_span!("request", request_id)
+}
+
+static COLLECTOR: OnceLock<Option<&'static Collector>> = OnceLock::new();
+
+/// Installs the EMF recorder for the process, with the stage as a dimension of every metric.
+/// Without it (unit tests) the `metrics` macros do nothing.
+pub fn init_metrics(stage: &str) {
+    COLLECTOR.get_or_init(|| {
+        metrics_cloudwatch_embedded::Builder::new()
+            .cloudwatch_namespace(METRICS_NAMESPACE)
+            .with_dimension("Stage", stage.to_owned())
+            .init()
+            .inspect_err(|error| tracing::warn!(%error, "metrics are off"))
+            .ok()
+    });
+}
+
+/// Writes the metrics gathered since the last flush as one EMF document per line.
+pub fn flush_metrics(mut out: impl Write) {
+    if let Some(Some(collector)) = COLLECTOR.get() {
+        let mut document = Vec::new();
+        if let Err(error) = collector.flush(&mut document) {
+            tracing::warn!(%error, "writing metrics failed");
+            return;
+        }
+        if let Err(error) = out.write_all(&document).and_then(|()| out.flush()) {
+            tracing::warn!(%error, "writing metrics failed");
+        }
+    }
+}
+
+/// Counts one answered request by operation and status code.
+pub fn count_request(operation: &'static str, status: u16) {
+    metrics::counter!(metric::REQUESTS, "Operation" => operation, "Status" => status.to_string())
+        .increment(1);
+}
+
+/// Counts a newly recorded code task.
+pub fn count_task_created() {
+    metrics::counter!(metric::TASKS_CREATED).increment(1);
+}
+
+/// Counts a code task reaching an end state and, when it ran, how long it ran in seconds.
+pub fn count_task_finished(status: TaskStatus, ran_for: Option<std::time::Duration>) {
+    let name = match status {
+        TaskStatus::Succeeded => metric::TASKS_SUCCEEDED,
+        TaskStatus::Failed => metric::TASKS_FAILED,
+        TaskStatus::Cancelled => metric::TASKS_CANCELLED,
+        TaskStatus::TimedOut => metric::TASKS_TIMED_OUT,
+        TaskStatus::Queued | TaskStatus::Running => return,
+    };
+    metrics::counter!(name).increment(1);
+    if let Some(ran_for) = ran_for {
+        metrics::describe_histogram!(metric::TASK_DURATION, metrics::Unit::Seconds, "");
+        metrics::histogram!(metric::TASK_DURATION).record(ran_for.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<serde_json::Value> {
+            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            text.lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn every_line_in_a_request_names_operation_stage_and_request() {
+        let captured = Captured::default();
+        tracing::subscriber::with_default(json_subscriber(captured.clone()), || {
+            let _process = process_span("create-story", "dev").entered();
+            tracing::info!("cold start done");
+            let _request = request_span("req-42").entered();
+            tracing::warn!(detail = "x", "something to see");
+        });
+        let lines = captured.lines();
+        assert_eq!(lines.len(), 2);
+        for line in &lines {
+            let spans = line["spans"].as_array().unwrap();
+            assert_eq!(spans[0]["operation"], "create-story", "{line}");
+            assert_eq!(spans[0]["stage"], "dev", "{line}");
+        }
+        assert_eq!(lines[1]["spans"][1]["request_id"], "req-42");
+        assert_eq!(lines[1]["message"], "something to see");
+        assert_eq!(lines[1]["detail"], "x");
+        assert_eq!(lines[1]["level"], "WARN");
+    }
+
+    #[test]
+    fn metrics_come_out_as_emf_documents() {
+        init_metrics("test");
+        count_request("telemetry-test", 201);
+        let captured = Captured::default();
+        flush_metrics(captured.clone());
+        let documents = captured.lines();
+        let ours = documents
+            .iter()
+            .find(|document| document["Operation"] == "telemetry-test")
+            .expect("a document for the operation");
+        assert_eq!(ours["Requests"], 1);
+        assert_eq!(ours["Status"], "201");
+        assert_eq!(ours["Stage"], "test");
+        let directive = &ours["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
+        assert_eq!(directive["Metrics"][0]["Name"], "Requests");
+    }
+}
