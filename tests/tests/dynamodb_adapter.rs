@@ -295,10 +295,6 @@ async fn health_probe_reports_each_dependency_and_a_stopped_emulator_quickly() {
         .await
         .expect("the health probe hung on a stopped emulator");
     assert!(checks.iter().all(|check| !check.healthy), "{checks:?}");
-    assert!(
-        checks.iter().all(|check| check.error.is_some()),
-        "{checks:?}"
-    );
 
     match tokio::time::timeout(HANG_GUARD, fixture.stories().get(1)).await {
         Ok(Err(Error::DependencyUnavailable { .. })) => {}
