@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, ChildStdin, Command};
 
+pub mod contract_proxy;
+pub mod openapi;
+
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -210,7 +213,12 @@ impl Emulator {
 /// The API served by `cargo lambda watch` with the router of Cargo.toml.
 pub struct LocalApi {
     process: Supervised,
+    /// The contract-checking proxy the tests talk to.
     pub base_url: String,
+    /// `cargo lambda watch` itself, for tools that check the contract on their own
+    /// (schemathesis) and for `cargo lambda invoke`.
+    pub watch_url: String,
+    proxy: contract_proxy::ContractProxy,
     pub log: PathBuf,
 }
 
@@ -255,9 +263,13 @@ impl LocalApi {
         process
             .wait_for_port(port, Duration::from_secs(120), &log)
             .await;
+        let watch_url = format!("http://127.0.0.1:{port}");
+        let proxy = contract_proxy::ContractProxy::start(&watch_url).await;
         let api = Self {
             process,
-            base_url: format!("http://127.0.0.1:{port}"),
+            base_url: proxy.url.clone(),
+            watch_url,
+            proxy,
             log,
         };
         api.wait_until_serving(Duration::from_secs(900)).await;
@@ -291,7 +303,7 @@ impl LocalApi {
     /// function's response (statusCode, headers, body).
     pub async fn invoke(&self, function: &str, event_file: &str) -> serde_json::Value {
         let port = self
-            .base_url
+            .watch_url
             .rsplit(':')
             .next()
             .unwrap_or_default()
@@ -325,8 +337,15 @@ impl LocalApi {
         format!("{}{path}", self.base_url)
     }
 
+    /// Stops the functions, and fails the test if any response broke openapi.yaml.
     pub async fn stop(&mut self) {
         self.process.stop().await;
+        let violations = self.proxy.violations();
+        assert!(
+            violations.is_empty(),
+            "responses that break openapi.yaml:\n{}",
+            violations.join("\n")
+        );
     }
 }
 

@@ -256,7 +256,10 @@ async fn a_stopped_emulator_is_503_not_502(api: &LocalApi) {
     assert!(unhealthy.contains(&"storiesTable"), "{report}");
     let text = report.to_string();
     for internal in ["127.0.0.1", "aipm-", "dispatch", "error"] {
-        assert!(!text.contains(internal), "/health reveals {internal}: {text}");
+        assert!(
+            !text.contains(internal),
+            "/health reveals {internal}: {text}"
+        );
     }
 
     for (method, path) in [
