@@ -79,6 +79,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_creator_is_the_authorizers_subject_and_nothing_else() {
+        use crate::handlers::test_support::authorized_as;
+        let operation = CreateStory::new(MemoryStore::new());
+        let mut forged = request(Method::POST, "/stories", r#"{"title":"Export"}"#);
+        forged
+            .headers_mut()
+            .insert("x-user", "mallory".parse().unwrap());
+        let anonymous = json(&respond(&operation, forged).await);
+        assert!(anonymous.get("createdBy").is_none(), "{anonymous}");
+        let claimed = post(&operation, r#"{"title":"t","createdBy":"mallory"}"#).await;
+        assert_eq!(error_code(&claimed), "UNKNOWN_FIELD");
+
+        let signed_in = authorized_as(
+            request(Method::POST, "/stories", r#"{"title":"Export"}"#),
+            "user-7f3a",
+        );
+        let story = json(&respond(&operation, signed_in).await);
+        assert_eq!(story["createdBy"], "user-7f3a");
+        assert_eq!(story["updatedBy"], "user-7f3a");
+    }
+
+    #[tokio::test]
     async fn bad_bodies_get_400s_with_codes_that_say_which() {
         let operation = CreateStory::new(MemoryStore::new());
         for (body, code) in [

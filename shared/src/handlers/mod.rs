@@ -39,6 +39,22 @@ pub(crate) mod test_support {
         request.with_query_string_parameters(map)
     }
 
+    /// The request as API Gateway passes it on after its JWT authorizer accepted a token whose
+    /// subject is `subject`.
+    pub fn authorized_as(request: Request, subject: &str) -> Request {
+        use lambda_http::aws_lambda_events::apigw::{
+            ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+            ApiGatewayV2httpRequestContext,
+        };
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims.insert("sub".to_owned(), subject.to_owned());
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.authorizer = Some(authorizer);
+        request.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context))
+    }
+
     pub fn json(response: &Response<Body>) -> Value {
         serde_json::from_slice(response.body().as_ref()).unwrap()
     }

@@ -191,6 +191,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_last_editor_is_the_authorizers_subject() {
+        use crate::handlers::test_support::authorized_as;
+        let store = MemoryStore::new();
+        let story = seed_story(&store, "Export", None).await;
+        let signed_in = authorized_as(
+            with_path(
+                request(Method::PATCH, "/stories/x", r#"{"title":"Export as CSV"}"#),
+                "id",
+                &story.id.to_string(),
+            ),
+            "user-editor",
+        );
+        let updated = json(&respond(&operation(&store), signed_in).await);
+        assert_eq!(updated["updatedBy"], "user-editor", "{updated}");
+        assert_eq!(updated["version"], 2);
+        let stored = crate::ports::StoryRepository::get(&store, story.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.updated_by.as_deref(), Some("user-editor"));
+    }
+
+    #[tokio::test]
     async fn changes_only_the_fields_sent_and_bumps_the_version() {
         let store = MemoryStore::new();
         seed_story(&store, "Export", None).await;

@@ -1,0 +1,264 @@
+//! template.yaml read as data: the authorizer protects every route but /health (required in
+//! prod), the routes are the operations of openapi.yaml and the local router, throttling and
+//! CORS come from parameters, the alarms exist, and no IAM statement uses a wildcard.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+/// The template as JSON, with CloudFormation's short tags in their long form (`!Ref X` becomes
+/// `{"Ref": "X"}`, `!If [...]` becomes `{"Fn::If": [...]}`).
+fn template() -> Value {
+    let path = aipm_tests::repo_root().join("template.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    to_json(serde_yaml::from_str(&text).unwrap())
+}
+
+fn to_json(value: serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Yaml;
+    match value {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(flag) => json!(flag),
+        Yaml::Number(number) => serde_json::to_value(number).unwrap(),
+        Yaml::String(text) => json!(text),
+        Yaml::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
+        Yaml::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (key.as_str().unwrap().to_owned(), to_json(value)))
+                .collect(),
+        ),
+        Yaml::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let key = if name == "Ref" {
+                "Ref".to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
+            let mut inner = to_json(tagged.value);
+            if name == "GetAtt"
+                && let Some(text) = inner.as_str()
+            {
+                inner = json!(text.split('.').collect::<Vec<_>>());
+            }
+            json!({ key: inner })
+        }
+    }
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == kind)
+        .collect()
+}
+
+#[test]
+fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_off() {
+    let template = template();
+    assert_eq!(
+        template["Conditions"]["AuthEnabled"],
+        json!({ "Fn::Equals": [{ "Ref": "AuthMode" }, "jwt"] })
+    );
+    assert_eq!(template["Parameters"]["AuthMode"]["Default"], "jwt");
+    let prod = &template["Rules"]["ProdRequiresJwt"];
+    assert_eq!(
+        prod["RuleCondition"],
+        json!({ "Fn::Equals": [{ "Ref": "Stage" }, "prod"] })
+    );
+    assert_eq!(
+        prod["Assertions"][0]["Assert"],
+        json!({ "Fn::Equals": [{ "Ref": "AuthMode" }, "jwt"] })
+    );
+
+    let authorizer = &template["Resources"]["JwtAuthorizer"];
+    assert_eq!(authorizer["Type"], "AWS::ApiGatewayV2::Authorizer");
+    assert_eq!(authorizer["Condition"], "AuthEnabled");
+    let properties = &authorizer["Properties"];
+    assert_eq!(properties["AuthorizerType"], "JWT");
+    assert_eq!(properties["ApiId"], json!({ "Ref": "HttpApi" }));
+    assert_eq!(
+        properties["IdentitySource"],
+        json!(["$request.header.Authorization"])
+    );
+    assert_eq!(
+        properties["JwtConfiguration"],
+        json!({ "Issuer": { "Ref": "JwtIssuer" }, "Audience": { "Ref": "JwtAudience" } })
+    );
+
+    let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
+    assert_eq!(routes.len(), 12);
+    for (name, route) in routes {
+        let properties = &route["Properties"];
+        if properties["RouteKey"] == "GET /health" {
+            assert_eq!(properties["AuthorizationType"], "NONE", "{name}");
+            assert!(properties.get("AuthorizerId").is_none(), "{name}");
+            continue;
+        }
+        assert_eq!(
+            properties["AuthorizationType"],
+            json!({ "Fn::If": ["AuthEnabled", "JWT", "NONE"] }),
+            "{name}"
+        );
+        assert_eq!(
+            properties["AuthorizerId"],
+            json!({ "Fn::If": ["AuthEnabled", { "Ref": "JwtAuthorizer" }, { "Ref": "AWS::NoValue" }] }),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_routes_are_the_operations_of_the_spec_and_of_the_local_router() {
+    let template = template();
+    let deployed: BTreeSet<String> = resources_of_type(&template, "AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .map(|(_, route)| route["Properties"]["RouteKey"].as_str().unwrap().to_owned())
+        .collect();
+
+    let spec = aipm_tests::openapi::spec().document();
+    let mut documented = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in ["get", "post", "patch", "delete", "put"] {
+            if item.get(method).is_some() {
+                documented.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert_eq!(deployed, documented);
+
+    let manifest = toml_like::router();
+    assert_eq!(deployed, manifest.routes);
+}
+
+/// The `cargo lambda watch` router of Cargo.toml, read without a TOML parser: each route line
+/// is `"/path" = [{ method = "GET", function = "…" }, …]`, possibly across lines.
+mod toml_like {
+    use std::collections::BTreeSet;
+
+    pub struct Router {
+        pub routes: BTreeSet<String>,
+    }
+
+    pub fn router() -> Router {
+        let text = std::fs::read_to_string(aipm_tests::repo_root().join("Cargo.toml")).unwrap();
+        let section = text
+            .split("[workspace.metadata.lambda.watch.router]")
+            .nth(1)
+            .unwrap();
+        let mut routes = BTreeSet::new();
+        let mut path = String::new();
+        for line in section.lines() {
+            let line = line.trim();
+            if line.starts_with('[') && !line.starts_with("[{") {
+                break;
+            }
+            if let Some(rest) = line.strip_prefix('"') {
+                path = rest.split('"').next().unwrap().to_owned();
+            }
+            for part in line.split("method = \"").skip(1) {
+                let method = part.split('"').next().unwrap();
+                routes.insert(format!("{method} {path}"));
+            }
+        }
+        Router { routes }
+    }
+}
+
+#[test]
+fn throttling_and_cors_come_from_parameters() {
+    let template = template();
+    let stage = &template["Resources"]["HttpApiStage"]["Properties"];
+    assert_eq!(
+        stage["DefaultRouteSettings"]["ThrottlingRateLimit"],
+        json!({ "Ref": "ThrottlingRateLimit" })
+    );
+    assert_eq!(
+        stage["DefaultRouteSettings"]["ThrottlingBurstLimit"],
+        json!({ "Ref": "ThrottlingBurstLimit" })
+    );
+    let cors = &template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    assert_eq!(cors["AllowOrigins"], json!({ "Ref": "CorsAllowedOrigins" }));
+    assert!(
+        cors["AllowHeaders"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("authorization"))
+    );
+}
+
+#[test]
+fn alarms_watch_5xx_rate_dead_letters_and_task_failures() {
+    let template = template();
+    let alarms = resources_of_type(&template, "AWS::CloudWatch::Alarm");
+    let text = serde_json::to_string(&alarms).unwrap();
+    assert!(text.contains("\"MetricName\":\"5xx\""), "{text}");
+    assert!(text.contains("CodeTasksDeadLetterQueue"), "{text}");
+    let failures = &template["Resources"]["TaskFailuresAlarm"]["Properties"];
+    assert_eq!(failures["Namespace"], aipm::telemetry::METRICS_NAMESPACE);
+    assert_eq!(
+        failures["MetricName"],
+        aipm::telemetry::metric::TASKS_FAILED
+    );
+}
+
+/// Every IAM statement of the functions and the worker: no wildcard action or resource, and
+/// every resource is one of this stack's tables, indexes, queue or the token secret.
+#[test]
+fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
+    let template = template();
+    let mut statements = Vec::new();
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        let policies = match resource["Type"].as_str().unwrap() {
+            "AWS::Serverless::Function" => resource["Properties"]["Policies"].clone(),
+            "AWS::IAM::Role" => json!(
+                resource["Properties"]["Policies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|policy| policy["PolicyDocument"].clone())
+                    .collect::<Vec<_>>()
+            ),
+            _ => continue,
+        };
+        for policy in policies.as_array().unwrap() {
+            for statement in policy["Statement"].as_array().unwrap() {
+                statements.push((name.clone(), statement.clone()));
+            }
+        }
+    }
+    assert!(statements.len() > 20, "{}", statements.len());
+    let allowed = [
+        "StoriesTable",
+        "AcceptanceTestsTable",
+        "CodeTasksTable",
+        "CodeTasksQueue",
+    ];
+    for (owner, statement) in statements {
+        let actions = match &statement["Action"] {
+            Value::Array(actions) => actions.clone(),
+            action => vec![action.clone()],
+        };
+        for action in actions {
+            let action = action.as_str().unwrap();
+            assert!(!action.contains('*'), "{owner}: wildcard action {action}");
+            assert!(action.contains(':'), "{owner}: {action}");
+        }
+        let resources = match &statement["Resource"] {
+            Value::Array(resources) => resources.clone(),
+            resource => vec![resource.clone()],
+        };
+        for resource in resources {
+            let text = resource.to_string();
+            assert!(!text.contains("\"*\""), "{owner}: wildcard resource");
+            let scoped = allowed.iter().any(|name| text.contains(name))
+                || resource == json!({ "Ref": "GitHubTokenSecretArn" });
+            assert!(
+                scoped,
+                "{owner}: {text} is not one of this stack's resources"
+            );
+        }
+    }
+}
