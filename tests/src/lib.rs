@@ -11,6 +11,7 @@ use tokio::process::{Child, ChildStdin, Command};
 
 pub mod contract_proxy;
 pub mod openapi;
+pub mod runtime_api;
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {

@@ -1,0 +1,644 @@
+//! The performance benchmark (`scripts/bench`): cold start, peak memory and warm latency of every
+//! function's release build driven through a loopback Lambda Runtime API against the emulator,
+//! the handlers' own overhead on the in-memory adapters, get-stories page cost as the table
+//! grows, and each function's zip size. Prints the tables and writes BENCHMARKS.md.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aipm::adapters::memory::MemoryStore;
+use aipm::handlers::create_story::CreateStory;
+use aipm::handlers::get_stories::GetStories;
+use aipm::handlers::get_story::GetStory;
+use aipm::handlers::update_story::UpdateStory;
+use aipm::http::{Operation, respond};
+use aipm::model::NewStory;
+use aipm::ports::StoryRepository;
+use aipm_tests::runtime_api::RuntimeApi;
+use aipm_tests::{Backend, repo_root, seed_ready_story};
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{Value, json};
+
+const COLD_STARTS: usize = 20;
+const WARM_REQUESTS: usize = 1_000;
+const HANDLER_ITERATIONS: usize = 10_000;
+const PAGE_REQUESTS: usize = 100;
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index.min(samples.len() - 1)]
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2}", duration.as_secs_f64() * 1000.0)
+}
+
+fn us(duration: Duration) -> String {
+    format!("{:.1}", duration.as_secs_f64() * 1_000_000.0)
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, as in `events/`.
+fn api_event(method: &str, route: &str, path: &str, body: Option<Value>, headers: Value) -> Value {
+    let mut parameters = serde_json::Map::new();
+    for (template, actual) in route.split('/').zip(path.split('/')) {
+        if let Some(name) = template.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            parameters.insert(name.to_owned(), json!(actual));
+        }
+    }
+    let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {route}"),
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "bench", "domainName": "bench.local",
+            "domainPrefix": "bench",
+            "http": { "method": method, "path": raw_path, "protocol": "HTTP/1.1",
+                      "sourceIp": "127.0.0.1", "userAgent": "bench" },
+            "requestId": "bench", "routeKey": format!("{method} {route}"), "stage": "$default",
+            "time": "22/Nov/2026:10:00:00 +0000", "timeEpoch": 1_795_341_600_000_u64
+        },
+        "isBase64Encoded": false
+    });
+    if !parameters.is_empty() {
+        event["pathParameters"] = Value::Object(parameters);
+    }
+    if !query.is_empty() {
+        let pairs: serde_json::Map<String, Value> = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_owned(), json!(v)))
+            .collect();
+        event["queryStringParameters"] = Value::Object(pairs);
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body.to_string());
+        event["headers"]["content-type"] = json!("application/json");
+    }
+    event
+}
+
+/// The status code and body length of a function's response.
+fn outcome(posted: &aipm_tests::runtime_api::Posted) -> (u16, usize) {
+    let response: Value = serde_json::from_slice(&posted.body).unwrap_or(Value::Null);
+    let status = response["statusCode"].as_u64().unwrap_or(0) as u16;
+    let length = response["body"].as_str().map(str::len).unwrap_or(0);
+    (if posted.error { 0 } else { status }, length)
+}
+
+/// One operation to measure: its function and the event of the `n`th request.
+struct Scenario {
+    function: &'static str,
+    event: Box<dyn Fn(usize) -> Value>,
+}
+
+struct Figures {
+    function: &'static str,
+    ready_median: Duration,
+    first_response_median: Duration,
+    peak_rss_kib: u64,
+    warm_p50: Duration,
+    warm_p99: Duration,
+    statuses: String,
+    zip_bytes: u64,
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn spawn(binary: &Path, environment: &[(String, String)], runtime: &str) -> std::process::Child {
+    let mut command = std::process::Command::new(binary);
+    command
+        .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", runtime)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command.spawn().expect("the release binary starts")
+}
+
+fn zip_size(binary: &Path) -> u64 {
+    let zip = std::env::temp_dir().join(format!("aipm-bench-{}.zip", std::process::id()));
+    let status = std::process::Command::new("python3")
+        .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED); z.write(sys.argv[1], 'bootstrap'); z.close()"])
+        .arg(binary)
+        .arg(&zip)
+        .status();
+    let size = match status {
+        Ok(status) if status.success() => std::fs::metadata(&zip).map(|m| m.len()).unwrap_or(0),
+        _ => 0,
+    };
+    let _ = std::fs::remove_file(zip);
+    size
+}
+
+async fn measure(
+    scenario: &Scenario,
+    binaries: &Path,
+    environment: &[(String, String)],
+    runtime: &mut RuntimeApi,
+    next: &mut usize,
+) -> Figures {
+    let binary = binaries.join(scenario.function);
+    let mut ready = Vec::new();
+    let mut first = Vec::new();
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..COLD_STARTS {
+        runtime.drain();
+        let started = Instant::now();
+        let mut child = spawn(&binary, environment, &runtime.address);
+        let polled = runtime
+            .next_poll(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|| panic!("{} never asked for an event", scenario.function));
+        ready.push(polled - started);
+        let (_, posted) = runtime.invoke(&(scenario.event)(*next)).await;
+        *next += 1;
+        first.push(posted.at - started);
+        *statuses.entry(outcome(&posted).0).or_insert(0) += 1;
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    runtime.drain();
+    let mut child = spawn(&binary, environment, &runtime.address);
+    let mut warm = Vec::with_capacity(WARM_REQUESTS);
+    for _ in 0..WARM_REQUESTS {
+        let (sent, posted) = runtime.invoke(&(scenario.event)(*next)).await;
+        *next += 1;
+        warm.push(posted.at - sent);
+        *statuses.entry(outcome(&posted).0).or_insert(0) += 1;
+    }
+    let peak_rss_kib = peak_rss_kib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    Figures {
+        function: scenario.function,
+        ready_median: percentile(&mut ready, 0.5),
+        first_response_median: percentile(&mut first, 0.5),
+        peak_rss_kib,
+        warm_p50: percentile(&mut warm, 0.5),
+        warm_p99: percentile(&mut warm, 0.99),
+        statuses: statuses
+            .iter()
+            .map(|(status, count)| format!("{status}×{count}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        zip_bytes: zip_size(&binary),
+    }
+}
+
+fn new_story(n: usize) -> NewStory {
+    NewStory {
+        parent_id: None,
+        title: format!("Benchmark story {n}"),
+        as_a: "product manager".into(),
+        i_want: "to see my stories quickly".into(),
+        so_that: "planning meetings stay short".into(),
+        description: "x".repeat(200),
+        components: vec!["api".into()],
+        story_point: Some(3),
+        assignee_email: None,
+        created_by: None,
+    }
+}
+
+/// Fills the stories table to `target` stories, 16 writes at a time.
+async fn fill_stories(backend: &Backend, have: usize, target: usize) {
+    use futures::StreamExt;
+    let stories = aipm::adapters::dynamodb::DynamoStoryRepository::new(
+        aws_sdk_dynamodb::Client::new(&backend.sdk),
+        &backend.config.stories_table,
+    );
+    futures::stream::iter(have..target)
+        .map(|n| {
+            let stories = stories.clone();
+            async move { stories.create(new_story(n), chrono::Utc::now()).await }
+        })
+        .buffer_unordered(16)
+        .for_each(|created| async move {
+            created.expect("a benchmark story is stored");
+        })
+        .await;
+}
+
+/// get-stories page time and size at a given table size, through the release binary.
+async fn page_cost(
+    binaries: &Path,
+    environment: &[(String, String)],
+    runtime: &mut RuntimeApi,
+) -> (Duration, Duration, usize) {
+    runtime.drain();
+    let mut child = spawn(&binaries.join("get-stories"), environment, &runtime.address);
+    let event = api_event("GET", "/stories", "/stories?limit=50", None, json!({}));
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..PAGE_REQUESTS {
+        let (sent, posted) = runtime.invoke(&event).await;
+        times.push(posted.at - sent);
+        let (status, length) = outcome(&posted);
+        assert_eq!(status, 200, "{:?}", posted.body);
+        bytes = length;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    (percentile(&mut times, 0.5), percentile(&mut times, 0.99), bytes)
+}
+
+/// The handler's own time per request on the in-memory adapters: no I/O, no runtime.
+async fn handler_overhead() -> Vec<(&'static str, Duration, Duration)> {
+    async fn time<O: Operation>(
+        operation: &O,
+        request: impl Fn(usize) -> Request,
+    ) -> (Duration, Duration) {
+        let mut samples = Vec::with_capacity(HANDLER_ITERATIONS);
+        for n in 0..HANDLER_ITERATIONS {
+            let request = request(n);
+            let started = Instant::now();
+            let response = respond(operation, request).await;
+            samples.push(started.elapsed());
+            std::hint::black_box(response);
+        }
+        (
+            percentile(&mut samples, 0.5),
+            percentile(&mut samples, 0.99),
+        )
+    }
+    let with_id = |method: &str, body: &str| {
+        let mut request = Request::new(Body::from(body.to_owned()));
+        *request.method_mut() = method.parse().unwrap_or_default();
+        request.with_path_parameters(std::collections::HashMap::from([(
+            "id".to_owned(),
+            "1".to_owned(),
+        )]))
+    };
+    let store = MemoryStore::new();
+    for n in 0..100 {
+        store
+            .create(new_story(n), chrono::Utc::now())
+            .await
+            .expect("stored");
+    }
+    let mut figures = Vec::new();
+    let create = CreateStory::new(store.clone());
+    let (p50, p99) = time(&create, |_| {
+        Request::new(Body::from(
+            r#"{"title":"Export stories","asA":"PM","iWant":"a CSV","soThat":"I can share","storyPoint":3}"#,
+        ))
+    })
+    .await;
+    figures.push(("create-story", p50, p99));
+    let get = GetStory::new(store.clone(), store.clone(), store.clone());
+    let (p50, p99) = time(&get, |_| with_id("GET", "")).await;
+    figures.push(("get-story", p50, p99));
+    let list = GetStories::new(store.clone());
+    let (p50, p99) = time(&list, |_| {
+        Request::new(Body::Empty).with_query_string_parameters(std::collections::HashMap::from([(
+            "limit".to_owned(),
+            "50".to_owned(),
+        )]))
+    })
+    .await;
+    figures.push(("get-stories (50)", p50, p99));
+    let update = UpdateStory::new(store.clone(), store.clone());
+    let (p50, p99) = time(&update, |n| {
+        with_id("PATCH", &format!(r#"{{"description":"revision {n}"}}"#))
+    })
+    .await;
+    figures.push(("update-story", p50, p99));
+    figures
+}
+
+fn scenarios(story: u64, task_id: String, deletable: u64, test_story: u64) -> Vec<Scenario> {
+    let story_path = format!("/stories/{story}");
+    let no_headers = || json!({});
+    vec![
+        Scenario {
+            function: "health-check",
+            event: Box::new(move |_| api_event("GET", "/health", "/health", None, no_headers())),
+        },
+        Scenario {
+            function: "get-stories",
+            event: Box::new(move |_| {
+                api_event("GET", "/stories", "/stories?limit=50", None, no_headers())
+            }),
+        },
+        Scenario {
+            function: "get-story",
+            event: Box::new({
+                let path = story_path.clone();
+                move |_| api_event("GET", "/stories/{id}", &path, None, no_headers())
+            }),
+        },
+        Scenario {
+            function: "create-story",
+            event: Box::new(move |n| {
+                api_event(
+                    "POST",
+                    "/stories",
+                    "/stories",
+                    Some(json!({"title": format!("Created {n}"), "asA": "PM", "iWant": "x", "soThat": "y"})),
+                    no_headers(),
+                )
+            }),
+        },
+        Scenario {
+            function: "update-story",
+            event: Box::new(move |n| {
+                api_event(
+                    "PATCH",
+                    "/stories/{id}",
+                    &format!("/stories/{test_story}"),
+                    Some(json!({"description": format!("revision {n}")})),
+                    no_headers(),
+                )
+            }),
+        },
+        Scenario {
+            function: "delete-story",
+            event: Box::new(move |n| {
+                api_event(
+                    "DELETE",
+                    "/stories/{id}",
+                    &format!("/stories/{}", deletable + n as u64),
+                    None,
+                    no_headers(),
+                )
+            }),
+        },
+        Scenario {
+            function: "create-acceptance-test",
+            event: Box::new(move |n| {
+                api_event(
+                    "POST",
+                    "/stories/{id}/tests",
+                    &format!("/stories/{test_story}/tests"),
+                    Some(json!({"title": format!("Test {n}"), "given": ["a story"], "when": ["I export it"], "then": ["a CSV with 3 rows is downloaded"]})),
+                    no_headers(),
+                )
+            }),
+        },
+        Scenario {
+            function: "update-acceptance-test",
+            event: Box::new(move |_| {
+                api_event(
+                    "PATCH",
+                    "/stories/{id}/tests/{testId}",
+                    &format!("/stories/{test_story}/tests/bench-test"),
+                    Some(json!({"status": "Pass"})),
+                    no_headers(),
+                )
+            }),
+        },
+        Scenario {
+            function: "delete-acceptance-test",
+            event: Box::new(move |n| {
+                api_event(
+                    "DELETE",
+                    "/stories/{id}/tests/{testId}",
+                    &format!("/stories/{test_story}/tests/gone-{n}"),
+                    None,
+                    no_headers(),
+                )
+            }),
+        },
+        Scenario {
+            function: "generate-code",
+            event: Box::new({
+                let path = format!("{story_path}/generate-code");
+                move |_| {
+                    api_event(
+                        "POST",
+                        "/stories/{id}/generate-code",
+                        &path,
+                        None,
+                        json!({"idempotency-key": "bench"}),
+                    )
+                }
+            }),
+        },
+        Scenario {
+            function: "get-code-task",
+            event: Box::new({
+                let path = format!("/code-tasks/{task_id}");
+                move |_| api_event("GET", "/code-tasks/{taskId}", &path, None, no_headers())
+            }),
+        },
+        Scenario {
+            function: "cancel-code-task",
+            event: Box::new(move |_| {
+                api_event(
+                    "POST",
+                    "/code-tasks/{taskId}/cancel",
+                    "/code-tasks/0123456789abcdef/cancel",
+                    None,
+                    no_headers(),
+                )
+            }),
+        },
+    ]
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|name| name.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| format!("{:.0} GiB", kib as f64 / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {memory}, Linux")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let binaries: PathBuf = std::env::var_os("AIPM_BENCH_BINARIES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release"));
+    let mut report = String::new();
+    let _ = writeln!(report, "# Benchmarks\n");
+    let _ = writeln!(
+        report,
+        "Written by `scripts/bench` on {}. Machine: {}.\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        machine()
+    );
+    let _ = writeln!(
+        report,
+        "Method: each function's release build (`cargo build --release`, the profile in \
+         Cargo.toml) runs as a plain process against a Lambda Runtime API served by the harness on \
+         loopback, with the moto emulator behind it (DynamoDB requests serialized, see \
+         LOCAL-STACK-NOTES). *Ready* is process start to its first poll for an event; *first \
+         response* adds the first request, with its TLS-free connection to the emulator. Medians of \
+         {COLD_STARTS} starts. Warm latency: {WARM_REQUESTS} sequential requests to one process, \
+         from handing out the event to receiving the response (the runtime round trip is \
+         included). Peak RSS is the process's VmHWM after the warm run. Handler overhead: \
+         {HANDLER_ITERATIONS} calls of the handler on the in-memory adapters, in process. Zip: \
+         the binary as `bootstrap`, deflated.\n"
+    );
+
+    let backend = Backend::start("bench").await;
+    let environment = backend.environment.clone();
+    let mut runtime = RuntimeApi::start().await;
+
+    // Scale first, on an empty table.
+    eprintln!("scale: get-stories as the table grows");
+    let _ = writeln!(
+        report,
+        "## get-stories page cost as the table grows (limit 50, {PAGE_REQUESTS} requests)\n"
+    );
+    let _ = writeln!(report, "| stories in table | page p50 ms | page p99 ms | bytes per page |");
+    let _ = writeln!(report, "|---:|---:|---:|---:|");
+    let mut have = 0;
+    let mut page_at = Vec::new();
+    for size in [100, 1_000, 10_000] {
+        fill_stories(&backend, have, size).await;
+        have = size;
+        let (p50, p99, bytes) = page_cost(&binaries, &environment, &mut runtime).await;
+        eprintln!("  {size}: p50 {} ms, p99 {} ms, {bytes} bytes", ms(p50), ms(p99));
+        let _ = writeln!(report, "| {size} | {} | {} | {bytes} |", ms(p50), ms(p99));
+        page_at.push(p50);
+    }
+    let ratio = page_at[2].as_secs_f64() / page_at[0].as_secs_f64();
+    let _ = writeln!(
+        report,
+        "\nPage time at 10,000 stories is {ratio:.2}× that at 100 (target ≤ 1.5×).\n"
+    );
+
+    // Data for the per-function scenarios.
+    let story = seed_ready_story(&backend.sdk, &backend.config).await;
+    let test_story = seed_ready_story(&backend.sdk, &backend.config).await;
+    {
+        use aipm::ports::AcceptanceTestRepository;
+        let tests = aipm::adapters::dynamodb::DynamoAcceptanceTestRepository::new(
+            aws_sdk_dynamodb::Client::new(&backend.sdk),
+            &backend.config.acceptance_tests_table,
+            &backend.config.stories_table,
+        );
+        let mut test = tests.list(test_story).await.expect("tests")[0].clone();
+        test.id = "bench-test".into();
+        tests.create(&test).await.expect("a test to update");
+    }
+    let deletable = (have + 3) as u64;
+    fill_stories(&backend, have, have + COLD_STARTS + WARM_REQUESTS + 10).await;
+    let (_, generated) = runtime_first_task(&binaries, &environment, &mut runtime, story).await;
+    let task_id = generated["taskId"].as_str().unwrap_or("0").to_owned();
+
+    let mut figures = Vec::new();
+    let mut next = 0;
+    for scenario in scenarios(story, task_id, deletable, test_story) {
+        eprintln!("measuring {}", scenario.function);
+        let mut n = if scenario.function == "delete-story" { 0 } else { next };
+        let measured = measure(&scenario, &binaries, &environment, &mut runtime, &mut n).await;
+        next = next.max(n);
+        eprintln!(
+            "  ready {} ms, first response {} ms, rss {} KiB, p50 {} ms, p99 {} ms [{}]",
+            ms(measured.ready_median),
+            ms(measured.first_response_median),
+            measured.peak_rss_kib,
+            ms(measured.warm_p50),
+            ms(measured.warm_p99),
+            measured.statuses
+        );
+        figures.push(measured);
+    }
+    let _ = writeln!(report, "## Per function (release build)\n");
+    let _ = writeln!(
+        report,
+        "| function | ready ms (median) | first response ms (median) | peak RSS MiB | warm p50 ms | warm p99 ms | zip KiB | statuses seen |"
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---|");
+    for f in &figures {
+        let _ = writeln!(
+            report,
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            f.function,
+            ms(f.ready_median),
+            ms(f.first_response_median),
+            f.peak_rss_kib as f64 / 1024.0,
+            ms(f.warm_p50),
+            ms(f.warm_p99),
+            f.zip_bytes / 1024,
+            f.statuses
+        );
+    }
+
+    eprintln!("handler overhead on the in-memory adapters");
+    let _ = writeln!(
+        report,
+        "\n## Handler overhead (in-memory adapters, {HANDLER_ITERATIONS} calls, no I/O)\n"
+    );
+    let _ = writeln!(report, "| operation | p50 µs | p99 µs |");
+    let _ = writeln!(report, "|---|---:|---:|");
+    for (name, p50, p99) in handler_overhead().await {
+        let _ = writeln!(report, "| {name} | {} | {} |", us(p50), us(p99));
+    }
+
+    let worst_ready = figures.iter().map(|f| f.ready_median).max().unwrap_or_default();
+    let worst_rss = figures.iter().map(|f| f.peak_rss_kib).max().unwrap_or_default();
+    let _ = writeln!(
+        report,
+        "\n## Against the targets\n\n- slowest median ready-for-first-event: {} ms (target ≤ 20 ms)\n\
+         - largest peak RSS: {:.1} MiB (target ≤ 32 MiB)\n- get-stories page at 10,000 vs 100 \
+         stories: {ratio:.2}× (target ≤ 1.5×)\n",
+        ms(worst_ready),
+        worst_rss as f64 / 1024.0
+    );
+    println!("{report}");
+    let out = repo_root().join("BENCHMARKS.md");
+    std::fs::write(&out, report).expect("BENCHMARKS.md is writable");
+    eprintln!("wrote {}", out.display());
+}
+
+/// Runs generate-code once so that get-code-task has a task to read and generate-code's warm
+/// requests are replays of the same Idempotency-Key.
+async fn runtime_first_task(
+    binaries: &Path,
+    environment: &[(String, String)],
+    runtime: &mut RuntimeApi,
+    story: u64,
+) -> (u16, Value) {
+    runtime.drain();
+    let mut child = spawn(&binaries.join("generate-code"), environment, &runtime.address);
+    let event = api_event(
+        "POST",
+        "/stories/{id}/generate-code",
+        &format!("/stories/{story}/generate-code"),
+        None,
+        json!({"idempotency-key": "bench"}),
+    );
+    let (_, posted) = runtime.invoke(&event).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let response: Value = serde_json::from_slice(&posted.body).unwrap_or(Value::Null);
+    let body = response["body"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(Value::Null);
+    (response["statusCode"].as_u64().unwrap_or(0) as u16, body)
+}

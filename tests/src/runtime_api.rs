@@ -1,0 +1,167 @@
+//! A Lambda Runtime API on loopback for the benchmark: a function process polls it for events
+//! exactly as on Lambda (`/2018-06-01/runtime/invocation/next`) and posts its responses back,
+//! so a release binary can be started, timed and driven without AWS or `cargo lambda`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
+
+/// What the function posted for an invocation (or at init): its body, when, and whether it was
+/// an error report.
+#[derive(Debug)]
+pub struct Posted {
+    pub body: Bytes,
+    pub at: Instant,
+    pub error: bool,
+}
+
+struct Shared {
+    /// Each time the function asks for the next event.
+    polls: mpsc::UnboundedSender<Instant>,
+    events: Mutex<mpsc::UnboundedReceiver<(String, Bytes)>>,
+    posted: mpsc::UnboundedSender<Posted>,
+}
+
+pub struct RuntimeApi {
+    /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub address: String,
+    polls: mpsc::UnboundedReceiver<Instant>,
+    events: mpsc::UnboundedSender<(String, Bytes)>,
+    posted: mpsc::UnboundedReceiver<Posted>,
+    server: JoinHandle<()>,
+    next_id: u64,
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn reply(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+}
+
+impl Shared {
+    async fn serve(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = request.uri().path().to_owned();
+        if request.method() == Method::GET && path.ends_with("/runtime/invocation/next") {
+            let _ = self.polls.send(Instant::now());
+            let next = self.events.lock().await.recv().await;
+            let Some((id, event)) = next else {
+                return reply(StatusCode::GONE, Bytes::new());
+            };
+            let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+            let mut response = reply(StatusCode::OK, event);
+            let headers = response.headers_mut();
+            if let Ok(id) = HeaderValue::from_str(&id) {
+                headers.insert("lambda-runtime-aws-request-id", id);
+            }
+            headers.insert("lambda-runtime-deadline-ms", deadline.into());
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:bench"),
+            );
+            headers.insert("content-type", HeaderValue::from_static("application/json"));
+            return response;
+        }
+        let error = path.ends_with("/error");
+        let body = request
+            .into_body()
+            .collect()
+            .await
+            .map(|collected| collected.to_bytes())
+            .unwrap_or_default();
+        let _ = self.posted.send(Posted {
+            body,
+            at: Instant::now(),
+            error,
+        });
+        reply(StatusCode::ACCEPTED, Bytes::from_static(b"{}"))
+    }
+}
+
+impl RuntimeApi {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port for the runtime API");
+        let address = listener.local_addr().expect("an address").to_string();
+        let (polls_in, polls) = mpsc::unbounded_channel();
+        let (events, events_out) = mpsc::unbounded_channel();
+        let (posted_in, posted) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            polls: polls_in,
+            events: Mutex::new(events_out),
+            posted: posted_in,
+        });
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let shared = Arc::clone(&shared);
+                        async move { Ok::<_, Infallible>(shared.serve(request).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            address,
+            polls,
+            events,
+            posted,
+            server,
+            next_id: 0,
+        }
+    }
+
+    /// Waits for the function's next poll for an event; `None` if it never comes (it died).
+    pub async fn next_poll(&mut self, within: std::time::Duration) -> Option<Instant> {
+        tokio::time::timeout(within, self.polls.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Hands the function one event and waits for what it posts back.
+    pub async fn invoke(&mut self, event: &serde_json::Value) -> (Instant, Posted) {
+        self.next_id += 1;
+        let id = format!("bench-{:08}", self.next_id);
+        let body = Bytes::from(serde_json::to_vec(event).unwrap_or_default());
+        let sent = Instant::now();
+        let _ = self.events.send((id, body));
+        let posted = tokio::time::timeout(std::time::Duration::from_secs(60), self.posted.recv())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(Posted {
+                body: Bytes::from_static(b"no answer within 60 s"),
+                at: Instant::now(),
+                error: true,
+            });
+        (sent, posted)
+    }
+
+    /// Forgets polls left over from a previous process.
+    pub fn drain(&mut self) {
+        while self.polls.try_recv().is_ok() {}
+        while self.posted.try_recv().is_ok() {}
+    }
+}
