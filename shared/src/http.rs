@@ -382,6 +382,15 @@ mod tests {
     }
 
     #[test]
+    fn bodies_that_are_not_utf8_are_invalid_json() {
+        for bytes in [&b"\xff\xfe{"[..], &b"{\"title\":\"\xc3\x28\"}"[..]] {
+            let request = Request::new(Body::from(bytes.to_vec()));
+            let parsed: Result<Sample> = parse_json_body(&request);
+            assert!(matches!(parsed, Err(Error::InvalidJson(_))), "{bytes:?}");
+        }
+    }
+
+    #[test]
     fn oversized_bodies_are_refused_before_parsing() {
         let big = format!("{{\"title\":\"{}\"}}", "a".repeat(MAX_BODY_BYTES));
         assert!(matches!(parse(&big), Err(Error::PayloadTooLarge { .. })));

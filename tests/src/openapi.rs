@@ -65,6 +65,18 @@ impl OpenApi {
         }
     }
 
+    /// Whether the spec has an operation for this method and path: only those reach a function;
+    /// anything else is answered by the router (API Gateway, or `cargo lambda watch` locally).
+    pub fn documents(&self, method: &str, path_and_query: &str) -> bool {
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let method = method.to_ascii_lowercase();
+        self.spec["paths"].as_object().is_some_and(|paths| {
+            paths.iter().any(|(template, item)| {
+                template_matches(template, path) && item.get(&method).is_some()
+            })
+        })
+    }
+
     /// Checks one response; the error says what does not match the spec.
     pub fn check(
         &self,
@@ -208,5 +220,8 @@ mod tests {
                 .is_err()
         );
         assert_eq!(spec.check("DELETE", "/stories/9", 204, None, b""), Ok(()));
+        assert!(spec.documents("PATCH", "/stories/9?x=1"));
+        assert!(!spec.documents("TRACE", "/stories/9"));
+        assert!(!spec.documents("GET", "/nowhere"));
     }
 }

@@ -142,6 +142,14 @@ async fn a_missing_parent_is_refused_and_nothing_is_written() {
         Err(Error::ParentNotFound { id }) => assert_eq!(id, 41),
         other => panic!("expected ParentNotFound, got {other:?}"),
     }
+    // In an empty table the next id is 1: a story naming 1 as its parent names itself.
+    match stories
+        .create(new_story("Its own parent", Some(1)), Utc::now())
+        .await
+    {
+        Err(Error::ParentNotFound { id }) => assert_eq!(id, 1),
+        other => panic!("expected ParentNotFound, got {other:?}"),
+    }
     let page = stories.list(&StoryListQuery::default()).await.unwrap();
     assert!(page.items.is_empty(), "{:?}", page.items);
 }

@@ -258,7 +258,11 @@ async fn page_cost(
     }
     let _ = child.kill();
     let _ = child.wait();
-    (percentile(&mut times, 0.5), percentile(&mut times, 0.99), bytes)
+    (
+        percentile(&mut times, 0.5),
+        percentile(&mut times, 0.99),
+        bytes,
+    )
 }
 
 /// The handler's own time per request on the in-memory adapters: no I/O, no runtime.
@@ -353,7 +357,9 @@ fn scenarios(story: u64, task_id: String, deletable: u64, test_story: u64) -> Ve
                     "POST",
                     "/stories",
                     "/stories",
-                    Some(json!({"title": format!("Created {n}"), "asA": "PM", "iWant": "x", "soThat": "y"})),
+                    Some(
+                        json!({"title": format!("Created {n}"), "asA": "PM", "iWant": "x", "soThat": "y"}),
+                    ),
                     no_headers(),
                 )
             }),
@@ -389,7 +395,9 @@ fn scenarios(story: u64, task_id: String, deletable: u64, test_story: u64) -> Ve
                     "POST",
                     "/stories/{id}/tests",
                     &format!("/stories/{test_story}/tests"),
-                    Some(json!({"title": format!("Test {n}"), "given": ["a story"], "when": ["I export it"], "then": ["a CSV with 3 rows is downloaded"]})),
+                    Some(
+                        json!({"title": format!("Test {n}"), "given": ["a story"], "when": ["I export it"], "then": ["a CSV with 3 rows is downloaded"]}),
+                    ),
                     no_headers(),
                 )
             }),
@@ -469,7 +477,14 @@ fn machine() -> String {
         .unwrap_or_default()
         .lines()
         .find_map(|line| line.strip_prefix("MemTotal:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map(|kib| format!("{:.0} GiB", kib as f64 / 1024.0 / 1024.0))
         .unwrap_or_default();
     format!("{cpu}, {cores} cores, {memory}, Linux")
@@ -480,6 +495,10 @@ async fn main() {
     let binaries: PathBuf = std::env::var_os("AIPM_BENCH_BINARIES")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/release"));
+    // A profile comparison measures a few functions only and writes no BENCHMARKS.md.
+    let only: Option<Vec<String>> = std::env::var("AIPM_BENCH_FUNCTIONS")
+        .ok()
+        .map(|list| list.split(',').map(str::to_owned).collect());
     let mut report = String::new();
     let _ = writeln!(report, "# Benchmarks\n");
     let _ = writeln!(
@@ -507,28 +526,38 @@ async fn main() {
     let mut runtime = RuntimeApi::start().await;
 
     // Scale first, on an empty table.
-    eprintln!("scale: get-stories as the table grows");
-    let _ = writeln!(
-        report,
-        "## get-stories page cost as the table grows (limit 50, {PAGE_REQUESTS} requests)\n"
-    );
-    let _ = writeln!(report, "| stories in table | page p50 ms | page p99 ms | bytes per page |");
-    let _ = writeln!(report, "|---:|---:|---:|---:|");
     let mut have = 0;
-    let mut page_at = Vec::new();
-    for size in [100, 1_000, 10_000] {
-        fill_stories(&backend, have, size).await;
-        have = size;
-        let (p50, p99, bytes) = page_cost(&binaries, &environment, &mut runtime).await;
-        eprintln!("  {size}: p50 {} ms, p99 {} ms, {bytes} bytes", ms(p50), ms(p99));
-        let _ = writeln!(report, "| {size} | {} | {} | {bytes} |", ms(p50), ms(p99));
-        page_at.push(p50);
+    let mut ratio = f64::NAN;
+    if only.is_none() {
+        eprintln!("scale: get-stories as the table grows");
+        let _ = writeln!(
+            report,
+            "## get-stories page cost as the table grows (limit 50, {PAGE_REQUESTS} requests)\n"
+        );
+        let _ = writeln!(
+            report,
+            "| stories in table | page p50 ms | page p99 ms | bytes per page |"
+        );
+        let _ = writeln!(report, "|---:|---:|---:|---:|");
+        let mut page_at = Vec::new();
+        for size in [100, 1_000, 10_000] {
+            fill_stories(&backend, have, size).await;
+            have = size;
+            let (p50, p99, bytes) = page_cost(&binaries, &environment, &mut runtime).await;
+            eprintln!(
+                "  {size}: p50 {} ms, p99 {} ms, {bytes} bytes",
+                ms(p50),
+                ms(p99)
+            );
+            let _ = writeln!(report, "| {size} | {} | {} | {bytes} |", ms(p50), ms(p99));
+            page_at.push(p50);
+        }
+        ratio = page_at[2].as_secs_f64() / page_at[0].as_secs_f64();
+        let _ = writeln!(
+            report,
+            "\nPage time at 10,000 stories is {ratio:.2}× that at 100 (target ≤ 1.5×).\n"
+        );
     }
-    let ratio = page_at[2].as_secs_f64() / page_at[0].as_secs_f64();
-    let _ = writeln!(
-        report,
-        "\nPage time at 10,000 stories is {ratio:.2}× that at 100 (target ≤ 1.5×).\n"
-    );
 
     // Data for the per-function scenarios.
     let story = seed_ready_story(&backend.sdk, &backend.config).await;
@@ -552,8 +581,17 @@ async fn main() {
     let mut figures = Vec::new();
     let mut next = 0;
     for scenario in scenarios(story, task_id, deletable, test_story) {
+        if let Some(only) = &only
+            && !only.iter().any(|name| name == scenario.function)
+        {
+            continue;
+        }
         eprintln!("measuring {}", scenario.function);
-        let mut n = if scenario.function == "delete-story" { 0 } else { next };
+        let mut n = if scenario.function == "delete-story" {
+            0
+        } else {
+            next
+        };
         let measured = measure(&scenario, &binaries, &environment, &mut runtime, &mut n).await;
         next = next.max(n);
         eprintln!(
@@ -588,6 +626,10 @@ async fn main() {
         );
     }
 
+    if only.is_some() {
+        println!("{report}");
+        return;
+    }
     eprintln!("handler overhead on the in-memory adapters");
     let _ = writeln!(
         report,
@@ -599,8 +641,16 @@ async fn main() {
         let _ = writeln!(report, "| {name} | {} | {} |", us(p50), us(p99));
     }
 
-    let worst_ready = figures.iter().map(|f| f.ready_median).max().unwrap_or_default();
-    let worst_rss = figures.iter().map(|f| f.peak_rss_kib).max().unwrap_or_default();
+    let worst_ready = figures
+        .iter()
+        .map(|f| f.ready_median)
+        .max()
+        .unwrap_or_default();
+    let worst_rss = figures
+        .iter()
+        .map(|f| f.peak_rss_kib)
+        .max()
+        .unwrap_or_default();
     let _ = writeln!(
         report,
         "\n## Against the targets\n\n- slowest median ready-for-first-event: {} ms (target ≤ 20 ms)\n\
@@ -624,7 +674,11 @@ async fn runtime_first_task(
     story: u64,
 ) -> (u16, Value) {
     runtime.drain();
-    let mut child = spawn(&binaries.join("generate-code"), environment, &runtime.address);
+    let mut child = spawn(
+        &binaries.join("generate-code"),
+        environment,
+        &runtime.address,
+    );
     let event = api_event(
         "POST",
         "/stories/{id}/generate-code",

@@ -70,6 +70,11 @@ impl DynamoStoryRepository {
     /// Writes the story only if its id is free and, for a child, only if the parent exists at
     /// that instant: a transaction, so a concurrent delete cannot leave an orphan behind.
     async fn put_new(&self, story: &Story) -> Result<PutOutcome> {
+        // The id was free a moment ago, so no story by that id can be the parent; DynamoDB
+        // would also refuse a transaction that touches one item twice.
+        if story.parent_id == Some(story.id) {
+            return Ok(PutOutcome::ParentMissing(story.id));
+        }
         let item = serde_dynamo::to_item(story)
             .map_err(|error| Error::Internal(format!("serializing story: {error}")))?;
         let put = Put::builder()
