@@ -68,6 +68,9 @@ pub enum Error {
     #[error("acceptance test {id} of story {story_id} does not exist")]
     TestNotFound { story_id: u64, id: String },
 
+    #[error("story {story_id} already has {limit} acceptance tests, the most a story can have")]
+    TooManyTests { story_id: u64, limit: u32 },
+
     #[error("the version you sent is stale; the current version is {current}")]
     VersionMismatch { current: u64 },
 

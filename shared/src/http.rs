@@ -119,6 +119,11 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "ACCEPTANCE_TEST_NOT_FOUND",
             json!({ "storyId": story_id, "id": id }),
         ),
+        Error::TooManyTests { story_id, limit } => (
+            StatusCode::CONFLICT,
+            "TOO_MANY_ACCEPTANCE_TESTS",
+            json!({ "storyId": story_id, "limit": limit }),
+        ),
         Error::VersionMismatch { current } => (
             StatusCode::PRECONDITION_FAILED,
             "VERSION_MISMATCH",
@@ -454,6 +459,14 @@ mod tests {
                 "VERSION_MISMATCH",
             ),
             (Error::ParentCycle { parent_id: 3 }, 409, "PARENT_CYCLE"),
+            (
+                Error::TooManyTests {
+                    story_id: 3,
+                    limit: 50,
+                },
+                409,
+                "TOO_MANY_ACCEPTANCE_TESTS",
+            ),
             (Error::HasChildren { children: vec![] }, 409, "HAS_CHILDREN"),
             (Error::ConcurrentUpdate, 409, "CONCURRENT_UPDATE"),
             (

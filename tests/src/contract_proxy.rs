@@ -150,6 +150,10 @@ impl Upstream {
             Ok(())
         };
         if let Err(violation) = checked {
+            let violation = format!(
+                "{violation} [answer: {content_type:?} {}]",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(400)])
+            );
             if let Ok(mut list) = self.violations.lock() {
                 list.push(violation.clone());
             }

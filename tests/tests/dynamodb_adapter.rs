@@ -400,6 +400,43 @@ async fn acceptance_tests_belong_to_existing_stories_and_go_with_them() {
     assert!(tests.list(story.id).await.unwrap().is_empty());
 }
 
+/// The story counts its tests in the same transaction as each create and delete, so the limit
+/// holds even when creates race.
+#[tokio::test]
+async fn a_story_holds_at_most_fifty_tests_even_under_concurrent_creates() {
+    use aipm::ports::{AcceptanceTestRepository, MAX_TESTS_PER_STORY};
+    let fixture = Fixture::start().await;
+    let (stories, tests) = (fixture.stories(), fixture.tests());
+    let story = stories
+        .create(new_story("Export", None), Utc::now())
+        .await
+        .unwrap();
+    let attempts = (0..MAX_TESTS_PER_STORY + 10).map(|n| {
+        let tests = tests.clone();
+        let test = new_test(story.id, &format!("t{n}"));
+        async move { tests.create(&test).await }
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let stored = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    let refused = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Err(Error::TooManyTests { limit: 50, .. })))
+        .count();
+    assert_eq!((stored, refused), (50, 10), "{outcomes:?}");
+    assert_eq!(tests.list(story.id).await.unwrap().len(), 50);
+
+    // Deleting one frees a place, for one more test only.
+    assert!(tests.delete(story.id, "t0").await.unwrap());
+    tests.create(&new_test(story.id, "again")).await.unwrap();
+    assert!(matches!(
+        tests.create(&new_test(story.id, "one-too-many")).await,
+        Err(Error::TooManyTests { .. })
+    ));
+    // The count is the story's business only: the story reads back unchanged.
+    let read = stories.get(story.id).await.unwrap().unwrap();
+    assert_eq!(read, story);
+}
+
 #[tokio::test]
 async fn a_story_being_deleted_takes_no_new_children_or_tests() {
     use aipm::ports::AcceptanceTestRepository;

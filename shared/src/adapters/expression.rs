@@ -70,6 +70,26 @@ impl UpdateExpression {
         self
     }
 
+    /// `SET attribute = attribute + delta`, counting from 0 when the attribute is absent.
+    pub fn add_to_count(&mut self, attribute: &str, delta: i64) -> &mut Self {
+        let name = self.name(attribute);
+        let zero = self.value(AttributeValue::N("0".into()));
+        let delta = self.value(AttributeValue::N(delta.to_string()));
+        self.sets
+            .push(format!("{name} = if_not_exists({name}, {zero}) + {delta}"));
+        self
+    }
+
+    /// Adds "`attribute` is absent or below `limit`" to the condition.
+    pub fn require_below(&mut self, attribute: &str, limit: u32) -> &mut Self {
+        let name = self.name(attribute);
+        let limit = self.value(AttributeValue::N(limit.to_string()));
+        self.conditions.push(format!(
+            "(attribute_not_exists({name}) OR {name} < {limit})"
+        ));
+        self
+    }
+
     /// Adds `attribute_exists(attribute)` to the condition.
     pub fn require_exists(&mut self, attribute: &str) -> &mut Self {
         let name = self.name(attribute);
@@ -176,6 +196,22 @@ mod tests {
             "attribute_exists(#id) AND #status = :v2"
         );
         assert_eq!(expression.names()["#status"], "status");
+        let mut count = UpdateExpression::new();
+        count
+            .add_to_count("testCount", -1)
+            .require_below("testCount", 50);
+        assert_eq!(
+            count.update_expression(),
+            "SET #testCount = if_not_exists(#testCount, :v0) + :v1"
+        );
+        assert_eq!(
+            count.condition_expression().unwrap(),
+            "(attribute_not_exists(#testCount) OR #testCount < :v2)"
+        );
+        assert_eq!(
+            count.values().unwrap()[":v1"],
+            AttributeValue::N("-1".into())
+        );
         assert_eq!(
             expression.values().unwrap()[":v0"],
             AttributeValue::S("New".into())

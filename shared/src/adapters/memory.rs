@@ -175,6 +175,17 @@ impl AcceptanceTestRepository for MemoryStore {
         if !state.parent_usable(test.story_id) {
             return Err(Error::StoryNotFound { id: test.story_id });
         }
+        let existing = state
+            .tests
+            .keys()
+            .filter(|(story_id, _)| *story_id == test.story_id)
+            .count();
+        if existing >= crate::ports::MAX_TESTS_PER_STORY as usize {
+            return Err(Error::TooManyTests {
+                story_id: test.story_id,
+                limit: crate::ports::MAX_TESTS_PER_STORY,
+            });
+        }
         state
             .tests
             .insert((test.story_id, test.id.clone()), test.clone());

@@ -6,18 +6,20 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, Put, ReturnValue, TransactWriteItem, WriteRequest,
+    AttributeValue, Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 
-use super::stories::{failed_conditions, usable_parent_check};
+use super::stories::{failed_conditions, story_key};
 use crate::adapters::expression::UpdateExpression;
 use crate::adapters::sdk_error;
 use crate::error::{Error, Result};
 use crate::model::AcceptanceTest;
-use crate::ports::{AcceptanceTestRepository, TestChanges, TestUpdateOutcome};
+use crate::ports::{AcceptanceTestRepository, MAX_TESTS_PER_STORY, TestChanges, TestUpdateOutcome};
 
 const TESTS: &str = "acceptance tests table";
+/// The story attribute counting its acceptance tests (not part of the story's API shape).
+const TEST_COUNT: &str = "testCount";
 /// BatchWriteItem takes at most 25 requests.
 const BATCH_SIZE: usize = 25;
 /// Rounds of re-sending items DynamoDB left unprocessed before giving up with a 503.
@@ -31,6 +33,30 @@ pub struct DynamoAcceptanceTestRepository {
 }
 
 impl DynamoAcceptanceTestRepository {
+    /// Why the story refused a new test: gone (or being deleted), or full.
+    async fn refusal_reason(&self, story_id: u64) -> Result<Error> {
+        let story = self
+            .client
+            .get_item()
+            .table_name(&self.stories_table)
+            .set_key(Some(story_key(story_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| sdk_error(TESTS, error))?;
+        let usable = story
+            .item
+            .is_some_and(|item| !item.contains_key("deleting"));
+        Ok(if usable {
+            Error::TooManyTests {
+                story_id,
+                limit: MAX_TESTS_PER_STORY,
+            }
+        } else {
+            Error::StoryNotFound { id: story_id }
+        })
+    }
+
     pub fn new(client: Client, table: impl Into<String>, stories_table: impl Into<String>) -> Self {
         Self {
             client,
@@ -97,18 +123,32 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
             .condition_expression("attribute_not_exists(id)")
             .build()
             .map_err(|error| Error::Internal(error.to_string()))?;
+        // The story counts its tests in the same transaction, so the limit holds under
+        // concurrent creates; the count also proves the story exists and is not being deleted.
+        let mut count = UpdateExpression::new();
+        count
+            .add_to_count(TEST_COUNT, 1)
+            .require_exists("id")
+            .require_absent("deleting")
+            .require_below(TEST_COUNT, MAX_TESTS_PER_STORY);
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(usable_parent_check(&self.stories_table, test.story_id)?)
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(
+                        count.transaction_update(&self.stories_table, story_key(test.story_id))?,
+                    )
+                    .build(),
+            )
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
             Err(error) => match failed_conditions(&error) {
                 Some(failed) if failed.get(1) == Some(&true) => {
-                    Err(Error::StoryNotFound { id: test.story_id })
+                    Err(self.refusal_reason(test.story_id).await?)
                 }
                 Some(failed) if failed.first() == Some(&true) => Err(Error::Internal(format!(
                     "acceptance test id {} already taken",
@@ -216,16 +256,46 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
     }
 
     async fn delete(&self, story_id: u64, id: &str) -> Result<bool> {
-        let output = self
-            .client
-            .delete_item()
+        // The test and the story's count go together; a story already gone has nothing to count.
+        let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(story_id, id)))
-            .return_values(ReturnValue::AllOld)
+            .condition_expression("attribute_exists(id)")
+            .build()
+            .map_err(|error| Error::Internal(error.to_string()))?;
+        let mut count = UpdateExpression::new();
+        count.add_to_count(TEST_COUNT, -1).require_exists("id");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(count.transaction_update(&self.stories_table, story_key(story_id))?)
+                    .build(),
+            )
             .send()
-            .await
-            .map_err(|error| sdk_error(TESTS, error))?;
-        Ok(output.attributes.is_some_and(|old| !old.is_empty()))
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.first() == Some(&true) => Ok(false),
+                Some(failed) if failed.get(1) == Some(&true) => {
+                    // An orphan of a story deleted meanwhile: remove it alone.
+                    let output = self
+                        .client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(Self::key(story_id, id)))
+                        .return_values(ReturnValue::AllOld)
+                        .send()
+                        .await
+                        .map_err(|error| sdk_error(TESTS, error))?;
+                    Ok(output.attributes.is_some_and(|old| !old.is_empty()))
+                }
+                _ => Err(sdk_error(TESTS, error)),
+            },
+        }
     }
 
     async fn delete_all(&self, story_id: u64) -> Result<()> {

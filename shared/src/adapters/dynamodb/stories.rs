@@ -215,7 +215,7 @@ enum PutOutcome {
     ParentMissing(u64),
 }
 
-fn story_key(id: u64) -> HashMap<String, AttributeValue> {
+pub(crate) fn story_key(id: u64) -> HashMap<String, AttributeValue> {
     HashMap::from([("id".to_owned(), AttributeValue::N(id.to_string()))])
 }
 
