@@ -257,6 +257,10 @@ impl LocalApi {
                 &port.to_string(),
                 "--env-file",
                 &env_file_arg,
+                // watch's own default wait for a function's answer is short enough that a large
+                // page built in a debug build came back as watch's 500.
+                "--timeout",
+                "60",
             ],
             &[("PATH", path)],
             &log,
