@@ -462,7 +462,7 @@ mod tests {
             (
                 Error::TooManyTests {
                     story_id: 3,
-                    limit: 50,
+                    limit: 20,
                 },
                 409,
                 "TOO_MANY_ACCEPTANCE_TESTS",

@@ -403,7 +403,7 @@ async fn acceptance_tests_belong_to_existing_stories_and_go_with_them() {
 /// The story counts its tests in the same transaction as each create and delete, so the limit
 /// holds even when creates race.
 #[tokio::test]
-async fn a_story_holds_at_most_fifty_tests_even_under_concurrent_creates() {
+async fn a_story_holds_at_most_twenty_tests_even_under_concurrent_creates() {
     use aipm::ports::{AcceptanceTestRepository, MAX_TESTS_PER_STORY};
     let fixture = Fixture::start().await;
     let (stories, tests) = (fixture.stories(), fixture.tests());
@@ -420,10 +420,10 @@ async fn a_story_holds_at_most_fifty_tests_even_under_concurrent_creates() {
     let stored = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
     let refused = outcomes
         .iter()
-        .filter(|outcome| matches!(outcome, Err(Error::TooManyTests { limit: 50, .. })))
+        .filter(|outcome| matches!(outcome, Err(Error::TooManyTests { limit: 20, .. })))
         .count();
-    assert_eq!((stored, refused), (50, 10), "{outcomes:?}");
-    assert_eq!(tests.list(story.id).await.unwrap().len(), 50);
+    assert_eq!((stored, refused), (20, 10), "{outcomes:?}");
+    assert_eq!(tests.list(story.id).await.unwrap().len(), 20);
 
     // Deleting one frees a place, for one more test only.
     assert!(tests.delete(story.id, "t0").await.unwrap());
