@@ -4,7 +4,6 @@
 //! test as status 599 with the reason, and is kept for [`ContractProxy::violations`].
 //! Request bodies that are not UTF-8 go on with the invalid bytes replaced (see `forward`).
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,10 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 
 /// The status a contract violation reaches the test with: no real answer uses it.
@@ -41,13 +37,6 @@ struct Upstream {
 
 impl ContractProxy {
     pub async fn start(upstream_url: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port for the contract proxy");
-        let url = format!(
-            "http://{}",
-            listener.local_addr().expect("the proxy's address")
-        );
         let violations = Arc::new(Mutex::new(Vec::new()));
         let upstream = Arc::new(Upstream {
             url: upstream_url.to_owned(),
@@ -57,20 +46,12 @@ impl ContractProxy {
                 .expect("an HTTP client"),
             violations: Arc::clone(&violations),
         });
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let upstream = Arc::clone(&upstream);
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let upstream = Arc::clone(&upstream);
-                        async move { Ok::<_, Infallible>(upstream.forward(request).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let (address, server) = crate::loopback::serve(move |request| {
+            let upstream = Arc::clone(&upstream);
+            async move { upstream.forward(request).await }
+        })
+        .await;
+        let url = format!("http://{address}");
         Self {
             url,
             violations,

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, ChildStdin, Command};
 
 pub mod contract_proxy;
+pub mod gateway;
+pub mod loopback;
 pub mod openapi;
 pub mod runtime_api;
 

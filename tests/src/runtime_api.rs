@@ -1,8 +1,8 @@
-//! A Lambda Runtime API on loopback for the benchmark: a function process polls it for events
-//! exactly as on Lambda (`/2018-06-01/runtime/invocation/next`) and posts its responses back,
-//! so a release binary can be started, timed and driven without AWS or `cargo lambda`.
+//! A Lambda Runtime API on loopback: a function process polls it for events exactly as on
+//! Lambda (`/2018-06-01/runtime/invocation/next`) and posts its responses back, so a built
+//! function can be started, timed and driven without AWS or `cargo lambda` (the benchmark, the
+//! local gateway of the fuzz test).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,10 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
@@ -96,10 +93,6 @@ impl Shared {
 
 impl RuntimeApi {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port for the runtime API");
-        let address = listener.local_addr().expect("an address").to_string();
         let (polls_in, polls) = mpsc::unbounded_channel();
         let (events, events_out) = mpsc::unbounded_channel();
         let (posted_in, posted) = mpsc::unbounded_channel();
@@ -108,20 +101,11 @@ impl RuntimeApi {
             events: Mutex::new(events_out),
             posted: posted_in,
         });
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let shared = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let shared = Arc::clone(&shared);
-                        async move { Ok::<_, Infallible>(shared.serve(request).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let (address, server) = crate::loopback::serve(move |request| {
+            let shared = Arc::clone(&shared);
+            async move { shared.serve(request).await }
+        })
+        .await;
         Self {
             address,
             polls,
@@ -164,4 +148,41 @@ impl RuntimeApi {
         while self.polls.try_recv().is_ok() {}
         while self.posted.try_recv().is_ok() {}
     }
+}
+
+/// Starts a function binary as Lambda would, against the Runtime API at `runtime`; its output
+/// goes to `log` (appended) or nowhere.
+pub fn spawn_function(
+    binary: &std::path::Path,
+    environment: &[(String, String)],
+    runtime: &str,
+    log: Option<&std::path::Path>,
+) -> std::process::Child {
+    let name = binary
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let output = || {
+        log.and_then(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ok()
+        })
+        .map_or_else(std::process::Stdio::null, std::process::Stdio::from)
+    };
+    std::process::Command::new(binary)
+        .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", runtime)
+        .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()))
 }

@@ -1,15 +1,17 @@
 //! Property-based fuzzing of the whole API with schemathesis, from openapi.yaml, against the
 //! local stack: generated valid and invalid requests for every operation, with schemathesis's
 //! checks for server errors, documented status codes, content types, headers and response
-//! schemas. Any finding fails the test. It goes through the contract proxy, which checks each
-//! response against the spec a second time and stands in for API Gateway's handling of bodies
-//! that are not UTF-8.
+//! schemas. Any finding fails the test. The functions (debug builds) run behind
+//! `aipm_tests::gateway`, a local stand-in for API Gateway, and the contract proxy, which checks
+//! each response against the spec a second time.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 
-use aipm_tests::{Emulator, LocalApi, repo_root, temp_dir, venv_bin};
+use aipm_tests::contract_proxy::ContractProxy;
+use aipm_tests::gateway::LocalGateway;
+use aipm_tests::{Emulator, repo_root, temp_dir, venv_bin};
 
 /// Generated cases per operation (schemathesis's `--max-examples`).
 const CASES_PER_OPERATION: usize = 100;
@@ -26,8 +28,9 @@ async fn schemathesis_finds_nothing_in_any_operation() {
     let environment = emulator
         .create_resources_with("fuzz", Some(&repository))
         .await;
-    let mut api = LocalApi::start(&environment).await;
-    warm_every_function(&api).await;
+    let gateway =
+        LocalGateway::start(&environment, &temp_dir("gateway").join("functions.log")).await;
+    let api = ContractProxy::start(&gateway.url).await;
     let reports = temp_dir("schemathesis");
 
     // First with schemathesis's feedback loop, which reuses ids from earlier responses and so
@@ -63,15 +66,19 @@ async fn schemathesis_finds_nothing_in_any_operation() {
             assert!(*cases >= CASES_PER_OPERATION, "{operation}: {cases} cases");
         }
     }
-    api.stop().await;
+    assert!(
+        api.violations().is_empty(),
+        "responses that break openapi.yaml:\n{}",
+        api.violations().join("\n")
+    );
 }
 
-async fn run_schemathesis(api: &LocalApi, phases: &str, config: &Path, events: &Path) {
+async fn run_schemathesis(api: &ContractProxy, phases: &str, config: &Path, events: &Path) {
     let output = tokio::process::Command::new(venv_bin("st"))
         .current_dir(repo_root())
         .arg("--config-file")
         .arg(config)
-        .args(["run", "openapi.yaml", "--url", &api.base_url])
+        .args(["run", "openapi.yaml", "--url", &api.url])
         .args(["--checks", CHECKS, "--phases", phases])
         .args(["--max-examples", &CASES_PER_OPERATION.to_string()])
         .args(["--seed", "20261122", "--workers", "1"])
@@ -90,36 +97,6 @@ async fn run_schemathesis(api: &LocalApi, phases: &str, config: &Path, events: &
         "schemathesis ({phases}) found problems:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// One request per route, so that `cargo lambda watch` has built and started every function
-/// before the fuzzing starts (a request that arrives while it does gets watch's own 500).
-async fn warm_every_function(api: &LocalApi) {
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(600))
-        .build()
-        .unwrap();
-    for (method, path) in [
-        ("GET", "/stories"),
-        ("POST", "/stories"),
-        ("GET", "/stories/1"),
-        ("PATCH", "/stories/1"),
-        ("DELETE", "/stories/1"),
-        ("POST", "/stories/1/tests"),
-        ("PATCH", "/stories/1/tests/t1"),
-        ("DELETE", "/stories/1/tests/t1"),
-        ("POST", "/stories/1/generate-code"),
-        ("GET", "/code-tasks/ab"),
-        ("POST", "/code-tasks/ab/cancel"),
-    ] {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let response = http.request(method, api.url(path)).send().await.unwrap();
-        assert!(
-            response.status().as_u16() < 500,
-            "{path}: {}",
-            response.status()
-        );
-    }
 }
 
 /// How many cases schemathesis sent to each operation, from its ndjson event stream.

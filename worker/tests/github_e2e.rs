@@ -235,14 +235,7 @@ fn count(calls: &[(String, String, String)], verb: &str, route: &str) -> usize {
 
 #[tokio::test]
 async fn the_github_flow_sends_the_documented_calls_with_the_token_and_never_logs_it() {
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
-
+    let (logs, _logging) = capture_logs();
     let server = github().await;
     let stack = stack().await;
     let story = stack.ready_story().await;

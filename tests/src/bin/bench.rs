@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aipm::adapters::memory::MemoryStore;
@@ -117,21 +116,11 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// A function process with the log level the benchmark runs at (warnings only).
 fn spawn(binary: &Path, environment: &[(String, String)], runtime: &str) -> std::process::Child {
-    let mut command = std::process::Command::new(binary);
-    command
-        .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("AWS_LAMBDA_RUNTIME_API", runtime)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command.spawn().expect("the release binary starts")
+    let mut environment = environment.to_vec();
+    environment.push(("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into()));
+    aipm_tests::runtime_api::spawn_function(binary, &environment, runtime, None)
 }
 
 fn zip_size(binary: &Path) -> u64 {
