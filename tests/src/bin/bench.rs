@@ -20,10 +20,30 @@ use aipm_tests::{Backend, repo_root, seed_ready_story};
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{Value, json};
 
-const COLD_STARTS: usize = 20;
-const WARM_REQUESTS: usize = 1_000;
 const HANDLER_ITERATIONS: usize = 10_000;
-const PAGE_REQUESTS: usize = 100;
+
+/// A count from the environment (`AIPM_BENCH_…`), or its default.
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Starts per function (median of these).
+fn cold_starts() -> usize {
+    setting("AIPM_BENCH_COLD_STARTS", 20)
+}
+
+/// Sequential warm requests per function.
+fn warm_requests() -> usize {
+    setting("AIPM_BENCH_WARM_REQUESTS", 1_000)
+}
+
+/// get-stories requests per table size.
+fn page_requests() -> usize {
+    setting("AIPM_BENCH_PAGE_REQUESTS", 100)
+}
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
@@ -149,7 +169,7 @@ async fn measure(
     let mut ready = Vec::new();
     let mut first = Vec::new();
     let mut statuses = std::collections::BTreeMap::new();
-    for _ in 0..COLD_STARTS {
+    for _ in 0..cold_starts() {
         runtime.drain();
         let started = Instant::now();
         let mut child = spawn(&binary, environment, &runtime.address);
@@ -167,8 +187,8 @@ async fn measure(
     }
     runtime.drain();
     let mut child = spawn(&binary, environment, &runtime.address);
-    let mut warm = Vec::with_capacity(WARM_REQUESTS);
-    for _ in 0..WARM_REQUESTS {
+    let mut warm = Vec::with_capacity(warm_requests());
+    for _ in 0..warm_requests() {
         let (sent, posted) = runtime.invoke(&(scenario.event)(*next)).await;
         *next += 1;
         warm.push(posted.at - sent);
@@ -238,7 +258,7 @@ async fn page_cost(
     let event = api_event("GET", "/stories", "/stories?limit=50", None, json!({}));
     let mut times = Vec::new();
     let mut bytes = 0;
-    for _ in 0..PAGE_REQUESTS {
+    for _ in 0..page_requests() {
         let (sent, posted) = runtime.invoke(&event).await;
         times.push(posted.at - sent);
         let (status, length) = outcome(&posted);
@@ -503,11 +523,13 @@ async fn main() {
          loopback, with the moto emulator behind it (DynamoDB requests serialized, see \
          LOCAL-STACK-NOTES). *Ready* is process start to its first poll for an event; *first \
          response* adds the first request, with its TLS-free connection to the emulator. Medians of \
-         {COLD_STARTS} starts. Warm latency: {WARM_REQUESTS} sequential requests to one process, \
+         {} starts. Warm latency: {} sequential requests to one process, \
          from handing out the event to receiving the response (the runtime round trip is \
          included). Peak RSS is the process's VmHWM after the warm run. Handler overhead: \
          {HANDLER_ITERATIONS} calls of the handler on the in-memory adapters, in process. Zip: \
-         the binary as `bootstrap`, deflated.\n"
+         the binary as `bootstrap`, deflated.\n",
+        cold_starts(),
+        warm_requests()
     );
 
     let backend = Backend::start("bench").await;
@@ -521,7 +543,8 @@ async fn main() {
         eprintln!("scale: get-stories as the table grows");
         let _ = writeln!(
             report,
-            "## get-stories page cost as the table grows (limit 50, {PAGE_REQUESTS} requests)\n"
+            "## get-stories page cost as the table grows (limit 50, {} requests)\n",
+            page_requests()
         );
         let _ = writeln!(
             report,
@@ -562,13 +585,36 @@ async fn main() {
         test.id = "bench-test".into();
         tests.create(&test).await.expect("a test to update");
     }
+    // Tests for delete-acceptance-test to delete: d0, d1, … on stories 1 to 51, 20 each.
+    {
+        use aipm::ports::AcceptanceTestRepository;
+        use futures::StreamExt;
+        let tests = aipm::adapters::dynamodb::DynamoAcceptanceTestRepository::new(
+            aws_sdk_dynamodb::Client::new(&backend.sdk),
+            &backend.config.acceptance_tests_table,
+            &backend.config.stories_table,
+        );
+        let template = tests.list(test_story).await.expect("tests")[0].clone();
+        futures::stream::iter(0..cold_starts() + warm_requests())
+            .map(|n| {
+                let tests = tests.clone();
+                let mut test = template.clone();
+                test.story_id = 1 + (n / 20) as u64;
+                test.id = format!("d{n}");
+                async move { tests.create(&test).await }
+            })
+            .buffer_unordered(16)
+            .for_each(|created| async move {
+                created.expect("a test to delete is stored");
+            })
+            .await;
+    }
     let deletable = (have + 3) as u64;
-    fill_stories(&backend, have, have + COLD_STARTS + WARM_REQUESTS + 10).await;
+    fill_stories(&backend, have, have + cold_starts() + warm_requests() + 10).await;
     let (_, generated) = runtime_first_task(&binaries, &environment, &mut runtime, story).await;
     let task_id = generated["taskId"].as_str().unwrap_or("0").to_owned();
 
     let mut figures = Vec::new();
-    let mut next = 0;
     for scenario in scenarios(story, task_id, deletable, test_story) {
         if let Some(only) = &only
             && !only.iter().any(|name| name == scenario.function)
@@ -576,13 +622,8 @@ async fn main() {
             continue;
         }
         eprintln!("measuring {}", scenario.function);
-        let mut n = if scenario.function == "delete-story" {
-            0
-        } else {
-            next
-        };
+        let mut n = 0;
         let measured = measure(&scenario, &binaries, &environment, &mut runtime, &mut n).await;
-        next = next.max(n);
         eprintln!(
             "  ready {} ms, first response {} ms, rss {} KiB, p50 {} ms, p99 {} ms [{}]",
             ms(measured.ready_median),
