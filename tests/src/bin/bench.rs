@@ -338,7 +338,14 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration)> {
     figures
 }
 
-fn scenarios(story: u64, task_id: String, deletable: u64, test_story: u64) -> Vec<Scenario> {
+fn scenarios(
+    story: u64,
+    task_id: String,
+    deletable: u64,
+    test_story: u64,
+    tests_base: u64,
+    create_base: u64,
+) -> Vec<Scenario> {
     let story_path = format!("/stories/{story}");
     let no_headers = || json!({});
     vec![
@@ -403,7 +410,8 @@ fn scenarios(story: u64, task_id: String, deletable: u64, test_story: u64) -> Ve
                 api_event(
                     "POST",
                     "/stories/{id}/tests",
-                    &format!("/stories/{test_story}/tests"),
+                    // Stories with room: 20 tests each, a new story every 10 requests.
+                    &format!("/stories/{}/tests", create_base + (n / 10) as u64),
                     Some(
                         json!({"title": format!("Test {n}"), "given": ["a story"], "when": ["I export it"], "then": ["a CSV with 3 rows is downloaded"]}),
                     ),
@@ -429,7 +437,7 @@ fn scenarios(story: u64, task_id: String, deletable: u64, test_story: u64) -> Ve
                 api_event(
                     "DELETE",
                     "/stories/{id}/tests/{testId}",
-                    &format!("/stories/{test_story}/tests/gone-{n}"),
+                    &format!("/stories/{}/tests/d{n}", tests_base + (n / 20) as u64),
                     None,
                     no_headers(),
                 )
@@ -585,7 +593,13 @@ async fn main() {
         test.id = "bench-test".into();
         tests.create(&test).await.expect("a test to update");
     }
-    // Tests for delete-acceptance-test to delete: d0, d1, … on stories 1 to 51, 20 each.
+    // Stories to delete, then stories holding the tests to delete (d0, d1, … 20 each), then
+    // stories with room for new tests.
+    let runs = cold_starts() + warm_requests();
+    let deletable = (have + 3) as u64;
+    let tests_base = deletable + runs as u64 + 10;
+    let create_base = tests_base + (runs / 20) as u64 + 10;
+    fill_stories(&backend, have + 2, have + 2 + 2 * runs + 300).await;
     {
         use aipm::ports::AcceptanceTestRepository;
         use futures::StreamExt;
@@ -599,7 +613,7 @@ async fn main() {
             .map(|n| {
                 let tests = tests.clone();
                 let mut test = template.clone();
-                test.story_id = 1 + (n / 20) as u64;
+                test.story_id = tests_base + (n / 20) as u64;
                 test.id = format!("d{n}");
                 async move { tests.create(&test).await }
             })
@@ -609,13 +623,18 @@ async fn main() {
             })
             .await;
     }
-    let deletable = (have + 3) as u64;
-    fill_stories(&backend, have, have + cold_starts() + warm_requests() + 10).await;
     let (_, generated) = runtime_first_task(&binaries, &environment, &mut runtime, story).await;
     let task_id = generated["taskId"].as_str().unwrap_or("0").to_owned();
 
     let mut figures = Vec::new();
-    for scenario in scenarios(story, task_id, deletable, test_story) {
+    for scenario in scenarios(
+        story,
+        task_id,
+        deletable,
+        test_story,
+        tests_base,
+        create_base,
+    ) {
         if let Some(only) = &only
             && !only.iter().any(|name| name == scenario.function)
         {
