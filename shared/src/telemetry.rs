@@ -79,6 +79,9 @@ pub fn init_metrics(stage: &str) {
             .init()
             .inspect_err(|error| tracing::warn!(%error, "metrics are off"))
             .ok()
+            .inspect(|_| {
+                metrics::describe_histogram!(metric::TASK_DURATION, metrics::Unit::Seconds, "");
+            })
     });
 }
 
@@ -118,7 +121,6 @@ pub fn count_task_finished(status: TaskStatus, ran_for: Option<std::time::Durati
     };
     metrics::counter!(name).increment(1);
     if let Some(ran_for) = ran_for {
-        metrics::describe_histogram!(metric::TASK_DURATION, metrics::Unit::Seconds, "");
         metrics::histogram!(metric::TASK_DURATION).record(ran_for.as_secs_f64());
     }
 }

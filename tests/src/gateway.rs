@@ -88,6 +88,62 @@ fn query_parameters(query: &str) -> serde_json::Map<String, Value> {
         .collect()
 }
 
+/// The payload 2.0 event API Gateway's HTTP API hands a function for `method path?query` on
+/// `route` (a template such as `/stories/{id}`): path parameters from the template, decoded
+/// query parameters, and a body that is base64-encoded when it is not UTF-8.
+pub fn http_api_event(
+    method: &str,
+    route: &str,
+    path_and_query: &str,
+    headers: serde_json::Map<String, Value>,
+    body: &[u8],
+) -> Value {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let parameters: serde_json::Map<String, Value> = route
+        .split('/')
+        .zip(path.split('/'))
+        .filter_map(|(template, segment)| {
+            let name = template.strip_prefix('{')?.strip_suffix('}')?;
+            Some((name.to_owned(), json!(segment)))
+        })
+        .collect();
+    let route_key = format!("{method} {route}");
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1",
+                      "sourceIp": "127.0.0.1", "userAgent": "local" },
+            "requestId": "local", "routeKey": route_key, "stage": "$default",
+            "time": "22/Nov/2026:10:00:00 +0000", "timeEpoch": 1_795_341_600_000_u64
+        },
+        "isBase64Encoded": false
+    });
+    if !parameters.is_empty() {
+        event["pathParameters"] = Value::Object(parameters);
+    }
+    if !query.is_empty() {
+        event["queryStringParameters"] = Value::Object(query_parameters(query));
+    }
+    if !body.is_empty() {
+        match std::str::from_utf8(body) {
+            Ok(text) => event["body"] = json!(text),
+            Err(_) => {
+                event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+                event["isBase64Encoded"] = json!(true);
+            }
+        }
+    }
+    event
+}
+
 fn answer(status: u16, body: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -99,41 +155,19 @@ fn answer(status: u16, body: &str) -> Response<Full<Bytes>> {
 }
 
 impl Routes {
-    fn find(&self, method: &str, path: &str) -> Option<(&Route, serde_json::Map<String, Value>)> {
-        self.routes.iter().find_map(|route| {
-            if route.method != method {
-                return None;
-            }
-            let mut parameters = serde_json::Map::new();
-            let mut template = route.template.split('/');
-            let mut actual = path.split('/');
-            loop {
-                match (template.next(), actual.next()) {
-                    (None, None) => return Some((route, parameters)),
-                    (Some(expected), Some(segment)) => {
-                        if let Some(name) = expected
-                            .strip_prefix('{')
-                            .and_then(|rest| rest.strip_suffix('}'))
-                        {
-                            if segment.is_empty() {
-                                return None;
-                            }
-                            parameters.insert(name.to_owned(), json!(segment));
-                        } else if expected != segment {
-                            return None;
-                        }
-                    }
-                    _ => return None,
-                }
-            }
+    fn find(&self, method: &str, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|route| {
+            route.method == method && crate::openapi::template_matches(&route.template, path)
         })
     }
 
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = request.method().as_str().to_owned();
-        let path = request.uri().path().to_owned();
-        let query = request.uri().query().unwrap_or_default().to_owned();
-        let Some((route, parameters)) = self.find(&method, &path) else {
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |value| value.as_str().to_owned());
+        let Some(route) = self.find(&method, request.uri().path()) else {
             return answer(404, r#"{"message":"Not Found"}"#);
         };
         let mut headers = serde_json::Map::new();
@@ -153,38 +187,7 @@ impl Routes {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return answer(400, r#"{"message":"Bad Request"}"#),
         };
-        let route_key = format!("{} {}", route.method, route.template);
-        let mut event = json!({
-            "version": "2.0",
-            "routeKey": route_key,
-            "rawPath": path,
-            "rawQueryString": query,
-            "headers": headers,
-            "requestContext": {
-                "accountId": "123456789012", "apiId": "local", "domainName": "localhost",
-                "domainPrefix": "localhost",
-                "http": { "method": method, "path": path, "protocol": "HTTP/1.1",
-                          "sourceIp": "127.0.0.1", "userAgent": "local" },
-                "requestId": "local", "routeKey": route_key, "stage": "$default",
-                "time": "22/Nov/2026:10:00:00 +0000", "timeEpoch": 1_795_341_600_000_u64
-            },
-            "isBase64Encoded": false
-        });
-        if !parameters.is_empty() {
-            event["pathParameters"] = Value::Object(parameters);
-        }
-        if !query.is_empty() {
-            event["queryStringParameters"] = Value::Object(query_parameters(&query));
-        }
-        if !body.is_empty() {
-            match std::str::from_utf8(&body) {
-                Ok(text) => event["body"] = json!(text),
-                Err(_) => {
-                    event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(&body));
-                    event["isBase64Encoded"] = json!(true);
-                }
-            }
-        }
+        let event = http_api_event(&method, &route.template, &path_and_query, headers, &body);
         let Some(function) = self.functions.get(&route.function) else {
             return answer(500, r#"{"message":"Internal Server Error"}"#);
         };

@@ -24,7 +24,7 @@ pub fn spec() -> &'static OpenApi {
 }
 
 /// Whether a path template such as `/stories/{id}` names a concrete path such as `/stories/7`.
-fn template_matches(template: &str, path: &str) -> bool {
+pub fn template_matches(template: &str, path: &str) -> bool {
     let mut template_segments = template.split('/');
     let mut path_segments = path.split('/');
     loop {

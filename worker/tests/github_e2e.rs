@@ -429,33 +429,7 @@ async fn twenty_truly_concurrent_requests_with_one_key_open_one_pull_request() {
         let uri = uri.clone();
         tokio::spawn(async move {
             let host = github_host(&stack.sdk, &uri, GitHubToken::Value(TOKEN.into())).await;
-            let operation = GenerateCode::new(
-                DynamoStoryRepository::new(
-                    aws_sdk_dynamodb::Client::new(&stack.sdk),
-                    &stack.config.stories_table,
-                ),
-                DynamoAcceptanceTestRepository::new(
-                    aws_sdk_dynamodb::Client::new(&stack.sdk),
-                    &stack.config.acceptance_tests_table,
-                    &stack.config.stories_table,
-                ),
-                stack.tasks(),
-                SqsTaskQueue::new(
-                    aws_sdk_sqs::Client::new(&stack.sdk),
-                    &stack.config.code_tasks_queue_url,
-                ),
-                host,
-            );
-            let mut request =
-                Request::new(Body::Empty).with_path_parameters(std::collections::HashMap::from([
-                    ("id".to_owned(), story.to_string()),
-                ]));
-            request
-                .headers_mut()
-                .insert("idempotency-key", "one-key".parse().unwrap());
-            let response = respond(&operation, request).await;
-            let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
-            (response.status().as_u16(), body)
+            stack.generate_with(host, story, "one-key").await
         })
     });
     let mut task_ids = std::collections::HashSet::new();

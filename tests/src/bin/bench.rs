@@ -59,47 +59,14 @@ fn us(duration: Duration) -> String {
     format!("{:.1}", duration.as_secs_f64() * 1_000_000.0)
 }
 
-/// An API Gateway HTTP API (payload 2.0) event, as in `events/`.
+/// The event API Gateway would hand the function; `headers` is a JSON object.
 fn api_event(method: &str, route: &str, path: &str, body: Option<Value>, headers: Value) -> Value {
-    let mut parameters = serde_json::Map::new();
-    for (template, actual) in route.split('/').zip(path.split('/')) {
-        if let Some(name) = template.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-            parameters.insert(name.to_owned(), json!(actual));
-        }
+    let mut headers = headers.as_object().cloned().unwrap_or_default();
+    let body = body.map(|body| body.to_string()).unwrap_or_default();
+    if !body.is_empty() {
+        headers.insert("content-type".into(), json!("application/json"));
     }
-    let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {route}"),
-        "rawPath": raw_path,
-        "rawQueryString": query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "bench", "domainName": "bench.local",
-            "domainPrefix": "bench",
-            "http": { "method": method, "path": raw_path, "protocol": "HTTP/1.1",
-                      "sourceIp": "127.0.0.1", "userAgent": "bench" },
-            "requestId": "bench", "routeKey": format!("{method} {route}"), "stage": "$default",
-            "time": "22/Nov/2026:10:00:00 +0000", "timeEpoch": 1_795_341_600_000_u64
-        },
-        "isBase64Encoded": false
-    });
-    if !parameters.is_empty() {
-        event["pathParameters"] = Value::Object(parameters);
-    }
-    if !query.is_empty() {
-        let pairs: serde_json::Map<String, Value> = query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_owned(), json!(v)))
-            .collect();
-        event["queryStringParameters"] = Value::Object(pairs);
-    }
-    if let Some(body) = body {
-        event["body"] = json!(body.to_string());
-        event["headers"]["content-type"] = json!("application/json");
-    }
-    event
+    aipm_tests::gateway::http_api_event(method, route, path, headers, body.as_bytes())
 }
 
 /// The status code and body length of a function's response.
