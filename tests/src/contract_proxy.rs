@@ -2,7 +2,6 @@
 //! openapi.yaml on its way to the test. Tests talk to the proxy, so no response escapes the
 //! check, whichever client code sent the request. A response that breaks the spec reaches the
 //! test as status 599 with the reason, and is kept for [`ContractProxy::violations`].
-//! Request bodies that are not UTF-8 go on with the invalid bytes replaced (see `forward`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,12 +85,6 @@ impl Upstream {
         let body = match request.into_body().collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(error) => return plain(400, format!("proxy: unreadable request body: {error}")),
-        };
-        // `cargo lambda watch` answers its own 500 to a body that is not UTF-8, where API
-        // Gateway would pass it base64-encoded; the handlers read both as the same bad JSON.
-        let body = match std::str::from_utf8(&body) {
-            Ok(_) => body,
-            Err(_) => Bytes::from(String::from_utf8_lossy(&body).into_owned()),
         };
         let mut outgoing = self
             .client
