@@ -208,8 +208,39 @@ impl Emulator {
             .await
     }
 
+    /// DynamoDB requests served so far and the time the emulator spent on them
+    /// (scripts/emulator.py keeps the count).
+    pub async fn dynamodb_stats(&self) -> DynamoDbStats {
+        let response = reqwest::get(format!("{}/_aipm/emulator-stats", self.endpoint))
+            .await
+            .expect("the emulator answers its stats");
+        let stats: serde_json::Value = response.json().await.expect("stats are JSON");
+        DynamoDbStats {
+            requests: stats["dynamodbRequests"].as_u64().unwrap_or(0),
+            busy: Duration::from_secs_f64(stats["dynamodbSeconds"].as_f64().unwrap_or(0.0)),
+        }
+    }
+
     pub async fn stop(&mut self) {
         self.process.stop().await;
+    }
+}
+
+/// What the emulator did for DynamoDB requests: counts and time, cumulative since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DynamoDbStats {
+    pub requests: u64,
+    pub busy: Duration,
+}
+
+impl std::ops::Sub for DynamoDbStats {
+    type Output = DynamoDbStats;
+
+    fn sub(self, earlier: DynamoDbStats) -> DynamoDbStats {
+        DynamoDbStats {
+            requests: self.requests.saturating_sub(earlier.requests),
+            busy: self.busy.saturating_sub(earlier.busy),
+        }
     }
 }
 

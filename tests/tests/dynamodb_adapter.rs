@@ -154,6 +154,74 @@ async fn a_missing_parent_is_refused_and_nothing_is_written() {
     assert!(page.items.is_empty(), "{:?}", page.items);
 }
 
+/// The emulator keeps a sorted copy of each table between Scans (scripts/emulator.py); a listing
+/// must still see every write, delete and rolled-back transaction, and the emulator's request
+/// count (which the benchmark reads) must match the calls made.
+#[tokio::test]
+async fn listings_follow_every_change_and_the_emulator_counts_each_call() {
+    let fixture = Fixture::start().await;
+    let stories = fixture.stories();
+    let ids = |page: aipm::pagination::Page<aipm::model::Story>| {
+        page.items.iter().map(|story| story.id).collect::<Vec<_>>()
+    };
+    for title in ["One", "Two", "Three"] {
+        stories
+            .create(new_story(title, None), Utc::now())
+            .await
+            .unwrap();
+    }
+    let query = StoryListQuery::default();
+    assert_eq!(ids(stories.list(&query).await.unwrap()), vec![1, 2, 3]);
+
+    stories.delete(2).await.unwrap();
+    stories
+        .create(new_story("Four", None), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(ids(stories.list(&query).await.unwrap()), vec![1, 3, 4]);
+
+    // A transaction cancelled by its parent check restores the table from moto's backup.
+    let refused = stories
+        .create(new_story("Orphan", Some(2)), Utc::now())
+        .await;
+    assert!(
+        matches!(refused, Err(Error::ParentNotFound { id: 2 })),
+        "{refused:?}"
+    );
+    stories
+        .create(new_story("Six", Some(1)), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(ids(stories.list(&query).await.unwrap()), vec![1, 3, 4, 6]);
+
+    let before = fixture.emulator.dynamodb_stats().await;
+    stories.get(1).await.unwrap();
+    // The id counter sorts first in the emulator's Scan order; the page still takes one read.
+    let page = stories
+        .list(&StoryListQuery {
+            limit: 2,
+            ..StoryListQuery::default()
+        })
+        .await
+        .unwrap();
+    let counted = fixture.emulator.dynamodb_stats().await - before;
+    assert_eq!(counted.requests, 2, "one GetItem and one Scan: {counted:?}");
+    assert!(counted.busy > Duration::ZERO, "{counted:?}");
+    assert_eq!(page.items.len(), 2);
+    let rest = stories
+        .list(&StoryListQuery {
+            limit: 2,
+            after: page.next,
+            ..StoryListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(page).into_iter().chain(ids(rest)).collect::<Vec<_>>(),
+        vec![1, 3, 4, 6]
+    );
+}
+
 #[tokio::test]
 async fn listing_pages_through_everything_and_filters() {
     let fixture = Fixture::start().await;
@@ -393,6 +461,11 @@ async fn acceptance_tests_belong_to_existing_stories_and_go_with_them() {
             .iter()
             .all(|test| test.needs_review)
     );
+    // Flagging again only reads: every test is flagged already.
+    let before = fixture.emulator.dynamodb_stats().await;
+    tests.mark_needs_review(story.id, Utc::now()).await.unwrap();
+    let counted = fixture.emulator.dynamodb_stats().await - before;
+    assert_eq!(counted.requests, 1, "{counted:?}");
 
     assert!(tests.delete(story.id, "t2").await.unwrap());
     assert!(!tests.delete(story.id, "t2").await.unwrap());

@@ -246,7 +246,7 @@ impl AcceptanceTestRepository for MemoryStore {
 
     async fn mark_needs_review(&self, story_id: u64, now: DateTime<Utc>) -> Result<()> {
         for test in self.lock()?.tests.values_mut() {
-            if test.story_id == story_id {
+            if test.story_id == story_id && !test.needs_review {
                 test.needs_review = true;
                 test.updated_at = now;
             }

@@ -58,6 +58,9 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> DeleteStory<S, T> {
                 return Ok(());
             };
             if !expanded && !self.stories.mark_deleting(id).await? {
+                if id == root {
+                    return Err(Error::StoryNotFound { id });
+                }
                 continue;
             }
             let children = self.stories.children(id).await?;
@@ -90,9 +93,7 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for DeleteStory<
                 });
             }
         };
-        if self.stories.get(id).await?.is_none() {
-            return Err(Error::StoryNotFound { id });
-        }
+        // No read first: marking the story for deletion finds out whether it exists.
         if cascade {
             self.delete_subtree(id).await?;
         } else {
@@ -191,6 +192,10 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(error_code(&delete(&store, 1, &[]).await), "STORY_NOT_FOUND");
+        assert_eq!(
+            error_code(&delete(&store, 1, &[("cascade", "true")]).await),
+            "STORY_NOT_FOUND"
+        );
         assert_eq!(
             error_code(&delete(&store, 2, &[("cascade", "yes")]).await),
             "INVALID_QUERY_PARAMETER"

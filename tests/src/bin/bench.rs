@@ -90,6 +90,9 @@ struct Figures {
     peak_rss_kib: u64,
     warm_p50: Duration,
     warm_p99: Duration,
+    /// DynamoDB requests per warm request, and the emulator's time per warm request.
+    dynamodb_calls: f64,
+    emulator_per_request: Duration,
     statuses: String,
     zip_bytes: u64,
 }
@@ -128,10 +131,11 @@ fn zip_size(binary: &Path) -> u64 {
 async fn measure(
     scenario: &Scenario,
     binaries: &Path,
-    environment: &[(String, String)],
+    backend: &Backend,
     runtime: &mut RuntimeApi,
     next: &mut usize,
 ) -> Figures {
+    let environment = &backend.environment;
     let binary = binaries.join(scenario.function);
     let mut ready = Vec::new();
     let mut first = Vec::new();
@@ -155,15 +159,18 @@ async fn measure(
     runtime.drain();
     let mut child = spawn(&binary, environment, &runtime.address);
     let mut warm = Vec::with_capacity(warm_requests());
+    let before = backend.emulator.dynamodb_stats().await;
     for _ in 0..warm_requests() {
         let (sent, posted) = runtime.invoke(&(scenario.event)(*next)).await;
         *next += 1;
         warm.push(posted.at - sent);
         *statuses.entry(outcome(&posted).0).or_insert(0) += 1;
     }
+    let emulator = backend.emulator.dynamodb_stats().await - before;
     let peak_rss_kib = peak_rss_kib(child.id());
     let _ = child.kill();
     let _ = child.wait();
+    let requests = warm.len().max(1);
     Figures {
         function: scenario.function,
         ready_median: percentile(&mut ready, 0.5),
@@ -171,6 +178,8 @@ async fn measure(
         peak_rss_kib,
         warm_p50: percentile(&mut warm, 0.5),
         warm_p99: percentile(&mut warm, 0.99),
+        dynamodb_calls: emulator.requests as f64 / requests as f64,
+        emulator_per_request: emulator.busy / requests as u32,
         statuses: statuses
             .iter()
             .map(|(status, count)| format!("{status}×{count}"))
@@ -195,36 +204,79 @@ fn new_story(n: usize) -> NewStory {
     }
 }
 
-/// Fills the stories table to `target` stories, 16 writes at a time.
-async fn fill_stories(backend: &Backend, have: usize, target: usize) {
-    use futures::StreamExt;
-    let stories = aipm::adapters::dynamodb::DynamoStoryRepository::new(
-        aws_sdk_dynamodb::Client::new(&backend.sdk),
-        &backend.config.stories_table,
-    );
-    futures::stream::iter(have..target)
-        .map(|n| {
-            let stories = stories.clone();
-            async move { stories.create(new_story(n), chrono::Utc::now()).await }
-        })
-        .buffer_unordered(16)
-        .for_each(|created| async move {
-            created.expect("a benchmark story is stored");
-        })
-        .await;
+/// Writes stories `ids` straight into the table, 25 to a BatchWriteItem, and moves the id
+/// counter past them. Creating them one by one through the repository would cost a transaction
+/// each, and moto copies the whole table for every transaction: O(n²) to fill 10,000.
+async fn seed_stories(backend: &Backend, ids: std::ops::Range<u64>) {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    let client = aws_sdk_dynamodb::Client::new(&backend.sdk);
+    let table = &backend.config.stories_table;
+    let now = chrono::Utc::now();
+    let last = ids.end.saturating_sub(1);
+    let ids: Vec<u64> = ids.collect();
+    for chunk in ids.chunks(25) {
+        let mut writes: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|&id| {
+                let item = serde_dynamo::to_item(new_story(id as usize).into_story(id, now))
+                    .expect("a story serializes");
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("a put has an item"),
+                    )
+                    .build()
+            })
+            .collect();
+        while !writes.is_empty() {
+            let output = client
+                .batch_write_item()
+                .request_items(table, writes)
+                .send()
+                .await
+                .expect("the emulator stores a batch");
+            writes = output
+                .unprocessed_items
+                .and_then(|mut unprocessed| unprocessed.remove(table))
+                .unwrap_or_default();
+        }
+    }
+    client
+        .update_item()
+        .table_name(table)
+        .key("id", AttributeValue::N("0".into()))
+        .update_expression("SET lastStoryId = :last")
+        .expression_attribute_values(":last", AttributeValue::N(last.to_string()))
+        .send()
+        .await
+        .expect("the id counter moves past the seeded stories");
+}
+
+/// One row of the scale table.
+struct PageCost {
+    p50: Duration,
+    p99: Duration,
+    bytes: usize,
+    dynamodb_calls: f64,
+    emulator_per_request: Duration,
 }
 
 /// get-stories page time and size at a given table size, through the release binary.
-async fn page_cost(
-    binaries: &Path,
-    environment: &[(String, String)],
-    runtime: &mut RuntimeApi,
-) -> (Duration, Duration, usize) {
+async fn page_cost(binaries: &Path, backend: &Backend, runtime: &mut RuntimeApi) -> PageCost {
     runtime.drain();
-    let mut child = spawn(&binaries.join("get-stories"), environment, &runtime.address);
+    let mut child = spawn(
+        &binaries.join("get-stories"),
+        &backend.environment,
+        &runtime.address,
+    );
     let event = api_event("GET", "/stories", "/stories?limit=50", None, json!({}));
     let mut times = Vec::new();
     let mut bytes = 0;
+    // The first request sets up the connection; it belongs to the cold start, not the page.
+    runtime.invoke(&event).await;
+    let before = backend.emulator.dynamodb_stats().await;
     for _ in 0..page_requests() {
         let (sent, posted) = runtime.invoke(&event).await;
         times.push(posted.at - sent);
@@ -232,13 +284,17 @@ async fn page_cost(
         assert_eq!(status, 200, "{:?}", posted.body);
         bytes = length;
     }
+    let emulator = backend.emulator.dynamodb_stats().await - before;
     let _ = child.kill();
     let _ = child.wait();
-    (
-        percentile(&mut times, 0.5),
-        percentile(&mut times, 0.99),
+    let requests = times.len().max(1);
+    PageCost {
+        p50: percentile(&mut times, 0.5),
+        p99: percentile(&mut times, 0.99),
         bytes,
-    )
+        dynamodb_calls: emulator.requests as f64 / requests as f64,
+        emulator_per_request: emulator.busy / requests as u32,
+    }
 }
 
 /// The handler's own time per request on the in-memory adapters: no I/O, no runtime.
@@ -500,52 +556,68 @@ async fn main() {
          response* adds the first request, with its TLS-free connection to the emulator. Medians of \
          {} starts. Warm latency: {} sequential requests to one process, \
          from handing out the event to receiving the response (the runtime round trip is \
-         included). Peak RSS is the process's VmHWM after the warm run. Handler overhead: \
+         included). *DynamoDB calls* and *emulator ms* per request come from the emulator's own \
+         count (scripts/emulator.py): what is left of the warm time is the function, the SDK \
+         and loopback HTTP. Peak RSS is the process's VmHWM after the warm run. Handler overhead: \
          {HANDLER_ITERATIONS} calls of the handler on the in-memory adapters, in process. Zip: \
-         the binary as `bootstrap`, deflated.\n",
+         the binary as `bootstrap`, deflated. Scale: stories written straight into the table \
+         (BatchWriteItem) on an emulator of its own, then the first page of GET /stories \
+         measured at each size after one unmeasured request.\n",
         cold_starts(),
         warm_requests()
     );
 
-    let backend = Backend::start("bench").await;
-    let environment = backend.environment.clone();
     let mut runtime = RuntimeApi::start().await;
 
-    // Scale first, on an empty table.
-    let mut have = 0;
+    // Scale, on an emulator of its own so that the 10,000 stories do not slow the rest.
     let mut ratio = f64::NAN;
     if only.is_none() {
         eprintln!("scale: get-stories as the table grows");
+        let mut backend = Backend::start("bench-scale").await;
         let _ = writeln!(
             report,
-            "## get-stories page cost as the table grows (limit 50, {} requests)\n",
+            "## get-stories page cost as the table grows (first page, limit 50, {} requests)\n",
             page_requests()
         );
         let _ = writeln!(
             report,
-            "| stories in table | page p50 ms | page p99 ms | bytes per page |"
+            "| stories in table | page p50 ms | page p99 ms | bytes per page | DynamoDB calls per page | emulator ms per page |"
         );
-        let _ = writeln!(report, "|---:|---:|---:|---:|");
+        let _ = writeln!(report, "|---:|---:|---:|---:|---:|---:|");
         let mut page_at = Vec::new();
-        for size in [100, 1_000, 10_000] {
-            fill_stories(&backend, have, size).await;
+        let mut have = 0;
+        for size in [100u64, 1_000, 10_000] {
+            seed_stories(&backend, have + 1..size + 1).await;
             have = size;
-            let (p50, p99, bytes) = page_cost(&binaries, &environment, &mut runtime).await;
+            let cost = page_cost(&binaries, &backend, &mut runtime).await;
             eprintln!(
-                "  {size}: p50 {} ms, p99 {} ms, {bytes} bytes",
-                ms(p50),
-                ms(p99)
+                "  {size}: p50 {} ms, p99 {} ms, {} bytes, {:.1} calls, emulator {} ms",
+                ms(cost.p50),
+                ms(cost.p99),
+                cost.bytes,
+                cost.dynamodb_calls,
+                ms(cost.emulator_per_request)
             );
-            let _ = writeln!(report, "| {size} | {} | {} | {bytes} |", ms(p50), ms(p99));
-            page_at.push(p50);
+            let _ = writeln!(
+                report,
+                "| {size} | {} | {} | {} | {:.1} | {} |",
+                ms(cost.p50),
+                ms(cost.p99),
+                cost.bytes,
+                cost.dynamodb_calls,
+                ms(cost.emulator_per_request)
+            );
+            page_at.push(cost.p50);
         }
         ratio = page_at[2].as_secs_f64() / page_at[0].as_secs_f64();
         let _ = writeln!(
             report,
             "\nPage time at 10,000 stories is {ratio:.2}× that at 100 (target ≤ 1.5×).\n"
         );
+        backend.emulator.stop().await;
     }
 
+    let backend = Backend::start("bench").await;
     // Data for the per-function scenarios.
     let story = seed_ready_story(&backend.sdk, &backend.config).await;
     let test_story = seed_ready_story(&backend.sdk, &backend.config).await;
@@ -563,10 +635,10 @@ async fn main() {
     // Stories to delete, then stories holding the tests to delete (d0, d1, … 20 each), then
     // stories with room for new tests.
     let runs = cold_starts() + warm_requests();
-    let deletable = (have + 3) as u64;
+    let deletable = test_story + 1;
     let tests_base = deletable + runs as u64 + 10;
     let create_base = tests_base + (runs / 20) as u64 + 10;
-    fill_stories(&backend, have + 2, have + 2 + 2 * runs + 300).await;
+    seed_stories(&backend, deletable..create_base + (runs / 10) as u64 + 10).await;
     {
         use aipm::ports::AcceptanceTestRepository;
         use futures::StreamExt;
@@ -576,7 +648,7 @@ async fn main() {
             &backend.config.stories_table,
         );
         let template = tests.list(test_story).await.expect("tests")[0].clone();
-        futures::stream::iter(0..cold_starts() + warm_requests())
+        futures::stream::iter(0..runs)
             .map(|n| {
                 let tests = tests.clone();
                 let mut test = template.clone();
@@ -584,12 +656,13 @@ async fn main() {
                 test.id = format!("d{n}");
                 async move { tests.create(&test).await }
             })
-            .buffer_unordered(16)
+            .buffer_unordered(4)
             .for_each(|created| async move {
                 created.expect("a test to delete is stored");
             })
             .await;
     }
+    let environment = backend.environment.clone();
     let (_, generated) = runtime_first_task(&binaries, &environment, &mut runtime, story).await;
     let task_id = generated["taskId"].as_str().unwrap_or("0").to_owned();
 
@@ -609,14 +682,16 @@ async fn main() {
         }
         eprintln!("measuring {}", scenario.function);
         let mut n = 0;
-        let measured = measure(&scenario, &binaries, &environment, &mut runtime, &mut n).await;
+        let measured = measure(&scenario, &binaries, &backend, &mut runtime, &mut n).await;
         eprintln!(
-            "  ready {} ms, first response {} ms, rss {} KiB, p50 {} ms, p99 {} ms [{}]",
+            "  ready {} ms, first response {} ms, rss {} KiB, p50 {} ms, p99 {} ms, {:.1} calls, emulator {} ms [{}]",
             ms(measured.ready_median),
             ms(measured.first_response_median),
             measured.peak_rss_kib,
             ms(measured.warm_p50),
             ms(measured.warm_p99),
+            measured.dynamodb_calls,
+            ms(measured.emulator_per_request),
             measured.statuses
         );
         figures.push(measured);
@@ -624,19 +699,21 @@ async fn main() {
     let _ = writeln!(report, "## Per function (release build)\n");
     let _ = writeln!(
         report,
-        "| function | ready ms (median) | first response ms (median) | peak RSS MiB | warm p50 ms | warm p99 ms | zip KiB | statuses seen |"
+        "| function | ready ms (median) | first response ms (median) | peak RSS MiB | warm p50 ms | warm p99 ms | DynamoDB calls per request | emulator ms per request | zip KiB | statuses seen |"
     );
-    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for f in &figures {
         let _ = writeln!(
             report,
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {} | {} | {:.1} | {} | {} | {} |",
             f.function,
             ms(f.ready_median),
             ms(f.first_response_median),
             f.peak_rss_kib as f64 / 1024.0,
             ms(f.warm_p50),
             ms(f.warm_p99),
+            f.dynamodb_calls,
+            ms(f.emulator_per_request),
             f.zip_bytes / 1024,
             f.statuses
         );

@@ -319,8 +319,11 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
             needs_review: Some(true),
             ..TestChanges::default()
         };
+        // A test already flagged stays flagged: writing the flag again would cost a call and
+        // change nothing.
         let updates = tests
             .iter()
+            .filter(|test| !test.needs_review)
             .map(|test| self.update(story_id, &test.id, &flag, None, now));
         for outcome in futures::future::join_all(updates).await {
             // A test deleted meanwhile needs no review.
