@@ -430,8 +430,6 @@ impl Process {
 /// acceptance test, status Ready. Returns its id.
 pub async fn seed_ready_story(sdk: &aws_config::SdkConfig, config: &aipm::config::Config) -> u64 {
     use aipm::adapters::dynamodb::{DynamoAcceptanceTestRepository, DynamoStoryRepository};
-    use aipm::model::{AcceptanceTest, NewStory, StoryStatus, TestStatus};
-    use aipm::ports::{AcceptanceTestRepository, StoryChanges, StoryRepository};
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let stories = DynamoStoryRepository::new(client.clone(), &config.stories_table);
     let tests = DynamoAcceptanceTestRepository::new(
@@ -439,6 +437,16 @@ pub async fn seed_ready_story(sdk: &aws_config::SdkConfig, config: &aipm::config
         &config.acceptance_tests_table,
         &config.stories_table,
     );
+    seed_ready_story_in(&stories, &tests).await
+}
+
+/// [`seed_ready_story`] on any repositories (the in-memory ones included).
+pub async fn seed_ready_story_in(
+    stories: &impl aipm::ports::StoryRepository,
+    tests: &impl aipm::ports::AcceptanceTestRepository,
+) -> u64 {
+    use aipm::model::{AcceptanceTest, NewStory, StoryStatus, TestStatus};
+    use aipm::ports::StoryChanges;
     let now = chrono::Utc::now();
     let story = stories
         .create(
