@@ -440,12 +440,30 @@ pub async fn seed_ready_story(sdk: &aws_config::SdkConfig, config: &aipm::config
     seed_ready_story_in(&stories, &tests).await
 }
 
+/// A draft acceptance test of the CSV-export story the fixtures use.
+pub fn sample_test(story_id: u64, id: &str) -> aipm::model::AcceptanceTest {
+    let now = chrono::Utc::now();
+    aipm::model::AcceptanceTest {
+        story_id,
+        id: id.to_owned(),
+        title: "CSV".into(),
+        given: vec!["3 stories".into()],
+        when: vec!["the PM exports".into()],
+        then: vec!["a CSV with 3 rows is downloaded".into()],
+        status: aipm::model::TestStatus::Draft,
+        needs_review: false,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// [`seed_ready_story`] on any repositories (the in-memory ones included).
 pub async fn seed_ready_story_in(
     stories: &impl aipm::ports::StoryRepository,
     tests: &impl aipm::ports::AcceptanceTestRepository,
 ) -> u64 {
-    use aipm::model::{AcceptanceTest, NewStory, StoryStatus, TestStatus};
+    use aipm::model::{NewStory, StoryStatus};
     use aipm::ports::StoryChanges;
     let now = chrono::Utc::now();
     let story = stories
@@ -467,19 +485,7 @@ pub async fn seed_ready_story_in(
         .await
         .expect("seeding a story");
     tests
-        .create(&AcceptanceTest {
-            story_id: story.id,
-            id: "t1".into(),
-            title: "CSV".into(),
-            given: vec!["3 stories".into()],
-            when: vec!["the PM exports".into()],
-            then: vec!["a CSV with 3 rows is downloaded".into()],
-            status: TestStatus::Draft,
-            needs_review: false,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        })
+        .create(&sample_test(story.id, "t1"))
         .await
         .expect("seeding a test");
     let ready = StoryChanges {

@@ -379,19 +379,7 @@ async fn health_probe_reports_each_dependency_and_a_stopped_emulator_quickly() {
 }
 
 fn new_test(story_id: u64, id: &str) -> aipm::model::AcceptanceTest {
-    aipm::model::AcceptanceTest {
-        story_id,
-        id: id.to_owned(),
-        title: "Export".into(),
-        given: vec!["a story".into()],
-        when: vec!["the PM exports it".into()],
-        then: vec!["a CSV is downloaded".into()],
-        status: aipm::model::TestStatus::Draft,
-        needs_review: false,
-        version: 1,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    }
+    aipm_tests::sample_test(story_id, id)
 }
 
 impl Fixture {

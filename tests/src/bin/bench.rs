@@ -368,21 +368,8 @@ async fn memory_store(count: usize) -> MemoryStore {
 /// `count` tests named d0, d1, … on stories `first`, `first + 1`, …, 20 to a story.
 async fn memory_tests(store: &MemoryStore, first: u64, count: usize) {
     use aipm::ports::AcceptanceTestRepository;
-    let now = chrono::Utc::now();
     for n in 0..count {
-        let test = aipm::model::AcceptanceTest {
-            story_id: first + (n / 20) as u64,
-            id: format!("d{n}"),
-            title: "CSV".into(),
-            given: vec!["3 stories".into()],
-            when: vec!["the PM exports".into()],
-            then: vec!["a CSV with 3 rows is downloaded".into()],
-            status: aipm::model::TestStatus::Draft,
-            needs_review: false,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
+        let test = aipm_tests::sample_test(first + (n / 20) as u64, &format!("d{n}"));
         AcceptanceTestRepository::create(store, &test)
             .await
             .expect("the in-memory store takes a test");
