@@ -195,17 +195,19 @@ where
         }
         let fingerprint = request_fingerprint(story_id, instructions.as_deref());
 
+        let keyed_id = key.as_deref().map(|key| task_id_for_key(story_id, key));
         for _ in 0..3 {
-            let story = self
-                .stories
-                .get(story_id)
-                .await?
-                .ok_or(Error::StoryNotFound { id: story_id })?;
-            let keyed_id = key.as_deref().map(|key| task_id_for_key(story_id, key));
+            // The story and the task the key names are read in one round trip: neither read
+            // needs the other.
+            let (story, keyed_task) = tokio::join!(self.stories.get(story_id), async {
+                match &keyed_id {
+                    Some(task_id) => self.tasks.get(task_id).await,
+                    None => Ok(None),
+                }
+            });
+            let story = story?.ok_or(Error::StoryNotFound { id: story_id })?;
             // The same key always names the same task, finished or not.
-            if let Some(task_id) = &keyed_id
-                && let Some(task) = self.tasks.get(task_id).await?
-            {
+            if let Some(task) = keyed_task? {
                 return self
                     .existing(&story, task, key.as_deref(), &fingerprint)
                     .await;
@@ -225,7 +227,9 @@ where
                     status: story.status.as_str(),
                 });
             }
-            let task_id = keyed_id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+            let task_id = keyed_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
             let now = Utc::now();
             let task = CodeTask {
                 branch: branch_name(&story, &task_id),
