@@ -233,6 +233,17 @@ pub struct DynamoDbStats {
     pub busy: Duration,
 }
 
+impl DynamoDbStats {
+    /// Calls and emulator time per request, over `requests` requests.
+    pub fn per_request(&self, requests: usize) -> (f64, Duration) {
+        let requests = u32::try_from(requests.max(1)).unwrap_or(u32::MAX);
+        (
+            self.requests as f64 / f64::from(requests),
+            self.busy / requests,
+        )
+    }
+}
+
 impl std::ops::Sub for DynamoDbStats {
     type Output = DynamoDbStats;
 

@@ -97,6 +97,15 @@ struct Figures {
     zip_bytes: u64,
 }
 
+/// Statuses and how often each was answered, as `200×1000 404×20`.
+fn tally(statuses: &std::collections::BTreeMap<u16, usize>) -> String {
+    statuses
+        .iter()
+        .map(|(status, count)| format!("{status}×{count}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -170,7 +179,7 @@ async fn measure(
     let peak_rss_kib = peak_rss_kib(child.id());
     let _ = child.kill();
     let _ = child.wait();
-    let requests = warm.len().max(1);
+    let (dynamodb_calls, emulator_per_request) = emulator.per_request(warm.len());
     Figures {
         function: scenario.function,
         ready_median: percentile(&mut ready, 0.5),
@@ -178,13 +187,9 @@ async fn measure(
         peak_rss_kib,
         warm_p50: percentile(&mut warm, 0.5),
         warm_p99: percentile(&mut warm, 0.99),
-        dynamodb_calls: emulator.requests as f64 / requests as f64,
-        emulator_per_request: emulator.busy / requests as u32,
-        statuses: statuses
-            .iter()
-            .map(|(status, count)| format!("{status}×{count}"))
-            .collect::<Vec<_>>()
-            .join(" "),
+        dynamodb_calls,
+        emulator_per_request,
+        statuses: tally(&statuses),
         zip_bytes: zip_size(&binary),
     }
 }
@@ -287,13 +292,13 @@ async fn page_cost(binaries: &Path, backend: &Backend, runtime: &mut RuntimeApi)
     let emulator = backend.emulator.dynamodb_stats().await - before;
     let _ = child.kill();
     let _ = child.wait();
-    let requests = times.len().max(1);
+    let (dynamodb_calls, emulator_per_request) = emulator.per_request(times.len());
     PageCost {
         p50: percentile(&mut times, 0.5),
         p99: percentile(&mut times, 0.99),
         bytes,
-        dynamodb_calls: emulator.requests as f64 / requests as f64,
-        emulator_per_request: emulator.busy / requests as u32,
+        dynamodb_calls,
+        emulator_per_request,
     }
 }
 
@@ -327,11 +332,17 @@ fn handler_request(
         .with_query_string_parameters(query)
 }
 
-/// p50 and p99 of an operation's own time per request, and the statuses it answered.
+/// Rows of the handler-overhead table: operation, p50, p99, statuses answered.
+type HandlerFigures = Vec<(&'static str, Duration, Duration, String)>;
+
+/// Adds a row for `name`: p50 and p99 of the operation's own time per request, and the statuses
+/// it answered.
 async fn time_handler<O: Operation>(
+    figures: &mut HandlerFigures,
+    name: &'static str,
     operation: &O,
     request: impl Fn(usize) -> Request,
-) -> (Duration, Duration, String) {
+) {
     let mut samples = Vec::with_capacity(HANDLER_ITERATIONS);
     let mut statuses = std::collections::BTreeMap::new();
     for n in 0..HANDLER_ITERATIONS {
@@ -342,15 +353,12 @@ async fn time_handler<O: Operation>(
         *statuses.entry(response.status().as_u16()).or_insert(0) += 1;
         std::hint::black_box(response);
     }
-    (
+    figures.push((
+        name,
         percentile(&mut samples, 0.5),
         percentile(&mut samples, 0.99),
-        statuses
-            .iter()
-            .map(|(status, count)| format!("{status}×{count}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
+        tally(&statuses),
+    ));
 }
 
 /// An in-memory store with `count` stories, ids 1..=count.
@@ -378,7 +386,7 @@ async fn memory_tests(store: &MemoryStore, first: u64, count: usize) {
 
 /// Each handler's own time per request on the in-memory adapters: no I/O, no runtime. Every
 /// operation gets a store of its own with the stories and tests its requests need.
-async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
+async fn handler_overhead() -> HandlerFigures {
     let mut figures = Vec::new();
     let id = |n: u64| [("id", n.to_string())];
     let story_body = r#"{"title":"Export stories","asA":"PM","iWant":"a CSV","soThat":"I can share","storyPoint":3}"#;
@@ -389,41 +397,40 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
         "bench",
         aipm::config::BUILD,
     );
-    let (p50, p99, seen) = time_handler(&health, |_| {
+    time_handler(&mut figures, "health-check", &health, |_| {
         handler_request("GET", &[], &[], String::new(), &[])
     })
     .await;
-    figures.push(("health-check", p50, p99, seen));
 
     let store = memory_store(1_000).await;
     let list = GetStories::new(store.clone());
-    let (p50, p99, seen) = time_handler(&list, |_| {
-        handler_request("GET", &[], &[("limit", "50")], String::new(), &[])
-    })
+    time_handler(
+        &mut figures,
+        "get-stories (limit 50, 1,000 stories)",
+        &list,
+        |_| handler_request("GET", &[], &[("limit", "50")], String::new(), &[]),
+    )
     .await;
-    figures.push(("get-stories (limit 50, 1,000 stories)", p50, p99, seen));
 
     let store = memory_store(100).await;
     memory_tests(&store, 1, 5).await;
     let get = GetStory::new(store.clone(), store.clone(), store.clone());
-    let (p50, p99, seen) = time_handler(&get, |_| {
+    time_handler(&mut figures, "get-story (5 tests)", &get, |_| {
         handler_request("GET", &id(1), &[], String::new(), &[])
     })
     .await;
-    figures.push(("get-story (5 tests)", p50, p99, seen));
 
     let store = memory_store(100).await;
     let create = CreateStory::new(store.clone());
-    let (p50, p99, seen) = time_handler(&create, |_| {
+    time_handler(&mut figures, "create-story", &create, |_| {
         handler_request("POST", &[], &[], story_body.to_owned(), &[])
     })
     .await;
-    figures.push(("create-story", p50, p99, seen));
 
     let store = memory_store(100).await;
     memory_tests(&store, 1, 5).await;
     let update = UpdateStory::new(store.clone(), store.clone());
-    let (p50, p99, seen) = time_handler(&update, |n| {
+    time_handler(&mut figures, "update-story (5 tests)", &update, |n| {
         handler_request(
             "PATCH",
             &id(1),
@@ -433,20 +440,18 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
         )
     })
     .await;
-    figures.push(("update-story (5 tests)", p50, p99, seen));
 
     let store = memory_store(HANDLER_ITERATIONS).await;
     let delete = aipm::handlers::delete_story::DeleteStory::new(store.clone(), store.clone());
-    let (p50, p99, seen) = time_handler(&delete, |n| {
+    time_handler(&mut figures, "delete-story", &delete, |n| {
         handler_request("DELETE", &id(n as u64 + 1), &[], String::new(), &[])
     })
     .await;
-    figures.push(("delete-story", p50, p99, seen));
 
     let store = memory_store(HANDLER_ITERATIONS / 20 + 1).await;
     let create_test =
         aipm::handlers::create_acceptance_test::CreateAcceptanceTest::new(store.clone());
-    let (p50, p99, seen) = time_handler(&create_test, |n| {
+    time_handler(&mut figures, "create-acceptance-test", &create_test, |n| {
         handler_request(
             "POST",
             &id(1 + n as u64 / 20),
@@ -456,13 +461,12 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
         )
     })
     .await;
-    figures.push(("create-acceptance-test", p50, p99, seen));
 
     let store = memory_store(100).await;
     memory_tests(&store, 1, 5).await;
     let update_test =
         aipm::handlers::update_acceptance_test::UpdateAcceptanceTest::new(store.clone());
-    let (p50, p99, seen) = time_handler(&update_test, |n| {
+    time_handler(&mut figures, "update-acceptance-test", &update_test, |n| {
         let status = if n % 2 == 0 { "Pass" } else { "Fail" };
         handler_request(
             "PATCH",
@@ -473,13 +477,12 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
         )
     })
     .await;
-    figures.push(("update-acceptance-test", p50, p99, seen));
 
     let store = memory_store(HANDLER_ITERATIONS / 20 + 1).await;
     memory_tests(&store, 1, HANDLER_ITERATIONS).await;
     let delete_test =
         aipm::handlers::delete_acceptance_test::DeleteAcceptanceTest::new(store.clone());
-    let (p50, p99, seen) = time_handler(&delete_test, |n| {
+    time_handler(&mut figures, "delete-acceptance-test", &delete_test, |n| {
         handler_request(
             "DELETE",
             &[
@@ -492,7 +495,6 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
         )
     })
     .await;
-    figures.push(("delete-acceptance-test", p50, p99, seen));
 
     // generate-code on a Ready story each time, so that every request is a first hand-off.
     let store = MemoryStore::new();
@@ -508,7 +510,7 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
         store.clone(),
         host,
     );
-    let (p50, p99, seen) = time_handler(&generate, |n| {
+    time_handler(&mut figures, "generate-code", &generate, |n| {
         handler_request(
             "POST",
             &id(ready[n]),
@@ -518,7 +520,6 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
         )
     })
     .await;
-    figures.push(("generate-code", p50, p99, seen));
     let mut task_ids = Vec::with_capacity(HANDLER_ITERATIONS);
     for story in &ready {
         use aipm::ports::CodeTaskRepository;
@@ -531,7 +532,7 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
         );
     }
     let get_task = aipm::handlers::code_tasks::GetCodeTask::new(store.clone());
-    let (p50, p99, seen) = time_handler(&get_task, |n| {
+    time_handler(&mut figures, "get-code-task", &get_task, |n| {
         handler_request(
             "GET",
             &[("taskId", task_ids[n].clone())],
@@ -541,9 +542,8 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
         )
     })
     .await;
-    figures.push(("get-code-task", p50, p99, seen));
     let cancel = aipm::handlers::code_tasks::CancelCodeTask::new(store.clone());
-    let (p50, p99, seen) = time_handler(&cancel, |n| {
+    time_handler(&mut figures, "cancel-code-task", &cancel, |n| {
         handler_request(
             "POST",
             &[("taskId", task_ids[n].clone())],
@@ -553,7 +553,6 @@ async fn handler_overhead() -> Vec<(&'static str, Duration, Duration, String)> {
         )
     })
     .await;
-    figures.push(("cancel-code-task", p50, p99, seen));
     figures
 }
 

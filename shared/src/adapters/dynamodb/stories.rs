@@ -361,7 +361,7 @@ impl StoryRepository for DynamoStoryRepository {
     }
 
     async fn list(&self, query: &StoryListQuery) -> Result<Page<Story>> {
-        let mut stories = Vec::new();
+        let mut stories: Vec<Story> = Vec::new();
         let mut bytes = 0;
         let mut after = query.after;
         for _ in 0..LIST_ROUNDS {
@@ -372,16 +372,16 @@ impl StoryRepository for DynamoStoryRepository {
                 .await?;
             after = next;
             for item in items {
-                let story: Story = serde_dynamo::from_item(item)
-                    .map_err(|error| Error::Internal(format!("reading a story: {error}")))?;
                 if stories.len() == query.limit {
-                    // The extra item: the next page starts at it.
-                    after = stories.last().map(|last: &Story| Cursor {
+                    // The extra item, left unread: the next page starts at it.
+                    after = stories.last().map(|last| Cursor {
                         id: last.id,
                         parent_id: query.parent_id,
                     });
                     break;
                 }
+                let story: Story = serde_dynamo::from_item(item)
+                    .map_err(|error| Error::Internal(format!("reading a story: {error}")))?;
                 bytes += serde_json::to_vec(&story).map_or(0, |json| json.len());
                 let cursor = Cursor {
                     id: story.id,
