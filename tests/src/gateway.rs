@@ -1,15 +1,19 @@
-//! A local stand-in for API Gateway's HTTP API in front of the built functions, for the fuzz
-//! test: it routes a request by method and path to the function openapi.yaml names for it,
-//! turns it into a payload 2.0 event, hands that to the function's process through the
-//! function's own loopback Lambda Runtime API, and turns the answer back into HTTP. Like API
-//! Gateway, it passes a body that is not UTF-8 base64-encoded and answers 404 for unknown
-//! routes. (`cargo lambda watch` under schemathesis's load sometimes answered with its own 500
-//! or handed a function an event without a request id, which crashed it.)
+//! The local stand-in for API Gateway's HTTP API that `scripts/local-up` serves (binary
+//! `aipm-local`) and the fuzz test drives: it routes a request by method and path (the router
+//! of Cargo.toml, as `cargo lambda watch` does), turns it into a payload 2.0 event, runs it in a
+//! sandbox of that function (a process polling its own loopback Runtime API) and turns the
+//! answer back into HTTP.
+//!
+//! Like Lambda, each sandbox handles one event at a time and concurrent requests to one
+//! function run in more sandboxes (up to a limit); extra sandboxes retire after a minute idle,
+//! one stays warm. A sandbox whose process ended is replaced; the request that found it dead is
+//! run in a fresh one, and a request whose function died under it gets a JSON 503 at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -17,58 +21,336 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::runtime_api::{RuntimeApi, spawn_function};
+use crate::router::Route;
+use crate::runtime_api::Posted;
+use crate::sandbox::{FunctionSpec, Invocation, Sandbox};
 
-/// How long the gateway waits for a function, as API Gateway's integration time-out would.
-const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One function: its process and the Runtime API it polls; one invocation at a time.
-struct Function {
-    runtime: Mutex<RuntimeApi>,
-    process: std::sync::Mutex<std::process::Child>,
+/// How the local stack runs its functions.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub routes: Vec<Route>,
+    /// The folder holding the functions' binaries (`target/debug`).
+    pub binaries: PathBuf,
+    pub environment: Vec<(String, String)>,
+    /// Each function's output goes to `<log_dir>/<function>.log`.
+    pub log_dir: PathBuf,
+    /// Sandboxes per function, as a concurrency limit would cap them on Lambda.
+    pub max_sandboxes: usize,
+    /// An extra sandbox idle this long is stopped; the last one of a function stays.
+    pub idle_retirement: Duration,
+    /// API Gateway's integration time-out: no answer by then is a 503.
+    pub timeout: Duration,
+    /// Print one line per request on standard output.
+    pub request_log: bool,
 }
 
-/// A route of openapi.yaml: method, path template, and the function (its operationId).
-struct Route {
-    method: String,
-    template: String,
-    function: String,
-}
-
-struct Routes {
-    routes: Vec<Route>,
-    functions: HashMap<String, Function>,
-}
-
-pub struct LocalGateway {
-    /// `http://127.0.0.1:PORT`.
-    pub url: String,
-    pub log: PathBuf,
-    routes: Arc<Routes>,
-    server: JoinHandle<()>,
-}
-
-impl Drop for LocalGateway {
-    fn drop(&mut self) {
-        self.server.abort();
-        for function in self.routes.functions.values() {
-            if let Ok(mut process) = function.process.lock() {
-                let _ = process.kill();
-                let _ = process.wait();
-            }
+impl GatewaySettings {
+    /// The local stack's defaults: the workspace router, `target/debug`, 8 sandboxes per
+    /// function, retirement after 60 s idle, 30 s per request.
+    pub fn new(environment: Vec<(String, String)>, log_dir: &Path) -> Self {
+        Self {
+            routes: crate::router::routes(),
+            binaries: debug_binaries(),
+            environment,
+            log_dir: log_dir.to_path_buf(),
+            max_sandboxes: 8,
+            idle_retirement: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+            request_log: false,
         }
     }
 }
 
 /// The directory `cargo build` put the functions' debug binaries in.
-fn debug_binaries() -> PathBuf {
+pub fn debug_binaries() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::repo_root().join("target"))
         .join("debug")
+}
+
+/// What a sandbox is doing, for `GET /_aipm/sandboxes`.
+#[derive(Debug, Clone)]
+struct Activity {
+    started: Instant,
+    invocations: u64,
+}
+
+/// The sandboxes of one function.
+struct Pool {
+    spec: FunctionSpec,
+    idle: Mutex<Vec<Sandbox>>,
+    busy: Mutex<BTreeMap<u32, Activity>>,
+    permits: Semaphore,
+    /// Sandboxes started, the first one included.
+    starts: AtomicU64,
+    /// Sandboxes found dead and replaced.
+    replaced: AtomicU64,
+}
+
+/// Why the gateway answered instead of the function.
+enum Failure {
+    Busy,
+    StartFailed(String),
+    Crashed(String),
+    TimedOut,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn log_line(message: &str) {
+    println!("{} {message}", chrono::Utc::now().format("%H:%M:%S%.3f"));
+}
+
+impl Pool {
+    async fn start_sandbox(&self, timeout: Duration) -> Result<Sandbox, Failure> {
+        self.starts.fetch_add(1, Ordering::Relaxed);
+        Sandbox::start(&self.spec, timeout)
+            .await
+            .map_err(Failure::StartFailed)
+    }
+
+    /// The most recently used live sandbox, dropping (and so stopping) dead ones on the way.
+    fn take_idle(&self) -> Option<Sandbox> {
+        let mut idle = lock(&self.idle);
+        while let Some(sandbox) = idle.pop() {
+            if sandbox.is_alive() {
+                return Some(sandbox);
+            }
+            self.note_dead(&sandbox);
+        }
+        None
+    }
+
+    fn note_dead(&self, sandbox: &Sandbox) {
+        self.replaced.fetch_add(1, Ordering::Relaxed);
+        log_line(&format!(
+            "{} (pid {}) had exited ({}); a new one takes its place; see {}",
+            self.spec.name,
+            sandbox.pid,
+            sandbox.exit_status().unwrap_or_default(),
+            self.spec.log.display()
+        ));
+    }
+
+    async fn invoke(&self, event: &Value, limit: Duration) -> Result<Posted, Failure> {
+        let _permit = tokio::time::timeout(limit, self.permits.acquire())
+            .await
+            .map_err(|_| Failure::Busy)?
+            .map_err(|_| Failure::Busy)?;
+        for attempt in 0..2 {
+            let mut sandbox = match self.take_idle() {
+                Some(sandbox) => sandbox,
+                None => self.start_sandbox(limit).await?,
+            };
+            lock(&self.busy).insert(
+                sandbox.pid,
+                Activity {
+                    started: sandbox.started,
+                    invocations: sandbox.invocations + 1,
+                },
+            );
+            let outcome = sandbox.invoke(event, limit).await;
+            lock(&self.busy).remove(&sandbox.pid);
+            match outcome {
+                Invocation::Answered(posted) => {
+                    lock(&self.idle).push(sandbox);
+                    return Ok(posted);
+                }
+                Invocation::Died { unseen, status } => {
+                    self.note_dead(&sandbox);
+                    if !(unseen && attempt == 0) {
+                        return Err(Failure::Crashed(status));
+                    }
+                }
+                Invocation::TimedOut => return Err(Failure::TimedOut),
+            }
+        }
+        Err(Failure::Crashed("it died twice".into()))
+    }
+
+    /// Drops dead idle sandboxes and those idle past `retirement`, keeping one live sandbox;
+    /// returns whether the function has none left at all.
+    fn tidy(&self, retirement: Duration) -> bool {
+        let busy = lock(&self.busy).len();
+        let mut idle = lock(&self.idle);
+        let (alive, dead): (Vec<Sandbox>, Vec<Sandbox>) =
+            idle.drain(..).partition(Sandbox::is_alive);
+        for sandbox in &dead {
+            self.note_dead(sandbox);
+        }
+        // Oldest use first, so the most recently used sandbox is the one that stays.
+        let mut alive = alive;
+        alive.sort_by_key(|sandbox| sandbox.last_used);
+        let mut live = busy + alive.len();
+        for sandbox in alive {
+            if live > 1 && sandbox.last_used.elapsed() >= retirement {
+                live -= 1;
+                continue;
+            }
+            idle.push(sandbox);
+        }
+        live == 0
+    }
+
+    fn report(&self) -> Vec<Value> {
+        let mut rows = Vec::new();
+        for (pid, activity) in lock(&self.busy).iter() {
+            rows.push(sandbox_row(&self.spec.name, *pid, "busy", activity));
+        }
+        for sandbox in lock(&self.idle).iter() {
+            let activity = Activity {
+                started: sandbox.started,
+                invocations: sandbox.invocations,
+            };
+            rows.push(sandbox_row(&self.spec.name, sandbox.pid, "idle", &activity));
+        }
+        rows
+    }
+}
+
+fn sandbox_row(function: &str, pid: u32, state: &str, activity: &Activity) -> Value {
+    json!({
+        "function": function,
+        "pid": pid,
+        "state": state,
+        "invocations": activity.invocations,
+        "ageSeconds": activity.started.elapsed().as_secs(),
+        "rssKiB": crate::sandbox::rss_kib(pid),
+    })
+}
+
+struct Serving {
+    settings: GatewaySettings,
+    pools: HashMap<String, Arc<Pool>>,
+    requests: AtomicU64,
+}
+
+/// The local gateway: serving until dropped.
+pub struct Gateway {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    serving: Arc<Serving>,
+    server: JoinHandle<()>,
+    maintenance: JoinHandle<()>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.maintenance.abort();
+        for pool in self.serving.pools.values() {
+            lock(&pool.idle).clear();
+        }
+    }
+}
+
+impl Gateway {
+    /// Starts one sandbox of every routed function, then serves on `listener`. Fails, naming
+    /// the function and its log, when a function cannot start.
+    pub async fn start(
+        settings: GatewaySettings,
+        listener: tokio::net::TcpListener,
+    ) -> Result<Self, String> {
+        std::fs::create_dir_all(&settings.log_dir)
+            .map_err(|error| format!("cannot create {}: {error}", settings.log_dir.display()))?;
+        let environment = Arc::new(settings.environment.clone());
+        let mut pools = HashMap::new();
+        for route in &settings.routes {
+            if pools.contains_key(&route.function) {
+                continue;
+            }
+            let binary = settings.binaries.join(&route.function);
+            if !binary.exists() {
+                return Err(format!(
+                    "{} is missing: run `cargo build --workspace --bins` first",
+                    binary.display()
+                ));
+            }
+            let spec = FunctionSpec {
+                name: route.function.clone(),
+                binary,
+                environment: Arc::clone(&environment),
+                log: settings.log_dir.join(format!("{}.log", route.function)),
+            };
+            pools.insert(
+                route.function.clone(),
+                Arc::new(Pool {
+                    spec,
+                    idle: Mutex::new(Vec::new()),
+                    busy: Mutex::new(BTreeMap::new()),
+                    permits: Semaphore::new(settings.max_sandboxes.max(1)),
+                    starts: AtomicU64::new(0),
+                    replaced: AtomicU64::new(0),
+                }),
+            );
+        }
+        let warmups = pools.values().map(|pool| {
+            let pool = Arc::clone(pool);
+            let limit = settings.timeout;
+            async move {
+                let sandbox = pool
+                    .start_sandbox(limit)
+                    .await
+                    .map_err(|failure| match failure {
+                        Failure::StartFailed(message) => message,
+                        _ => format!("{} did not start", pool.spec.name),
+                    })?;
+                lock(&pool.idle).push(sandbox);
+                Ok::<_, String>(())
+            }
+        });
+        for warmed in futures::future::join_all(warmups).await {
+            warmed?;
+        }
+        let address = listener
+            .local_addr()
+            .map_err(|error| format!("no local address: {error}"))?;
+        let serving = Arc::new(Serving {
+            settings,
+            pools,
+            requests: AtomicU64::new(0),
+        });
+        let handler = Arc::clone(&serving);
+        let server = crate::loopback::serve_on(listener, move |request| {
+            let serving = Arc::clone(&handler);
+            async move { serving.handle(request).await }
+        });
+        let maintenance = tokio::spawn(maintain(Arc::clone(&serving)));
+        Ok(Self {
+            url: format!("http://{address}"),
+            serving,
+            server,
+            maintenance,
+        })
+    }
+
+    /// Every sandbox with its function, pid, state and memory.
+    pub fn sandboxes(&self) -> Value {
+        self.serving.sandboxes()
+    }
+}
+
+/// Every few seconds: replace what died, retire what idles, keep one sandbox per function.
+async fn maintain(serving: Arc<Serving>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        ticks.tick().await;
+        for pool in serving.pools.values() {
+            if pool.tidy(serving.settings.idle_retirement)
+                && let Ok(sandbox) = pool.start_sandbox(serving.settings.timeout).await
+            {
+                lock(&pool.idle).push(sandbox);
+            }
+        }
+    }
 }
 
 /// Splits `a=1&b=x%20y` into decoded pairs, the last value of a name winning.
@@ -144,8 +426,8 @@ pub fn http_api_event(
     event
 }
 
-fn answer(status: u16, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+fn answer(status: u16, body: &Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -154,22 +436,117 @@ fn answer(status: u16, body: &str) -> Response<Full<Bytes>> {
     response
 }
 
-impl Routes {
-    fn find(&self, method: &str, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|route| {
-            route.method == method && crate::openapi::template_matches(&route.template, path)
+/// The API's own error shape, for what the gateway answers in a function's place.
+fn unavailable(function: &str, failure: &Failure) -> Response<Full<Bytes>> {
+    let (code, message) = match failure {
+        Failure::Busy => (
+            "FUNCTION_BUSY",
+            format!("every {function} sandbox stayed busy; try again"),
+        ),
+        Failure::StartFailed(reason) => (
+            "FUNCTION_UNAVAILABLE",
+            format!("{function} could not start: {reason}"),
+        ),
+        Failure::Crashed(status) => (
+            "FUNCTION_CRASHED",
+            format!(
+                "{function} stopped while handling this request ({status}); it is restarted for the next one"
+            ),
+        ),
+        Failure::TimedOut => (
+            "FUNCTION_TIMED_OUT",
+            format!(
+                "{function} did not answer in time; it was stopped and is restarted for the next request"
+            ),
+        ),
+    };
+    let mut response = answer(
+        503,
+        &json!({"error": {"code": code, "message": message, "details": {"function": function}}}),
+    );
+    response.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from_static("1"),
+    );
+    response
+}
+
+/// The HTTP response for what a function posted (payload 2.0 response format).
+fn function_response(posted: &Posted) -> Response<Full<Bytes>> {
+    let internal = || answer(500, &json!({"message": "Internal Server Error"}));
+    if posted.error {
+        return internal();
+    }
+    let Ok(reply) = serde_json::from_slice::<Value>(&posted.body) else {
+        return internal();
+    };
+    let status = reply["statusCode"].as_u64().unwrap_or(500) as u16;
+    let text = reply["body"].as_str().unwrap_or_default();
+    let bytes = if reply["isBase64Encoded"] == json!(true) {
+        match base64::engine::general_purpose::STANDARD.decode(text) {
+            Ok(bytes) => bytes,
+            Err(_) => return internal(),
+        }
+    } else {
+        text.as_bytes().to_vec()
+    };
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (name, value) in reply["headers"].as_object().into_iter().flatten() {
+        if let (Ok(name), Some(Ok(value))) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            value.as_str().map(hyper::header::HeaderValue::from_str),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    for cookie in reply["cookies"].as_array().into_iter().flatten() {
+        if let Some(Ok(value)) = cookie.as_str().map(hyper::header::HeaderValue::from_str) {
+            response
+                .headers_mut()
+                .append(hyper::header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+impl Serving {
+    fn sandboxes(&self) -> Value {
+        let mut functions: Vec<&Arc<Pool>> = self.pools.values().collect();
+        functions.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        let rows: Vec<Value> = functions.iter().flat_map(|pool| pool.report()).collect();
+        let replaced: u64 = functions
+            .iter()
+            .map(|pool| pool.replaced.load(Ordering::Relaxed))
+            .sum();
+        let starts: u64 = functions
+            .iter()
+            .map(|pool| pool.starts.load(Ordering::Relaxed))
+            .sum();
+        json!({
+            "sandboxes": rows,
+            "starts": starts,
+            "replaced": replaced,
+            "requests": self.requests.load(Ordering::Relaxed),
         })
     }
 
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let began = Instant::now();
         let method = request.method().as_str().to_owned();
+        let path = request.uri().path().to_owned();
         let path_and_query = request
             .uri()
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |value| value.as_str().to_owned());
-        let Some(route) = self.find(&method, request.uri().path()) else {
-            return answer(404, r#"{"message":"Not Found"}"#);
+        if method == "GET" && path == "/_aipm/sandboxes" {
+            return answer(200, &self.sandboxes());
+        }
+        let Some(route) = crate::router::find(&self.settings.routes, &method, &path) else {
+            return answer(404, &json!({"message": "Not Found"}));
         };
+        let function = route.function.clone();
+        let template = route.template.clone();
         let mut headers = serde_json::Map::new();
         for (name, value) in request.headers() {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -185,104 +562,59 @@ impl Routes {
         }
         let body = match request.into_body().collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => return answer(400, r#"{"message":"Bad Request"}"#),
+            Err(_) => return answer(400, &json!({"message": "Bad Request"})),
         };
-        let event = http_api_event(&method, &route.template, &path_and_query, headers, &body);
-        let Some(function) = self.functions.get(&route.function) else {
-            return answer(500, r#"{"message":"Internal Server Error"}"#);
+        let number = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut event = http_api_event(&method, &template, &path_and_query, headers, &body);
+        let now = chrono::Utc::now();
+        event["requestContext"]["requestId"] = json!(format!("local-{number}"));
+        event["requestContext"]["timeEpoch"] = json!(now.timestamp_millis());
+        event["requestContext"]["time"] = json!(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
+        let Some(pool) = self.pools.get(&function) else {
+            return answer(404, &json!({"message": "Not Found"}));
         };
-        let posted = {
-            let mut runtime = function.runtime.lock().await;
-            tokio::time::timeout(INTEGRATION_TIMEOUT, runtime.invoke(&event)).await
+        let response = match pool.invoke(&event, self.settings.timeout).await {
+            Ok(posted) => function_response(&posted),
+            Err(failure) => unavailable(&function, &failure),
         };
-        let Ok((_, posted)) = posted else {
-            return answer(503, r#"{"message":"Service Unavailable"}"#);
-        };
-        let Ok(reply) = serde_json::from_slice::<Value>(&posted.body) else {
-            return answer(502, r#"{"message":"Internal Server Error"}"#);
-        };
-        if posted.error {
-            return answer(502, r#"{"message":"Internal Server Error"}"#);
-        }
-        let status = reply["statusCode"].as_u64().unwrap_or(502) as u16;
-        let text = reply["body"].as_str().unwrap_or_default();
-        let bytes = if reply["isBase64Encoded"] == json!(true) {
-            base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .unwrap_or_default()
-        } else {
-            text.as_bytes().to_vec()
-        };
-        let mut response = Response::new(Full::new(Bytes::from(bytes)));
-        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-        for (name, value) in reply["headers"].as_object().into_iter().flatten() {
-            if let (Ok(name), Some(Ok(value))) = (
-                hyper::header::HeaderName::from_bytes(name.as_bytes()),
-                value.as_str().map(hyper::header::HeaderValue::from_str),
-            ) {
-                response.headers_mut().insert(name, value);
-            }
+        if self.settings.request_log {
+            log_line(&format!(
+                "{method} {path_and_query} → {function} {} ({} ms)",
+                response.status().as_u16(),
+                began.elapsed().as_millis()
+            ));
         }
         response
     }
 }
 
+/// The gateway on a free loopback port with the workspace's routes, for tests.
+pub struct LocalGateway {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub log_dir: PathBuf,
+    gateway: Gateway,
+}
+
 impl LocalGateway {
-    /// Starts every function of openapi.yaml (debug builds; `cargo build --workspace --bins`
-    /// makes them) with `environment`, and serves them on a free loopback port.
-    pub async fn start(environment: &[(String, String)], log: &Path) -> Self {
-        let spec = crate::openapi::spec().document();
-        let mut routes = Vec::new();
-        for (template, item) in spec["paths"].as_object().into_iter().flatten() {
-            for (method, operation) in item.as_object().into_iter().flatten() {
-                if let Some(function) = operation["operationId"].as_str() {
-                    routes.push(Route {
-                        method: method.to_ascii_uppercase(),
-                        template: template.clone(),
-                        function: function.to_owned(),
-                    });
-                }
-            }
-        }
-        let mut functions = HashMap::new();
-        for route in &routes {
-            if functions.contains_key(&route.function) {
-                continue;
-            }
-            let binary = debug_binaries().join(&route.function);
-            assert!(
-                binary.exists(),
-                "{} is missing: run `cargo build --workspace --bins` first",
-                binary.display()
-            );
-            let mut runtime = RuntimeApi::start().await;
-            let process = spawn_function(&binary, environment, &runtime.address, Some(log));
-            runtime
-                .next_poll(Duration::from_secs(30))
-                .await
-                .unwrap_or_else(|| {
-                    panic!("{} did not start; see {}", route.function, log.display())
-                });
-            functions.insert(
-                route.function.clone(),
-                Function {
-                    runtime: Mutex::new(runtime),
-                    process: std::sync::Mutex::new(process),
-                },
-            );
-        }
-        let routes = Arc::new(Routes { routes, functions });
-        let serving = Arc::clone(&routes);
-        let (address, server) = crate::loopback::serve(move |request| {
-            let routes = Arc::clone(&serving);
-            async move { routes.handle(request).await }
-        })
-        .await;
+    /// Starts every routed function (debug builds; `cargo build --workspace --bins` makes
+    /// them) with `environment`; their output goes to files in `log_dir`.
+    pub async fn start(environment: &[(String, String)], log_dir: &Path) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free loopback port");
+        let settings = GatewaySettings::new(environment.to_vec(), log_dir);
+        let gateway = Gateway::start(settings, listener)
+            .await
+            .unwrap_or_else(|error| panic!("the local gateway did not start: {error}"));
         Self {
-            url: format!("http://{address}"),
-            log: log.to_path_buf(),
-            routes,
-            server,
+            url: gateway.url.clone(),
+            log_dir: log_dir.to_path_buf(),
+            gateway,
         }
+    }
+
+    pub fn sandboxes(&self) -> Value {
+        self.gateway.sandboxes()
     }
 }

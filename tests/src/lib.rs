@@ -13,7 +13,9 @@ pub mod contract_proxy;
 pub mod gateway;
 pub mod loopback;
 pub mod openapi;
+pub mod router;
 pub mod runtime_api;
+pub mod sandbox;
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
@@ -301,10 +303,8 @@ impl LocalApi {
                 &port.to_string(),
                 "--env-file",
                 &env_file_arg,
-                // watch's own default wait for a function's answer is short enough that a large
-                // page built in a debug build came back as watch's 500.
-                "--timeout",
-                "60",
+                // No `--timeout`: watch applies it to its Runtime API's long polls too, and a
+                // function idle that long crashes (scripts/repro-watch-timeout).
             ],
             &[("PATH", path)],
             &log,
@@ -624,5 +624,80 @@ impl HttpStack {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
         };
         (status, body)
+    }
+}
+
+/// The local stack started exactly as a person starts it: `scripts/local-up`, on free ports and
+/// with its state in a folder of its own; stopped (the whole process group) when dropped.
+pub struct LocalUp {
+    process: Supervised,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// `AIPM_STATE_DIR`: functions' logs, the worker's log, the bare repository.
+    pub state: PathBuf,
+    /// What `scripts/local-up` printed.
+    pub log: PathBuf,
+}
+
+impl LocalUp {
+    /// Runs `scripts/local-up` and waits until `/health` answers 200.
+    pub async fn start(label: &str) -> Self {
+        let api_port = free_port();
+        let state = temp_dir(label);
+        let log = log_dir().join(format!("local-up-{api_port}.log"));
+        let mut process = Supervised::spawn(
+            &repo_root().join("scripts/local-up"),
+            &[],
+            &[
+                ("AIPM_API_PORT", api_port.to_string()),
+                ("AIPM_EMULATOR_PORT", free_port().to_string()),
+                ("AIPM_STATE_DIR", state.display().to_string()),
+            ],
+            &log,
+        );
+        process
+            .wait_for_port(api_port, Duration::from_secs(900), &log)
+            .await;
+        let url = format!("http://127.0.0.1:{api_port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let healthy = client
+                .get(format!("{url}/health"))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .is_ok_and(|response| response.status().as_u16() == 200);
+            if healthy {
+                break;
+            }
+            let exited = process.child.try_wait().ok().flatten();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "scripts/local-up did not become healthy ({exited:?}); see {}",
+                log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Self {
+            process,
+            url,
+            state,
+            log,
+        }
+    }
+
+    /// The gateway's sandboxes: `{"sandboxes": [{function, pid, state, rssKiB, …}], …}`.
+    pub async fn sandboxes(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/_aipm/sandboxes", self.url))
+            .await
+            .expect("the local gateway answers")
+            .json()
+            .await
+            .expect("sandboxes are JSON")
+    }
+
+    pub async fn stop(&mut self) {
+        self.process.stop().await;
     }
 }

@@ -1,5 +1,5 @@
-//! A loopback HTTP/1 server for the test doubles (the contract proxy, the Lambda Runtime API):
-//! every request on every connection goes to one async handler.
+//! A loopback HTTP/1 server for the local gateway and the test doubles (the contract proxy, the
+//! Lambda Runtime API): every request on every connection goes to one async handler.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,8 +27,25 @@ where
         .local_addr()
         .expect("the bound address")
         .to_string();
-    let server = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+    (address, serve_on(listener, handler))
+}
+
+/// Serves `handler` on every connection `listener` accepts until the handle is aborted.
+pub fn serve_on<H, F>(listener: tokio::net::TcpListener, handler: H) -> JoinHandle<()>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: wait instead of ending the server.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
             let handler = handler.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request| {
@@ -40,6 +57,5 @@ where
                     .await;
             });
         }
-    });
-    (address, server)
+    })
 }

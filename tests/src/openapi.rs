@@ -23,23 +23,7 @@ pub fn spec() -> &'static OpenApi {
     })
 }
 
-/// Whether a path template such as `/stories/{id}` names a concrete path such as `/stories/7`.
-pub fn template_matches(template: &str, path: &str) -> bool {
-    let mut template_segments = template.split('/');
-    let mut path_segments = path.split('/');
-    loop {
-        match (template_segments.next(), path_segments.next()) {
-            (None, None) => return true,
-            (Some(expected), Some(actual)) => {
-                let parameter = expected.starts_with('{') && expected.ends_with('}');
-                if !(parameter && !actual.is_empty() || expected == actual) {
-                    return false;
-                }
-            }
-            _ => return false,
-        }
-    }
-}
+pub use crate::router::template_matches;
 
 impl OpenApi {
     pub fn parse(text: &str) -> Self {

@@ -1,9 +1,10 @@
 //! A Lambda Runtime API on loopback: a function process polls it for events exactly as on
 //! Lambda (`/2018-06-01/runtime/invocation/next`) and posts its responses back, so a built
 //! function can be started, timed and driven without AWS or `cargo lambda` (the benchmark, the
-//! local gateway of the fuzz test).
+//! local gateway).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -28,6 +29,8 @@ struct Shared {
     polls: mpsc::UnboundedSender<Instant>,
     events: Mutex<mpsc::UnboundedReceiver<(String, Bytes)>>,
     posted: mpsc::UnboundedSender<Posted>,
+    /// Events handed to the function so far.
+    delivered: AtomicU64,
 }
 
 pub struct RuntimeApi {
@@ -37,6 +40,7 @@ pub struct RuntimeApi {
     events: mpsc::UnboundedSender<(String, Bytes)>,
     posted: mpsc::UnboundedReceiver<Posted>,
     server: JoinHandle<()>,
+    shared: Arc<Shared>,
     next_id: u64,
 }
 
@@ -61,6 +65,7 @@ impl Shared {
             let Some((id, event)) = next else {
                 return reply(StatusCode::GONE, Bytes::new());
             };
+            self.delivered.fetch_add(1, Ordering::SeqCst);
             let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
             let mut response = reply(StatusCode::OK, event);
             let headers = response.headers_mut();
@@ -100,9 +105,11 @@ impl RuntimeApi {
             polls: polls_in,
             events: Mutex::new(events_out),
             posted: posted_in,
+            delivered: AtomicU64::new(0),
         });
+        let serving = Arc::clone(&shared);
         let (address, server) = crate::loopback::serve(move |request| {
-            let shared = Arc::clone(&shared);
+            let shared = Arc::clone(&serving);
             async move { shared.serve(request).await }
         })
         .await;
@@ -112,8 +119,28 @@ impl RuntimeApi {
             events,
             posted,
             server,
+            shared,
             next_id: 0,
         }
+    }
+
+    /// How many events the function has taken so far.
+    pub fn delivered(&self) -> u64 {
+        self.shared.delivered.load(Ordering::SeqCst)
+    }
+
+    /// Queues one event for the function's next poll; returns its request id.
+    pub fn send(&mut self, event: &serde_json::Value) -> String {
+        self.next_id += 1;
+        let id = format!("local-{:08}", self.next_id);
+        let body = Bytes::from(serde_json::to_vec(event).unwrap_or_default());
+        let _ = self.events.send((id.clone(), body));
+        id
+    }
+
+    /// The next thing the function posts (a response or an error report).
+    pub async fn next_posted(&mut self) -> Option<Posted> {
+        self.posted.recv().await
     }
 
     /// Waits for the function's next poll for an event; `None` if it never comes (it died).
@@ -126,11 +153,8 @@ impl RuntimeApi {
 
     /// Hands the function one event and waits for what it posts back.
     pub async fn invoke(&mut self, event: &serde_json::Value) -> (Instant, Posted) {
-        self.next_id += 1;
-        let id = format!("bench-{:08}", self.next_id);
-        let body = Bytes::from(serde_json::to_vec(event).unwrap_or_default());
         let sent = Instant::now();
-        let _ = self.events.send((id, body));
+        self.send(event);
         let posted = tokio::time::timeout(std::time::Duration::from_secs(60), self.posted.recv())
             .await
             .ok()
@@ -150,14 +174,14 @@ impl RuntimeApi {
     }
 }
 
-/// Starts a function binary as Lambda would, against the Runtime API at `runtime`; its output
-/// goes to `log` (appended) or nowhere.
-pub fn spawn_function(
+/// The command that starts a function binary as Lambda would, against the Runtime API at
+/// `runtime`; its output goes to `log` (appended) or nowhere.
+pub fn function_command(
     binary: &std::path::Path,
     environment: &[(String, String)],
     runtime: &str,
     log: Option<&std::path::Path>,
-) -> std::process::Child {
+) -> std::process::Command {
     let name = binary
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -172,7 +196,8 @@ pub fn spawn_function(
         })
         .map_or_else(std::process::Stdio::null, std::process::Stdio::from)
     };
-    std::process::Command::new(binary)
+    let mut command = std::process::Command::new(binary);
+    command
         .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("AWS_LAMBDA_RUNTIME_API", runtime)
         .env("AWS_LAMBDA_FUNCTION_NAME", &name)
@@ -182,7 +207,18 @@ pub fn spawn_function(
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
         .stdin(std::process::Stdio::null())
         .stdout(output())
-        .stderr(output())
+        .stderr(output());
+    command
+}
+
+/// Starts a function binary as Lambda would (see [`function_command`]).
+pub fn spawn_function(
+    binary: &std::path::Path,
+    environment: &[(String, String)],
+    runtime: &str,
+    log: Option<&std::path::Path>,
+) -> std::process::Child {
+    function_command(binary, environment, runtime, log)
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()))
 }

@@ -28,8 +28,7 @@ async fn schemathesis_finds_nothing_in_any_operation() {
     let environment = emulator
         .create_resources_with("fuzz", Some(&repository))
         .await;
-    let gateway =
-        LocalGateway::start(&environment, &temp_dir("gateway").join("functions.log")).await;
+    let gateway = LocalGateway::start(&environment, &temp_dir("gateway")).await;
     let api = ContractProxy::start(&gateway.url).await;
     let reports = temp_dir("schemathesis");
 

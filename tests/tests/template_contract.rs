@@ -129,42 +129,11 @@ fn the_routes_are_the_operations_of_the_spec_and_of_the_local_router() {
     }
     assert_eq!(deployed, documented);
 
-    let manifest = toml_like::router();
-    assert_eq!(deployed, manifest.routes);
-}
-
-/// The `cargo lambda watch` router of Cargo.toml, read without a TOML parser: each route line
-/// is `"/path" = [{ method = "GET", function = "…" }, …]`, possibly across lines.
-mod toml_like {
-    use std::collections::BTreeSet;
-
-    pub struct Router {
-        pub routes: BTreeSet<String>,
-    }
-
-    pub fn router() -> Router {
-        let text = std::fs::read_to_string(aipm_tests::repo_root().join("Cargo.toml")).unwrap();
-        let section = text
-            .split("[workspace.metadata.lambda.watch.router]")
-            .nth(1)
-            .unwrap();
-        let mut routes = BTreeSet::new();
-        let mut path = String::new();
-        for line in section.lines() {
-            let line = line.trim();
-            if line.starts_with('[') && !line.starts_with("[{") {
-                break;
-            }
-            if let Some(rest) = line.strip_prefix('"') {
-                path = rest.split('"').next().unwrap().to_owned();
-            }
-            for part in line.split("method = \"").skip(1) {
-                let method = part.split('"').next().unwrap();
-                routes.insert(format!("{method} {path}"));
-            }
-        }
-        Router { routes }
-    }
+    let local: BTreeSet<String> = aipm_tests::router::routes()
+        .iter()
+        .map(|route| format!("{} {}", route.method, route.template))
+        .collect();
+    assert_eq!(deployed, local);
 }
 
 #[test]

@@ -1,0 +1,293 @@
+//! The local stack as a person uses it: started by `scripts/local-up`, every route answered,
+//! left idle for longer than twice any time limit in it, then every route answered again; a
+//! function process killed by pid is replaced without the next request noticing; a burst of
+//! parallel requests to one function runs in several sandboxes, as on Lambda.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aipm_tests::LocalUp;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Longer than twice the largest time limit of the stack: the gateway retires extra sandboxes
+/// after 60 s idle and gives a request 30 s; `cargo lambda watch --timeout 60` crashed every
+/// function 60 s after its last request.
+const IDLE: Duration = Duration::from_secs(135);
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    /// The route keys (`GET /stories/{id}`) requests went to.
+    covered: BTreeSet<String>,
+}
+
+impl Client {
+    /// Sends a request for `route` (its key, e.g. `GET /stories/{id}`) to `path`; fails the
+    /// test unless the status is one of `expected` and the body is the API's JSON.
+    async fn expect(
+        &mut self,
+        route: &str,
+        path: &str,
+        body: Option<Value>,
+        expected: &[u16],
+    ) -> Value {
+        let (method, _) = route.split_once(' ').expect("a route key");
+        let method = Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(40));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{route} ({path}) got no answer: {error}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a readable body");
+        assert!(
+            expected.contains(&status),
+            "{route} ({path}) answered {status}, expected {expected:?}: {text}"
+        );
+        self.covered.insert(route.to_owned());
+        if text.is_empty() {
+            return Value::Null;
+        }
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{route} ({path}) answered no JSON: {text}"));
+        if status >= 400 {
+            assert!(
+                body["error"]["code"].is_string(),
+                "{route} ({path}) answered {status} without the API's error shape: {text}"
+            );
+        }
+        body
+    }
+
+    /// One request to every route of the API, each checked for its status and content.
+    async fn every_route(&mut self) {
+        let health = self.expect("GET /health", "/health", None, &[200]).await;
+        assert_eq!(health["stage"], "local");
+
+        let story = self
+            .expect(
+                "POST /stories",
+                "/stories",
+                Some(json!({
+                    "title": "Export stories as CSV",
+                    "asA": "product manager",
+                    "iWant": "a CSV export of the story tree",
+                    "soThat": "I can share progress with stakeholders",
+                    "storyPoint": 3
+                })),
+                &[201],
+            )
+            .await;
+        let id = story["id"].as_u64().expect("a story id");
+        let child = self
+            .expect(
+                "POST /stories",
+                "/stories",
+                Some(json!({"title": "Child to delete", "asA": "pm", "iWant": "x", "soThat": "y", "parentId": id})),
+                &[201],
+            )
+            .await;
+        let child_id = child["id"].as_u64().expect("a child id");
+
+        let listed = self
+            .expect(
+                "GET /stories",
+                &format!("/stories?parentId={id}"),
+                None,
+                &[200],
+            )
+            .await;
+        assert_eq!(listed["stories"][0]["id"], json!(child_id));
+
+        let test = self
+            .expect(
+                "POST /stories/{id}/tests",
+                &format!("/stories/{id}/tests"),
+                Some(json!({
+                    "title": "Export",
+                    "given": ["3 stories exist"],
+                    "when": ["the PM exports the tree"],
+                    "then": ["a CSV with 3 rows is downloaded"]
+                })),
+                &[201],
+            )
+            .await;
+        let test_id = test["id"].as_str().expect("a test id").to_owned();
+        let edited = self
+            .expect(
+                "PATCH /stories/{id}/tests/{testId}",
+                &format!("/stories/{id}/tests/{test_id}"),
+                Some(json!({"status": "Pass"})),
+                &[200],
+            )
+            .await;
+        assert_eq!(edited["status"], "Pass");
+
+        let deleted_child = self
+            .expect(
+                "DELETE /stories/{id}",
+                &format!("/stories/{child_id}"),
+                None,
+                &[204],
+            )
+            .await;
+        assert!(deleted_child.is_null());
+
+        let ready = self
+            .expect(
+                "PATCH /stories/{id}",
+                &format!("/stories/{id}"),
+                Some(json!({"status": "Ready", "acceptWarnings": true})),
+                &[200],
+            )
+            .await;
+        assert_eq!(ready["status"], "Ready");
+
+        let read = self
+            .expect("GET /stories/{id}", &format!("/stories/{id}"), None, &[200])
+            .await;
+        assert_eq!(read["acceptanceTests"][0]["id"], json!(test_id));
+        assert_eq!(read["children"], json!([]));
+
+        let task = self
+            .expect(
+                "POST /stories/{id}/generate-code",
+                &format!("/stories/{id}/generate-code"),
+                Some(json!({})),
+                &[202],
+            )
+            .await;
+        let task_id = task["taskId"].as_str().expect("a task id").to_owned();
+        let read_task = self
+            .expect(
+                "GET /code-tasks/{taskId}",
+                &format!("/code-tasks/{task_id}"),
+                None,
+                &[200],
+            )
+            .await;
+        assert_eq!(read_task["storyId"], json!(id));
+        // The worker of the stack may have finished the task already: then cancelling is a 409.
+        self.expect(
+            "POST /code-tasks/{taskId}/cancel",
+            &format!("/code-tasks/{task_id}/cancel"),
+            None,
+            &[200, 202, 409],
+        )
+        .await;
+
+        self.expect(
+            "DELETE /stories/{id}/tests/{testId}",
+            &format!("/stories/{id}/tests/{test_id}"),
+            None,
+            &[204],
+        )
+        .await;
+        let gone = self
+            .expect(
+                "GET /stories/{id}",
+                &format!("/stories/{}", id + 1000),
+                None,
+                &[404],
+            )
+            .await;
+        assert_eq!(gone["error"]["code"], "STORY_NOT_FOUND");
+    }
+}
+
+fn pids_of(sandboxes: &Value, function: &str) -> Vec<u64> {
+    sandboxes["sandboxes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|sandbox| sandbox["function"] == function)
+        .filter_map(|sandbox| sandbox["pid"].as_u64())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_local_stack_keeps_answering_after_idling_and_after_a_function_dies() {
+    let mut stack = LocalUp::start("local-up").await;
+    let mut client = Client {
+        http: reqwest::Client::new(),
+        base: stack.url.clone(),
+        covered: BTreeSet::new(),
+    };
+
+    client.every_route().await;
+    let routes: BTreeSet<String> = aipm_tests::router::routes()
+        .iter()
+        .map(|route| format!("{} {}", route.method, route.template))
+        .collect();
+    assert_eq!(
+        client.covered, routes,
+        "every route of the router is exercised"
+    );
+
+    tokio::time::sleep(IDLE).await;
+    client.every_route().await;
+
+    // A function process dies (here: killed); the next request to it is still answered.
+    let before = stack.sandboxes().await;
+    let victims = pids_of(&before, "get-story");
+    assert!(!victims.is_empty(), "get-story has a sandbox: {before}");
+    for pid in &victims {
+        let killed = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+    }
+    let (status, _) = {
+        let response = client
+            .http
+            .get(format!("{}/stories/1", stack.url))
+            .timeout(Duration::from_secs(40))
+            .send()
+            .await
+            .expect("an answer after the kill");
+        (response.status().as_u16(), response.text().await)
+    };
+    assert_eq!(
+        status, 200,
+        "get-story answers after its process was killed"
+    );
+    let after = stack.sandboxes().await;
+    let replacements = pids_of(&after, "get-story");
+    assert!(
+        replacements.iter().all(|pid| !victims.contains(pid)) && !replacements.is_empty(),
+        "a new get-story process took over: before {victims:?}, after {replacements:?}"
+    );
+    assert!(after["replaced"].as_u64().unwrap_or(0) >= 1, "{after}");
+
+    // Sixteen requests in flight at once to one function run in several sandboxes.
+    let burst = (0..16).map(|_| {
+        let http = client.http.clone();
+        let url = format!("{}/stories?limit=20", stack.url);
+        async move {
+            http.get(url)
+                .timeout(Duration::from_secs(40))
+                .send()
+                .await
+                .map(|response| response.status().as_u16())
+        }
+    });
+    let statuses = futures::future::join_all(burst).await;
+    assert!(
+        statuses.iter().all(|status| matches!(status, Ok(200))),
+        "every request of the burst is answered: {statuses:?}"
+    );
+    let sandboxes = stack.sandboxes().await;
+    assert!(
+        pids_of(&sandboxes, "get-stories").len() > 1,
+        "concurrent requests ran in more than one sandbox: {sandboxes}"
+    );
+    stack.stop().await;
+}
