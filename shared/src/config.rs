@@ -17,6 +17,11 @@ pub mod vars {
     pub const GITHUB_API_URL: &str = "AIPM_GITHUB_API_URL";
     pub const GITHUB_TOKEN: &str = "AIPM_GITHUB_TOKEN";
     pub const GITHUB_TOKEN_SECRET_ARN: &str = "AIPM_GITHUB_TOKEN_SECRET_ARN";
+    /// `jwt` or `none`, as template.yaml's AuthMode.
+    pub const AUTH_MODE: &str = "AIPM_AUTH_MODE";
+    /// Cognito managed login for the UI: `https://DOMAIN.auth.REGION.amazoncognito.com`.
+    pub const COGNITO_DOMAIN: &str = "AIPM_COGNITO_DOMAIN";
+    pub const COGNITO_CLIENT_ID: &str = "AIPM_COGNITO_CLIENT_ID";
 }
 
 /// Where code lives, as the operations that touch it (generate-code, the worker) configure it.

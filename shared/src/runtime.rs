@@ -125,7 +125,26 @@ pub async fn serve(
     cold_start: &ColdStart,
     operation: impl Operation,
 ) -> Result<(), lambda_http::Error> {
-    let name = cold_start.operation;
+    serve_in(cold_start.operation, &cold_start.process_span, operation).await
+}
+
+/// Serves an operation that uses no AWS service (the UI's files): logging and metrics only.
+pub async fn serve_without_aws(
+    name: &'static str,
+    stage: &str,
+    operation: impl Operation,
+) -> Result<(), lambda_http::Error> {
+    telemetry::init_logging();
+    let process_span = telemetry::process_span(name, stage);
+    telemetry::init_metrics(stage);
+    serve_in(name, &process_span, operation).await
+}
+
+async fn serve_in(
+    name: &'static str,
+    process_span: &tracing::Span,
+    operation: impl Operation,
+) -> Result<(), lambda_http::Error> {
     let operation = Arc::new(operation);
     lambda_http::run(service_fn(move |request: Request| {
         let operation = Arc::clone(&operation);
@@ -138,6 +157,6 @@ pub async fn serve(
         }
         .instrument(span)
     }))
-    .instrument(cold_start.process_span.clone())
+    .instrument(process_span.clone())
     .await
 }

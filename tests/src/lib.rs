@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, ChildStdin, Command};
 
+pub mod browser;
 pub mod contract_proxy;
 pub mod gateway;
 pub mod loopback;
@@ -406,12 +407,23 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(program: &Path, envs: &[(String, String)], label: &str) -> Self {
+        Self::spawn_with_args(program, envs, label, &[])
+    }
+
+    /// [`Process::spawn`] with command-line arguments.
+    pub fn spawn_with_args(
+        program: &Path,
+        envs: &[(String, String)],
+        label: &str,
+        args: &[String],
+    ) -> Self {
         let log = log_dir().join(format!("{label}-{}.log", free_port()));
         let log_file = std::fs::File::create(&log).expect("cannot create a log file");
         let log_err = log_file
             .try_clone()
             .expect("cannot clone a log file handle");
         let child = Command::new(program)
+            .args(args)
             .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(repo_root())
             .stdin(Stdio::null())
@@ -642,6 +654,11 @@ pub struct LocalUp {
 impl LocalUp {
     /// Runs `scripts/local-up` and waits until `/health` answers 200.
     pub async fn start(label: &str) -> Self {
+        Self::start_with(label, &[]).await
+    }
+
+    /// [`LocalUp::start`] with more settings for `scripts/local-up` (`AIPM_LOCAL_WORKER=off`).
+    pub async fn start_with(label: &str, settings: &[(&str, &str)]) -> Self {
         let api_port = free_port();
         let state = temp_dir(label);
         let log = log_dir().join(format!("local-up-{api_port}.log"));
@@ -652,7 +669,10 @@ impl LocalUp {
                 ("AIPM_API_PORT", api_port.to_string()),
                 ("AIPM_EMULATOR_PORT", free_port().to_string()),
                 ("AIPM_STATE_DIR", state.display().to_string()),
-            ],
+            ]
+            .into_iter()
+            .chain(settings.iter().map(|(k, v)| (*k, (*v).to_owned())))
+            .collect::<Vec<_>>(),
             &log,
         );
         process

@@ -12,6 +12,7 @@ pub mod health_check;
 pub mod update_acceptance_test;
 pub mod update_story;
 pub mod views;
+pub mod web;
 
 #[cfg(test)]
 pub(crate) mod test_support {

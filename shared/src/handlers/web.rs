@@ -1,0 +1,463 @@
+//! web: GET /, /config.json and /assets/{version}/{file}: the UI's files (embedded in the
+//! `web` function by its build script), with content types, ETags, gzip and caching, and the
+//! UI's settings built from the function's environment.
+
+use std::io::Write;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::config::{MissingVariable, vars};
+use crate::error::Result;
+use crate::http::Operation;
+
+/// One file of `web/`, as the build script embeds it.
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    pub name: &'static str,
+    pub bytes: &'static [u8],
+}
+
+/// Where the UI signs in: Cognito managed login with the authorization code flow and PKCE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    /// `https://DOMAIN.auth.REGION.amazoncognito.com`.
+    pub domain: String,
+    /// The public app client (no secret).
+    pub client_id: String,
+}
+
+/// The UI's settings: the stage it shows and how it signs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebConfig {
+    pub stage: String,
+    /// `None` without JWT auth (local runs, dev with `AuthMode=none`).
+    pub sign_in: Option<SignIn>,
+}
+
+impl WebConfig {
+    pub fn from_env() -> std::result::Result<Self, MissingVariable> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// With `AIPM_AUTH_MODE=jwt` the Cognito domain and client id are required.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Self, MissingVariable> {
+        let value = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+        let required = |name: &'static str| value(name).ok_or(MissingVariable(name));
+        let stage = required(vars::STAGE)?;
+        let sign_in = match value(vars::AUTH_MODE).as_deref() {
+            Some("jwt") => Some(SignIn {
+                domain: required(vars::COGNITO_DOMAIN)?
+                    .trim_end_matches('/')
+                    .to_owned(),
+                client_id: required(vars::COGNITO_CLIENT_ID)?,
+            }),
+            _ => None,
+        };
+        Ok(Self { stage, sign_in })
+    }
+
+    fn to_json(&self, version: &str) -> serde_json::Value {
+        let sign_in = self.sign_in.as_ref().map(|sign_in| {
+            json!({
+                "authorizeUrl": format!("{}/oauth2/authorize", sign_in.domain),
+                "tokenUrl": format!("{}/oauth2/token", sign_in.domain),
+                "logoutUrl": format!("{}/logout", sign_in.domain),
+                "clientId": sign_in.client_id,
+                "scopes": ["openid", "email", "profile"],
+            })
+        });
+        json!({
+            "stage": self.stage,
+            "authMode": if self.sign_in.is_some() { "jwt" } else { "none" },
+            "signIn": sign_in,
+            "version": version,
+        })
+    }
+}
+
+/// A response body prepared once per cold start: its type, bytes, gzip form and ETag.
+struct Prepared {
+    content_type: &'static str,
+    bytes: Vec<u8>,
+    /// Only when it is smaller than the plain bytes.
+    gzip: Option<Vec<u8>>,
+    etag: String,
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+impl Prepared {
+    fn new(name: &str, bytes: Vec<u8>) -> Self {
+        let etag = format!("\"{}\"", &hex(&Sha256::digest(&bytes))[..20]);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let gzip = encoder
+            .write_all(&bytes)
+            .ok()
+            .and_then(|()| encoder.finish().ok())
+            .filter(|compressed| compressed.len() < bytes.len());
+        Self {
+            content_type: content_type(name),
+            bytes,
+            gzip,
+            etag,
+        }
+    }
+}
+
+/// What the browser may cache: versioned assets for a year, everything else revalidated.
+#[derive(Clone, Copy)]
+enum Caching {
+    Immutable,
+    Revalidate,
+}
+
+/// Serves the UI. Built once per cold start from the embedded files and the settings.
+pub struct Web {
+    files: Vec<(&'static str, Prepared)>,
+    index: Prepared,
+    config: Prepared,
+    not_found: Prepared,
+    version: String,
+}
+
+/// Marks in `index.html` and `404.html` that become `/assets/<version>`.
+const ASSET_BASE_MARK: &str = "{{ASSET_BASE}}";
+
+impl Web {
+    pub fn new(assets: &[Asset], config: &WebConfig) -> Self {
+        let mut hasher = Sha256::new();
+        for asset in assets {
+            hasher.update(asset.name.as_bytes());
+            hasher.update((asset.bytes.len() as u64).to_le_bytes());
+            hasher.update(asset.bytes);
+        }
+        let version = hex(&hasher.finalize())[..12].to_owned();
+        let base = format!("/assets/{version}");
+        let page = |name: &str, fallback: &str| {
+            let text = assets.iter().find(|asset| asset.name == name).map_or_else(
+                || fallback.to_owned(),
+                |asset| String::from_utf8_lossy(asset.bytes).into_owned(),
+            );
+            Prepared::new(name, text.replace(ASSET_BASE_MARK, &base).into_bytes())
+        };
+        let index = page("index.html", "<!doctype html><title>AIPM</title>");
+        let not_found = page(
+            "404.html",
+            "<!doctype html><title>Not found</title><p>Not found. <a href=\"/\">AIPM</a></p>",
+        );
+        let config = Prepared::new(
+            "config.json",
+            config.to_json(&version).to_string().into_bytes(),
+        );
+        let files = assets
+            .iter()
+            .map(|asset| (asset.name, Prepared::new(asset.name, asset.bytes.to_vec())))
+            .collect();
+        Self {
+            files,
+            index,
+            config,
+            not_found,
+            version,
+        }
+    }
+
+    /// The content hash in every asset URL of this build.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn find(&self, path: &str) -> Option<(&Prepared, Caching)> {
+        match path {
+            "/" | "/index.html" => return Some((&self.index, Caching::Revalidate)),
+            "/config.json" => return Some((&self.config, Caching::Revalidate)),
+            _ => {}
+        }
+        let rest = path.strip_prefix("/assets/")?;
+        let (version, name) = rest.split_once('/')?;
+        let (_, file) = self.files.iter().find(|(file, _)| *file == name)?;
+        // An old page asking for an asset of a newer build gets the file, not a year of caching.
+        let caching = if version == self.version {
+            Caching::Immutable
+        } else {
+            Caching::Revalidate
+        };
+        Some((file, caching))
+    }
+
+    fn respond(&self, request: &Request) -> Response<Body> {
+        let path = request.uri().path();
+        let (file, caching, status) = match self.find(path) {
+            Some((file, caching)) => (file, caching, StatusCode::OK),
+            None => (&self.not_found, Caching::Revalidate, StatusCode::NOT_FOUND),
+        };
+        let mut response = Response::new(Body::Empty);
+        let headers = response.headers_mut();
+        let cache_control = match caching {
+            Caching::Immutable => "public, max-age=31536000, immutable",
+            Caching::Revalidate => "no-cache",
+        };
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; connect-src 'self' https://*.amazoncognito.com; \
+                 img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'; form-action 'self' https://*.amazoncognito.com",
+            ),
+        );
+        if let Ok(etag) = HeaderValue::from_str(&file.etag) {
+            headers.insert(header::ETAG, etag);
+        }
+        let matches = request
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|tags| {
+                tags.split(',')
+                    .any(|tag| tag.trim() == file.etag || tag.trim() == "*")
+            });
+        if status == StatusCode::OK && matches {
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            return response;
+        }
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(file.content_type),
+        );
+        let accepts_gzip = request
+            .headers()
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|coding| {
+                let mut parts = coding.split(';');
+                parts.next().is_some_and(|name| name.trim() == "gzip")
+                    && !parts.any(|parameter| parameter.replace(' ', "") == "q=0")
+            });
+        match (&file.gzip, accepts_gzip) {
+            (Some(gzip), true) => {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                *response.body_mut() = Body::Binary(gzip.clone());
+            }
+            _ => *response.body_mut() = Body::Binary(file.bytes.clone()),
+        }
+        response
+    }
+}
+
+impl Operation for Web {
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        Ok(self.respond(&request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::test_support::request;
+    use lambda_http::http::Method;
+    use std::io::Read;
+
+    const ASSETS: &[Asset] = &[
+        Asset {
+            name: "index.html",
+            bytes: b"<!doctype html><script type=module src=\"{{ASSET_BASE}}/app.js\"></script>",
+        },
+        Asset {
+            name: "app.js",
+            bytes: b"export const greeting = 'hello hello hello hello hello hello hello hello';",
+        },
+        Asset {
+            name: "app.css",
+            bytes: b"body { margin: 0 }",
+        },
+    ];
+
+    fn local() -> WebConfig {
+        WebConfig {
+            stage: "local".into(),
+            sign_in: None,
+        }
+    }
+
+    fn get(web: &Web, path: &str, headers: &[(&str, &str)]) -> Response<Body> {
+        let mut request = request(Method::GET, path, "");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                lambda_http::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        web.respond(&request)
+    }
+
+    fn header<'a>(response: &'a Response<Body>, name: &str) -> &'a str {
+        response
+            .headers()
+            .get(name)
+            .map_or("", |value| value.to_str().unwrap())
+    }
+
+    #[test]
+    fn files_have_their_content_types_and_the_page_points_at_versioned_assets() {
+        let web = Web::new(ASSETS, &local());
+        let page = get(&web, "/", &[]);
+        assert_eq!(page.status(), 200);
+        assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
+        assert_eq!(header(&page, "cache-control"), "no-cache");
+        let Body::Binary(html) = page.body() else {
+            panic!("a binary body")
+        };
+        let html = String::from_utf8(html.clone()).unwrap();
+        let script = format!("/assets/{}/app.js", web.version());
+        assert!(html.contains(&script), "{html}");
+
+        let js = get(&web, &script, &[]);
+        assert_eq!(
+            header(&js, "content-type"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            header(&js, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        let css = get(&web, &format!("/assets/{}/app.css", web.version()), &[]);
+        assert_eq!(header(&css, "content-type"), "text/css; charset=utf-8");
+        let stale = get(&web, "/assets/0123456789ab/app.js", &[]);
+        assert_eq!(stale.status(), 200);
+        assert_eq!(header(&stale, "cache-control"), "no-cache");
+    }
+
+    #[test]
+    fn a_matching_etag_gets_304_and_another_the_file() {
+        let web = Web::new(ASSETS, &local());
+        let path = format!("/assets/{}/app.js", web.version());
+        let first = get(&web, &path, &[]);
+        let etag = header(&first, "etag").to_owned();
+        assert!(etag.starts_with('"') && etag.len() > 10);
+        let again = get(&web, &path, &[("if-none-match", &etag)]);
+        assert_eq!(again.status(), 304);
+        assert!(matches!(again.body(), Body::Empty));
+        let other = get(&web, &path, &[("if-none-match", "\"something-else\"")]);
+        assert_eq!(other.status(), 200);
+    }
+
+    #[test]
+    fn gzip_only_when_accepted_and_it_decodes_to_the_file() {
+        let web = Web::new(ASSETS, &local());
+        let path = format!("/assets/{}/app.js", web.version());
+        let plain = get(&web, &path, &[]);
+        assert_eq!(header(&plain, "content-encoding"), "");
+        let zipped = get(&web, &path, &[("accept-encoding", "br, gzip;q=0.8")]);
+        assert_eq!(header(&zipped, "content-encoding"), "gzip");
+        let Body::Binary(bytes) = zipped.body() else {
+            panic!("a binary body")
+        };
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, ASSETS[1].bytes);
+        let refused = get(&web, &path, &[("accept-encoding", "gzip;q=0")]);
+        assert_eq!(header(&refused, "content-encoding"), "");
+    }
+
+    #[test]
+    fn an_unknown_path_gets_the_404_page() {
+        let web = Web::new(ASSETS, &local());
+        for path in ["/nope", "/assets/x/missing.js", "/assets/app.js"] {
+            let response = get(&web, path, &[]);
+            assert_eq!(response.status(), 404, "{path}");
+            assert_eq!(
+                header(&response, "content-type"),
+                "text/html; charset=utf-8"
+            );
+        }
+    }
+
+    fn config_json(config: &WebConfig) -> serde_json::Value {
+        let web = Web::new(ASSETS, config);
+        let response = get(&web, "/config.json", &[]);
+        assert_eq!(header(&response, "content-type"), "application/json");
+        let Body::Binary(bytes) = response.body() else {
+            panic!("a binary body")
+        };
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    #[test]
+    fn config_says_the_stage_and_how_to_sign_in_for_each_auth_mode() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        let none = WebConfig::from_lookup(env(&[("AIPM_STAGE", "dev")])).unwrap();
+        let json = config_json(&none);
+        assert_eq!(json["stage"], "dev");
+        assert_eq!(json["authMode"], "none");
+        assert!(json["signIn"].is_null());
+
+        let jwt = WebConfig::from_lookup(env(&[
+            ("AIPM_STAGE", "prod"),
+            ("AIPM_AUTH_MODE", "jwt"),
+            (
+                "AIPM_COGNITO_DOMAIN",
+                "https://aipm.auth.eu-west-1.amazoncognito.com/",
+            ),
+            ("AIPM_COGNITO_CLIENT_ID", "client123"),
+        ]))
+        .unwrap();
+        let json = config_json(&jwt);
+        assert_eq!(json["authMode"], "jwt");
+        assert_eq!(
+            json["signIn"]["authorizeUrl"],
+            "https://aipm.auth.eu-west-1.amazoncognito.com/oauth2/authorize"
+        );
+        assert_eq!(json["signIn"]["clientId"], "client123");
+
+        let missing =
+            WebConfig::from_lookup(env(&[("AIPM_STAGE", "prod"), ("AIPM_AUTH_MODE", "jwt")]));
+        assert_eq!(missing.unwrap_err().0, "AIPM_COGNITO_DOMAIN");
+    }
+}

@@ -1,0 +1,77 @@
+// app.js — the page's entry: reads config.json, finishes a sign-in round trip, loads the first
+// page of stories, and renders the views from the one store whenever it changes.
+
+import { html, render } from './vendor-htm-preact.js';
+import * as auth from './auth.js';
+import { getState, setState, subscribe } from './store.js';
+import { parseRoute } from './router.js';
+import { initialStories, loadStories } from './stories.js';
+import { Header } from './header.js';
+import { StoryTree } from './tree.js';
+import { StoryPage } from './story.js';
+import { Board } from './board.js';
+import { ErrorNote } from './ui.js';
+
+function App({ state }) {
+  const { config, route, stories, story, health, signInError } = state;
+  const main = route.view === 'board'
+    ? html`<${Board} stories=${stories} />`
+    : html`<div class=${`workspace ${route.view === 'story' ? 'has-story' : 'no-story'}`}>
+        <${StoryTree} stories=${stories} selectedId=${route.id} />
+        ${route.view === 'story'
+          ? html`<${StoryPage} id=${route.id} story=${story} byId=${stories.byId} />`
+          : html`<section class="story-page placeholder"><p class="muted">Select a story in the tree, or create one.</p></section>`}
+      </div>`;
+  return html`<${Header} config=${config} health=${health} route=${route} />
+    ${signInError ? html`<div class="banner"><${ErrorNote} error=${{ message: signInError }} /></div>` : null}
+    <main id="main">${main}</main>`;
+}
+
+async function start() {
+  const root = document.getElementById('app');
+  let config;
+  try {
+    const response = await fetch('/config.json', { headers: { accept: 'application/json' } });
+    if (!response.ok) throw new Error(`config.json answered ${response.status}`);
+    config = await response.json();
+  } catch (failure) {
+    root.innerHTML = '';
+    const note = document.createElement('p');
+    note.className = 'boot error-note';
+    note.textContent = `AIPM could not load its settings (${failure.message}). Reload the page to try again.`;
+    root.append(note);
+    return;
+  }
+  auth.configure(config);
+  const signInError = await auth.completeSignIn();
+  setState({
+    config,
+    signInError,
+    route: parseRoute(location.hash),
+    stories: initialStories(),
+    story: { id: null, detail: null, loading: false, error: null },
+    health: {},
+  });
+  // One render per burst of changes, and never inside a render: an effect that changes the
+  // store (loading a story) must not re-enter Preact's render.
+  let scheduled = false;
+  const draw = () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      render(html`<${App} state=${getState()} />`, root);
+    });
+  };
+  root.innerHTML = '';
+  subscribe(draw);
+  window.addEventListener('hashchange', () => setState({ route: parseRoute(location.hash) }));
+  draw();
+  if (auth.enabled() && !auth.accessToken()) {
+    auth.signIn();
+    return;
+  }
+  loadStories();
+}
+
+start();

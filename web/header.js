@@ -1,0 +1,43 @@
+// header.js — always visible: the product name, the views, the stage (local, dev, prod) and the
+// backend's health from GET /health, checked every 30 s.
+
+import { html, useEffect } from './vendor-htm-preact.js';
+import { api } from './api.js';
+import { update } from './store.js';
+import * as auth from './auth.js';
+
+const HEALTH_EVERY_MS = 30000;
+
+export async function checkHealth() {
+  try {
+    const { data } = await api('GET', '/health');
+    update('health', { status: data.status, down: [], checked: Date.now() });
+  } catch (failure) {
+    const down = (failure.data?.dependencies || []).filter((dep) => !dep.healthy).map((dep) => dep.name);
+    update('health', { status: failure.isNetwork ? 'unreachable' : 'unavailable', down, checked: Date.now() });
+  }
+}
+
+export function Header({ config, health, route }) {
+  useEffect(() => {
+    checkHealth();
+    const timer = setInterval(checkHealth, HEALTH_EVERY_MS);
+    return () => clearInterval(timer);
+  }, []);
+  const healthText = {
+    ok: 'Backend healthy',
+    unavailable: `Backend degraded${health.down?.length ? `: ${health.down.join(', ')}` : ''}`,
+    unreachable: 'Backend unreachable',
+  }[health.status] || 'Checking backend…';
+  return html`<header class="top">
+    <a class="brand" href="#/">AIPM</a>
+    <nav aria-label="Views">
+      <a href="#/" aria-current=${route.view !== 'board' ? 'page' : undefined}>Stories</a>
+      <a href="#/board" aria-current=${route.view === 'board' ? 'page' : undefined}>Board</a>
+    </nav>
+    <span class=${`stage stage-${config.stage}`} title="Stage">${config.stage}</span>
+    <button type="button" class=${`health health-${health.status || 'unknown'}`} onClick=${checkHealth}
+      title="Check again" aria-live="polite"><span class="dot" aria-hidden="true"></span>${healthText}</button>
+    ${auth.enabled() ? html`<button type="button" class="link" onClick=${auth.signOut}>Sign out</button>` : null}
+  </header>`;
+}

@@ -1,0 +1,117 @@
+// stories.js — the stories the page has loaded (pages of GET /stories, never the whole table at
+// once) and the actions that change them through the API; tree and board read from here.
+
+import { api } from './api.js';
+import { getState, update } from './store.js';
+
+const PAGE_SIZE = 200;
+
+export function initialStories() {
+  return { byId: {}, cursor: null, loaded: false, loading: false, error: null };
+}
+
+function merge(stories) {
+  update('stories', (current) => {
+    const byId = { ...current.byId };
+    for (const story of stories) byId[story.id] = { ...byId[story.id], ...story };
+    return { byId };
+  });
+}
+
+/** The first page, or the next one with `more`. */
+export async function loadStories({ more = false } = {}) {
+  const current = getState().stories;
+  if (current.loading) return;
+  update('stories', { loading: true, error: null });
+  try {
+    const cursor = more && current.cursor ? `&cursor=${encodeURIComponent(current.cursor)}` : '';
+    const { data } = await api('GET', `/stories?limit=${PAGE_SIZE}${cursor}`);
+    if (!more) update('stories', { byId: {} });
+    merge(data.stories);
+    update('stories', { cursor: data.nextCursor, loaded: true, loading: false });
+  } catch (error) {
+    update('stories', { loading: false, error });
+  }
+}
+
+/** Keeps a story the API returned (created, read, changed) in the loaded set. */
+export function remember(story) {
+  const { invest, acceptanceTests, children, codeTasks, ...fields } = story;
+  merge([fields]);
+  if (children) merge(children.map((child) => ({ ...child, parentId: story.id })));
+}
+
+export function forget(ids) {
+  update('stories', (current) => {
+    const byId = { ...current.byId };
+    for (const id of ids) delete byId[id];
+    return { byId };
+  });
+}
+
+/** Ids of the loaded children of every story, in id order. */
+export function childrenIndex(byId) {
+  const index = {};
+  for (const story of Object.values(byId)) {
+    if (story.parentId === undefined || story.parentId === null) continue;
+    (index[story.parentId] ||= []).push(story.id);
+  }
+  for (const ids of Object.values(index)) ids.sort((a, b) => a - b);
+  return index;
+}
+
+/** Every loaded descendant of `id`. */
+export function descendants(byId, id) {
+  const index = childrenIndex(byId);
+  const found = [];
+  const stack = [...(index[id] || [])];
+  while (stack.length) {
+    const next = stack.pop();
+    found.push(next);
+    stack.push(...(index[next] || []));
+  }
+  return found;
+}
+
+export async function createStory(fields) {
+  const { data } = await api('POST', '/stories', { body: fields });
+  remember(data);
+  return data;
+}
+
+/** PATCH /stories/{id} with only `status` (and `acceptWarnings`); the answer is remembered. */
+export async function changeStatus(id, status, { acceptWarnings = false } = {}) {
+  const body = { status };
+  if (acceptWarnings) body.acceptWarnings = true;
+  const { data } = await api('PATCH', `/stories/${id}`, { body });
+  remember(data);
+  return data;
+}
+
+export async function deleteStory(id, cascade) {
+  const byId = getState().stories.byId;
+  const gone = [id, ...(cascade ? descendants(byId, id) : [])];
+  await api('DELETE', `/stories/${id}${cascade ? '?cascade=true' : ''}`);
+  forget(gone);
+}
+
+/** Loads the story page's data (story, INVEST, tests, children, tasks) into the store. */
+export async function loadStory(id) {
+  update('story', (current) => ({ id, loading: true, error: null, detail: current.id === id ? current.detail : null }));
+  try {
+    const { data } = await api('GET', `/stories/${id}`);
+    if (getState().story.id !== id) return;
+    remember(data);
+    update('story', { detail: data, loading: false });
+  } catch (error) {
+    if (getState().story.id === id) update('story', { loading: false, error });
+  }
+}
+
+/** Puts a story the API answered with (after an edit) on the page, keeping tests and tasks. */
+export function showStory(story) {
+  remember(story);
+  update('story', (current) => ({
+    detail: current.detail && current.detail.id === story.id ? { ...current.detail, ...story } : current.detail,
+  }));
+}

@@ -1,0 +1,155 @@
+// tasks.js — "Generate code & PR" and the code-task panel: enabled only when the story can be
+// built, one Idempotency-Key per intent (a double click makes one task), live status while the
+// task is active (polling with backoff that stops when it ends), Cancel, and earlier tasks.
+
+import { html, useState, useEffect, useRef } from './vendor-htm-preact.js';
+import { api, newIdempotencyKey } from './api.js';
+import { ErrorNote, duration, formatTime } from './ui.js';
+import { loadStory } from './stories.js';
+
+const ACTIVE = new Set(['queued', 'running']);
+const FIRST_POLL_MS = 1000;
+const LONGEST_POLL_MS = 10000;
+
+/** Why the story cannot be built now, or null when it can. */
+export function whyNotBuildable(story, tasks) {
+  if (tasks.some((task) => ACTIVE.has(task.status))) return 'A code task for this story is still active.';
+  if (story.status !== 'Ready' && story.status !== 'In Progress') {
+    return `Only Ready or In Progress stories can be built; this one is ${story.status}.`;
+  }
+  return null;
+}
+
+/** Follows an active task until it ends; returns the latest copy and any polling problem. */
+function useLiveTask(initial) {
+  const [task, setTask] = useState(initial);
+  const [problem, setProblem] = useState(null);
+  const timer = useRef(null);
+  useEffect(() => setTask(initial), [initial?.taskId, initial?.updatedAt]);
+  useEffect(() => {
+    if (!task || !ACTIVE.has(task.status)) return undefined;
+    let delay = FIRST_POLL_MS;
+    let stopped = false;
+    const poll = async () => {
+      try {
+        const { data } = await api('GET', `/code-tasks/${task.taskId}`);
+        if (stopped) return;
+        setProblem(null);
+        setTask(data);
+        if (!ACTIVE.has(data.status)) return;
+        delay = data.status === task.status ? Math.min(delay * 1.5, LONGEST_POLL_MS) : FIRST_POLL_MS;
+      } catch (failure) {
+        if (stopped) return;
+        setProblem(failure);
+        delay = Math.min(delay * 2, LONGEST_POLL_MS);
+      }
+      timer.current = setTimeout(poll, delay);
+    };
+    timer.current = setTimeout(poll, delay);
+    return () => { stopped = true; clearTimeout(timer.current); };
+  }, [task?.taskId, task && ACTIVE.has(task.status)]);
+  return [task, setTask, problem];
+}
+
+function TaskPanel({ initial, onFinished }) {
+  const [task, setTask, problem] = useLiveTask(initial);
+  const [cancelling, setCancelling] = useState(false);
+  const [error, setError] = useState(null);
+  const finished = task && !ACTIVE.has(task.status);
+  useEffect(() => { if (finished && initial && ACTIVE.has(initial.status)) onFinished(); }, [finished]);
+  if (!task) return null;
+  const cancel = async () => {
+    setCancelling(true);
+    setError(null);
+    try {
+      const { data } = await api('POST', `/code-tasks/${task.taskId}/cancel`);
+      setTask(data);
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setCancelling(false);
+    }
+  };
+  return html`<div class="task" aria-live="polite" data-task-status=${task.status}>
+    <dl class="task-facts">
+      <dt>Status</dt><dd><span class=${`task-status task-${task.status}`}>${task.status.replace('_', ' ')}</span>
+        ${task.cancelRequested && ACTIVE.has(task.status) ? ' (cancel requested)' : ''}</dd>
+      <dt>Attempt</dt><dd>${task.attempt}</dd>
+      <dt>Created</dt><dd>${formatTime(task.createdAt)}</dd>
+      ${task.startedAt ? html`<dt>Ran</dt><dd>${duration(task.startedAt, task.finishedAt)}${task.finishedAt ? '' : ' so far'}</dd>` : null}
+      <dt>Branch</dt><dd><code>${task.branch}</code></dd>
+      <dt>Pull request</dt><dd>${task.prUrl
+        ? html`<a href=${task.prUrl} target="_blank" rel="noopener noreferrer">${task.prNumber ? `#${task.prNumber}` : 'Open'} ↗</a>`
+        : html`<span class="muted">not opened yet</span>`}</dd>
+      ${task.commitSha ? html`<dt>Commit</dt><dd><code>${task.commitSha.slice(0, 12)}</code></dd>` : null}
+      ${task.filesChanged?.length ? html`<dt>Files changed</dt><dd><ul class="files">${task.filesChanged.map((file) => html`<li><code>${file}</code></li>`)}</ul></dd>` : null}
+    </dl>
+    ${task.error ? html`<div class="error-note" role="alert">Error: ${task.error}</div>` : null}
+    ${task.logTail ? html`<details open=${ACTIVE.has(task.status)}><summary>Log tail</summary><pre class="log">${task.logTail}</pre></details>` : null}
+    ${problem ? html`<p class="muted">Could not refresh the task (${problem.message}); trying again.</p>` : null}
+    ${ACTIVE.has(task.status) && !task.cancelRequested ? html`<div class="actions">
+      <button type="button" class="secondary" disabled=${cancelling} onClick=${cancel}>${cancelling ? 'Cancelling…' : 'Cancel task'}</button>
+    </div>` : null}
+    <${ErrorNote} error=${error} onRetry=${cancel} />
+  </div>`;
+}
+
+export function CodeTasks({ story }) {
+  const tasks = story.codeTasks || [];
+  const [instructions, setInstructions] = useState('');
+  const [key, setKey] = useState(newIdempotencyKey);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const [created, setCreated] = useState(null);
+  useEffect(() => { setCreated(null); setError(null); }, [story.id]);
+  const known = created && !tasks.some((task) => task.taskId === created.taskId) ? [created, ...tasks] : tasks;
+  const [latest, ...earlier] = known;
+  const reason = whyNotBuildable(story, known);
+
+  const generate = async () => {
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const body = instructions.trim() ? { instructions: instructions.trim() } : {};
+      const { data } = await api('POST', `/stories/${story.id}/generate-code`, {
+        body,
+        headers: { 'idempotency-key': key },
+      });
+      setCreated(data);
+      setInstructions('');
+      setKey(newIdempotencyKey());
+      loadStory(story.id);
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return html`<section class="panel code" aria-labelledby="code-heading">
+    <h3 id="code-heading">Code</h3>
+    <div class="field">
+      <label for="instructions">Instructions for the coding agent (optional)</label>
+      <textarea id="instructions" rows="2" value=${instructions} maxlength="4000"
+        placeholder="e.g. Keep the public API unchanged"
+        onInput=${(event) => setInstructions(event.target.value)}></textarea>
+    </div>
+    <div class="actions">
+      <button type="button" class="primary" disabled=${busy || reason !== null} onClick=${generate}
+        aria-describedby=${reason ? 'generate-reason' : undefined}>
+        ${busy ? 'Starting…' : 'Generate code & PR'}</button>
+      ${reason ? html`<span id="generate-reason" class="muted">${reason}</span>` : null}
+    </div>
+    <${ErrorNote} error=${error} onRetry=${generate} />
+    ${latest ? html`<h4>Latest task</h4><${TaskPanel} key=${latest.taskId} initial=${latest} onFinished=${() => loadStory(story.id)} />` : null}
+    ${earlier.length ? html`<details class="earlier"><summary>Earlier tasks (${earlier.length})</summary>
+      <ul>${earlier.map((task) => html`<li>
+        <span class=${`task-status task-${task.status}`}>${task.status.replace('_', ' ')}</span>
+        ${formatTime(task.createdAt)} · <code>${task.branch}</code>
+        ${task.prUrl ? html` · <a href=${task.prUrl} target="_blank" rel="noopener noreferrer">PR ↗</a>` : null}
+        ${task.error ? html` · ${task.error}` : null}
+      </li>`)}</ul>
+    </details>` : null}
+  </section>`;
+}

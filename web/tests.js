@@ -1,0 +1,121 @@
+// tests.js — a story's acceptance tests: Given/When/Then steps, add, edit and delete inline, Pass
+// and Fail, the Given/When/Then health warnings and the needs-review badge.
+
+import { html, useState } from './vendor-htm-preact.js';
+import { api } from './api.js';
+import { ErrorNote, StatusChip } from './ui.js';
+import { loadStory } from './stories.js';
+
+const PARTS = [['given', 'Given'], ['when', 'When'], ['then', 'Then']];
+
+function lines(text) {
+  return text.split('\n').map((line) => line.trim()).filter(Boolean);
+}
+
+function TestForm({ storyId, test, onDone }) {
+  const [draft, setDraft] = useState(() => ({
+    title: test?.title || '',
+    given: (test?.given || []).join('\n'),
+    when: (test?.when || []).join('\n'),
+    then: (test?.then || []).join('\n'),
+  }));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const prefix = test ? `test-${test.id}` : 'new-test';
+  const submit = async (event) => {
+    event?.preventDefault();
+    setBusy(true);
+    setError(null);
+    const body = { title: draft.title.trim(), given: lines(draft.given), when: lines(draft.when), then: lines(draft.then) };
+    try {
+      if (test) {
+        await api('PATCH', `/stories/${storyId}/tests/${test.id}`, { body, headers: { 'if-match': `"${test.version}"` } });
+      } else {
+        await api('POST', `/stories/${storyId}/tests`, { body });
+      }
+      await loadStory(storyId);
+      onDone();
+    } catch (failure) {
+      setError(failure.status === 412
+        ? { ...failure, message: 'Someone else changed this test meanwhile. Your text is kept; copy it, cancel and edit again.' }
+        : failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<form class="test-form" onSubmit=${submit} aria-label=${test ? `Edit test ${test.title}` : 'New acceptance test'}>
+    <div class="field">
+      <label for=${`${prefix}-title`}>Test title</label>
+      <input id=${`${prefix}-title`} value=${draft.title} required maxlength="200"
+        onInput=${(event) => setDraft({ ...draft, title: event.target.value })} />
+    </div>
+    ${PARTS.map(([part, label]) => html`<div class="field">
+      <label for=${`${prefix}-${part}`}>${label} (one step per line)</label>
+      <textarea id=${`${prefix}-${part}`} rows="2" value=${draft[part]}
+        onInput=${(event) => setDraft({ ...draft, [part]: event.target.value })}></textarea>
+    </div>`)}
+    <${ErrorNote} error=${error} onRetry=${submit} />
+    <div class="actions">
+      <button type="submit" disabled=${busy || !draft.title.trim()}>${busy ? 'Saving…' : test ? 'Save test' : 'Add test'}</button>
+      <button type="button" class="secondary" onClick=${onDone}>Cancel</button>
+    </div>
+  </form>`;
+}
+
+function TestItem({ storyId, test }) {
+  const [editing, setEditing] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const [confirming, setConfirming] = useState(false);
+  const act = async (method, body) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api(method, `/stories/${storyId}/tests/${test.id}`, body ? { body } : {});
+      await loadStory(storyId);
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (editing) return html`<li id=${`test-${test.id}`} class="test"><${TestForm} storyId=${storyId} test=${test} onDone=${() => setEditing(false)} /></li>`;
+  return html`<li id=${`test-${test.id}`} class="test">
+    <div class="test-head">
+      <strong>${test.title}</strong>
+      <${StatusChip} status=${test.status} />
+      ${test.needsReview ? html`<span class="badge review" title="The story changed after this test was written">Needs review</span>` : null}
+    </div>
+    <dl class="gwt">
+      ${PARTS.map(([part, label]) => html`<dt>${label}</dt><dd>${test[part].length
+        ? html`<ul>${test[part].map((step) => html`<li>${step}</li>`)}</ul>` : html`<span class="muted">—</span>`}</dd>`)}
+    </dl>
+    ${test.gwtHealth.healthy ? null : html`<ul class="warnings">
+      ${test.gwtHealth.issues.map((issue) => html`<li><strong>${issue.field}:</strong> ${issue.message} <div class="suggestion">Suggestion: ${issue.suggestion}</div></li>`)}
+    </ul>`}
+    <div class="actions" role="group" aria-label=${`Actions for ${test.title}`}>
+      <button type="button" class="secondary pass" disabled=${busy || test.status === 'Pass'} onClick=${() => act('PATCH', { status: 'Pass' })}>Pass</button>
+      <button type="button" class="secondary fail" disabled=${busy || test.status === 'Fail'} onClick=${() => act('PATCH', { status: 'Fail' })}>Fail</button>
+      <button type="button" class="secondary" disabled=${busy} onClick=${() => setEditing(true)}>Edit</button>
+      ${confirming
+        ? html`<button type="button" class="destructive" disabled=${busy} onClick=${() => act('DELETE')}>Delete this test</button>
+               <button type="button" class="secondary" onClick=${() => setConfirming(false)}>Keep</button>`
+        : html`<button type="button" class="secondary" disabled=${busy} onClick=${() => setConfirming(true)}>Delete…</button>`}
+    </div>
+    <${ErrorNote} error=${error} onRetry=${() => setError(null)} />
+  </li>`;
+}
+
+export function AcceptanceTests({ story }) {
+  const [adding, setAdding] = useState(false);
+  const tests = story.acceptanceTests || [];
+  return html`<section class="panel tests" aria-labelledby="tests-heading">
+    <div class="panel-head">
+      <h3 id="tests-heading">Acceptance tests (${tests.length})</h3>
+      ${adding ? null : html`<button type="button" onClick=${() => setAdding(true)}>Add test</button>`}
+    </div>
+    ${tests.length === 0 && !adding ? html`<p class="muted">No acceptance tests yet. A story needs one to be Ready.</p>` : null}
+    <ul class="test-list">${tests.map((test) => html`<${TestItem} key=${test.id} storyId=${story.id} test=${test} />`)}</ul>
+    ${adding ? html`<${TestForm} storyId=${story.id} onDone=${() => setAdding(false)} />` : null}
+  </section>`;
+}

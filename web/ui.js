@@ -1,0 +1,86 @@
+// ui.js — small pieces every view uses: status chips, error notes with retry, the workflow's
+// transition table, and wording for the API's refusal reasons.
+
+import { html } from './vendor-htm-preact.js';
+import { storyHref } from './router.js';
+
+export const STATUSES = ['Draft', 'Ready', 'In Progress', 'Blocked', 'Done'];
+
+/** The statuses a story may move to before requirements (the API checks those). */
+export function nextStatuses(story) {
+  if (story.status === 'Blocked') return story.blockedFrom ? [story.blockedFrom] : [];
+  const steps = {
+    Draft: ['Ready'],
+    Ready: ['Draft', 'In Progress'],
+    'In Progress': ['Ready', 'Done'],
+    Done: ['In Progress'],
+  };
+  return [...(steps[story.status] || []), 'Blocked'];
+}
+
+const REASONS = {
+  INVEST_WARNINGS: 'The INVEST check has warnings. Fix them, or move it anyway accepting the warnings.',
+  NO_ACCEPTANCE_TESTS: 'A story needs at least one acceptance test to be Ready.',
+  CHILDREN_NOT_DONE: 'Every child story must be Done first.',
+  TESTS_NOT_PASSING: 'Every acceptance test must Pass first.',
+  TRANSITION_NOT_ALLOWED: 'That step is not allowed from the current status.',
+  BLOCKED_RETURNS_TO_PREVIOUS_STATUS: 'A blocked story goes back to the status it was blocked from.',
+};
+
+export function reasonText(reason) {
+  return REASONS[reason] || reason;
+}
+
+export function StatusChip({ status }) {
+  const tone = status.toLowerCase().replace(/\s+/g, '-');
+  return html`<span class=${`chip chip-${tone}`}>${status}</span>`;
+}
+
+/** An error shown where the user acted; a network failure offers Retry. */
+export function ErrorNote({ error, onRetry, onDismiss }) {
+  if (!error) return null;
+  return html`<div class="error-note" role="alert">
+    <span>${error.message}</span>
+    ${error.code && !error.isNetwork && error.code !== 'NETWORK' ? html` <code>${error.code}</code>` : null}
+    ${onRetry && (error.isNetwork || error.status >= 500)
+      ? html` <button type="button" class="link" onClick=${onRetry}>Retry</button>` : null}
+    ${onDismiss ? html` <button type="button" class="link" aria-label="Dismiss" onClick=${onDismiss}>Dismiss</button>` : null}
+  </div>`;
+}
+
+export function formatTime(value) {
+  if (!value) return '—';
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? value : date.toLocaleString();
+}
+
+export function duration(from, to) {
+  if (!from) return null;
+  const ms = (to ? new Date(to) : new Date()) - new Date(from);
+  if (!(ms >= 0)) return null;
+  const seconds = Math.round(ms / 1000);
+  return seconds < 60 ? `${seconds} s` : `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+}
+
+/** Why the API refused a status change, with links to what is in the way. */
+export function Refusal({ error, byId, onAcceptWarnings }) {
+  if (!error) return null;
+  if (error.code !== 'STATUS_TRANSITION_BLOCKED') return html`<${ErrorNote} error=${error} />`;
+  const details = error.details || {};
+  // "No acceptance tests" is both a reason and an INVEST warning; say it once.
+  const investWarnings = (details.investWarnings || []).filter((code) => code !== 'NO_ACCEPTANCE_TESTS'
+    || !(details.reasons || []).includes('NO_ACCEPTANCE_TESTS'));
+  const reasons = (details.reasons || []).filter((reason) => reason !== 'INVEST_WARNINGS' || investWarnings.length > 0);
+  return html`<div class="refusal" role="alert">
+    <strong>Cannot move to ${details.to}.</strong>
+    <ul>
+      ${reasons.map((reason) => html`<li>${reasonText(reason)}</li>`)}
+    </ul>
+    ${details.allowed?.length ? html`<p>Allowed from ${details.from}: ${details.allowed.join(', ')}.</p>` : null}
+    ${details.blockingChildren?.length ? html`<p>Children not Done: ${details.blockingChildren.map((child, at) => html`${at ? ', ' : ''}<a href=${storyHref(child.id)}>${child.title || byId?.[child.id]?.title || `#${child.id}`}</a> (${child.status})`)}</p>` : null}
+    ${details.blockingTests?.length ? html`<p>Tests not passing: ${details.blockingTests.map((test, at) => html`${at ? ', ' : ''}<a href=${`#test-${test.id}`} onClick=${(event) => { event.preventDefault(); document.getElementById(`test-${test.id}`)?.scrollIntoView(); }}>${test.title}</a> (${test.status})`)}</p>` : null}
+    ${investWarnings.length ? html`<p>INVEST warnings: ${investWarnings.join(', ')} (see the INVEST panel).</p>` : null}
+    ${onAcceptWarnings && reasons.length === 1 && reasons[0] === 'INVEST_WARNINGS'
+      ? html`<button type="button" onClick=${onAcceptWarnings}>Move to ${details.to} anyway, accepting the warnings</button>` : null}
+  </div>`;
+}
