@@ -111,6 +111,13 @@ impl Browser {
                 ]
             }
         });
+        let mut capabilities = capabilities;
+        if width < 500 {
+            // Chromium's windows are at least 500 px wide; a phone is emulated instead.
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2, "touch": true }
+            });
+        }
         let Value::Object(capabilities) = capabilities else {
             unreachable!("capabilities are an object")
         };
@@ -170,7 +177,12 @@ impl Browser {
 
     /// Waits until `script` (a JS expression) is truthy in the page.
     pub async fn wait_until(&self, what: &str, script: &str) -> Value {
-        let deadline = Instant::now() + PATIENCE;
+        self.wait_until_within(what, script, PATIENCE).await
+    }
+
+    /// [`Browser::wait_until`] for work that takes longer than a page (a worker's run).
+    pub async fn wait_until_within(&self, what: &str, script: &str, patience: Duration) -> Value {
+        let deadline = Instant::now() + patience;
         loop {
             let value = self
                 .client
@@ -180,7 +192,7 @@ impl Browser {
             if !value.is_null() && value != json!(false) && value != json!("") {
                 return value;
             }
-            assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+            assert!(Instant::now() < deadline, "{what}: not within {patience:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

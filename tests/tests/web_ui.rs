@@ -38,6 +38,34 @@ async fn api(stack: &LocalUp, method: &str, path: &str, body: Option<Value>) -> 
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// The story page from the top in a tall window: the README's picture. `AIPM_UPDATE_SCREENSHOTS=1`
+/// copies it to docs/story-page.png.
+async fn readme_screenshot(browser: &Browser) {
+    browser
+        .client
+        .set_window_size(1280, 1350)
+        .await
+        .expect("a window size");
+    browser
+        .client
+        .execute("window.scrollTo(0, 0)", vec![])
+        .await
+        .expect("scroll");
+    browser
+        .wait_until("scrolled to the top", "window.scrollY === 0")
+        .await;
+    let shot = browser.screenshot("story-page").await;
+    browser
+        .client
+        .set_window_size(1280, 800)
+        .await
+        .expect("a window size");
+    if std::env::var_os("AIPM_UPDATE_SCREENSHOTS").is_some() {
+        let docs = aipm_tests::repo_root().join("docs/story-page.png");
+        std::fs::copy(&shot, &docs).expect("docs/story-page.png written");
+    }
+}
+
 /// The id in the page's URL (`#/stories/42`).
 async fn current_story_id(browser: &Browser) -> u64 {
     let id = browser
@@ -111,9 +139,10 @@ async fn a_product_person_writes_a_story_makes_it_ready_and_ships_it() {
             .await
             .expect("double click");
         browser
-            .wait_until(
+            .wait_until_within(
                 "the task succeeded",
                 "document.querySelector('.task')?.dataset.taskStatus === 'succeeded'",
+                std::time::Duration::from_secs(120),
             )
             .await;
         let pr = browser.element(".task-facts a[href^='file://']").await;
@@ -126,7 +155,7 @@ async fn a_product_person_writes_a_story_makes_it_ready_and_ships_it() {
             "a double click made one task: {story}"
         );
         assert_eq!(story["codeTasks"][0]["instructions"], json!("Keep the public API unchanged"));
-        browser.screenshot("story-page").await;
+        readme_screenshot(&browser).await;
 
         // Delete the parent with its child.
         browser.click_button(".danger", "Delete story").await;
@@ -140,5 +169,195 @@ async fn a_product_person_writes_a_story_makes_it_ready_and_ships_it() {
     })
     .await;
     browser.close().await;
+    stack.stop().await;
+}
+
+/// A Ready story with one acceptance test, made through the API (setup, not the subject).
+async fn seed_ready_story(stack: &LocalUp, title: &str) -> u64 {
+    let (status, story) = api(
+        stack,
+        "POST",
+        "/stories",
+        Some(
+            json!({"title": title, "asA": "product manager", "iWant": "a CSV export of the tree",
+                    "soThat": "I can share progress", "storyPoint": 3}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{story}");
+    let id = story["id"].as_u64().expect("an id");
+    let test = json!({"title": "Export", "given": ["3 stories exist"], "when": ["the PM exports"],
+                      "then": ["a CSV with 3 rows is downloaded"]});
+    let (status, _) = api(stack, "POST", &format!("/stories/{id}/tests"), Some(test)).await;
+    assert_eq!(status, 201);
+    let ready = json!({"status": "Ready", "acceptWarnings": true});
+    let (status, body) = api(stack, "PATCH", &format!("/stories/{id}"), Some(ready)).await;
+    assert_eq!(status, 200, "{body}");
+    id
+}
+
+/// Drags a board card onto a column with the page's own drag-and-drop handlers.
+async fn drag_card(browser: &Browser, id: u64, column: &str) {
+    browser
+        .client
+        .execute(
+            "const card = document.querySelector(`.card[data-id=\"${arguments[0]}\"]`);\
+             const column = document.querySelector(`.column[data-status=\"${arguments[1]}\"]`);\
+             const data = new DataTransfer();\
+             card.dispatchEvent(new DragEvent('dragstart', {bubbles: true, dataTransfer: data}));\
+             column.dispatchEvent(new DragEvent('dragover', {bubbles: true, cancelable: true, dataTransfer: data}));\
+             column.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: data}));",
+            vec![json!(id), json!(column)],
+        )
+        .await
+        .expect("drag and drop");
+}
+
+#[tokio::test]
+async fn cancel_a_queued_task_move_cards_and_resolve_an_edit_conflict() {
+    // No worker: a task stays queued until someone cancels it.
+    let mut stack = LocalUp::start_with("ui-board", &[("AIPM_LOCAL_WORKER", "off")]).await;
+    let ready = seed_ready_story(&stack, "Export stories as CSV").await;
+    let (_, draft) = api(
+        &stack,
+        "POST",
+        "/stories",
+        Some(json!({"title": "Import stories"})),
+    )
+    .await;
+    let draft = draft["id"].as_u64().expect("an id");
+
+    let first = Browser::start(&stack.url, "first", 1280, 800).await;
+    let second = Browser::start(&stack.url, "second", 1280, 800).await;
+    let phone = Browser::start(&stack.url, "phone", 390, 844).await;
+    with_artifacts("board", &[&first, &second, &phone], || async {
+        // Generate, then cancel while queued.
+        first.open(&format!("/#/stories/{ready}")).await;
+        first.click_button(".code", "Generate code & PR").await;
+        first
+            .wait_until(
+                "the task is queued",
+                "document.querySelector('.task')?.dataset.taskStatus === 'queued'",
+            )
+            .await;
+        first.wait_for_text(".code", "still active").await;
+        first.click_button(".task", "Cancel task").await;
+        first
+            .wait_until(
+                "the task is cancelled",
+                "document.querySelector('.task')?.dataset.taskStatus === 'cancelled'",
+            )
+            .await;
+
+        // The board: a refused move leaves the card and says why; an allowed drag moves it.
+        first.open("/#/board").await;
+        first
+            .wait_for_text(".column[data-status='Draft']", "Import stories")
+            .await;
+        let select = first.element(&format!("#move-{draft}")).await;
+        select.select_by_value("Ready").await.expect("choose Ready");
+        first
+            .wait_for_text(
+                &format!(".card[data-id='{draft}'] .refusal"),
+                "at least one acceptance test",
+            )
+            .await;
+        first
+            .wait_for_text(".column[data-status='Draft']", "Import stories")
+            .await;
+        let (_, story) = api(&stack, "GET", &format!("/stories/{ready}"), None).await;
+        let from = story["status"].as_str().expect("a status").to_owned();
+        let to = if from == "Ready" { "Draft" } else { "Ready" };
+        first
+            .wait_for_text(&format!(".column[data-status='{from}']"), "Export stories")
+            .await;
+        drag_card(&first, ready, to).await;
+        first
+            .wait_for_text(&format!(".column[data-status='{to}']"), "Export stories")
+            .await;
+        let (_, moved) = api(&stack, "GET", &format!("/stories/{ready}"), None).await;
+        assert_eq!(moved["status"], json!(to));
+        first.screenshot("board").await;
+
+        // Two windows edit the same story: the second save meets the first one's change.
+        first.open(&format!("/#/stories/{draft}")).await;
+        second.open(&format!("/#/stories/{draft}")).await;
+        first
+            .wait_for_text(".story-page h2", "Import stories")
+            .await;
+        second
+            .wait_for_text(".story-page h2", "Import stories")
+            .await;
+        first
+            .type_into("#story-title", "Import stories from CSV")
+            .await;
+        first.click_button(".story-form", "Save changes").await;
+        first.wait_for_text(".story-form", "Saved.").await;
+        second
+            .type_into("#story-description", "Typed in the second window")
+            .await;
+        second.click_button(".story-form", "Save changes").await;
+        second
+            .wait_for_text(".conflict", "Someone else changed this story")
+            .await;
+        second.wait_for_text(".conflict", "version 2").await;
+        assert_eq!(
+            second.value_of("#story-description").await,
+            "Typed in the second window"
+        );
+        second.screenshot("conflict").await;
+        second
+            .click_button(".conflict", "Save mine over theirs")
+            .await;
+        second.wait_for_text(".story-form", "Saved.").await;
+        let (_, merged) = api(&stack, "GET", &format!("/stories/{draft}"), None).await;
+        assert_eq!(merged["title"], "Import stories from CSV");
+        assert_eq!(merged["description"], "Typed in the second window");
+
+        // A phone: the story page alone, and its status can be changed.
+        phone.open(&format!("/#/stories/{draft}")).await;
+        phone
+            .wait_for_text(".story-page h2", "Import stories from CSV")
+            .await;
+        let tree_shown = phone
+            .client
+            .execute(
+                "return getComputedStyle(document.querySelector('.tree')).display !== 'none'",
+                vec![],
+            )
+            .await
+            .expect("a style");
+        assert_eq!(
+            tree_shown,
+            json!(false),
+            "the tree gives way to the story on a phone"
+        );
+        let width = phone
+            .client
+            .execute("return window.innerWidth", vec![])
+            .await
+            .expect("a width");
+        assert_eq!(width, json!(390));
+        let overflow = phone
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth",
+                vec![],
+            )
+            .await
+            .expect("a width");
+        assert_eq!(
+            overflow,
+            json!(false),
+            "nothing sticks out sideways on a phone"
+        );
+        phone.click_button(".status", "Move to Blocked").await;
+        phone.wait_for_text(".story-page h2", "Blocked").await;
+        phone.screenshot("phone-story").await;
+    })
+    .await;
+    for browser in [first, second, phone] {
+        browser.close().await;
+    }
     stack.stop().await;
 }

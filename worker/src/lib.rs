@@ -24,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::WorkerConfig;
 use crate::job::JobEnd;
 
+/// How soon a message that arrived before its hand-off was recorded comes back.
+const EARLY_DELIVERY_RETRY: Duration = Duration::from_secs(2);
+
 /// What every job shares.
 pub struct Context<H> {
     pub config: WorkerConfig,
@@ -150,6 +153,12 @@ impl<H: CodeHost> Context<H> {
             Ok(ClaimOutcome::Skip(reason)) => {
                 tracing::info!(%task_id, reason, "nothing to do for this delivery");
                 self.delete(&receipt).await;
+                return;
+            }
+            Ok(ClaimOutcome::NotHandedOffYet) => {
+                // Deleting it would leave the task queued until the reconciler's next pass.
+                tracing::info!(%task_id, "the hand-off is still being recorded; trying again shortly");
+                self.extend_visibility(&receipt, EARLY_DELIVERY_RETRY).await;
                 return;
             }
             Err(error) => {

@@ -528,3 +528,48 @@ async fn the_reconciler_redelivers_a_task_whose_queue_message_was_lost() {
         worker.log_text()
     );
 }
+
+/// generate-code sends the task's message before it records the hand-off as done; a worker that
+/// receives it in between must try again shortly rather than drop it (the reconciler, here an
+/// hour away, would otherwise be the task's only way out of `queued`).
+#[tokio::test]
+async fn a_message_that_arrives_before_its_hand_off_is_recorded_is_taken_up_once_it_is() {
+    let fixture = Fixture::start().await;
+    let task = fixture.generated_task().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&fixture.sdk);
+    let set_hand_off = |stage: &'static str| {
+        dynamodb
+            .update_item()
+            .table_name(&fixture.config.code_tasks_table)
+            .key(
+                "taskId",
+                aws_sdk_dynamodb::types::AttributeValue::S(task.task_id.clone()),
+            )
+            .update_expression("SET handOff = :stage")
+            .expression_attribute_values(
+                ":stage",
+                aws_sdk_dynamodb::types::AttributeValue::S(stage.to_owned()),
+            )
+            .send()
+    };
+    set_hand_off("pull_request_opened").await.unwrap();
+    let agent = fixture.agent("writes", "echo done > done.txt");
+    let worker = fixture.worker(&agent, &[("AIPM_RECONCILE_SECONDS", "3600")]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !worker
+        .log_text()
+        .contains("hand-off is still being recorded")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the early delivery was not seen\n{}",
+            worker.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    set_hand_off("enqueued").await.unwrap();
+    let finished = fixture
+        .wait_for(&task.task_id, &worker, |task| !task.status.is_active())
+        .await;
+    assert_eq!(finished.status, TaskStatus::Succeeded, "{finished:?}");
+}

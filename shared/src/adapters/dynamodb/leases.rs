@@ -23,6 +23,9 @@ pub enum ClaimOutcome {
     /// Nothing to do for this delivery: the task is finished, cancelled, unknown, or another
     /// worker holds a live lease on it.
     Skip(&'static str),
+    /// generate-code sends the message before it records the hand-off as done, so a fast
+    /// worker can receive it first: the delivery is early, not spent.
+    NotHandedOffYet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,15 +100,17 @@ impl DynamoCodeTaskRepository {
             Err(SdkError::ServiceError(context))
                 if context.err().is_conditional_check_failed_exception() =>
             {
-                Ok(ClaimOutcome::Skip(match self.get(task_id).await? {
-                    None => "unknown task",
+                Ok(match self.get(task_id).await? {
+                    None => ClaimOutcome::Skip("unknown task"),
                     Some(task) if task.cancel_requested || task.status == TaskStatus::Cancelled => {
-                        "cancelled"
+                        ClaimOutcome::Skip("cancelled")
                     }
-                    Some(task) if !task.status.is_active() => "finished",
-                    Some(task) if task.hand_off < HandOffStage::Enqueued => "hand-off not finished",
-                    Some(_) => "leased by a live worker",
-                }))
+                    Some(task) if !task.status.is_active() => ClaimOutcome::Skip("finished"),
+                    Some(task) if task.hand_off < HandOffStage::Enqueued => {
+                        ClaimOutcome::NotHandedOffYet
+                    }
+                    Some(_) => ClaimOutcome::Skip("leased by a live worker"),
+                })
             }
             Err(error) => Err(sdk_error(TASKS, error)),
         }
