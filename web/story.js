@@ -140,7 +140,7 @@ function StoryForm({ story }) {
       return html`<div class=${`field field-${field.name}`}>
         <label for=${id}>${field.label}</label>
         ${field.kind === 'textarea'
-          ? html`<textarea id=${id} rows=${field.name === 'description' ? 4 : 2} value=${draft[field.name]} onInput=${onInput}></textarea>`
+          ? html`<textarea id=${id} rows=${field.name === 'description' ? 3 : 2} value=${draft[field.name]} onInput=${onInput}></textarea>`
           : html`<input id=${id} type=${field.kind === 'input' ? 'text' : field.kind}
               min=${field.kind === 'number' ? 0 : undefined} max=${field.kind === 'number' ? 100 : undefined}
               required=${field.required} value=${draft[field.name]} onInput=${onInput} />`}

@@ -155,7 +155,7 @@ impl<H: CodeHost> Context<H> {
                 self.delete(&receipt).await;
                 return;
             }
-            Ok(ClaimOutcome::NotHandedOffYet) => {
+            Ok(ClaimOutcome::TryAgainShortly) => {
                 // Deleting it would leave the task queued until the reconciler's next pass.
                 tracing::info!(%task_id, "the hand-off is still being recorded; trying again shortly");
                 self.extend_visibility(&receipt, EARLY_DELIVERY_RETRY).await;

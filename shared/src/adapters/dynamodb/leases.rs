@@ -23,9 +23,10 @@ pub enum ClaimOutcome {
     /// Nothing to do for this delivery: the task is finished, cancelled, unknown, or another
     /// worker holds a live lease on it.
     Skip(&'static str),
-    /// generate-code sends the message before it records the hand-off as done, so a fast
-    /// worker can receive it first: the delivery is early, not spent.
-    NotHandedOffYet,
+    /// The task is queued but could not be claimed yet: generate-code sends the message before
+    /// it records the hand-off as done, so a fast worker can receive it first (and may read the
+    /// record just after it changed). The delivery is early, not spent.
+    TryAgainShortly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,8 +107,11 @@ impl DynamoCodeTaskRepository {
                         ClaimOutcome::Skip("cancelled")
                     }
                     Some(task) if !task.status.is_active() => ClaimOutcome::Skip("finished"),
-                    Some(task) if task.hand_off < HandOffStage::Enqueued => {
-                        ClaimOutcome::NotHandedOffYet
+                    Some(task)
+                        if task.hand_off < HandOffStage::Enqueued
+                            || task.status == TaskStatus::Queued =>
+                    {
+                        ClaimOutcome::TryAgainShortly
                     }
                     Some(_) => ClaimOutcome::Skip("leased by a live worker"),
                 })
