@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { getState, update } from './store.js';
 
-const PAGE_SIZE = 200;
+const PAGE_SIZE = 500;
 
 export function initialStories() {
   return { byId: {}, cursor: null, loaded: false, loading: false, error: null };
@@ -29,6 +29,7 @@ export async function loadStories({ more = false } = {}) {
     if (!more) update('stories', { byId: {} });
     merge(data.stories);
     update('stories', { cursor: data.nextCursor, loaded: true, loading: false });
+    performance.mark('aipm:stories-loaded');
   } catch (error) {
     update('stories', { loading: false, error });
   }
@@ -84,6 +85,7 @@ export async function changeStatus(id, status, { acceptWarnings = false } = {}) 
   const body = { status };
   if (acceptWarnings) body.acceptWarnings = true;
   const { data } = await api('PATCH', `/stories/${id}`, { body });
+  performance.mark('aipm:status-answer');
   remember(data);
   return data;
 }

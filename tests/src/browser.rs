@@ -247,6 +247,19 @@ impl Browser {
         }
     }
 
+    /// Presses `key` on the element that has the focus.
+    pub async fn press(&self, key: fantoccini::key::Key) {
+        let focused = self
+            .client
+            .active_element()
+            .await
+            .expect("an element has the focus");
+        focused
+            .send_keys(&char::from(key).to_string())
+            .await
+            .unwrap_or_else(|error| panic!("cannot press {key:?}: {error}"));
+    }
+
     /// Replaces the text of the input at `css`.
     pub async fn type_into(&self, css: &str, text: &str) {
         let element = self.element(css).await;

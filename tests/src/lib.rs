@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod router;
 pub mod runtime_api;
 pub mod sandbox;
+pub mod ui_bench;
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {

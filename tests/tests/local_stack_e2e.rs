@@ -66,8 +66,55 @@ impl Client {
         body
     }
 
-    /// One request to every route of the API, each checked for its status and content.
+    /// `GET path` of the UI (route key `GET route`): 200 with `content_type`; returns the body.
+    async fn expect_page(&mut self, route: &str, path: &str, content_type: &str) -> String {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(40))
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{path} got no answer: {error}"));
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let served = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(served.starts_with(content_type), "{path}: {served}");
+        self.covered.insert(format!("GET {route}"));
+        response.text().await.expect("a readable body")
+    }
+
+    /// One request to every route: the UI's page, settings and a module, and every API
+    /// operation, each checked for its status and content.
     async fn every_route(&mut self) {
+        let page = self.expect_page("/", "/", "text/html").await;
+        let module = page
+            .split("src=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the page loads its entry module")
+            .to_owned();
+        assert!(
+            module.starts_with("/assets/") && module.ends_with("/app.js"),
+            "{module}"
+        );
+        let script = self
+            .expect_page("/assets/{version}/{file}", &module, "text/javascript")
+            .await;
+        assert!(
+            script.contains("import"),
+            "{module} is the UI's entry module"
+        );
+        let config = self
+            .expect_page("/config.json", "/config.json", "application/json")
+            .await;
+        let config: Value = serde_json::from_str(&config).expect("config.json is JSON");
+        assert_eq!(config["stage"], "local");
+        assert_eq!(config["authMode"], "none");
+
         let health = self.expect("GET /health", "/health", None, &[200]).await;
         assert_eq!(health["stage"], "local");
 

@@ -7,6 +7,7 @@ use std::future::Future;
 
 use aipm_tests::LocalUp;
 use aipm_tests::browser::Browser;
+use fantoccini::key::Key;
 use futures::FutureExt;
 use serde_json::{Value, json};
 
@@ -109,6 +110,46 @@ async fn a_product_person_writes_a_story_makes_it_ready_and_ships_it() {
         browser.click_button(".children", "Add child").await;
         browser.wait_for_text(".children", "Pick the CSV columns").await;
         browser.wait_for_text(".tree", "0/1 done").await;
+
+        // The tree by keyboard: open the root, step down to the child, open it; Back returns.
+        let root_row = browser.element(&format!(".tree-row[data-id='{story_id}']")).await;
+        browser
+            .client
+            .execute("arguments[0].focus()", vec![serde_json::to_value(&root_row).expect("a reference")])
+            .await
+            .expect("focus the root row");
+        browser.press(Key::Right).await;
+        browser
+            .wait_until("the root row is open", &format!("document.querySelector(\".tree-row[data-id='{story_id}']\").getAttribute('aria-expanded') === 'true'"))
+            .await;
+        browser.press(Key::Down).await;
+        browser
+            .wait_until("the child row has the focus", &format!("document.activeElement?.dataset.id && document.activeElement.dataset.id !== '{story_id}'"))
+            .await;
+        browser.press(Key::Enter).await;
+        let child_id = current_story_id(&browser).await;
+        assert_ne!(child_id, story_id, "Enter on the child row opens the child");
+        browser.wait_for_text(".story-page h2", "Pick the CSV columns").await;
+        browser.client.back().await.expect("back");
+        browser.wait_for_text(".story-page h2", "Export stories as CSV").await;
+
+        // A network failure on save offers Retry and keeps what was typed.
+        browser.type_into("#story-description", "Kept through a failure").await;
+        browser
+            .client
+            .execute(
+                "const real = window.fetch; let failures = 1;\
+                 window.fetch = (url, init) => (init?.method === 'PATCH' && failures-- > 0)\
+                   ? Promise.reject(new TypeError('Failed to fetch')) : real(url, init);",
+                vec![],
+            )
+            .await
+            .expect("a failing network");
+        browser.click_button(".story-form", "Save changes").await;
+        browser.wait_for_text(".story-form .error-note", "could not be reached").await;
+        assert_eq!(browser.value_of("#story-description").await, "Kept through a failure");
+        browser.click_button(".story-form .error-note", "Retry").await;
+        browser.wait_for_text(".story-form", "Saved.").await;
 
         // Ready is refused without an acceptance test, with the reason shown.
         browser.click_button(".status", "Move to Ready").await;

@@ -138,6 +138,25 @@ pub struct Web {
     config: Prepared,
     not_found: Prepared,
     version: String,
+    /// Only the page's own origin, and the sign-in domain when there is one.
+    content_security_policy: HeaderValue,
+}
+
+/// The page may talk to its own origin and, to trade a sign-in code for tokens, to the
+/// configured sign-in domain only.
+fn content_security_policy(config: &WebConfig) -> HeaderValue {
+    let sign_in = config
+        .sign_in
+        .as_ref()
+        .map(|sign_in| format!(" {}", sign_in.domain))
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; connect-src 'self'{sign_in}; img-src 'self' data:; \
+         style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+         form-action 'self'{sign_in}"
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"))
 }
 
 /// Marks in `index.html` and `404.html` that become `/assets/<version>`.
@@ -165,7 +184,7 @@ impl Web {
             "404.html",
             "<!doctype html><title>Not found</title><p>Not found. <a href=\"/\">AIPM</a></p>",
         );
-        let config = Prepared::new(
+        let config_json = Prepared::new(
             "config.json",
             config.to_json(&version).to_string().into_bytes(),
         );
@@ -176,9 +195,10 @@ impl Web {
         Self {
             files,
             index,
-            config,
+            config: config_json,
             not_found,
             version,
+            content_security_policy: content_security_policy(config),
         }
     }
 
@@ -232,11 +252,7 @@ impl Web {
         );
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; connect-src 'self' https://*.amazoncognito.com; \
-                 img-src 'self' data:; style-src 'self'; script-src 'self'; \
-                 frame-ancestors 'none'; base-uri 'none'; form-action 'self' https://*.amazoncognito.com",
-            ),
+            self.content_security_policy.clone(),
         );
         if let Ok(etag) = HeaderValue::from_str(&file.etag) {
             headers.insert(header::ETAG, etag);
@@ -455,6 +471,15 @@ mod tests {
             "https://aipm.auth.eu-west-1.amazoncognito.com/oauth2/authorize"
         );
         assert_eq!(json["signIn"]["clientId"], "client123");
+
+        let page = get(&Web::new(ASSETS, &jwt), "/", &[]);
+        let policy = header(&page, "content-security-policy");
+        assert!(
+            policy.contains("connect-src 'self' https://aipm.auth.eu-west-1.amazoncognito.com;"),
+            "{policy}"
+        );
+        let local = get(&Web::new(ASSETS, &none), "/", &[]);
+        assert!(header(&local, "content-security-policy").contains("connect-src 'self';"));
 
         let missing =
             WebConfig::from_lookup(env(&[("AIPM_STAGE", "prod"), ("AIPM_AUTH_MODE", "jwt")]));

@@ -568,6 +568,12 @@ fn scenarios(
     let no_headers = || json!({});
     vec![
         Scenario {
+            function: "web",
+            event: Box::new(move |_| {
+                api_event("GET", "/", "/", None, json!({"accept-encoding": "gzip"}))
+            }),
+        },
+        Scenario {
             function: "health-check",
             event: Box::new(move |_| api_event("GET", "/health", "/health", None, no_headers())),
         },
@@ -918,6 +924,9 @@ async fn main() {
         println!("{report}");
         return;
     }
+    eprintln!("the UI in headless Chromium");
+    let ui = ui_figures(&binaries).await;
+    write_ui_section(&mut report, &ui);
     eprintln!("handler overhead on the in-memory adapters");
     let _ = writeln!(
         report,
@@ -955,6 +964,71 @@ async fn main() {
     let out = repo_root().join("BENCHMARKS.md");
     std::fs::write(&out, report).expect("BENCHMARKS.md is writable");
     eprintln!("wrote {}", out.display());
+}
+
+/// Stories in the table when the UI is measured.
+const UI_STORIES: u64 = 1_000;
+
+/// The UI served with the release functions behind the local gateway, 1,000 stories in the
+/// table, measured in headless Chromium (aipm_tests::ui_bench).
+async fn ui_figures(binaries: &Path) -> aipm_tests::ui_bench::UiFigures {
+    use aipm_tests::gateway::{Gateway, GatewaySettings};
+    let backend = Backend::start("bench-ui").await;
+    seed_stories(&backend, 1..UI_STORIES + 1).await;
+    let mut settings =
+        GatewaySettings::new(backend.environment.clone(), &backend.scratch.join("logs"));
+    settings.binaries = binaries.to_path_buf();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let gateway = Gateway::start(settings, listener)
+        .await
+        .expect("the gateway serves the release functions");
+    let loads = setting("AIPM_BENCH_UI_LOADS", 5);
+    let changes = setting("AIPM_BENCH_UI_CHANGES", 10);
+    aipm_tests::ui_bench::measure(&gateway.url, UI_STORIES, loads, changes).await
+}
+
+fn write_ui_section(report: &mut String, ui: &aipm_tests::ui_bench::UiFigures) {
+    let mut render = ui.tree_render.clone();
+    let mut change = ui.status_change.clone();
+    let _ = writeln!(
+        report,
+        "\n## The UI (headless Chromium, release functions behind the local gateway)\n"
+    );
+    let _ = writeln!(
+        report,
+        "First load, fresh profile, bytes transferred (compressed, headers included):\n"
+    );
+    let _ = writeln!(report, "| part | bytes |\n|---|---:|");
+    for (kind, bytes) in &ui.first_load {
+        let _ = writeln!(report, "| {kind} | {bytes} |");
+    }
+    let _ = writeln!(
+        report,
+        "| **the UI in all** | **{}** ({:.1} KB; target ≤ 60 KB) |\n| the stories' JSON it then fetched (data, not UI) | {} |\n",
+        ui.first_load_total,
+        ui.first_load_total as f64 / 1000.0,
+        ui.data_bytes
+    );
+    let _ = writeln!(
+        report,
+        "- the tree with {} stories ({} rows) rendered {} ms (median of {} loads, p99 {} ms) after its last page arrived (target ≤ 500 ms)\n         - a status change shown {} ms (median of {}, p99 {} ms) after the API's answer (target ≤ 100 ms)\n",
+        UI_STORIES,
+        ui.tree_rows,
+        ms(percentile(&mut render, 0.5)),
+        ui.tree_render.len(),
+        ms(percentile(&mut render, 0.99)),
+        ms(percentile(&mut change, 0.5)),
+        ui.status_change.len(),
+        ms(percentile(&mut change, 0.99)),
+    );
+    eprintln!(
+        "  first load {} bytes; tree {} ms; status change {} ms",
+        ui.first_load_total,
+        ms(percentile(&mut render, 0.5)),
+        ms(percentile(&mut change, 0.5))
+    );
 }
 
 /// Runs generate-code once so that get-code-task has a task to read and generate-code's warm
