@@ -22,6 +22,20 @@ pub struct Posted {
     pub body: Bytes,
     pub at: Instant,
     pub error: bool,
+    /// The invocation it answers (`…/invocation/{id}/response`), `None` for anything else.
+    pub request_id: Option<String>,
+    /// The method and path it came on, for reports of posts that answer nothing.
+    pub path: String,
+}
+
+/// The request id in `…/runtime/invocation/{id}/response` or `…/{id}/error`.
+fn invocation_id(path: &str) -> Option<String> {
+    let (before, last) = path.rsplit_once('/')?;
+    if last != "response" && last != "error" {
+        return None;
+    }
+    let (rest, id) = before.rsplit_once('/')?;
+    rest.ends_with("/runtime/invocation").then(|| id.to_owned())
 }
 
 struct Shared {
@@ -81,6 +95,7 @@ impl Shared {
             return response;
         }
         let error = path.ends_with("/error");
+        let described = format!("{} {path}", request.method());
         let body = request
             .into_body()
             .collect()
@@ -91,6 +106,8 @@ impl Shared {
             body,
             at: Instant::now(),
             error,
+            request_id: invocation_id(&path),
+            path: described,
         });
         reply(StatusCode::ACCEPTED, Bytes::from_static(b"{}"))
     }
@@ -154,8 +171,19 @@ impl RuntimeApi {
     /// Hands the function one event and waits for what it posts back.
     pub async fn invoke(&mut self, event: &serde_json::Value) -> (Instant, Posted) {
         let sent = Instant::now();
-        self.send(event);
-        let posted = tokio::time::timeout(std::time::Duration::from_secs(60), self.posted.recv())
+        let id = self.send(event);
+        let answer = async {
+            loop {
+                match self.posted.recv().await {
+                    Some(posted) if posted.request_id.as_deref() == Some(id.as_str()) => {
+                        return Some(posted);
+                    }
+                    Some(_) => continue,
+                    None => return None,
+                }
+            }
+        };
+        let posted = tokio::time::timeout(std::time::Duration::from_secs(60), answer)
             .await
             .ok()
             .flatten()
@@ -163,6 +191,8 @@ impl RuntimeApi {
                 body: Bytes::from_static(b"no answer within 60 s"),
                 at: Instant::now(),
                 error: true,
+                request_id: None,
+                path: String::new(),
             });
         (sent, posted)
     }
@@ -221,4 +251,23 @@ pub fn spawn_function(
     function_command(binary, environment, runtime, log)
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::invocation_id;
+
+    #[test]
+    fn posts_name_the_invocation_they_answer() {
+        assert_eq!(
+            invocation_id("/2018-06-01/runtime/invocation/local-00000007/response").as_deref(),
+            Some("local-00000007")
+        );
+        assert_eq!(
+            invocation_id("/2018-06-01/runtime/invocation/abc/error").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(invocation_id("/2018-06-01/runtime/init/error"), None);
+        assert_eq!(invocation_id("/2018-06-01/runtime/invocation/next"), None);
+    }
 }

@@ -39,32 +39,23 @@ async fn api(stack: &LocalUp, method: &str, path: &str, body: Option<Value>) -> 
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// The story page from the top in a tall window: the README's picture. `AIPM_UPDATE_SCREENSHOTS=1`
-/// copies it to docs/story-page.png.
-async fn readme_screenshot(browser: &Browser) {
+/// The story page in a tall window, its task finished: the README's picture.
+/// `AIPM_UPDATE_SCREENSHOTS=1` copies it to docs/story-page.png.
+async fn readme_screenshot(stack: &LocalUp, story_id: u64) {
+    let browser = Browser::start(&stack.url, "readme", 1280, 1600).await;
+    browser.open(&format!("/#/stories/{story_id}")).await;
     browser
-        .client
-        .set_window_size(1280, 1350)
-        .await
-        .expect("a window size");
-    browser
-        .client
-        .execute("window.scrollTo(0, 0)", vec![])
-        .await
-        .expect("scroll");
-    browser
-        .wait_until("scrolled to the top", "window.scrollY === 0")
+        .wait_until(
+            "the finished task is shown",
+            "document.querySelector('.task')?.dataset.taskStatus === 'succeeded'",
+        )
         .await;
     let shot = browser.screenshot("story-page").await;
-    browser
-        .client
-        .set_window_size(1280, 800)
-        .await
-        .expect("a window size");
     if std::env::var_os("AIPM_UPDATE_SCREENSHOTS").is_some() {
         let docs = aipm_tests::repo_root().join("docs/story-page.png");
         std::fs::copy(&shot, &docs).expect("docs/story-page.png written");
     }
+    browser.close().await;
 }
 
 /// The id in the page's URL (`#/stories/42`).
@@ -196,7 +187,7 @@ async fn a_product_person_writes_a_story_makes_it_ready_and_ships_it() {
             "a double click made one task: {story}"
         );
         assert_eq!(story["codeTasks"][0]["instructions"], json!("Keep the public API unchanged"));
-        readme_screenshot(&browser).await;
+        readme_screenshot(&stack, story_id).await;
 
         // Delete the parent with its child.
         browser.click_button(".danger", "Delete story").await;
