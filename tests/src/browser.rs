@@ -83,19 +83,7 @@ impl Browser {
             &format!("chromedriver-{name}"),
             &[format!("--port={port}")],
         );
-        let deadline = Instant::now() + PATIENCE;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            let exited = driver.child.try_wait().ok().flatten();
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "chromedriver did not start ({exited:?}): {}",
-                driver.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::wait_for_listener(port, PATIENCE, &mut driver.child, &driver.log).await;
         let profile = crate::temp_dir(&format!("chromium-{name}"));
         let capabilities = json!({
             "browserName": "chrome",

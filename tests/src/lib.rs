@@ -98,22 +98,27 @@ fn log_dir() -> PathBuf {
     dir
 }
 
+/// Waits until something listens on loopback `port`, failing early (naming `log`) if `child`,
+/// the process that should listen, has exited.
+pub async fn wait_for_listener(port: u16, within: Duration, child: &mut Child, log: &Path) {
+    let deadline = Instant::now() + within;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        let exited = child.try_wait().ok().flatten();
+        assert!(
+            exited.is_none() && Instant::now() < deadline,
+            "nothing listens on port {port} ({exited:?}); see {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 impl Supervised {
-    /// Waits until something listens on `port`, failing early if the process has exited.
     async fn wait_for_port(&mut self, port: u16, within: Duration, log: &Path) {
-        let deadline = Instant::now() + within;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            let exited = self.child.try_wait().ok().flatten();
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "nothing listens on port {port} ({exited:?}); see {}",
-                log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_listener(port, within, &mut self.child, log).await;
     }
 }
 
