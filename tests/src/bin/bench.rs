@@ -1013,7 +1013,7 @@ fn write_ui_section(report: &mut String, ui: &aipm_tests::ui_bench::UiFigures) {
     );
     let _ = writeln!(
         report,
-        "- the tree with {} stories ({} rows) rendered {} ms (median of {} loads, p99 {} ms) after its last page arrived (target ≤ 500 ms)\n         - a status change shown {} ms (median of {}, p99 {} ms) after the API's answer (target ≤ 100 ms)\n",
+        "- the tree with {} stories ({} rows) rendered {} ms (median of {} loads, p99 {} ms) after its last page arrived (target ≤ 500 ms)\n- a status change shown {} ms (median of {}, p99 {} ms) after the API's answer (target ≤ 100 ms)\n",
         UI_STORIES,
         ui.tree_rows,
         ms(percentile(&mut render, 0.5)),
