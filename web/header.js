@@ -37,7 +37,7 @@ export function Header({ config, health, route }) {
     </nav>
     <span class=${`stage stage-${config.stage}`} title="Stage">${config.stage}</span>
     <button type="button" class=${`health health-${health.status || 'unknown'}`} onClick=${checkHealth}
-      title="Check again" aria-live="polite"><span class="dot" aria-hidden="true"></span>${healthText}</button>
+      title="Check again" aria-live="polite"><span class="dot" aria-hidden="true"></span><span class="health-text">${healthText}</span></button>
     ${auth.enabled() ? html`<button type="button" class="link" onClick=${auth.signOut}>Sign out</button>` : null}
   </header>`;
 }
