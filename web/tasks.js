@@ -54,6 +54,7 @@ function useLiveTask(initial) {
 function TaskPanel({ initial, onFinished }) {
   const [task, setTask, problem] = useLiveTask(initial);
   const [cancelling, setCancelling] = useState(false);
+  const [cancelAsked, setCancelAsked] = useState(false);
   const [error, setError] = useState(null);
   const finished = task && !ACTIVE.has(task.status);
   useEffect(() => { if (finished && initial && ACTIVE.has(initial.status)) onFinished(); }, [finished]);
@@ -62,7 +63,9 @@ function TaskPanel({ initial, onFinished }) {
     setCancelling(true);
     setError(null);
     try {
-      const { data } = await api('POST', `/code-tasks/${task.taskId}/cancel`);
+      const { status, data } = await api('POST', `/code-tasks/${task.taskId}/cancel`);
+      // 202: the worker stops the agent at its next heartbeat; the task ends as cancelled then.
+      setCancelAsked(status === 202);
       setTask(data);
     } catch (failure) {
       setError(failure);
@@ -73,7 +76,7 @@ function TaskPanel({ initial, onFinished }) {
   return html`<div class="task" aria-live="polite" data-task-status=${task.status}>
     <dl class="task-facts">
       <dt>Status</dt><dd><span class=${`task-status task-${task.status}`}>${task.status.replace('_', ' ')}</span>
-        ${task.cancelRequested && ACTIVE.has(task.status) ? ' (cancel requested)' : ''}</dd>
+        ${cancelAsked && ACTIVE.has(task.status) ? ' (cancel requested)' : ''}</dd>
       <dt>Attempt</dt><dd>${task.attempt}</dd>
       <dt>Created</dt><dd>${formatTime(task.createdAt)}</dd>
       ${task.startedAt ? html`<dt>Ran</dt><dd>${duration(task.startedAt, task.finishedAt)}${task.finishedAt ? '' : ' so far'}</dd>` : null}
@@ -87,7 +90,7 @@ function TaskPanel({ initial, onFinished }) {
     ${task.error ? html`<div class="error-note" role="alert">Error: ${task.error}</div>` : null}
     ${task.logTail ? html`<details open=${ACTIVE.has(task.status)}><summary>Log tail</summary><pre class="log">${task.logTail}</pre></details>` : null}
     ${problem ? html`<p class="muted">Could not refresh the task (${problem.message}); trying again.</p>` : null}
-    ${ACTIVE.has(task.status) && !task.cancelRequested ? html`<div class="actions">
+    ${ACTIVE.has(task.status) && !cancelAsked ? html`<div class="actions">
       <button type="button" class="secondary" disabled=${cancelling} onClick=${cancel}>${cancelling ? 'Cancelling…' : 'Cancel task'}</button>
     </div>` : null}
     <${ErrorNote} error=${error} onRetry=${cancel} />

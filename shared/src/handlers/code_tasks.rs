@@ -5,7 +5,8 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::error::{Error, Result};
-use crate::http::{Operation, json_response, path_parameter};
+use crate::handlers::views::TaskView;
+use crate::http::{Operation, path_parameter};
 use crate::ports::{CancelOutcome, CodeTaskRepository};
 use crate::validation::parse_task_id;
 
@@ -27,7 +28,7 @@ impl<K: CodeTaskRepository> Operation for GetCodeTask<K> {
             .get(&task_id)
             .await?
             .ok_or(Error::TaskNotFound { task_id })?;
-        Ok(json_response(StatusCode::OK, &task))
+        Ok(TaskView(&task).respond(StatusCode::OK))
     }
 }
 
@@ -48,10 +49,10 @@ impl<K: CodeTaskRepository> Operation for CancelCodeTask<K> {
             CancelOutcome::Cancelled(task) => {
                 // A queued task ends here; a running one ends when its worker stops the agent.
                 crate::telemetry::count_task_finished(task.status, None);
-                Ok(json_response(StatusCode::OK, &task))
+                Ok(TaskView(&task).respond(StatusCode::OK))
             }
             // Running: the worker stops the agent at its next heartbeat.
-            CancelOutcome::Requested(task) => Ok(json_response(StatusCode::ACCEPTED, &task)),
+            CancelOutcome::Requested(task) => Ok(TaskView(&task).respond(StatusCode::ACCEPTED)),
             CancelOutcome::AlreadyFinished(task) => Err(Error::TaskAlreadyFinished {
                 task_id,
                 status: task.status.as_str(),
@@ -114,6 +115,20 @@ mod tests {
         .await;
         assert_eq!(got.status(), 200);
         assert_eq!(json(&got)["status"], "queued");
+        // The record's bookkeeping stays between generate-code, the worker and the table.
+        let stored = CodeTaskRepository::get(&store, &task_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.request_fingerprint.is_some(), "{stored:?}");
+        for internal in ["handOffUntil", "requestFingerprint", "cancelRequested"] {
+            assert!(
+                json(&got).get(internal).is_none(),
+                "{internal} in {}",
+                json(&got)
+            );
+        }
+        assert_eq!(json(&got)["handOff"], "enqueued");
 
         let cancel = CancelCodeTask::new(store.clone());
         let cancelled = respond(&cancel, task_request(Method::POST, &task_id)).await;

@@ -12,7 +12,8 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::http::{Operation, json_response, parse_json_body, path_parameter};
+use crate::handlers::views::TaskView;
+use crate::http::{Operation, parse_json_body, path_parameter};
 use crate::model::{CodeTask, HandOffStage, Story, StoryStatus, TaskStatus};
 use crate::ports::{
     AcceptanceTestRepository, CodeHost, CodeTaskRepository, CreateTaskOutcome, StoryRepository,
@@ -138,10 +139,10 @@ where
         if stalled {
             tracing::info!(task_id = %task.task_id, stage = ?task.hand_off, "resuming a hand-off");
             let task = self.hand_off_or_release(story, task).await?;
-            return Ok(json_response(StatusCode::ACCEPTED, &task));
+            return Ok(TaskView(&task).respond(StatusCode::ACCEPTED));
         }
         if same_key || (task.status.is_active() && task.hand_off < HandOffStage::Enqueued) {
-            return Ok(json_response(StatusCode::OK, &task));
+            return Ok(TaskView(&task).respond(StatusCode::OK));
         }
         Err(Error::ActiveTaskExists {
             task_id: task.task_id,
@@ -261,7 +262,7 @@ where
                     tracing::info!(task_id = %task.task_id, story_id, "code task recorded");
                     crate::telemetry::count_task_created();
                     let task = self.hand_off_or_release(&story, task).await?;
-                    return Ok(json_response(StatusCode::ACCEPTED, &task));
+                    return Ok(TaskView(&task).respond(StatusCode::ACCEPTED));
                 }
                 // Another request won a race on the same key or the story: look again.
                 CreateTaskOutcome::TaskExists | CreateTaskOutcome::StoryChanged => continue,

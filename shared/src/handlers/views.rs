@@ -22,7 +22,7 @@ pub struct StoryView<'a> {
     pub children: Option<&'a [StorySummary]>,
     /// The newest code tasks of the story, newest first.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code_tasks: Option<&'a [CodeTask]>,
+    pub code_tasks: Option<Vec<TaskView<'a>>>,
 }
 
 impl<'a> StoryView<'a> {
@@ -47,13 +47,38 @@ impl<'a> StoryView<'a> {
     }
 
     pub fn with_code_tasks(mut self, tasks: &'a [CodeTask]) -> Self {
-        self.code_tasks = Some(tasks);
+        self.code_tasks = Some(tasks.iter().map(TaskView).collect());
         self
     }
 
     /// The JSON response, with the version as ETag for a later If-Match.
     pub fn respond(&self, status: StatusCode) -> Response<Body> {
         with_etag(json_response(status, self), self.story.version)
+    }
+}
+
+/// Attributes of a stored task that are bookkeeping between generate-code, the worker and the
+/// table (hand-off deadline, request fingerprint, cancel flag), not part of the API.
+const INTERNAL_TASK_FIELDS: [&str; 3] = ["handOffUntil", "requestFingerprint", "cancelRequested"];
+
+/// A code task as the API shows it: the stored record without its internal attributes.
+pub struct TaskView<'a>(pub &'a CodeTask);
+
+impl Serialize for TaskView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut value = serde_json::to_value(self.0).map_err(serde::ser::Error::custom)?;
+        if let Some(fields) = value.as_object_mut() {
+            for name in INTERNAL_TASK_FIELDS {
+                fields.remove(name);
+            }
+        }
+        value.serialize(serializer)
+    }
+}
+
+impl TaskView<'_> {
+    pub fn respond(&self, status: StatusCode) -> Response<Body> {
+        json_response(status, self)
     }
 }
 
