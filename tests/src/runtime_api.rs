@@ -155,9 +155,22 @@ impl RuntimeApi {
         id
     }
 
-    /// The next thing the function posts (a response or an error report).
-    pub async fn next_posted(&mut self) -> Option<Posted> {
-        self.posted.recv().await
+    /// What the function posts for invocation `id`: its response or error report. Anything
+    /// else posted meanwhile (a late answer to an earlier invocation, an init error) is
+    /// reported and dropped rather than taken for this answer. `None` when the API closed.
+    pub async fn answer_to(&mut self, id: &str) -> Option<Posted> {
+        loop {
+            let posted = self.posted.recv().await?;
+            if posted.request_id.as_deref() == Some(id) {
+                return Some(posted);
+            }
+            eprintln!(
+                "runtime API {}: ignored a post that answers no open invocation: {} ({} bytes)",
+                self.address,
+                posted.path,
+                posted.body.len()
+            );
+        }
     }
 
     /// Waits for the function's next poll for an event; `None` if it never comes (it died).
@@ -172,18 +185,7 @@ impl RuntimeApi {
     pub async fn invoke(&mut self, event: &serde_json::Value) -> (Instant, Posted) {
         let sent = Instant::now();
         let id = self.send(event);
-        let answer = async {
-            loop {
-                match self.posted.recv().await {
-                    Some(posted) if posted.request_id.as_deref() == Some(id.as_str()) => {
-                        return Some(posted);
-                    }
-                    Some(_) => continue,
-                    None => return None,
-                }
-            }
-        };
-        let posted = tokio::time::timeout(std::time::Duration::from_secs(60), answer)
+        let posted = tokio::time::timeout(std::time::Duration::from_secs(60), self.answer_to(&id))
             .await
             .ok()
             .flatten()

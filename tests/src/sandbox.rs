@@ -124,27 +124,8 @@ impl Sandbox {
         let request_id = self.runtime.send(event);
         self.invocations += 1;
         let mut exited = self.exited.clone();
-        let runtime = &mut self.runtime;
-        let function = &self.function;
-        // Only the answer to this invocation counts: anything else posted (a late answer to an
-        // earlier one, an init error) is reported and dropped rather than taken for this answer.
-        let answer = async {
-            loop {
-                match runtime.next_posted().await {
-                    Some(posted) if posted.request_id.as_deref() == Some(request_id.as_str()) => {
-                        return Some(posted);
-                    }
-                    Some(other) => eprintln!(
-                        "{function}: ignored a post that answers no open invocation: {} ({} bytes)",
-                        other.path,
-                        other.body.len()
-                    ),
-                    None => return None,
-                }
-            }
-        };
         let outcome = tokio::select! {
-            posted = answer => match posted {
+            posted = self.runtime.answer_to(&request_id) => match posted {
                 Some(posted) => Invocation::Answered(posted),
                 None => Invocation::Died { unseen: false, status: "runtime API closed".into() },
             },
