@@ -6,7 +6,7 @@ import { html, useState, useEffect } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { update } from './store.js';
 import { storyHref, navigate } from './router.js';
-import { ErrorNote, Refusal, StatusChip, nextStatuses } from './ui.js';
+import { ErrorNote, Refusal, StatusChip, nextStatuses, useAction } from './ui.js';
 import {
   changeStatus, createStory, deleteStory, descendants, loadStory, remember, showStory,
 } from './stories.js';
@@ -209,28 +209,17 @@ function StatusControl({ story, byId }) {
 
 function Children({ story, childrenList }) {
   const [title, setTitle] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  const add = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await createStory({ title: title.trim(), parentId: story.id });
-      setTitle('');
-      await loadStory(story.id);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const [add, busy, error] = useAction(async () => {
+    await createStory({ title: title.trim(), parentId: story.id });
+    setTitle('');
+    await loadStory(story.id);
+  });
   return html`<section class="panel children" aria-labelledby="children-heading">
     <h3 id="children-heading">Child stories (${childrenList.length})</h3>
     ${childrenList.length === 0 ? html`<p class="muted">No child stories.</p>` : html`<ul>
       ${childrenList.map((child) => html`<li><a href=${storyHref(child.id)}>#${child.id} ${child.title}</a> <${StatusChip} status=${child.status} /></li>`)}
     </ul>`}
-    <form class="inline-form" onSubmit=${add}>
+    <form class="inline-form" onSubmit=${(event) => { event.preventDefault(); add(); }}>
       <label for="child-title">New child story</label>
       <input id="child-title" value=${title} maxlength="200" placeholder="Title of the child story"
         onInput=${(event) => setTitle(event.target.value)} />
@@ -242,22 +231,12 @@ function Children({ story, childrenList }) {
 
 function DeleteStory({ story, byId }) {
   const [confirming, setConfirming] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  useEffect(() => { setConfirming(false); setError(null); }, [story.id]);
   const below = Math.max(descendants(byId, story.id).length, story.children?.length || 0);
-  const remove = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await deleteStory(story.id, below > 0);
-      navigate(story.parentId != null ? storyHref(story.parentId) : '#/');
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const [remove, busy, error, setError] = useAction(async () => {
+    await deleteStory(story.id, below > 0);
+    navigate(story.parentId != null ? storyHref(story.parentId) : '#/');
+  });
+  useEffect(() => { setConfirming(false); setError(null); }, [story.id]);
   return html`<section class="panel danger" aria-labelledby="delete-heading">
     <h3 id="delete-heading">Delete</h3>
     ${confirming ? html`<div class="confirm" role="alertdialog" aria-labelledby="delete-question">

@@ -4,7 +4,7 @@
 
 import { html, useState, useEffect, useRef } from './vendor-htm-preact.js';
 import { api, newIdempotencyKey } from './api.js';
-import { ErrorNote, duration, formatTime } from './ui.js';
+import { ErrorNote, duration, formatTime, useAction } from './ui.js';
 import { loadStory } from './stories.js';
 
 const ACTIVE = new Set(['queued', 'running']);
@@ -53,26 +53,16 @@ function useLiveTask(initial) {
 
 function TaskPanel({ initial, onFinished }) {
   const [task, setTask, problem] = useLiveTask(initial);
-  const [cancelling, setCancelling] = useState(false);
   const [cancelAsked, setCancelAsked] = useState(false);
-  const [error, setError] = useState(null);
+  const [cancel, cancelling, error] = useAction(async () => {
+    const { status, data } = await api('POST', `/code-tasks/${task.taskId}/cancel`);
+    // 202: the worker stops the agent at its next heartbeat; the task ends as cancelled then.
+    setCancelAsked(status === 202);
+    setTask(data);
+  });
   const finished = task && !ACTIVE.has(task.status);
   useEffect(() => { if (finished && initial && ACTIVE.has(initial.status)) onFinished(); }, [finished]);
   if (!task) return null;
-  const cancel = async () => {
-    setCancelling(true);
-    setError(null);
-    try {
-      const { status, data } = await api('POST', `/code-tasks/${task.taskId}/cancel`);
-      // 202: the worker stops the agent at its next heartbeat; the task ends as cancelled then.
-      setCancelAsked(status === 202);
-      setTask(data);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setCancelling(false);
-    }
-  };
   return html`<div class="task" aria-live="polite" data-task-status=${task.status}>
     <dl class="task-facts">
       <dt>Status</dt><dd><span class=${`task-status task-${task.status}`}>${task.status.replace('_', ' ')}</span>
@@ -101,33 +91,25 @@ export function CodeTasks({ story }) {
   const tasks = story.codeTasks || [];
   const [instructions, setInstructions] = useState('');
   const [key, setKey] = useState(newIdempotencyKey);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
   const [created, setCreated] = useState(null);
+  const [start, busy, error, setError] = useAction(async () => {
+    const body = instructions.trim() ? { instructions: instructions.trim() } : {};
+    const { data } = await api('POST', `/stories/${story.id}/generate-code`, {
+      body,
+      headers: { 'idempotency-key': key },
+    });
+    setCreated(data);
+    setInstructions('');
+    setKey(newIdempotencyKey());
+    loadStory(story.id);
+  });
   useEffect(() => { setCreated(null); setError(null); }, [story.id]);
   const known = created && !tasks.some((task) => task.taskId === created.taskId) ? [created, ...tasks] : tasks;
   const [latest, ...earlier] = known;
   const reason = whyNotBuildable(story, known);
 
-  const generate = async () => {
-    if (busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const body = instructions.trim() ? { instructions: instructions.trim() } : {};
-      const { data } = await api('POST', `/stories/${story.id}/generate-code`, {
-        body,
-        headers: { 'idempotency-key': key },
-      });
-      setCreated(data);
-      setInstructions('');
-      setKey(newIdempotencyKey());
-      loadStory(story.id);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+  const generate = () => {
+    if (!busy) start();
   };
 
   return html`<section class="panel code" aria-labelledby="code-heading">

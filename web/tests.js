@@ -3,7 +3,7 @@
 
 import { html, useState } from './vendor-htm-preact.js';
 import { api } from './api.js';
-import { ErrorNote, StatusChip } from './ui.js';
+import { ErrorNote, StatusChip, useAction } from './ui.js';
 import { loadStory } from './stories.js';
 
 const PARTS = [['given', 'Given'], ['when', 'When'], ['then', 'Then']];
@@ -19,13 +19,8 @@ function TestForm({ storyId, test, onDone }) {
     when: (test?.when || []).join('\n'),
     then: (test?.then || []).join('\n'),
   }));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
   const prefix = test ? `test-${test.id}` : 'new-test';
-  const submit = async (event) => {
-    event?.preventDefault();
-    setBusy(true);
-    setError(null);
+  const [save, busy, error] = useAction(async () => {
     const body = { title: draft.title.trim(), given: lines(draft.given), when: lines(draft.when), then: lines(draft.then) };
     try {
       if (test) {
@@ -33,15 +28,18 @@ function TestForm({ storyId, test, onDone }) {
       } else {
         await api('POST', `/stories/${storyId}/tests`, { body });
       }
-      await loadStory(storyId);
-      onDone();
     } catch (failure) {
-      setError(failure.status === 412
-        ? { ...failure, message: 'Someone else changed this test meanwhile. Your text is kept; copy it, cancel and edit again.' }
-        : failure);
-    } finally {
-      setBusy(false);
+      if (failure.status === 412) {
+        failure.message = 'Someone else changed this test meanwhile. Your text is kept; copy it, cancel and edit again.';
+      }
+      throw failure;
     }
+    await loadStory(storyId);
+    onDone();
+  });
+  const submit = (event) => {
+    event.preventDefault();
+    save();
   };
   return html`<form class="test-form" onSubmit=${submit} aria-label=${test ? `Edit test ${test.title}` : 'New acceptance test'}>
     <div class="field">
@@ -54,7 +52,7 @@ function TestForm({ storyId, test, onDone }) {
       <textarea id=${`${prefix}-${part}`} rows="2" value=${draft[part]}
         onInput=${(event) => setDraft({ ...draft, [part]: event.target.value })}></textarea>
     </div>`)}
-    <${ErrorNote} error=${error} onRetry=${submit} />
+    <${ErrorNote} error=${error} onRetry=${save} />
     <div class="actions">
       <button type="submit" disabled=${busy || !draft.title.trim()}>${busy ? 'Saving…' : test ? 'Save test' : 'Add test'}</button>
       <button type="button" class="secondary" onClick=${onDone}>Cancel</button>
@@ -64,21 +62,11 @@ function TestForm({ storyId, test, onDone }) {
 
 function TestItem({ storyId, test }) {
   const [editing, setEditing] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
   const [confirming, setConfirming] = useState(false);
-  const act = async (method, body) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await api(method, `/stories/${storyId}/tests/${test.id}`, body ? { body } : {});
-      await loadStory(storyId);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const [act, busy, error, setError] = useAction(async (method, body) => {
+    await api(method, `/stories/${storyId}/tests/${test.id}`, body ? { body } : {});
+    await loadStory(storyId);
+  });
   if (editing) return html`<li id=${`test-${test.id}`} class="test"><${TestForm} storyId=${storyId} test=${test} onDone=${() => setEditing(false)} /></li>`;
   return html`<li id=${`test-${test.id}`} class="test">
     <div class="test-head">

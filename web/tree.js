@@ -3,7 +3,7 @@
 // navigation (arrows, Home/End, Enter), and a form for a new root story.
 
 import { html, useState, useRef, useEffect } from './vendor-htm-preact.js';
-import { ErrorNote, StatusChip, STATUSES } from './ui.js';
+import { ErrorNote, StatusChip, STATUSES, useAction } from './ui.js';
 import { storyHref, navigate } from './router.js';
 import { childrenIndex, createStory, loadStories } from './stories.js';
 
@@ -43,22 +43,15 @@ export function visibleRows(byId, expanded, filter) {
 
 function NewStoryForm({ onDone }) {
   const [title, setTitle] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  const submit = async (event) => {
+  const [create, busy, error] = useAction(async () => {
+    const story = await createStory({ title: title.trim() });
+    setTitle('');
+    onDone();
+    navigate(storyHref(story.id));
+  });
+  const submit = (event) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const story = await createStory({ title: title.trim() });
-      setTitle('');
-      onDone();
-      navigate(storyHref(story.id));
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+    create();
   };
   return html`<form class="inline-form" onSubmit=${submit}>
     <label for="new-story-title">New story title</label>
@@ -66,7 +59,7 @@ function NewStoryForm({ onDone }) {
       onInput=${(event) => setTitle(event.target.value)} autofocus />
     <button type="submit" disabled=${busy || !title.trim()}>${busy ? 'Creating…' : 'Create story'}</button>
     <button type="button" class="secondary" onClick=${onDone}>Cancel</button>
-    <${ErrorNote} error=${error} onRetry=${submit} />
+    <${ErrorNote} error=${error} onRetry=${create} />
   </form>`;
 }
 

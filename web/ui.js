@@ -1,7 +1,7 @@
 // ui.js — small pieces every view uses: status chips, error notes with retry, the workflow's
 // transition table, and wording for the API's refusal reasons.
 
-import { html } from './vendor-htm-preact.js';
+import { html, useState } from './vendor-htm-preact.js';
 import { storyHref } from './router.js';
 
 export const STATUSES = ['Draft', 'Ready', 'In Progress', 'Blocked', 'Done'];
@@ -34,6 +34,28 @@ export function reasonText(reason) {
 export function StatusChip({ status }) {
   const tone = status.toLowerCase().replace(/\s+/g, '-');
   return html`<span class=${`chip chip-${tone}`}>${status}</span>`;
+}
+
+/**
+ * One user action (a save, a delete, a click that calls the API): `busy` while it runs, and its
+ * failure kept to be shown where the user acted. Returns `[run, busy, error, setError]`.
+ */
+export function useAction(action) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const run = async (...args) => {
+    setBusy(true);
+    setError(null);
+    try {
+      return await action(...args);
+    } catch (failure) {
+      setError(failure);
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return [run, busy, error, setError];
 }
 
 /** An error shown where the user acted; a network failure offers Retry. */
