@@ -120,6 +120,31 @@ impl Supervised {
     async fn wait_for_port(&mut self, port: u16, within: Duration, log: &Path) {
         wait_for_listener(port, within, &mut self.child, log).await;
     }
+
+    /// Waits until `GET {base}/health` answers 200 (a first request may compile functions),
+    /// failing early if the process has exited.
+    async fn wait_until_healthy(&mut self, base: &str, within: Duration, log: &Path) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + within;
+        loop {
+            let healthy = client
+                .get(format!("{base}/health"))
+                .timeout(deadline.saturating_duration_since(Instant::now()))
+                .send()
+                .await
+                .is_ok_and(|response| response.status().as_u16() == 200);
+            if healthy {
+                return;
+            }
+            let exited = self.child.try_wait().ok().flatten();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "{base} did not become healthy ({exited:?}); see {}",
+                log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 /// The emulator (scripts/emulator.py, moto): DynamoDB and SQS over the AWS wire protocol on one
@@ -321,37 +346,15 @@ impl LocalApi {
             .await;
         let watch_url = format!("http://127.0.0.1:{port}");
         let proxy = contract_proxy::ContractProxy::start(&watch_url).await;
-        let api = Self {
+        process
+            .wait_until_healthy(&proxy.url, Duration::from_secs(900), &log)
+            .await;
+        Self {
             process,
             base_url: proxy.url.clone(),
             watch_url,
             proxy,
             log,
-        };
-        api.wait_until_serving(Duration::from_secs(900)).await;
-        api
-    }
-
-    async fn wait_until_serving(&self, within: Duration) {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + within;
-        loop {
-            let answer = client
-                .get(format!("{}/health", self.base_url))
-                .timeout(Duration::from_secs(600))
-                .send()
-                .await;
-            if let Ok(response) = answer
-                && response.status().as_u16() == 200
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the local API did not become healthy; see {}",
-                self.log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -685,26 +688,9 @@ impl LocalUp {
             .wait_for_port(api_port, Duration::from_secs(900), &log)
             .await;
         let url = format!("http://127.0.0.1:{api_port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let healthy = client
-                .get(format!("{url}/health"))
-                .timeout(Duration::from_secs(30))
-                .send()
-                .await
-                .is_ok_and(|response| response.status().as_u16() == 200);
-            if healthy {
-                break;
-            }
-            let exited = process.child.try_wait().ok().flatten();
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "scripts/local-up did not become healthy ({exited:?}); see {}",
-                log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        process
+            .wait_until_healthy(&url, Duration::from_secs(120), &log)
+            .await;
         Self {
             process,
             url,
