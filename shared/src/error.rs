@@ -112,6 +112,41 @@ pub enum Error {
         status: &'static str,
     },
 
+    #[error(
+        "code task {task_id} is {status}; only a failed, timed-out or cancelled task with a pull request can be retried"
+    )]
+    TaskNotRetryable {
+        task_id: String,
+        status: &'static str,
+    },
+
+    #[error("code task {task_id} is not the story's latest; retry {latest_task_id}")]
+    TaskSuperseded {
+        task_id: String,
+        latest_task_id: String,
+    },
+
+    #[error(
+        "the story's pull request #{pr_number} is still open; request changes on it, or ask for a new pull request with newPullRequest: true"
+    )]
+    PullRequestOpen {
+        pr_number: u64,
+        pr_url: Option<String>,
+        task_id: String,
+    },
+
+    #[error("pull request #{pr_number} is {state}; nothing more can be pushed to it")]
+    PullRequestClosed { pr_number: u64, state: &'static str },
+
+    #[error("story {story_id} has no pull request yet; generate code first")]
+    NoPullRequest { story_id: u64 },
+
+    #[error("the webhook request lacks the {header} header")]
+    WebhookHeaderMissing { header: &'static str },
+
+    #[error("the webhook signature does not match")]
+    WebhookSignatureInvalid,
+
     #[error("the code host is unavailable: {message}")]
     CodeHostUnavailable { message: String },
 

@@ -180,6 +180,48 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "TASK_ALREADY_FINISHED",
             json!({ "taskId": task_id, "status": status }),
         ),
+        Error::TaskNotRetryable { task_id, status } => (
+            StatusCode::CONFLICT,
+            "TASK_NOT_RETRYABLE",
+            json!({ "taskId": task_id, "status": status }),
+        ),
+        Error::TaskSuperseded {
+            task_id,
+            latest_task_id,
+        } => (
+            StatusCode::CONFLICT,
+            "TASK_SUPERSEDED",
+            json!({ "taskId": task_id, "latestTaskId": latest_task_id }),
+        ),
+        Error::PullRequestOpen {
+            pr_number,
+            pr_url,
+            task_id,
+        } => (
+            StatusCode::CONFLICT,
+            "PULL_REQUEST_OPEN",
+            json!({ "prNumber": pr_number, "prUrl": pr_url, "taskId": task_id }),
+        ),
+        Error::PullRequestClosed { pr_number, state } => (
+            StatusCode::CONFLICT,
+            "PULL_REQUEST_CLOSED",
+            json!({ "prNumber": pr_number, "state": state }),
+        ),
+        Error::NoPullRequest { story_id } => (
+            StatusCode::CONFLICT,
+            "NO_PULL_REQUEST",
+            json!({ "storyId": story_id }),
+        ),
+        Error::WebhookHeaderMissing { header } => (
+            StatusCode::BAD_REQUEST,
+            "WEBHOOK_HEADER_MISSING",
+            json!({ "header": header }),
+        ),
+        Error::WebhookSignatureInvalid => (
+            StatusCode::UNAUTHORIZED,
+            "WEBHOOK_SIGNATURE_INVALID",
+            Value::Null,
+        ),
         Error::CodeHostUnavailable { .. } | Error::CodeHostUnauthorized { .. } => {
             tracing::warn!(request_id, error = %error, "code host unavailable");
             (

@@ -81,6 +81,22 @@ pub struct Story {
     /// The code task currently working on this story; at most one at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_task_id: Option<String>,
+    /// The story's pull request was merged: when, as which commit, by whom. Recorded even when
+    /// the workflow refused to move the story to Done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeRecord>,
+}
+
+/// A merge of the story's pull request, as GitHub reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeRecord {
+    pub pr_number: u64,
+    pub merged_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_sha: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_by: Option<String>,
 }
 
 impl Story {
@@ -167,6 +183,7 @@ impl NewStory {
             accept_warnings: false,
             blocked_from: None,
             active_task_id: None,
+            merge: None,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -321,6 +338,55 @@ impl std::fmt::Display for SortableTime {
     }
 }
 
+/// What a task does: the first run on a story's branch, or a revision of its pull request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    #[default]
+    Generate,
+    Revise,
+}
+
+/// What asked for a task: a GitHub review or comment, a person in AIPM, or a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// A submitted review (changes requested, or one that mentions AIPM); `id` is its id.
+    Review,
+    /// A conversation comment on the pull request that mentions AIPM; `id` is its id.
+    Comment,
+    /// "Request changes" in AIPM itself; the feedback travels in `body`.
+    Request,
+    /// A retry of a failed, timed-out or cancelled task; `id` is that task's id.
+    Retry,
+}
+
+/// One reason a task exists. Bodies are untrusted reviewer input, kept for the brief.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trigger {
+    pub kind: TriggerKind,
+    pub id: String,
+    pub sender: String,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+}
+
+/// What a revision did about one review comment, as replied on its thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommentReply {
+    pub comment_id: u64,
+    pub disposition: String,
+}
+
 /// The durable record of one code-generation job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -334,6 +400,21 @@ pub struct CodeTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hand_off_until: Option<DateTime<Utc>>,
     pub attempt: u32,
+    #[serde(default)]
+    pub kind: TaskKind,
+    /// 0 for the first run on a branch; 1, 2, … for each revision of its pull request.
+    #[serde(default)]
+    pub revision: u32,
+    /// The task this one follows on the same branch (the revised or retried one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_task_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<Trigger>,
+    /// Triggers that arrived while this task was active: the next revision's, once it ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_triggers: Vec<Trigger>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replies: Vec<CommentReply>,
     pub branch: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr_number: Option<u64>,
@@ -368,4 +449,84 @@ pub struct CodeTask {
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl CodeTask {
+    /// A task as it is first recorded: queued, not yet handed off, no run yet.
+    pub fn queued(task_id: String, story_id: u64, branch: String, now: DateTime<Utc>) -> Self {
+        CodeTask {
+            task_id,
+            story_id,
+            status: TaskStatus::Queued,
+            hand_off: HandOffStage::Recorded,
+            hand_off_until: None,
+            attempt: 0,
+            kind: TaskKind::Generate,
+            revision: 0,
+            parent_task_id: None,
+            triggers: Vec::new(),
+            pending_triggers: Vec::new(),
+            replies: Vec::new(),
+            branch,
+            pr_number: None,
+            pr_url: None,
+            idempotency_key: None,
+            request_fingerprint: None,
+            instructions: None,
+            cancel_requested: false,
+            lease_expires_at: None,
+            worker_id: None,
+            commit_sha: None,
+            files_changed: None,
+            log_tail: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    /// The next task on this task's branch and pull request: a revision for review triggers, or
+    /// another run of the same kind for a retry. It is recorded as handed off, since the branch
+    /// and pull request exist; only the queue message is left to send.
+    pub fn follow_up(&self, triggers: Vec<Trigger>, now: DateTime<Utc>) -> CodeTask {
+        let retry = triggers
+            .iter()
+            .all(|trigger| trigger.kind == TriggerKind::Retry);
+        let (kind, revision) = if retry {
+            (self.kind, self.revision)
+        } else {
+            (TaskKind::Revise, self.revision + 1)
+        };
+        let mut next = CodeTask::queued(
+            uuid::Uuid::new_v4().simple().to_string(),
+            self.story_id,
+            self.branch.clone(),
+            now,
+        );
+        next.hand_off = HandOffStage::Enqueued;
+        next.kind = kind;
+        next.revision = revision;
+        next.parent_task_id = Some(self.task_id.clone());
+        // A retried revision answers the same reviews again.
+        next.triggers = if retry && self.kind == TaskKind::Revise {
+            self.triggers.iter().cloned().chain(triggers).collect()
+        } else {
+            triggers
+        };
+        next.pr_number = self.pr_number;
+        next.pr_url = self.pr_url.clone();
+        next.instructions = self.instructions.clone();
+        next
+    }
+
+    /// Whether a retry may follow this task.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.status,
+            TaskStatus::Failed | TaskStatus::Cancelled | TaskStatus::TimedOut
+        ) && self.hand_off == HandOffStage::Enqueued
+            && self.pr_number.is_some()
+    }
 }

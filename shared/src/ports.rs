@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::model::{
-    AcceptanceTest, CodeTask, HandOffStage, NewStory, Story, StoryStatus, StorySummary, TestStatus,
+    AcceptanceTest, CodeTask, HandOffStage, MergeRecord, NewStory, Story, StoryStatus,
+    StorySummary, TestStatus,
 };
 use crate::pagination::{Page, StoryListQuery};
 
@@ -36,6 +37,8 @@ pub struct StoryChanges {
     pub status: Option<StoryStatus>,
     pub accept_warnings: Option<bool>,
     pub blocked_from: Option<Option<StoryStatus>>,
+    /// The merge of the story's pull request, once GitHub reports it.
+    pub merge: Option<MergeRecord>,
     /// Who makes the change; recorded as `updatedBy` when known.
     pub updated_by: Option<String>,
 }
@@ -65,6 +68,9 @@ impl StoryChanges {
             accept_warnings,
             blocked_from
         );
+        if let Some(merge) = &self.merge {
+            next.merge = Some(merge.clone());
+        }
         if let Some(caller) = &self.updated_by {
             next.updated_by = Some(caller.clone());
         }
@@ -243,6 +249,32 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// A task to follow an earlier one on the same branch and pull request: a revision asked for by
+/// a review or a person, or a retry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUp {
+    /// The story as read, with the active task (if any) it names.
+    pub story: Story,
+    pub active: Option<CodeTask>,
+    /// The task to record when the story has no active task.
+    pub next: CodeTask,
+    /// Keys that make the trigger happen once (`delivery:<guid>`, `review:<id>`); a key seen
+    /// before makes the whole request a duplicate.
+    pub once_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FollowUpOutcome {
+    /// Recorded, made the story's active task; it still has to be sent to the queue.
+    Created(Box<CodeTask>),
+    /// A task is active on the story: the triggers wait on it and become the next revision.
+    Coalesced { task_id: String },
+    /// A once-key was seen before: this trigger was acted on already.
+    Duplicate,
+    /// The story or its active task changed since it was read: read again and retry.
+    StoryChanged,
+}
+
 /// A pull request (or, for the local code host, its stand-in).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PullRequest {
@@ -283,6 +315,16 @@ pub trait CodeTaskRepository: Send + Sync + 'static {
 
     /// Ends a failed hand-off attempt's claim, so the next request resumes it at once.
     fn release_hand_off(&self, task_id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Records a revision or retry, or adds its triggers to the active task, in one
+    /// transaction with its once-keys.
+    fn start_follow_up(
+        &self,
+        follow_up: &FollowUp,
+    ) -> impl Future<Output = Result<FollowUpOutcome>> + Send;
+
+    /// Drops the triggers waiting on a task (its pull request closed): nothing follows it.
+    fn drop_pending_triggers(&self, task_id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Delivery of task ids to the worker.
@@ -317,10 +359,89 @@ pub trait CodeHost: Send + Sync + 'static {
 
     fn mark_ready_for_review(&self, number: u64) -> impl Future<Output = Result<()>> + Send;
 
+    /// Whether the pull request is open, merged or closed, and its head branch.
+    fn pull_request_state(
+        &self,
+        number: u64,
+    ) -> impl Future<Output = Result<PullRequestState>> + Send;
+
+    /// The inline comments of one review, oldest first, at most [`MAX_REVIEW_COMMENTS`].
+    fn review_comments(
+        &self,
+        number: u64,
+        review_id: u64,
+    ) -> impl Future<Output = Result<Vec<ReviewComment>>> + Send {
+        let _ = (number, review_id);
+        async { Ok(Vec::new()) }
+    }
+
+    /// Replies on the thread a review comment belongs to.
+    fn reply_to_review_comment(
+        &self,
+        number: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (number, comment_id, body);
+        async { Ok(()) }
+    }
+
+    /// Asks these people to review the pull request again.
+    fn request_review(
+        &self,
+        number: u64,
+        logins: &[String],
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (number, logins);
+        async { Ok(()) }
+    }
+
     /// The credential git needs to clone from and push to this host, if any.
     fn git_token(&self) -> impl Future<Output = Result<Option<String>>> + Send {
         async { Ok(None) }
     }
+}
+
+/// Review comments read for one revision brief; the rest are linked, not quoted.
+pub const MAX_REVIEW_COMMENTS: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullRequestStatus {
+    Open,
+    Merged,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestState {
+    pub status: PullRequestStatus,
+    pub head_ref: String,
+}
+
+/// One inline review comment, as the revision brief needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewComment {
+    pub id: u64,
+    pub in_reply_to_id: Option<u64>,
+    pub author: String,
+    pub path: String,
+    pub line: Option<u64>,
+    pub original_line: Option<u64>,
+    pub side: Option<String>,
+    pub diff_hunk: String,
+    pub original_commit_id: Option<String>,
+    pub body: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the webhook asks GitHub before acting on someone's review.
+pub trait ReviewerDirectory: Send + Sync + 'static {
+    /// `admin`, `write`, `read` or `none`, as GitHub's permission API answers.
+    fn permission(&self, login: &str) -> impl Future<Output = Result<String>> + Send;
+
+    /// The account AIPM acts as, whose own comments never trigger anything.
+    fn own_login(&self) -> impl Future<Output = Result<String>> + Send;
 }
 
 /// Whether one dependency answered, and how fast.

@@ -191,6 +191,7 @@ pub fn validate_story_changes(body: UpdateStoryBody) -> Result<(StoryChanges, Op
         status: body.status,
         accept_warnings: body.accept_warnings,
         blocked_from: None,
+        merge: None,
         updated_by: None,
     };
     Ok((changes, body.version))

@@ -14,7 +14,7 @@ use super::github::GitHubHost;
 use super::local_git::LocalGitHost;
 use crate::config::{CodeHostConfig, GitHubToken};
 use crate::error::{Error, Result};
-use crate::ports::{CodeHost, PullRequest};
+use crate::ports::{CodeHost, PullRequest, PullRequestState, ReviewComment, ReviewerDirectory};
 
 #[derive(Debug, Clone)]
 pub enum ConfiguredCodeHost {
@@ -189,6 +189,45 @@ impl CodeHost for RefreshingGitHub {
         self.call(|host| async move { host.mark_ready_for_review(number).await })
             .await
     }
+
+    async fn pull_request_state(&self, number: u64) -> Result<PullRequestState> {
+        self.call(|host| async move { host.pull_request_state(number).await })
+            .await
+    }
+
+    async fn review_comments(&self, number: u64, review_id: u64) -> Result<Vec<ReviewComment>> {
+        self.call(|host| async move { host.review_comments(number, review_id).await })
+            .await
+    }
+
+    async fn reply_to_review_comment(
+        &self,
+        number: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<()> {
+        self.call(
+            |host| async move { host.reply_to_review_comment(number, comment_id, body).await },
+        )
+        .await
+    }
+
+    async fn request_review(&self, number: u64, logins: &[String]) -> Result<()> {
+        self.call(|host| async move { host.request_review(number, logins).await })
+            .await
+    }
+}
+
+impl ReviewerDirectory for RefreshingGitHub {
+    async fn permission(&self, login: &str) -> Result<String> {
+        self.call(|host| async move { host.permission(login).await })
+            .await
+    }
+
+    async fn own_login(&self) -> Result<String> {
+        self.call(|host| async move { host.own_login().await })
+            .await
+    }
 }
 
 impl ConfiguredCodeHost {
@@ -273,6 +312,39 @@ impl CodeHost for ConfiguredCodeHost {
         match self {
             Self::LocalGit(host) => host.mark_ready_for_review(number).await,
             Self::GitHub(host) => host.mark_ready_for_review(number).await,
+        }
+    }
+
+    async fn pull_request_state(&self, number: u64) -> Result<PullRequestState> {
+        match self {
+            Self::LocalGit(host) => host.pull_request_state(number).await,
+            Self::GitHub(host) => host.pull_request_state(number).await,
+        }
+    }
+
+    async fn review_comments(&self, number: u64, review_id: u64) -> Result<Vec<ReviewComment>> {
+        match self {
+            Self::LocalGit(host) => host.review_comments(number, review_id).await,
+            Self::GitHub(host) => host.review_comments(number, review_id).await,
+        }
+    }
+
+    async fn reply_to_review_comment(
+        &self,
+        number: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<()> {
+        match self {
+            Self::LocalGit(host) => host.reply_to_review_comment(number, comment_id, body).await,
+            Self::GitHub(host) => host.reply_to_review_comment(number, comment_id, body).await,
+        }
+    }
+
+    async fn request_review(&self, number: u64, logins: &[String]) -> Result<()> {
+        match self {
+            Self::LocalGit(host) => host.request_review(number, logins).await,
+            Self::GitHub(host) => host.request_review(number, logins).await,
         }
     }
 }

@@ -115,6 +115,52 @@ impl UpdateExpression {
         Ok(self)
     }
 
+    /// `SET attribute = list_append(attribute or [], values)`.
+    pub fn append_to_list(
+        &mut self,
+        attribute: &str,
+        values: &impl Serialize,
+    ) -> Result<&mut Self> {
+        let values = serde_dynamo::to_attribute_value(values)
+            .map_err(|error| Error::Internal(format!("serializing {attribute}: {error}")))?;
+        let name = self.name(attribute);
+        let empty = self.value(AttributeValue::L(Vec::new()));
+        let values = self.value(values);
+        self.sets.push(format!(
+            "{name} = list_append(if_not_exists({name}, {empty}), {values})"
+        ));
+        Ok(self)
+    }
+
+    /// Adds "the list `attribute` holds exactly `length` items (absent counts as empty)".
+    pub fn require_list_length(&mut self, attribute: &str, length: usize) -> &mut Self {
+        let name = self.name(attribute);
+        let length = self.value(AttributeValue::N(length.to_string()));
+        let zero = self.value(AttributeValue::N("0".into()));
+        self.conditions.push(format!(
+            "((attribute_not_exists({name}) AND {length} = {zero}) OR size({name}) = {length})"
+        ));
+        self
+    }
+
+    /// Adds "`attribute` equals one of `values`" to the condition.
+    pub fn require_one_of<T: Serialize>(
+        &mut self,
+        attribute: &str,
+        values: &[T],
+    ) -> Result<&mut Self> {
+        let name = self.name(attribute);
+        let mut placeholders = Vec::new();
+        for value in values {
+            let value = serde_dynamo::to_attribute_value(value)
+                .map_err(|error| Error::Internal(format!("serializing {attribute}: {error}")))?;
+            placeholders.push(self.value(value));
+        }
+        self.conditions
+            .push(format!("{name} IN ({})", placeholders.join(", ")));
+        Ok(self)
+    }
+
     pub fn update_expression(&self) -> String {
         let mut parts = Vec::new();
         if !self.sets.is_empty() {

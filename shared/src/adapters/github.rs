@@ -11,7 +11,10 @@ use octocrab::Octocrab;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::ports::{CodeHost, PullRequest};
+use crate::ports::{
+    CodeHost, MAX_REVIEW_COMMENTS, PullRequest, PullRequestState, PullRequestStatus, ReviewComment,
+    ReviewerDirectory,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -160,7 +163,132 @@ impl GitHubHost {
     }
 }
 
+/// One review comment as GitHub's REST API documents it; absent fields read as empty.
+fn review_comment(value: &Value) -> Option<ReviewComment> {
+    let text = |field: &str| value[field].as_str().map(str::to_owned);
+    Some(ReviewComment {
+        id: value["id"].as_u64()?,
+        in_reply_to_id: value["in_reply_to_id"].as_u64(),
+        author: value["user"]["login"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        path: text("path").unwrap_or_default(),
+        line: value["line"].as_u64(),
+        original_line: value["original_line"].as_u64(),
+        side: text("side"),
+        diff_hunk: text("diff_hunk").unwrap_or_default(),
+        original_commit_id: text("original_commit_id"),
+        body: text("body").unwrap_or_default(),
+        updated_at: text("updated_at")
+            .and_then(|time| chrono::DateTime::parse_from_rfc3339(&time).ok())
+            .map(|time| time.with_timezone(&chrono::Utc))
+            .unwrap_or_default(),
+    })
+}
+
+impl ReviewerDirectory for GitHubHost {
+    async fn permission(&self, login: &str) -> Result<String> {
+        match self
+            .get(self.route(&format!("collaborators/{login}/permission")))
+            .await
+        {
+            Ok(answer) => Ok(answer["permission"].as_str().unwrap_or("none").to_owned()),
+            // Not a collaborator at all (or hidden from this token): no permission.
+            Err(Failure::NotFound) => Ok("none".into()),
+            Err(failure) => Err(unexpected(failure, "reading a permission")),
+        }
+    }
+
+    async fn own_login(&self) -> Result<String> {
+        let me = self
+            .get("/user".to_owned())
+            .await
+            .map_err(|failure| unexpected(failure, "reading the token's user"))?;
+        me["login"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| unavailable("GitHub returned a user without a login".into()))
+    }
+}
+
 impl CodeHost for GitHubHost {
+    async fn pull_request_state(&self, number: u64) -> Result<PullRequestState> {
+        let pull = self
+            .get(self.route(&format!("pulls/{number}")))
+            .await
+            .map_err(|failure| unexpected(failure, "reading the pull request"))?;
+        let status = if pull["merged"] == json!(true) || pull["merged_at"].is_string() {
+            PullRequestStatus::Merged
+        } else if pull["state"] == json!("open") {
+            PullRequestStatus::Open
+        } else {
+            PullRequestStatus::Closed
+        };
+        Ok(PullRequestState {
+            status,
+            head_ref: pull["head"]["ref"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    async fn review_comments(&self, number: u64, review_id: u64) -> Result<Vec<ReviewComment>> {
+        let mut comments = Vec::new();
+        for page in 1..=MAX_REVIEW_COMMENTS.div_ceil(100).max(1) + 1 {
+            let route = self.route(&format!(
+                "pulls/{number}/reviews/{review_id}/comments?per_page=100&page={page}"
+            ));
+            let answer = self
+                .get(route)
+                .await
+                .map_err(|failure| unexpected(failure, "reading review comments"))?;
+            let batch = answer.as_array().cloned().unwrap_or_default();
+            comments.extend(batch.iter().filter_map(review_comment));
+            if batch.len() < 100 || comments.len() >= MAX_REVIEW_COMMENTS {
+                break;
+            }
+        }
+        comments.truncate(MAX_REVIEW_COMMENTS);
+        Ok(comments)
+    }
+
+    async fn reply_to_review_comment(
+        &self,
+        number: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<()> {
+        self.send(
+            "POST",
+            self.route(&format!("pulls/{number}/comments/{comment_id}/replies")),
+            json!({ "body": body }),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|failure| unexpected(failure, "replying on a review thread"))
+    }
+
+    async fn request_review(&self, number: u64, logins: &[String]) -> Result<()> {
+        if logins.is_empty() {
+            return Ok(());
+        }
+        match self
+            .send(
+                "POST",
+                self.route(&format!("pulls/{number}/requested_reviewers")),
+                json!({ "reviewers": logins }),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // The author of the pull request cannot be asked: nothing to re-request.
+            Err(Failure::Unprocessable(message)) => {
+                tracing::info!(%message, "review not re-requested");
+                Ok(())
+            }
+            Err(failure) => Err(unexpected(failure, "re-requesting review")),
+        }
+    }
+
     async fn ensure_branch(&self, branch: &str) -> Result<()> {
         if self
             .branch_sha(branch)

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::error::{Error, Result};
-use crate::ports::{CodeHost, PullRequest};
+use crate::ports::{CodeHost, PullRequest, PullRequestState, PullRequestStatus};
 
 const ZERO_OID: &str = "0000000000000000000000000000000000000000";
 /// Attempts at moving a branch when another writer moved it first.
@@ -34,6 +34,13 @@ pub struct LocalPullRequest {
     pub draft: bool,
     #[serde(default)]
     pub comments: Vec<String>,
+    /// `open` unless someone closed or merged it by editing the file.
+    #[serde(default = "open_state")]
+    pub state: String,
+}
+
+fn open_state() -> String {
+    "open".into()
 }
 
 fn unavailable(message: impl Into<String>) -> Error {
@@ -305,6 +312,7 @@ impl CodeHost for LocalGitHost {
             body: body.to_owned(),
             draft: true,
             comments: Vec::new(),
+            state: open_state(),
         };
         self.write_pull(&pull).await?;
         Ok(PullRequest {
@@ -323,6 +331,19 @@ impl CodeHost for LocalGitHost {
         let mut pull = self.pull(number).await?;
         pull.draft = false;
         self.write_pull(&pull).await
+    }
+
+    async fn pull_request_state(&self, number: u64) -> Result<PullRequestState> {
+        let pull = self.pull(number).await?;
+        let status = match pull.state.as_str() {
+            "merged" => PullRequestStatus::Merged,
+            "closed" => PullRequestStatus::Closed,
+            _ => PullRequestStatus::Open,
+        };
+        Ok(PullRequestState {
+            status,
+            head_ref: pull.branch,
+        })
     }
 }
 

@@ -13,8 +13,10 @@ use crate::model::{
 use crate::pagination::{Cursor, Page, StoryListQuery};
 use crate::ports::{
     AcceptanceTestRepository, CancelOutcome, CodeHost, CodeTaskRepository, CreateTaskOutcome,
-    DependencyCheck, HealthProbe, MAX_CHILDREN, PullRequest, RECENT_TASKS, StoryChanges,
-    StoryRepository, TaskQueue, TestChanges, TestUpdateOutcome, UpdateGuard, UpdateOutcome,
+    DependencyCheck, FollowUp, FollowUpOutcome, HealthProbe, MAX_CHILDREN, PullRequest,
+    PullRequestState, PullRequestStatus, RECENT_TASKS, ReviewComment, ReviewerDirectory,
+    StoryChanges, StoryRepository, TaskQueue, TestChanges, TestUpdateOutcome, UpdateGuard,
+    UpdateOutcome,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -30,6 +32,7 @@ struct MemoryState {
     tests: BTreeMap<(u64, String), AcceptanceTest>,
     tasks: BTreeMap<String, CodeTask>,
     sent: Vec<String>,
+    once_keys: BTreeSet<String>,
     unavailable: bool,
 }
 
@@ -263,6 +266,22 @@ impl MemoryStore {
         }
     }
 
+    /// Ends a task as a worker would, releasing its story.
+    pub fn finish_task(&self, task_id: &str, status: TaskStatus) {
+        let mut state = self.lock_any();
+        let Some(task) = state.tasks.get_mut(task_id) else {
+            return;
+        };
+        task.status = status;
+        task.finished_at = Some(Utc::now());
+        let story_id = task.story_id;
+        if let Some(story) = state.stories.get_mut(&story_id)
+            && story.active_task_id.as_deref() == Some(task_id)
+        {
+            story.active_task_id = None;
+        }
+    }
+
     /// Task ids sent to the queue, in order.
     pub fn sent_task_ids(&self) -> Vec<String> {
         self.lock_any().sent.clone()
@@ -359,6 +378,62 @@ impl CodeTaskRepository for MemoryStore {
     async fn release_hand_off(&self, task_id: &str) -> Result<()> {
         self.release(task_id)
     }
+
+    async fn start_follow_up(&self, follow_up: &FollowUp) -> Result<FollowUpOutcome> {
+        let mut state = self.lock()?;
+        if follow_up
+            .once_keys
+            .iter()
+            .any(|key| state.once_keys.contains(key))
+        {
+            return Ok(FollowUpOutcome::Duplicate);
+        }
+        let story_id = follow_up.story.id;
+        let deleting = state.deleting.contains(&story_id);
+        let Some(current) = state.stories.get(&story_id).cloned() else {
+            return Ok(FollowUpOutcome::StoryChanged);
+        };
+        let outcome = match &follow_up.active {
+            Some(active) => {
+                let Some(task) = state.tasks.get_mut(&active.task_id) else {
+                    return Ok(FollowUpOutcome::StoryChanged);
+                };
+                if !task.status.is_active() || task.cancel_requested {
+                    return Ok(FollowUpOutcome::StoryChanged);
+                }
+                task.pending_triggers
+                    .extend(follow_up.next.triggers.iter().cloned());
+                FollowUpOutcome::Coalesced {
+                    task_id: task.task_id.clone(),
+                }
+            }
+            None => {
+                if current.active_task_id.is_some()
+                    || current.status != follow_up.story.status
+                    || deleting
+                {
+                    return Ok(FollowUpOutcome::StoryChanged);
+                }
+                let next = follow_up.next.clone();
+                if let Some(story) = state.stories.get_mut(&story_id) {
+                    story.active_task_id = Some(next.task_id.clone());
+                    story.status = StoryStatus::InProgress;
+                    story.version += 1;
+                }
+                state.tasks.insert(next.task_id.clone(), next.clone());
+                FollowUpOutcome::Created(Box::new(next))
+            }
+        };
+        state.once_keys.extend(follow_up.once_keys.iter().cloned());
+        Ok(outcome)
+    }
+
+    async fn drop_pending_triggers(&self, task_id: &str) -> Result<()> {
+        if let Some(task) = self.lock()?.tasks.get_mut(task_id) {
+            task.pending_triggers.clear();
+        }
+        Ok(())
+    }
 }
 
 impl MemoryStore {
@@ -391,6 +466,13 @@ pub struct MemoryHostState {
     pub pulls: Vec<(String, String, String)>,
     pub comments: Vec<(u64, String)>,
     pub ready: BTreeSet<u64>,
+    /// Pull requests that are no longer open, by number.
+    pub closed: BTreeMap<u64, PullRequestStatus>,
+    /// GitHub permissions by login; anyone else has none.
+    pub permissions: BTreeMap<String, String>,
+    pub replies: Vec<(u64, u64, String)>,
+    pub review_requests: Vec<(u64, Vec<String>)>,
+    pub review_comments: BTreeMap<u64, Vec<ReviewComment>>,
     pub unavailable: bool,
 }
 
@@ -466,6 +548,72 @@ impl CodeHost for MemoryCodeHost {
     async fn mark_ready_for_review(&self, number: u64) -> Result<()> {
         self.available()?.ready.insert(number);
         Ok(())
+    }
+
+    async fn pull_request_state(&self, number: u64) -> Result<PullRequestState> {
+        let state = self.available()?;
+        let head_ref = usize::try_from(number)
+            .ok()
+            .and_then(|number| state.pulls.get(number.wrapping_sub(1)))
+            .map(|(head, _, _)| head.clone())
+            .ok_or_else(|| Error::CodeHostUnavailable {
+                message: format!("no pull request {number}"),
+            })?;
+        Ok(PullRequestState {
+            status: state
+                .closed
+                .get(&number)
+                .copied()
+                .unwrap_or(PullRequestStatus::Open),
+            head_ref,
+        })
+    }
+
+    async fn review_comments(&self, _number: u64, review_id: u64) -> Result<Vec<ReviewComment>> {
+        Ok(self
+            .available()?
+            .review_comments
+            .get(&review_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn reply_to_review_comment(
+        &self,
+        number: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<()> {
+        self.available()?
+            .replies
+            .push((number, comment_id, body.to_owned()));
+        Ok(())
+    }
+
+    async fn request_review(&self, number: u64, logins: &[String]) -> Result<()> {
+        self.available()?
+            .review_requests
+            .push((number, logins.to_vec()));
+        Ok(())
+    }
+}
+
+/// The account the memory host acts as.
+pub const MEMORY_HOST_LOGIN: &str = "aipm-bot";
+
+impl ReviewerDirectory for MemoryCodeHost {
+    async fn permission(&self, login: &str) -> Result<String> {
+        Ok(self
+            .available()?
+            .permissions
+            .get(login)
+            .cloned()
+            .unwrap_or_else(|| "none".into()))
+    }
+
+    async fn own_login(&self) -> Result<String> {
+        drop(self.available()?);
+        Ok(MEMORY_HOST_LOGIN.into())
     }
 }
 

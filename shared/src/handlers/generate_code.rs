@@ -12,12 +12,13 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::handlers::follow_ups::pull_request_task;
 use crate::handlers::views::TaskView;
 use crate::http::{Operation, parse_json_body, path_parameter};
 use crate::model::{CodeTask, HandOffStage, Story, StoryStatus, TaskStatus};
 use crate::ports::{
-    AcceptanceTestRepository, CodeHost, CodeTaskRepository, CreateTaskOutcome, StoryRepository,
-    TaskQueue,
+    AcceptanceTestRepository, CodeHost, CodeTaskRepository, CreateTaskOutcome, PullRequestStatus,
+    StoryRepository, TaskQueue,
 };
 use crate::rules::brief::{
     BRIEF_PATH, branch_name, pull_request_body, request_fingerprint, task_brief, task_id_for_key,
@@ -33,6 +34,9 @@ const HAND_OFF_SECONDS: i64 = 30;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct GenerateCodeBody {
     instructions: Option<String>,
+    /// Open another pull request although the story's last one is still open.
+    #[serde(default)]
+    new_pull_request: bool,
 }
 
 pub struct GenerateCode<S, T, K, Q, H> {
@@ -150,6 +154,32 @@ where
     }
 }
 
+impl<S, T, K, Q, H> GenerateCode<S, T, K, Q, H>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    K: CodeTaskRepository,
+    Q: TaskQueue,
+    H: CodeHost,
+{
+    /// Work on a story whose pull request is open belongs on that pull request (a revision),
+    /// not on a second one.
+    async fn refuse_while_pull_request_open(&self, story_id: u64) -> Result<()> {
+        let Some(previous) = pull_request_task(&self.tasks, story_id, None).await? else {
+            return Ok(());
+        };
+        let pr_number = previous.pr_number.unwrap_or_default();
+        match self.host.pull_request_state(pr_number).await?.status {
+            PullRequestStatus::Open => Err(Error::PullRequestOpen {
+                pr_number,
+                pr_url: previous.pr_url,
+                task_id: previous.task_id,
+            }),
+            PullRequestStatus::Merged | PullRequestStatus::Closed => Ok(()),
+        }
+    }
+}
+
 fn idempotency_key(request: &Request) -> Result<Option<String>> {
     let Some(raw) = request.headers().get("idempotency-key") else {
         return Ok(None);
@@ -181,6 +211,7 @@ where
         } else {
             parse_json_body(&request)?
         };
+        let new_pull_request = body.new_pull_request;
         let instructions = body
             .instructions
             .map(|text| text.trim().to_owned())
@@ -228,35 +259,19 @@ where
                     status: story.status.as_str(),
                 });
             }
+            if !new_pull_request {
+                self.refuse_while_pull_request_open(story_id).await?;
+            }
             let task_id = keyed_id
                 .clone()
                 .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
             let now = Utc::now();
-            let task = CodeTask {
-                branch: branch_name(&story, &task_id),
-                task_id,
-                story_id,
-                status: TaskStatus::Queued,
-                hand_off: HandOffStage::Recorded,
-                hand_off_until: Some(now + Duration::seconds(HAND_OFF_SECONDS)),
-                attempt: 0,
-                pr_number: None,
-                pr_url: None,
-                idempotency_key: key.clone(),
-                request_fingerprint: Some(fingerprint.clone()),
-                instructions: instructions.clone(),
-                cancel_requested: false,
-                lease_expires_at: None,
-                worker_id: None,
-                commit_sha: None,
-                files_changed: None,
-                log_tail: None,
-                error: None,
-                created_at: now,
-                updated_at: now,
-                started_at: None,
-                finished_at: None,
-            };
+            let mut task = CodeTask::queued(task_id, story_id, String::new(), now);
+            task.branch = branch_name(&story, &task.task_id);
+            task.hand_off_until = Some(now + Duration::seconds(HAND_OFF_SECONDS));
+            task.idempotency_key = key.clone();
+            task.request_fingerprint = Some(fingerprint.clone());
+            task.instructions = instructions.clone();
             match self.tasks.create_for_story(&task, &story).await? {
                 CreateTaskOutcome::Created => {
                     tracing::info!(task_id = %task.task_id, story_id, "code task recorded");
@@ -399,6 +414,36 @@ mod tests {
             error_code(&post(&operation, 99, "", None).await),
             "STORY_NOT_FOUND"
         );
+    }
+
+    #[tokio::test]
+    async fn an_open_pull_request_points_at_revisions_unless_a_new_one_is_asked_for() {
+        let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+        let story = ready_story(&store).await;
+        let operation = operation(&store, &host);
+        let first = json(&post(&operation, story, "", None).await);
+        store.finish_task(first["taskId"].as_str().unwrap(), TaskStatus::Succeeded);
+        let refused = post(&operation, story, "", None).await;
+        assert_eq!(refused.status(), 409);
+        assert_eq!(error_code(&refused), "PULL_REQUEST_OPEN");
+        assert_eq!(json(&refused)["error"]["details"]["prNumber"], 1);
+        assert!(
+            json(&refused)["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("request changes")
+        );
+        let second = post(&operation, story, r#"{"newPullRequest":true}"#, None).await;
+        assert_eq!(second.status(), 202);
+        assert_eq!(json(&second)["prNumber"], 2);
+        store.finish_task(
+            json(&second)["taskId"].as_str().unwrap(),
+            TaskStatus::Failed,
+        );
+        host.state()
+            .closed
+            .insert(2, crate::ports::PullRequestStatus::Closed);
+        assert_eq!(post(&operation, story, "", None).await.status(), 202);
     }
 
     #[tokio::test]

@@ -14,7 +14,8 @@ use crate::adapters::sdk_error;
 use crate::error::{Error, Result};
 use crate::model::{CodeTask, HandOffStage, SortableTime, Story, StoryStatus, TaskStatus};
 use crate::ports::{
-    CancelOutcome, CodeTaskRepository, CreateTaskOutcome, PullRequest, RECENT_TASKS,
+    CancelOutcome, CodeTaskRepository, CreateTaskOutcome, FollowUp, FollowUpOutcome, PullRequest,
+    RECENT_TASKS,
 };
 
 const TASKS: &str = "code tasks table";
@@ -26,7 +27,13 @@ pub struct DynamoCodeTaskRepository {
     client: Client,
     table: String,
     stories_table: String,
+    /// Where a trigger's once-keys are kept (a week, by TTL); only the functions that start
+    /// follow-ups have it.
+    triggers_table: Option<String>,
 }
+
+/// How long a delivery or review id is remembered: longer than GitHub offers redelivery.
+const ONCE_KEY_DAYS: i64 = 7;
 
 fn build_error(error: impl std::fmt::Display) -> Error {
     Error::Internal(error.to_string())
@@ -51,7 +58,52 @@ impl DynamoCodeTaskRepository {
             client,
             table: table.into(),
             stories_table: stories_table.into(),
+            triggers_table: None,
         }
+    }
+
+    pub fn with_triggers_table(mut self, table: impl Into<String>) -> Self {
+        self.triggers_table = Some(table.into());
+        self
+    }
+
+    fn once_key_puts(&self, keys: &[String], now: DateTime<Utc>) -> Result<Vec<TransactWriteItem>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let table = self
+            .triggers_table
+            .as_deref()
+            .ok_or_else(|| Error::Internal("no triggers table configured".into()))?;
+        let expires = (now + chrono::Duration::days(ONCE_KEY_DAYS)).timestamp();
+        keys.iter()
+            .map(|key| {
+                let put = Put::builder()
+                    .table_name(table)
+                    .item("key", AttributeValue::S(key.clone()))
+                    .item("expiresAt", AttributeValue::N(expires.to_string()))
+                    .condition_expression("attribute_not_exists(#key)")
+                    .expression_attribute_names("#key", "key")
+                    .build()
+                    .map_err(build_error)?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            })
+            .collect()
+    }
+
+    /// The story's side of starting a task: it becomes the active one, and the story In
+    /// Progress, if nothing changed since it was read.
+    fn claim_story(&self, task: &CodeTask, story: &Story) -> Result<Update> {
+        let mut claim = UpdateExpression::new();
+        claim.set("activeTaskId", &task.task_id)?;
+        claim.set("status", &StoryStatus::InProgress)?;
+        claim.set("updatedAt", &task.created_at)?;
+        claim.increment("version");
+        claim.require_exists("id");
+        claim.require_equals("status", &story.status)?;
+        claim.require_absent("activeTaskId");
+        claim.require_absent("deleting");
+        claim.transaction_update(&self.stories_table, Self::story_key(story.id))
     }
 
     fn key(task_id: &str) -> HashMap<String, AttributeValue> {
@@ -149,16 +201,7 @@ impl CodeTaskRepository for DynamoCodeTaskRepository {
             .condition_expression("attribute_not_exists(taskId)")
             .build()
             .map_err(build_error)?;
-        let mut claim = UpdateExpression::new();
-        claim.set("activeTaskId", &task.task_id)?;
-        claim.set("status", &StoryStatus::InProgress)?;
-        claim.set("updatedAt", &task.created_at)?;
-        claim.increment("version");
-        claim.require_exists("id");
-        claim.require_equals("status", &story.status)?;
-        claim.require_absent("activeTaskId");
-        claim.require_absent("deleting");
-        let update = claim.transaction_update(&self.stories_table, Self::story_key(story.id))?;
+        let update = self.claim_story(task, story)?;
         let result = self
             .client
             .transact_write_items()
@@ -237,6 +280,76 @@ impl CodeTaskRepository for DynamoCodeTaskRepository {
     async fn release_hand_off(&self, task_id: &str) -> Result<()> {
         let mut expression = UpdateExpression::new();
         expression.set_or_remove::<String>("handOffUntil", &None)?;
+        expression.require_exists("taskId");
+        self.conditional_update(task_id, &expression)
+            .await
+            .map(|_| ())
+    }
+
+    async fn start_follow_up(&self, follow_up: &FollowUp) -> Result<FollowUpOutcome> {
+        let now = follow_up.next.created_at;
+        let once = self.once_key_puts(&follow_up.once_keys, now)?;
+        let mut items = Vec::new();
+        let coalesced_into = match &follow_up.active {
+            Some(active) => {
+                let mut wait = UpdateExpression::new();
+                wait.append_to_list("pendingTriggers", &follow_up.next.triggers)?;
+                wait.set("updatedAt", &SortableTime(now))?;
+                wait.require_one_of("status", &[TaskStatus::Queued, TaskStatus::Running])?;
+                wait.require_equals("cancelRequested", &false)?;
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(self.update(&active.task_id, &wait)?)
+                        .build(),
+                );
+                Some(active.task_id.clone())
+            }
+            None => {
+                let item = serde_dynamo::to_item(&follow_up.next)
+                    .map_err(|error| Error::Internal(error.to_string()))?;
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(taskId)")
+                    .build()
+                    .map_err(build_error)?;
+                items.push(TransactWriteItem::builder().put(put).build());
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(self.claim_story(&follow_up.next, &follow_up.story)?)
+                        .build(),
+                );
+                None
+            }
+        };
+        let task_items = items.len();
+        items.extend(once);
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(match coalesced_into {
+                Some(task_id) => FollowUpOutcome::Coalesced { task_id },
+                None => FollowUpOutcome::Created(Box::new(follow_up.next.clone())),
+            }),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.iter().skip(task_items).any(|failed| *failed) => {
+                    Ok(FollowUpOutcome::Duplicate)
+                }
+                Some(failed) if failed.iter().any(|failed| *failed) => {
+                    Ok(FollowUpOutcome::StoryChanged)
+                }
+                _ => Err(sdk_error(TASKS, error)),
+            },
+        }
+    }
+
+    async fn drop_pending_triggers(&self, task_id: &str) -> Result<()> {
+        let mut expression = UpdateExpression::new();
+        expression.set_or_remove::<String>("pendingTriggers", &None)?;
         expression.require_exists("taskId");
         self.conditional_update(task_id, &expression)
             .await
