@@ -10,6 +10,11 @@ pub mod vars {
     pub const ACCEPTANCE_TESTS_TABLE: &str = "AIPM_ACCEPTANCE_TESTS_TABLE";
     pub const CODE_TASKS_TABLE: &str = "AIPM_CODE_TASKS_TABLE";
     pub const CODE_TASKS_QUEUE_URL: &str = "AIPM_CODE_TASKS_QUEUE_URL";
+    pub const TRIGGERS_TABLE: &str = "AIPM_TRIGGERS_TABLE";
+    pub const GITHUB_WEBHOOK_SECRET: &str = "AIPM_GITHUB_WEBHOOK_SECRET";
+    pub const GITHUB_WEBHOOK_SECRET_ARN: &str = "AIPM_GITHUB_WEBHOOK_SECRET_ARN";
+    pub const REVIEW_MENTIONS: &str = "AIPM_REVIEW_MENTIONS";
+    pub const REVIEW_ON_CHANGES_REQUESTED: &str = "AIPM_REVIEW_ON_CHANGES_REQUESTED";
     pub const CODE_HOST: &str = "AIPM_CODE_HOST";
     pub const LOCAL_GIT_REPOSITORY: &str = "AIPM_LOCAL_GIT_REPOSITORY";
     pub const DEFAULT_BRANCH: &str = "AIPM_DEFAULT_BRANCH";
@@ -98,6 +103,8 @@ pub struct Config {
     pub acceptance_tests_table: String,
     pub code_tasks_table: String,
     pub code_tasks_queue_url: String,
+    /// Once-keys of revision and retry triggers (webhook deliveries, reviews, retries).
+    pub triggers_table: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +140,50 @@ impl Config {
             acceptance_tests_table: required(vars::ACCEPTANCE_TESTS_TABLE)?,
             code_tasks_table: required(vars::CODE_TASKS_TABLE)?,
             code_tasks_queue_url: required(vars::CODE_TASKS_QUEUE_URL)?,
+            triggers_table: required(vars::TRIGGERS_TABLE)?,
         })
+    }
+}
+
+/// The GitHub webhook's settings: its secret, and what starts a revision.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub secret: GitHubToken,
+    pub rules: crate::handlers::github_webhook::TriggerRules,
+}
+
+impl WebhookConfig {
+    pub fn from_env() -> Result<Self, MissingVariable> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MissingVariable> {
+        let value = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+        let required = |name: &'static str| value(name).ok_or(MissingVariable(name));
+        let mentions = value(vars::REVIEW_MENTIONS)
+            .unwrap_or_else(|| "@aipm,/aipm".into())
+            .split(',')
+            .map(|mention| mention.trim().to_owned())
+            .filter(|mention| !mention.is_empty())
+            .collect();
+        Ok(Self {
+            secret: match value(vars::GITHUB_WEBHOOK_SECRET_ARN) {
+                Some(arn) => GitHubToken::Secret { arn },
+                None => GitHubToken::Value(required(vars::GITHUB_WEBHOOK_SECRET)?),
+            },
+            rules: crate::handlers::github_webhook::TriggerRules {
+                repository: required(vars::GITHUB_REPOSITORY)?,
+                mentions,
+                on_changes_requested: value(vars::REVIEW_ON_CHANGES_REQUESTED)
+                    .is_none_or(|flag| flag != "false"),
+            },
+        })
+    }
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WebhookConfig({:?})", self.rules)
     }
 }
 
@@ -161,6 +211,7 @@ mod tests {
             (vars::ACCEPTANCE_TESTS_TABLE, "aipm-dev-acceptance-tests"),
             (vars::CODE_TASKS_TABLE, "aipm-dev-code-tasks"),
             (vars::CODE_TASKS_QUEUE_URL, "https://sqs/q"),
+            (vars::TRIGGERS_TABLE, "aipm-dev-triggers"),
         ]
         .into_iter()
         .map(|(k, v)| (k, v.to_string()))
@@ -173,6 +224,25 @@ mod tests {
         let config = Config::from_lookup(|name| env.get(name).cloned()).unwrap();
         assert_eq!(config.stage, "dev");
         assert_eq!(config.code_tasks_table, "aipm-dev-code-tasks");
+    }
+
+    #[test]
+    fn webhook_settings_default_to_both_mentions_and_changes_requested() {
+        let env: HashMap<&str, &str> = [
+            (vars::GITHUB_REPOSITORY, "acme/app"),
+            (vars::GITHUB_WEBHOOK_SECRET, "hook-secret"),
+        ]
+        .into_iter()
+        .collect();
+        let config =
+            WebhookConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap();
+        assert_eq!(config.rules.mentions, ["@aipm", "/aipm"]);
+        assert!(config.rules.on_changes_requested);
+        assert!(!format!("{config:?}").contains("hook-secret"));
+        let missing = WebhookConfig::from_lookup(|name| {
+            (name == vars::GITHUB_REPOSITORY).then(|| "acme/app".to_owned())
+        });
+        assert_eq!(missing, Err(MissingVariable(vars::GITHUB_WEBHOOK_SECRET)));
     }
 
     #[test]

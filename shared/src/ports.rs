@@ -444,6 +444,23 @@ pub trait ReviewerDirectory: Send + Sync + 'static {
     fn own_login(&self) -> impl Future<Output = Result<String>> + Send;
 }
 
+/// Where AIPM announces what happened (EventBridge, source `aipm`), so a team can route it to
+/// mail or chat. Publishing is best effort: a lost event never fails the work it reports.
+pub trait EventPublisher: Send + Sync + 'static {
+    /// `detail_type` such as `aipm.story.done`; `detail` a JSON object.
+    fn publish(
+        &self,
+        detail_type: &'static str,
+        detail: serde_json::Value,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// A secret read from Secrets Manager (or the environment locally), cached and re-read.
+pub trait SecretSource: Send + Sync + 'static {
+    /// The secret; `refresh` reads it again instead of using the cached copy.
+    fn secret(&self, refresh: bool) -> impl Future<Output = Result<String>> + Send;
+}
+
 /// Whether one dependency answered, and how fast.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -94,6 +94,7 @@ impl ColdStart {
             self.config.code_tasks_table.clone(),
             self.config.stories_table.clone(),
         )
+        .with_triggers_table(self.config.triggers_table.clone())
     }
 
     pub fn task_queue(&self) -> SqsTaskQueue {

@@ -24,6 +24,7 @@ pub mod metric {
     pub const TASKS_CANCELLED: &str = "TasksCancelled";
     pub const TASKS_TIMED_OUT: &str = "TasksTimedOut";
     pub const TASK_DURATION: &str = "TaskDuration";
+    pub const WEBHOOK_EVENTS: &str = "WebhookEvents";
 }
 
 /// The level filter: the Lambda log level the template sets, else `RUST_LOG`, else info.
@@ -103,6 +104,11 @@ pub fn flush_metrics(mut out: impl Write) {
 pub fn count_request(operation: &'static str, status: u16) {
     metrics::counter!(metric::REQUESTS, "Operation" => operation, "Status" => status.to_string())
         .increment(1);
+}
+
+/// Counts a webhook delivery by what came of it (`ignored`, `revision`, `merged`, `closed`).
+pub fn count_webhook_event(outcome: &'static str) {
+    metrics::counter!(metric::WEBHOOK_EVENTS, "outcome" => outcome).increment(1);
 }
 
 /// Counts a newly recorded code task.

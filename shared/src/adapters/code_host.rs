@@ -81,6 +81,12 @@ impl GitHubTokenSource {
     }
 }
 
+impl crate::ports::SecretSource for GitHubTokenSource {
+    async fn secret(&self, refresh: bool) -> Result<String> {
+        self.get(refresh).await
+    }
+}
+
 /// The GitHub host with a token that is re-read after its TTL, and once more when GitHub
 /// answers 401, before the call is retried. Every call it retries is safe to repeat: GitHub
 /// did nothing with a request it refused.
@@ -227,6 +233,23 @@ impl ReviewerDirectory for RefreshingGitHub {
     async fn own_login(&self) -> Result<String> {
         self.call(|host| async move { host.own_login().await })
             .await
+    }
+}
+
+impl ReviewerDirectory for ConfiguredCodeHost {
+    async fn permission(&self, login: &str) -> Result<String> {
+        match self {
+            // Nobody reviews on the local host; its revisions come from AIPM itself.
+            Self::LocalGit(_) => Ok("none".into()),
+            Self::GitHub(host) => host.permission(login).await,
+        }
+    }
+
+    async fn own_login(&self) -> Result<String> {
+        match self {
+            Self::LocalGit(_) => Ok("aipm".into()),
+            Self::GitHub(host) => host.own_login().await,
+        }
     }
 }
 

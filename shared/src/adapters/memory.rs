@@ -598,6 +598,54 @@ impl CodeHost for MemoryCodeHost {
     }
 }
 
+/// Events published, in order.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryEvents {
+    published: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+impl MemoryEvents {
+    pub fn published(&self) -> Vec<(String, serde_json::Value)> {
+        self.published
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+}
+
+impl crate::ports::EventPublisher for MemoryEvents {
+    async fn publish(&self, detail_type: &'static str, detail: serde_json::Value) {
+        self.published
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .push((detail_type.to_owned(), detail));
+    }
+}
+
+/// A secret a test chooses, and how often it was read.
+#[derive(Debug, Clone, Default)]
+pub struct StaticSecret {
+    pub value: Arc<Mutex<String>>,
+}
+
+impl StaticSecret {
+    pub fn new(value: &str) -> Self {
+        Self {
+            value: Arc::new(Mutex::new(value.to_owned())),
+        }
+    }
+}
+
+impl crate::ports::SecretSource for StaticSecret {
+    async fn secret(&self, _refresh: bool) -> Result<String> {
+        Ok(self
+            .value
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone())
+    }
+}
+
 /// The account the memory host acts as.
 pub const MEMORY_HOST_LOGIN: &str = "aipm-bot";
 

@@ -9,6 +9,7 @@ pub mod follow_ups;
 pub mod generate_code;
 pub mod get_stories;
 pub mod get_story;
+pub mod github_webhook;
 pub mod health_check;
 pub mod revisions;
 pub mod update_acceptance_test;

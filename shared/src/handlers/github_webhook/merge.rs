@@ -1,0 +1,229 @@
+//! A pull request AIPM opened was closed: work still waiting on it is cancelled, and a merge
+//! moves the story In Progress → Done through the workflow rules. When the rules refuse (tests not
+//! passing, children not done) the story keeps its status, records the merge, and the pull
+//! request gets a comment naming what blocks Done.
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+use super::payload::{MARKER, story_of_branch};
+use crate::error::Result;
+use crate::handlers::follow_ups::pull_request_task;
+use crate::http::json_response;
+use crate::model::{MergeRecord, Story, StoryStatus};
+use crate::ports::{
+    AcceptanceTestRepository, CancelOutcome, CodeHost, CodeTaskRepository, EventPublisher,
+    StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome,
+};
+use crate::rules::invest::analyze;
+use crate::rules::workflow::{TransitionContext, TransitionRefusal, check_transition};
+
+pub struct Closed {
+    pub pr_number: u64,
+    pub branch: String,
+    pub merged: bool,
+    pub merged_at: Option<DateTime<Utc>>,
+    pub commit_sha: Option<String>,
+    pub merged_by: Option<String>,
+}
+
+pub async fn pull_request_closed<S, T, K, H, E>(
+    stories: &S,
+    tests: &T,
+    tasks: &K,
+    host: &H,
+    events: &E,
+    closed: Closed,
+) -> Result<Response<Body>>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    K: CodeTaskRepository,
+    H: CodeHost,
+    E: EventPublisher,
+{
+    let Some(story_id) = story_of_branch(&closed.branch) else {
+        return Ok(super::ignored("not a pull request AIPM opened"));
+    };
+    let Some(task) = pull_request_task(tasks, story_id, Some(closed.pr_number)).await? else {
+        return Ok(super::ignored("not a pull request AIPM opened"));
+    };
+    let Some(story) = stories.get(story_id).await? else {
+        return Ok(super::ignored("the story was deleted"));
+    };
+    let cancelled = cancel_work_on(tasks, &story, closed.pr_number).await?;
+    if !closed.merged {
+        crate::telemetry::count_webhook_event("closed");
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"result": "closed", "cancelledTaskId": cancelled}),
+        ));
+    }
+    let merge = MergeRecord {
+        pr_number: closed.pr_number,
+        merged_at: closed.merged_at.unwrap_or_else(Utc::now),
+        commit_sha: closed.commit_sha.clone(),
+        merged_by: closed.merged_by.clone(),
+    };
+    let (story, refusal) = record_merge(stories, tests, story_id, &merge).await?;
+    crate::telemetry::count_webhook_event("merged");
+    let detail = json!({
+        "storyId": story_id,
+        "taskId": task.task_id,
+        "prNumber": closed.pr_number,
+        "prUrl": task.pr_url,
+        "mergeCommitSha": closed.commit_sha,
+        "mergedBy": closed.merged_by,
+    });
+    match &refusal {
+        None => {
+            events.publish("aipm.story.done", detail).await;
+        }
+        Some(refusal) => {
+            let comment = blocked_comment(story_id, story.status, refusal);
+            if let Err(error) = host.comment(closed.pr_number, &comment).await {
+                tracing::warn!(%error, "could not say on the pull request why the story is not Done");
+            }
+            let mut detail = detail;
+            detail["reasons"] = json!(refusal.reasons);
+            events.publish("aipm.story.merged_blocked", detail).await;
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "result": if refusal.is_none() { "done" } else { "merged-not-done" },
+            "storyId": story_id,
+            "status": story.status,
+            "reasons": refusal.map(|refusal| refusal.reasons).unwrap_or_default(),
+            "cancelledTaskId": cancelled,
+        }),
+    ))
+}
+
+/// Cancels the story's active task if it works on this pull request, with the triggers that
+/// waited on it: nothing more is pushed to a closed pull request.
+async fn cancel_work_on<K: CodeTaskRepository>(
+    tasks: &K,
+    story: &Story,
+    pr_number: u64,
+) -> Result<Option<String>> {
+    let Some(active_id) = &story.active_task_id else {
+        return Ok(None);
+    };
+    let Some(active) = tasks.get(active_id).await? else {
+        return Ok(None);
+    };
+    if active.pr_number != Some(pr_number) {
+        return Ok(None);
+    }
+    tasks.drop_pending_triggers(active_id).await?;
+    match tasks.request_cancel(active_id, Utc::now()).await? {
+        CancelOutcome::Cancelled(_) | CancelOutcome::Requested(_) => {
+            tracing::info!(task_id = %active_id, pr_number, "cancelled: its pull request closed");
+            Ok(Some(active_id.clone()))
+        }
+        CancelOutcome::AlreadyFinished(_) | CancelOutcome::NotFound => Ok(None),
+    }
+}
+
+/// Records the merge on the story and moves it to Done if the workflow allows; retried when the
+/// story changes under it.
+async fn record_merge<S, T>(
+    stories: &S,
+    tests: &T,
+    story_id: u64,
+    merge: &MergeRecord,
+) -> Result<(Story, Option<TransitionRefusal>)>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+{
+    for _ in 0..3 {
+        let Some(story) = stories.get(story_id).await? else {
+            return Err(crate::error::Error::StoryNotFound { id: story_id });
+        };
+        let (acceptance_tests, children) =
+            tokio::join!(tests.list(story_id), stories.children(story_id));
+        let (acceptance_tests, children) = (acceptance_tests?, children?);
+        let refusal = if story.status == StoryStatus::Done {
+            None
+        } else {
+            check_transition(
+                story.status,
+                StoryStatus::Done,
+                &TransitionContext {
+                    invest: &analyze(&story, &acceptance_tests),
+                    accept_warnings: story.accept_warnings,
+                    tests: &acceptance_tests,
+                    children: &children,
+                    blocked_from: story.blocked_from,
+                },
+            )
+            .err()
+            .map(|refusal| *refusal)
+        };
+        let changes = StoryChanges {
+            merge: Some(merge.clone()),
+            status: refusal.is_none().then_some(StoryStatus::Done),
+            updated_by: Some(match &merge.merged_by {
+                Some(login) => format!("github:{login}"),
+                None => "github".into(),
+            }),
+            ..StoryChanges::default()
+        };
+        let guard = UpdateGuard {
+            version: Some(story.version),
+            status: Some(story.status),
+        };
+        match stories
+            .update(story_id, &changes, &guard, Utc::now())
+            .await?
+        {
+            UpdateOutcome::Updated(story) => return Ok((*story, refusal)),
+            UpdateOutcome::Conflict => continue,
+            UpdateOutcome::NotFound => {
+                return Err(crate::error::Error::StoryNotFound { id: story_id });
+            }
+        }
+    }
+    Err(crate::error::Error::ConcurrentUpdate)
+}
+
+fn blocked_comment(story_id: u64, status: StoryStatus, refusal: &TransitionRefusal) -> String {
+    let mut comment = format!(
+        "{MARKER}merge-blocked -->\nMerged, but story {story_id} stays **{}**: the workflow does not allow Done yet.\n",
+        status.as_str()
+    );
+    for reason in &refusal.reasons {
+        let line = match *reason {
+            "TESTS_NOT_PASSING" => "- Acceptance tests not passing:".to_owned(),
+            "CHILDREN_NOT_DONE" => "- Child stories not Done:".to_owned(),
+            "TRANSITION_NOT_ALLOWED" => {
+                format!("- A story that is {} cannot move to Done.", status.as_str())
+            }
+            other => format!("- {other}"),
+        };
+        comment.push_str(&line);
+        comment.push('\n');
+        if *reason == "TESTS_NOT_PASSING" {
+            for test in &refusal.blocking_tests {
+                comment.push_str(&format!("  - {} ({:?})\n", test.title, test.status));
+            }
+        }
+        if *reason == "CHILDREN_NOT_DONE" {
+            for child in &refusal.blocking_children {
+                comment.push_str(&format!(
+                    "  - story {}: {} ({})\n",
+                    child.id,
+                    child.title,
+                    child.status.as_str()
+                ));
+            }
+        }
+    }
+    comment.push_str("\nWhen they pass, move the story to Done in AIPM.\n");
+    comment
+}

@@ -1,0 +1,278 @@
+//! POST /webhooks/github: GitHub tells AIPM about reviews, comments and merges of the pull
+//! requests it opened. A review that requests changes (or calls `@aipm`) by someone who may write
+//! to the repository becomes a revision task on the same branch and pull request; a merge moves
+//! the story to Done through the workflow rules.
+//!
+//! The HMAC signature is the authentication (the route has no JWT authorizer). Each delivery and
+//! each review is acted on once (once-keys stored with the task in one transaction), and the
+//! answer comes within a few round trips, far inside GitHub's 10 s.
+
+mod merge;
+pub mod payload;
+pub mod signature;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use tokio::sync::OnceCell;
+
+use crate::error::{Error, Result};
+use crate::handlers::follow_ups::{self, Started};
+use crate::http::{Operation, header, json_response};
+use crate::model::{StoryStatus, Trigger};
+use crate::ports::{
+    AcceptanceTestRepository, CodeHost, CodeTaskRepository, EventPublisher, ReviewerDirectory,
+    SecretSource, StoryRepository, TaskQueue,
+};
+pub use payload::TriggerRules;
+use payload::{Decision, Envelope, decide, story_of_branch};
+use signature::signature_matches;
+
+/// How long a reviewer's permission is trusted before GitHub is asked again.
+const PERMISSION_TTL: Duration = Duration::from_secs(300);
+
+pub struct GitHubWebhook<S, T, K, Q, H, W, E> {
+    stories: S,
+    tests: T,
+    tasks: K,
+    queue: Q,
+    host: H,
+    secret: W,
+    events: E,
+    rules: TriggerRules,
+    permissions: Mutex<HashMap<String, (String, Instant)>>,
+    own_login: OnceCell<String>,
+}
+
+/// The answer for an event AIPM does not act on: 204, so GitHub shows the delivery as fine.
+fn ignored(reason: &'static str) -> Response<Body> {
+    tracing::info!(reason, "webhook event ignored");
+    crate::telemetry::count_webhook_event("ignored");
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+impl<S, T, K, Q, H, W, E> GitHubWebhook<S, T, K, Q, H, W, E>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    K: CodeTaskRepository,
+    Q: TaskQueue,
+    H: CodeHost + ReviewerDirectory,
+    W: SecretSource,
+    E: EventPublisher,
+{
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        stories: S,
+        tests: T,
+        tasks: K,
+        queue: Q,
+        host: H,
+        secret: W,
+        events: E,
+        rules: TriggerRules,
+    ) -> Self {
+        Self {
+            stories,
+            tests,
+            tasks,
+            queue,
+            host,
+            secret,
+            events,
+            rules,
+            permissions: Mutex::new(HashMap::new()),
+            own_login: OnceCell::new(),
+        }
+    }
+
+    /// Checks the signature with the cached secret, and once more with a fresh copy (the
+    /// secret may have been rotated since it was read).
+    async fn verify(&self, body: &[u8], signature: &str) -> Result<()> {
+        for refresh in [false, true] {
+            let secret = self.secret.secret(refresh).await?;
+            if signature_matches(secret.as_bytes(), body, signature) {
+                return Ok(());
+            }
+        }
+        Err(Error::WebhookSignatureInvalid)
+    }
+
+    /// Whether `login` may write to the repository, as GitHub says (cached for a while).
+    async fn may_write(&self, login: &str) -> Result<bool> {
+        let cached = self
+            .permissions
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(login)
+            .filter(|(_, read_at)| read_at.elapsed() < PERMISSION_TTL)
+            .map(|(permission, _)| permission.clone());
+        let permission = match cached {
+            Some(permission) => permission,
+            None => {
+                let permission = self.host.permission(login).await?;
+                self.permissions
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .insert(login.to_owned(), (permission.clone(), Instant::now()));
+                permission
+            }
+        };
+        Ok(matches!(
+            permission.as_str(),
+            "admin" | "maintain" | "write"
+        ))
+    }
+
+    async fn is_own_account(&self, login: &str) -> Result<bool> {
+        let own = self
+            .own_login
+            .get_or_try_init(|| self.host.own_login())
+            .await?;
+        Ok(own.eq_ignore_ascii_case(login))
+    }
+
+    async fn revise(
+        &self,
+        pr_number: u64,
+        branch: String,
+        trigger: Trigger,
+        once_key: String,
+    ) -> Result<Response<Body>> {
+        // A conversation comment does not name the branch; the pull request does.
+        let branch = if branch.is_empty() {
+            let state = self.host.pull_request_state(pr_number).await?;
+            if state.status != crate::ports::PullRequestStatus::Open {
+                return Ok(ignored("the pull request is not open"));
+            }
+            state.head_ref
+        } else {
+            branch
+        };
+        let Some(story_id) = story_of_branch(&branch) else {
+            return Ok(ignored("not a pull request AIPM opened"));
+        };
+        let Some(previous) =
+            follow_ups::pull_request_task(&self.tasks, story_id, Some(pr_number)).await?
+        else {
+            return Ok(ignored("not a pull request AIPM opened"));
+        };
+        if previous.branch != branch {
+            return Ok(ignored("not a pull request AIPM opened"));
+        }
+        if self.is_own_account(&trigger.sender).await? {
+            return Ok(ignored("AIPM's own account"));
+        }
+        if !self.may_write(&trigger.sender).await? {
+            return Ok(ignored("the sender cannot write to the repository"));
+        }
+        let story = self.stories.get(story_id).await?;
+        if !story.is_some_and(|story| {
+            matches!(story.status, StoryStatus::Ready | StoryStatus::InProgress)
+        }) {
+            return Ok(ignored("the story is not being built"));
+        }
+        let delivery = trigger.delivery_id.clone().unwrap_or_default();
+        let once_keys = vec![format!("delivery:{delivery}"), once_key];
+        let started = follow_ups::start(
+            &self.stories,
+            &self.tasks,
+            &self.queue,
+            &previous,
+            vec![trigger],
+            once_keys,
+        )
+        .await?;
+        crate::telemetry::count_webhook_event("revision");
+        Ok(match started {
+            Started::Task(task) => json_response(
+                StatusCode::ACCEPTED,
+                &json!({"result": "revision", "taskId": task.task_id, "revision": task.revision}),
+            ),
+            Started::Waiting(task) => json_response(
+                StatusCode::ACCEPTED,
+                &json!({"result": "next-revision", "activeTaskId": task.task_id}),
+            ),
+            Started::Duplicate => json_response(StatusCode::OK, &json!({"result": "duplicate"})),
+        })
+    }
+}
+
+impl<S, T, K, Q, H, W, E> Operation for GitHubWebhook<S, T, K, Q, H, W, E>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    K: CodeTaskRepository,
+    Q: TaskQueue,
+    H: CodeHost + ReviewerDirectory,
+    W: SecretSource,
+    E: EventPublisher,
+{
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let event = header(&request, "x-github-event")
+            .ok_or(Error::WebhookHeaderMissing {
+                header: "X-GitHub-Event",
+            })?
+            .to_owned();
+        let delivery = header(&request, "x-github-delivery")
+            .ok_or(Error::WebhookHeaderMissing {
+                header: "X-GitHub-Delivery",
+            })?
+            .to_owned();
+        let signature = header(&request, "x-hub-signature-256")
+            .ok_or(Error::WebhookSignatureInvalid)?
+            .to_owned();
+        let body = request.body().as_ref();
+        self.verify(body, &signature).await?;
+        tracing::info!(%event, %delivery, "webhook delivery");
+        if event == "ping" {
+            return Ok(json_response(StatusCode::OK, &json!({"result": "pong"})));
+        }
+        let envelope: Envelope =
+            serde_json::from_slice(body).map_err(|error| Error::InvalidJson(error.to_string()))?;
+        match decide(&event, &envelope, &self.rules, &delivery) {
+            Decision::Ignore(reason) => Ok(ignored(reason)),
+            Decision::Revise {
+                pr_number,
+                branch,
+                trigger,
+                once_key,
+            } => self.revise(pr_number, branch, trigger, once_key).await,
+            Decision::Closed {
+                pr_number,
+                branch,
+                merged,
+                merged_at,
+                commit_sha,
+                merged_by,
+            } => {
+                let closed = merge::Closed {
+                    pr_number,
+                    branch,
+                    merged,
+                    merged_at,
+                    commit_sha,
+                    merged_by,
+                };
+                merge::pull_request_closed(
+                    &self.stories,
+                    &self.tests,
+                    &self.tasks,
+                    &self.host,
+                    &self.events,
+                    closed,
+                )
+                .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

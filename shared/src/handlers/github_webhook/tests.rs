@@ -1,0 +1,354 @@
+//! The webhook against in-memory adapters: signatures, who and what triggers, once-only, merges.
+
+use super::*;
+use crate::adapters::memory::{MemoryCodeHost, MemoryEvents, MemoryStore, StaticSecret};
+use crate::handlers::generate_code::GenerateCode;
+use crate::handlers::test_support::{error_code, json, request, seed_story, seed_test, with_path};
+use crate::http::respond;
+use crate::model::{TaskStatus, TestStatus};
+use crate::ports::{StoryChanges, TestChanges};
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use lambda_http::http::Method;
+use serde_json::Value;
+
+const SECRET: &str = "hook-secret";
+
+type Webhook = GitHubWebhook<
+    MemoryStore,
+    MemoryStore,
+    MemoryStore,
+    MemoryStore,
+    MemoryCodeHost,
+    StaticSecret,
+    MemoryEvents,
+>;
+
+struct Fixture {
+    store: MemoryStore,
+    host: MemoryCodeHost,
+    events: MemoryEvents,
+    webhook: Webhook,
+    branch: String,
+    first_task: String,
+}
+
+impl Fixture {
+    /// Story 1 with one test, its first task finished, its pull request #1 open.
+    async fn new() -> Self {
+        let (store, host, events) = (
+            MemoryStore::new(),
+            MemoryCodeHost::new(),
+            MemoryEvents::default(),
+        );
+        let story = seed_story(&store, "Export", None).await;
+        seed_test(&store, story.id, "a file is downloaded").await;
+        let ready = StoryChanges {
+            status: Some(StoryStatus::Ready),
+            ..StoryChanges::default()
+        };
+        StoryRepository::update(&store, story.id, &ready, &Default::default(), Utc::now())
+            .await
+            .unwrap();
+        let generate = GenerateCode::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            host.clone(),
+        );
+        let task = json(
+            &respond(
+                &generate,
+                with_path(request(Method::POST, "/x", ""), "id", "1"),
+            )
+            .await,
+        );
+        let first_task = task["taskId"].as_str().unwrap().to_owned();
+        store.finish_task(&first_task, TaskStatus::Succeeded);
+        host.state()
+            .permissions
+            .insert("dana".into(), "write".into());
+        host.state()
+            .permissions
+            .insert("rita".into(), "read".into());
+        let webhook = GitHubWebhook::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            host.clone(),
+            StaticSecret::new(SECRET),
+            events.clone(),
+            TriggerRules {
+                repository: "acme/shop".into(),
+                mentions: vec!["@aipm".into()],
+                on_changes_requested: true,
+            },
+        );
+        Fixture {
+            branch: task["branch"].as_str().unwrap().to_owned(),
+            store,
+            host,
+            events,
+            webhook,
+            first_task,
+        }
+    }
+
+    fn pull(&self, state: &str, merged: bool) -> Value {
+        json!({
+            "number": 1, "state": state, "merged": merged,
+            "merged_at": if merged { json!("2026-12-01T12:00:00Z") } else { Value::Null },
+            "merge_commit_sha": if merged { json!("abc123") } else { Value::Null },
+            "merged_by": {"login": "dana", "type": "User"},
+            "head": {"ref": self.branch, "repo": {"full_name": "acme/shop"}},
+            "base": {"ref": "main", "repo": {"full_name": "acme/shop"}}
+        })
+    }
+
+    fn review(&self, review_id: u64, state: &str, sender: &str) -> Value {
+        json!({
+            "action": "submitted",
+            "sender": {"login": sender, "type": if sender.ends_with("[bot]") { "Bot" } else { "User" }},
+            "repository": {"full_name": "acme/shop"},
+            "review": {"id": review_id, "state": state, "body": "Please rename", "submitted_at": "2026-12-01T10:00:00Z"},
+            "pull_request": self.pull("open", false),
+        })
+    }
+
+    async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> Response<Body> {
+        let body = payload.to_string();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        self.deliver_signed(event, delivery, &body, Some(&signature))
+            .await
+    }
+
+    async fn deliver_signed(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &str,
+        signature: Option<&str>,
+    ) -> Response<Body> {
+        let mut request = request(Method::POST, "/webhooks/github", body);
+        let headers = request.headers_mut();
+        headers.insert("x-github-event", event.parse().unwrap());
+        headers.insert("x-github-delivery", delivery.parse().unwrap());
+        if let Some(signature) = signature {
+            headers.insert("x-hub-signature-256", signature.parse().unwrap());
+        }
+        respond(&self.webhook, request).await
+    }
+
+    async fn tasks(&self) -> Vec<crate::model::CodeTask> {
+        CodeTaskRepository::recent_for_story(&self.store, 1)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn unsigned_or_tampered_deliveries_are_401_and_ping_is_200() {
+    let fixture = Fixture::new().await;
+    let payload = fixture.review(10, "changes_requested", "dana").to_string();
+    let missing = fixture
+        .deliver_signed("pull_request_review", "d1", &payload, None)
+        .await;
+    assert_eq!(missing.status(), 401);
+    assert_eq!(error_code(&missing), "WEBHOOK_SIGNATURE_INVALID");
+    let sha1 = fixture
+        .deliver_signed(
+            "pull_request_review",
+            "d1",
+            &payload,
+            Some("sha1=0123456789abcdef0123456789abcdef01234567"),
+        )
+        .await;
+    assert_eq!(sha1.status(), 401);
+    let ping = fixture
+        .deliver("ping", "d0", &json!({"zen": "Keep it simple"}))
+        .await;
+    assert_eq!(ping.status(), 200);
+    assert_eq!(fixture.tasks().await.len(), 1, "nothing was started");
+    let mut no_event = request(Method::POST, "/webhooks/github", "{}");
+    no_event
+        .headers_mut()
+        .insert("x-github-delivery", "d".parse().unwrap());
+    let no_event = respond(&fixture.webhook, no_event).await;
+    assert_eq!(no_event.status(), 400);
+    assert_eq!(error_code(&no_event), "WEBHOOK_HEADER_MISSING");
+}
+
+#[tokio::test]
+async fn one_review_makes_one_revision_however_often_it_arrives() {
+    let fixture = Fixture::new().await;
+    let review = fixture.review(10, "changes_requested", "dana");
+    let first = fixture.deliver("pull_request_review", "d1", &review).await;
+    assert_eq!(first.status(), 202);
+    assert_eq!(json(&first)["result"], "revision");
+    // A redelivery keeps its GUID; a second hook sends the same review under another GUID; the
+    // review's inline comment arrives as its own event.
+    let again = fixture.deliver("pull_request_review", "d1", &review).await;
+    assert_eq!(json(&again)["result"], "duplicate");
+    let other_hook = fixture.deliver("pull_request_review", "d2", &review).await;
+    assert_eq!(json(&other_hook)["result"], "duplicate");
+    let comment = json!({
+        "action": "created",
+        "sender": {"login": "dana", "type": "User"},
+        "repository": {"full_name": "acme/shop"},
+        "comment": {"id": 500, "pull_request_review_id": 10, "body": "@aipm rename this"},
+        "pull_request": fixture.pull("open", false),
+    });
+    let inline = fixture
+        .deliver("pull_request_review_comment", "d3", &comment)
+        .await;
+    assert_eq!(json(&inline)["result"], "duplicate");
+
+    let tasks = fixture.tasks().await;
+    assert_eq!(tasks.len(), 2);
+    let revision = &tasks[0];
+    assert_eq!(revision.revision, 1);
+    assert_eq!(revision.branch, fixture.branch);
+    assert_eq!(revision.pr_number, Some(1));
+    assert_eq!(
+        revision.parent_task_id.as_deref(),
+        Some(fixture.first_task.as_str())
+    );
+    assert_eq!(revision.triggers[0].id, "10");
+    assert_eq!(revision.triggers[0].delivery_id.as_deref(), Some("d1"));
+    assert_eq!(
+        fixture.store.sent_task_ids().last(),
+        Some(&revision.task_id)
+    );
+
+    // Another review while the revision is queued waits for it: the next revision.
+    let later = fixture
+        .deliver(
+            "pull_request_review",
+            "d4",
+            &fixture.review(11, "changes_requested", "dana"),
+        )
+        .await;
+    assert_eq!(json(&later)["result"], "next-revision");
+    let tasks = fixture.tasks().await;
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks[0].pending_triggers[0].id, "11");
+}
+
+#[tokio::test]
+async fn bots_our_own_account_readers_and_closed_pulls_start_nothing() {
+    let fixture = Fixture::new().await;
+    for (sender, delivery) in [
+        ("ci[bot]", "b1"),
+        ("aipm-bot", "b2"),
+        ("rita", "b3"),
+        ("stranger", "b4"),
+    ] {
+        let answer = fixture
+            .deliver(
+                "pull_request_review",
+                delivery,
+                &fixture.review(20, "changes_requested", sender),
+            )
+            .await;
+        assert_eq!(answer.status(), 204, "{sender}");
+    }
+    let mut closed = fixture.review(21, "changes_requested", "dana");
+    closed["pull_request"] = fixture.pull("closed", false);
+    assert_eq!(
+        fixture
+            .deliver("pull_request_review", "b5", &closed)
+            .await
+            .status(),
+        204
+    );
+    let approved = fixture.review(22, "approved", "dana");
+    assert_eq!(
+        fixture
+            .deliver("pull_request_review", "b6", &approved)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(fixture.tasks().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_merge_with_a_failing_test_keeps_the_story_and_says_why() {
+    let fixture = Fixture::new().await;
+    let closed = json!({
+        "action": "closed",
+        "sender": {"login": "dana", "type": "User"},
+        "repository": {"full_name": "acme/shop"},
+        "pull_request": fixture.pull("closed", true),
+    });
+    let answer = fixture.deliver("pull_request", "m1", &closed).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(json(&answer)["result"], "merged-not-done");
+    let story = StoryRepository::get(&fixture.store, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(story.status, StoryStatus::InProgress);
+    let merge = story.merge.expect("the merge is recorded");
+    assert_eq!(merge.commit_sha.as_deref(), Some("abc123"));
+    let comments = fixture.host.state().comments.clone();
+    let (_, comment) = comments.last().unwrap();
+    assert!(
+        comment.contains("stays **In Progress**") && comment.contains("(Draft)"),
+        "{comment}"
+    );
+    assert!(comment.contains(payload::MARKER));
+    assert_eq!(fixture.events.published()[0].0, "aipm.story.merged_blocked");
+}
+
+#[tokio::test]
+async fn a_merge_with_passing_tests_is_done_and_cancels_a_queued_revision() {
+    let fixture = Fixture::new().await;
+    let tests = AcceptanceTestRepository::list(&fixture.store, 1)
+        .await
+        .unwrap();
+    for test in tests {
+        let pass = TestChanges {
+            status: Some(TestStatus::Pass),
+            ..TestChanges::default()
+        };
+        AcceptanceTestRepository::update(&fixture.store, 1, &test.id, &pass, None, Utc::now())
+            .await
+            .unwrap();
+    }
+    fixture
+        .deliver(
+            "pull_request_review",
+            "r1",
+            &fixture.review(30, "changes_requested", "dana"),
+        )
+        .await;
+    let revision = fixture.tasks().await[0].task_id.clone();
+    let closed = json!({
+        "action": "closed",
+        "sender": {"login": "dana", "type": "User"},
+        "repository": {"full_name": "acme/shop"},
+        "pull_request": fixture.pull("closed", true),
+    });
+    let answer = fixture.deliver("pull_request", "m2", &closed).await;
+    assert_eq!(json(&answer)["result"], "done");
+    assert_eq!(json(&answer)["cancelledTaskId"], revision.as_str());
+    let story = StoryRepository::get(&fixture.store, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(story.status, StoryStatus::Done);
+    let cancelled = CodeTaskRepository::get(&fixture.store, &revision)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cancelled.status, TaskStatus::Cancelled);
+    let (kind, detail) = &fixture.events.published()[0];
+    assert_eq!(kind, "aipm.story.done");
+    assert_eq!(detail["storyId"], 1);
+    assert_eq!(detail["mergeCommitSha"], "abc123");
+}
