@@ -12,6 +12,7 @@ for this stage and endpoint) for `cargo lambda watch --env-file`.
 
 import argparse
 import json
+import secrets
 import os
 import sys
 from pathlib import Path
@@ -66,7 +67,8 @@ class Template:
 
     def name_of(self, logical_id):
         props = self.resources[logical_id]["Properties"]
-        key = "TableName" if self.resources[logical_id]["Type"] == "AWS::DynamoDB::Table" else "QueueName"
+        key = {"AWS::DynamoDB::Table": "TableName", "AWS::SQS::Queue": "QueueName",
+               "AWS::Events::EventBus": "Name"}[self.resources[logical_id]["Type"]]
         return self.resolve(props[key])
 
     def queue_url(self, logical_id):
@@ -139,6 +141,15 @@ def create_queues(template, sqs):
         print(f"queue {props['QueueName']}: ready ({logical_id})")
 
 
+def create_event_buses(template, events):
+    existing = {bus["Name"] for bus in events.list_event_buses()["EventBuses"]}
+    for logical_id in template.of_type("AWS::Events::EventBus"):
+        name = template.name_of(logical_id)
+        if name not in existing:
+            events.create_event_bus(Name=name)
+        print(f"event bus {name}: ready ({logical_id})")
+
+
 def init_bare_repository(path):
     """A bare repository with one commit on main, unless it exists: the local code host."""
     if (path / "HEAD").exists():
@@ -175,6 +186,7 @@ def main():
                                     region_name=REGION)
     create_tables(template, session.client("dynamodb", endpoint_url=args.endpoint))
     create_queues(template, session.client("sqs", endpoint_url=args.endpoint))
+    create_event_buses(template, session.client("events", endpoint_url=args.endpoint))
 
     if args.env_file:
         env = template.function_environment()
@@ -184,6 +196,10 @@ def main():
             init_bare_repository(Path(args.git_repository))
             env.update({"AIPM_CODE_HOST": "local_git", "AIPM_DEFAULT_BRANCH": "main",
                         "AIPM_LOCAL_GIT_REPOSITORY": str(Path(args.git_repository).resolve())})
+        # The webhook needs a repository name and a secret to start; locally nobody signs
+        # deliveries with this one unless they read it from the env file.
+        env.setdefault("AIPM_GITHUB_REPOSITORY", "local/aipm")
+        env.setdefault("AIPM_GITHUB_WEBHOOK_SECRET", secrets.token_hex(16))
         Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
         print(f"environment written to {args.env_file}")
 

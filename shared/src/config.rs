@@ -11,6 +11,7 @@ pub mod vars {
     pub const CODE_TASKS_TABLE: &str = "AIPM_CODE_TASKS_TABLE";
     pub const CODE_TASKS_QUEUE_URL: &str = "AIPM_CODE_TASKS_QUEUE_URL";
     pub const TRIGGERS_TABLE: &str = "AIPM_TRIGGERS_TABLE";
+    pub const EVENT_BUS: &str = "AIPM_EVENT_BUS";
     pub const GITHUB_WEBHOOK_SECRET: &str = "AIPM_GITHUB_WEBHOOK_SECRET";
     pub const GITHUB_WEBHOOK_SECRET_ARN: &str = "AIPM_GITHUB_WEBHOOK_SECRET_ARN";
     pub const REVIEW_MENTIONS: &str = "AIPM_REVIEW_MENTIONS";
@@ -105,6 +106,8 @@ pub struct Config {
     pub code_tasks_queue_url: String,
     /// Once-keys of revision and retry triggers (webhook deliveries, reviews, retries).
     pub triggers_table: String,
+    /// The EventBridge bus AIPM's events go to.
+    pub event_bus: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +144,9 @@ impl Config {
             code_tasks_table: required(vars::CODE_TASKS_TABLE)?,
             code_tasks_queue_url: required(vars::CODE_TASKS_QUEUE_URL)?,
             triggers_table: required(vars::TRIGGERS_TABLE)?,
+            event_bus: lookup(vars::EVENT_BUS)
+                .filter(|value| !value.trim().is_empty())
+                .unwrap_or_else(|| "default".into()),
         })
     }
 }

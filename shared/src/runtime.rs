@@ -97,6 +97,34 @@ impl ColdStart {
         .with_triggers_table(self.config.triggers_table.clone())
     }
 
+    pub fn event_publisher(&self) -> crate::adapters::events::EventBridgePublisher {
+        crate::adapters::events::EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(&self.sdk),
+            self.config.event_bus.clone(),
+        )
+    }
+
+    /// The GitHub webhook's settings and its secret, read now so a missing secret stops the
+    /// cold start instead of failing a delivery.
+    pub async fn webhook(
+        &self,
+    ) -> Result<
+        (
+            crate::config::WebhookConfig,
+            crate::adapters::code_host::GitHubTokenSource,
+        ),
+        lambda_http::Error,
+    > {
+        let config = crate::config::WebhookConfig::from_env()?;
+        let secret = crate::adapters::code_host::GitHubTokenSource::new(
+            config.secret.clone(),
+            &self.sdk,
+            crate::adapters::code_host::TOKEN_TTL,
+        );
+        secret.get(false).await?;
+        Ok((config, secret))
+    }
+
     pub fn task_queue(&self) -> SqsTaskQueue {
         SqsTaskQueue::new(
             aws_sdk_sqs::Client::new(&self.sdk),

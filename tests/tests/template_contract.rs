@@ -97,11 +97,12 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
     );
 
     let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    assert_eq!(routes.len(), 12 + UI_ROUTES.len());
+    assert_eq!(routes.len(), 15 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
-        if key == "GET /health" || UI_ROUTES.contains(&key) {
+        // GitHub's HMAC signature is the webhook's authentication.
+        if key == "GET /health" || key == "POST /webhooks/github" || UI_ROUTES.contains(&key) {
             assert_eq!(properties["AuthorizationType"], "NONE", "{name}");
             assert!(properties.get("AuthorizerId").is_none(), "{name}");
             continue;
@@ -219,6 +220,8 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
         "AcceptanceTestsTable",
         "CodeTasksTable",
         "CodeTasksQueue",
+        "TriggersTable",
+        "EventBus",
     ];
     for (owner, statement) in statements {
         let actions = match &statement["Action"] {
@@ -238,11 +241,39 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
             let text = resource.to_string();
             assert!(!text.contains("\"*\""), "{owner}: wildcard resource");
             let scoped = allowed.iter().any(|name| text.contains(name))
-                || resource == json!({ "Ref": "GitHubTokenSecretArn" });
+                || resource == json!({ "Ref": "GitHubTokenSecretArn" })
+                || resource == json!({ "Ref": "GitHubWebhookSecretArn" });
             assert!(
                 scoped,
                 "{owner}: {text} is not one of this stack's resources"
             );
         }
     }
+}
+
+/// The webhook is throttled on its own route, limited in concurrency, and answers before
+/// GitHub's 10 s: its integration gives up at 8 s.
+#[test]
+fn the_webhook_is_throttled_bounded_and_answers_inside_githubs_limit() {
+    let template = template();
+    let stage = &template["Resources"]["HttpApiStage"]["Properties"];
+    let route = &stage["RouteSettings"]["POST /webhooks/github"];
+    assert_eq!(
+        route["ThrottlingRateLimit"],
+        json!({ "Ref": "WebhookThrottlingRateLimit" })
+    );
+    assert_eq!(
+        route["ThrottlingBurstLimit"],
+        json!({ "Ref": "WebhookThrottlingBurstLimit" })
+    );
+    let integration = &template["Resources"]["GitHubWebhookIntegration"]["Properties"];
+    assert!(integration["TimeoutInMillis"].as_u64().unwrap() <= 8_000);
+    let function = &template["Resources"]["GitHubWebhookFunction"]["Properties"];
+    assert!(function["ReservedConcurrentExecutions"].as_u64().unwrap() > 0);
+    assert_eq!(
+        function["Environment"]["Variables"]["AIPM_GITHUB_WEBHOOK_SECRET_ARN"],
+        json!({ "Ref": "GitHubWebhookSecretArn" })
+    );
+    let triggers = &template["Resources"]["TriggersTable"]["Properties"];
+    assert_eq!(triggers["TimeToLiveSpecification"]["Enabled"], true);
 }

@@ -129,9 +129,65 @@ pub async fn commit_changes(workspace: &Path, message: &str) -> Result<Option<Co
     Ok(Some(Committed { sha, files }))
 }
 
+/// The brief the branch was opened with: TASK.md in the checkout, or, once a run has removed it,
+/// as the commit that added it left it.
+pub async fn original_brief(workspace: &Path) -> Result<String, String> {
+    if let Ok(text) = tokio::fs::read_to_string(workspace.join(BRIEF_PATH)).await {
+        return Ok(text);
+    }
+    let added = git(
+        workspace,
+        &[
+            "log",
+            "--diff-filter=A",
+            "--format=%H",
+            "-1",
+            "--",
+            BRIEF_PATH,
+        ],
+    )
+    .await?;
+    if added.is_empty() {
+        return Err(format!("the branch has no {BRIEF_PATH} in its history"));
+    }
+    git(workspace, &["show", &format!("{added}:{BRIEF_PATH}")]).await
+}
+
+pub async fn head_sha(workspace: &Path) -> Result<String, String> {
+    git(workspace, &["rev-parse", "HEAD"]).await
+}
+
+fn is_rejected(error: &str) -> bool {
+    ["non-fast-forward", "fetch first", "rejected"]
+        .iter()
+        .any(|sign| error.contains(sign))
+}
+
+/// Pushes without ever forcing. When the branch moved on the remote, rebases onto it once and
+/// pushes again; a conflict ends the run with a clear error instead of overwriting anyone.
 pub async fn push(workspace: &Path, branch: &str, token: Option<&str>) -> Result<(), String> {
     let refspec = format!("HEAD:refs/heads/{branch}");
     let args = ["push", "--quiet", "origin", &refspec];
-    with_retries(|| git_with(workspace, &args, token)).await?;
-    Ok(())
+    let mut last = String::new();
+    for attempt in 0..NETWORK_ATTEMPTS {
+        match git_with(workspace, &args, token).await {
+            Ok(_) => return Ok(()),
+            Err(error) if is_rejected(&error) => {
+                git_with(workspace, &["fetch", "--quiet", "origin", branch], token).await?;
+                if let Err(conflict) = git(workspace, &["rebase", "--quiet", "FETCH_HEAD"]).await {
+                    let _ = git(workspace, &["rebase", "--abort"]).await;
+                    return Err(format!(
+                        "the branch {branch} moved while the agent worked and the work does not \
+                         rebase onto it ({conflict}); nothing was pushed"
+                    ));
+                }
+                return git_with(workspace, &args, token).await.map(|_| ()).map_err(|error| {
+                    format!("the branch {branch} moved again after a rebase; nothing was forced: {error}")
+                });
+            }
+            Err(error) => last = error,
+        }
+        tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+    }
+    Err(last)
 }

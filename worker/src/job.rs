@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use aipm::model::CodeTask;
+use aipm::model::{CodeTask, CommentReply, TaskKind};
 use aipm::ports::CodeHost;
 use tokio_util::sync::CancellationToken;
 
 use crate::Context;
 use crate::agent::{self, log_tail};
 use crate::git;
+use crate::revision;
 
 /// How a run ended, before it is recorded.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ pub enum JobEnd {
         sha: String,
         files: Vec<String>,
         log_tail: Option<String>,
+        replies: Option<Vec<CommentReply>>,
     },
     /// `retry`: worth another attempt (the agent failed, git or the code host had a problem).
     Failed {
@@ -27,6 +29,7 @@ pub enum JobEnd {
         log_tail: Option<String>,
     },
     Cancelled {
+        reason: String,
         log_tail: Option<String>,
     },
     TimedOut {
@@ -63,10 +66,28 @@ pub async fn run<H: CodeHost>(
         .config
         .work_dir
         .join(format!("{}-{}.log", task.task_id, task.attempt));
-    let end = run_in(context, task, receipt, hand_back, &workspace, &log, started).await;
+    // Outside the checkout, so `git add --all` never commits the agent's answers.
+    let result_file = context
+        .config
+        .work_dir
+        .join(format!("{}-{}.result.json", task.task_id, task.attempt));
+    let files = RunFiles {
+        workspace: &workspace,
+        log: &log,
+        result: &result_file,
+    };
+    let end = run_in(context, task, receipt, hand_back, &files, started).await;
     let _ = tokio::fs::remove_dir_all(&workspace).await;
     let _ = tokio::fs::remove_file(&log).await;
+    let _ = tokio::fs::remove_file(&result_file).await;
     end
+}
+
+/// Where one run works: its checkout, the agent's log, the agent's answers.
+struct RunFiles<'a> {
+    workspace: &'a std::path::Path,
+    log: &'a std::path::Path,
+    result: &'a std::path::Path,
 }
 
 async fn run_in<H: CodeHost>(
@@ -74,11 +95,27 @@ async fn run_in<H: CodeHost>(
     task: &CodeTask,
     receipt: &str,
     hand_back: &CancellationToken,
-    workspace: &std::path::Path,
-    log: &std::path::Path,
+    files: &RunFiles<'_>,
     started: Instant,
 ) -> JobEnd {
+    let (workspace, log) = (files.workspace, files.log);
     let config = &context.config;
+    match revision::pull_request_closed(&context.host, task).await {
+        Ok(None) => {}
+        Ok(Some(reason)) => {
+            return JobEnd::Cancelled {
+                reason,
+                log_tail: None,
+            };
+        }
+        Err(error) => {
+            return JobEnd::Failed {
+                error,
+                retry: true,
+                log_tail: None,
+            };
+        }
+    }
     let token = match context.host.git_token().await {
         Ok(token) => token,
         Err(error) => {
@@ -97,7 +134,25 @@ async fn run_in<H: CodeHost>(
             log_tail: None,
         };
     }
+    let follows = task.kind == TaskKind::Revise || task.parent_task_id.is_some();
+    let items = if follows {
+        match revision::prepare_brief(&context.host, task, workspace).await {
+            Ok(items) => items,
+            Err(error) => {
+                return JobEnd::Failed {
+                    error,
+                    retry: true,
+                    log_tail: None,
+                };
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let task_env = [
+        ("AIPM_TASK_KIND", kind_name(task.kind).to_owned()),
+        ("AIPM_REVISION", task.revision.to_string()),
+        ("AIPM_RESULT_FILE", files.result.display().to_string()),
         ("AIPM_TASK_FILE", "TASK.md".to_owned()),
         ("AIPM_TASK_ID", task.task_id.clone()),
         ("AIPM_STORY_ID", task.story_id.to_string()),
@@ -156,25 +211,26 @@ async fn run_in<H: CodeHost>(
                 log_tail: tail,
             };
         }
-        Stop::Cancelled => return JobEnd::Cancelled { log_tail: tail },
+        Stop::Cancelled => {
+            return JobEnd::Cancelled {
+                reason: "cancelled while running".into(),
+                log_tail: tail,
+            };
+        }
         Stop::TimedOut => return JobEnd::TimedOut { log_tail: tail },
         Stop::LeaseLost => return JobEnd::LeaseLost,
         Stop::Shutdown => return JobEnd::HandedBack { log_tail: tail },
     }
 
-    let message = format!(
-        "Story {}: work of AIPM code task {}",
-        task.story_id, task.task_id
-    );
+    let message = match task.kind {
+        TaskKind::Generate => format!(
+            "Story {}: work of AIPM code task {}",
+            task.story_id, task.task_id
+        ),
+        TaskKind::Revise => revision::commit_message(task),
+    };
     let committed = match git::commit_changes(workspace, &message).await {
-        Ok(Some(committed)) => committed,
-        Ok(None) => {
-            return JobEnd::Failed {
-                error: "the agent changed nothing".into(),
-                retry: false,
-                log_tail: tail,
-            };
-        }
+        Ok(committed) => committed,
         Err(error) => {
             return JobEnd::Failed {
                 error,
@@ -183,44 +239,90 @@ async fn run_in<H: CodeHost>(
             };
         }
     };
-    if let Err(error) = git::push(workspace, &task.branch, auth).await {
+    let committed = match (committed, task.kind) {
+        (Some(committed), _) => Some(committed),
+        // A revision may answer its reviewers without changing code.
+        (None, TaskKind::Revise) => None,
+        (None, TaskKind::Generate) => {
+            return JobEnd::Failed {
+                error: "the agent changed nothing".into(),
+                retry: false,
+                log_tail: tail,
+            };
+        }
+    };
+    if committed.is_some()
+        && let Err(error) = git::push(workspace, &task.branch, auth).await
+    {
         return JobEnd::Failed {
             error,
             retry: true,
             log_tail: tail,
         };
     }
-    if let Some(number) = task.pr_number {
-        let report = pull_request_report(task, &committed, started.elapsed(), tail.as_deref());
-        let reported = async {
-            context.host.comment(number, &report).await?;
-            context.host.mark_ready_for_review(number).await
+    let sha = match &committed {
+        Some(committed) => committed.sha.clone(),
+        None => git::head_sha(workspace).await.unwrap_or_default(),
+    };
+    let reported = match (task.kind, task.pr_number) {
+        (TaskKind::Revise, _) => revision::report(
+            &context.host,
+            task,
+            &items,
+            files.result,
+            committed.as_ref().map(|committed| committed.sha.as_str()),
+        )
+        .await
+        .map(Some),
+        (TaskKind::Generate, Some(number)) => {
+            let report =
+                pull_request_report(task, committed.as_ref(), started.elapsed(), tail.as_deref());
+            async {
+                context.host.comment(number, &report).await?;
+                context.host.mark_ready_for_review(number).await
+            }
+            .await
+            .map(|()| None)
+            .map_err(|error| error.to_string())
         }
-        .await;
-        if let Err(error) = reported {
+        (TaskKind::Generate, None) => Ok(None),
+    };
+    let replies = match reported {
+        Ok(replies) => replies,
+        Err(error) => {
             return JobEnd::Failed {
-                error: format!(
-                    "pushed {}, but reporting on the pull request failed: {error}",
-                    committed.sha
-                ),
+                error: format!("pushed {sha}, but reporting on the pull request failed: {error}"),
                 retry: true,
                 log_tail: tail,
             };
         }
-    }
+    };
     JobEnd::Succeeded {
-        sha: committed.sha,
-        files: committed.files,
+        sha,
+        files: committed
+            .map(|committed| committed.files)
+            .unwrap_or_default(),
         log_tail: tail,
+        replies,
+    }
+}
+
+fn kind_name(kind: TaskKind) -> &'static str {
+    match kind {
+        TaskKind::Generate => "generate",
+        TaskKind::Revise => "revise",
     }
 }
 
 fn pull_request_report(
     task: &CodeTask,
-    committed: &git::Committed,
+    committed: Option<&git::Committed>,
     took: std::time::Duration,
     tail: Option<&str>,
 ) -> String {
+    let Some(committed) = committed else {
+        return format!("AIPM code task `{}` changed nothing.", task.task_id);
+    };
     let mut report = format!(
         "AIPM code task `{}` (attempt {}) pushed {} in {}s.\n\nFiles changed ({}):\n",
         task.task_id,

@@ -6,15 +6,16 @@ pub mod agent;
 pub mod config;
 pub mod git;
 pub mod job;
+pub mod revision;
 
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
 use aipm::adapters::dynamodb::DynamoCodeTaskRepository;
-use aipm::adapters::dynamodb::leases::{ClaimOutcome, HeartbeatOutcome, RunOutcome};
+use aipm::adapters::dynamodb::leases::{ClaimOutcome, FinishOutcome, HeartbeatOutcome, RunOutcome};
 use aipm::model::{CodeTask, HandOffStage, TaskStatus};
-use aipm::ports::{CodeHost, CodeTaskRepository};
+use aipm::ports::{CodeHost, CodeTaskRepository, EventPublisher};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use chrono::Utc;
 use tokio::sync::Semaphore;
@@ -33,6 +34,8 @@ pub struct Context<H> {
     pub tasks: DynamoCodeTaskRepository,
     pub sqs: aws_sdk_sqs::Client,
     pub host: H,
+    /// Where `aipm.task.finished` is announced.
+    pub events: aipm::adapters::events::EventBridgePublisher,
 }
 
 pub enum Beat {
@@ -89,6 +92,22 @@ impl<H: CodeHost> Context<H> {
         {
             tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "could not change message visibility");
         }
+    }
+
+    /// Sends a task id to the queue; a failure is logged, and the reconciler sends it later.
+    async fn send(&self, task_id: &str) -> bool {
+        let body = serde_json::json!({ "taskId": task_id }).to_string();
+        let sent = self
+            .sqs
+            .send_message()
+            .queue_url(&self.config.tables.code_tasks_queue_url)
+            .message_body(body)
+            .send()
+            .await;
+        if let Err(error) = &sent {
+            tracing::warn!(%task_id, error = %aws_sdk_sqs::error::DisplayErrorContext(error), "could not send a task; the reconciler sends it later");
+        }
+        sent.is_ok()
     }
 
     async fn delete(&self, receipt: &str) {
@@ -198,12 +217,14 @@ impl<H: CodeHost> Context<H> {
                 sha,
                 files,
                 log_tail,
+                replies,
             } => {
                 let outcome = RunOutcome {
                     commit_sha: Some(sha),
                     files_changed: Some(files),
                     log_tail,
                     error: None,
+                    replies,
                 };
                 self.record(task, TaskStatus::Succeeded, outcome).await;
                 self.delete(receipt).await;
@@ -248,9 +269,9 @@ impl<H: CodeHost> Context<H> {
                 .await;
                 self.delete(receipt).await;
             }
-            JobEnd::Cancelled { log_tail } => {
+            JobEnd::Cancelled { reason, log_tail } => {
                 let outcome = RunOutcome {
-                    error: Some("cancelled while running".into()),
+                    error: Some(reason),
                     log_tail,
                     ..RunOutcome::default()
                 };
@@ -297,15 +318,32 @@ impl<H: CodeHost> Context<H> {
             .finish(task, &self.config.worker_id, status, &outcome, Utc::now())
             .await
         {
-            Ok(true) => {
+            Ok(FinishOutcome::Finished { next }) => {
                 tracing::info!(task_id = %task.task_id, status = status.as_str(), "task finished");
                 let ran_for = task
                     .started_at
                     .and_then(|started| (Utc::now() - started).to_std().ok());
                 aipm::telemetry::count_task_finished(status, ran_for);
+                let detail = serde_json::json!({
+                    "storyId": task.story_id,
+                    "taskId": task.task_id,
+                    "kind": task.kind,
+                    "revision": task.revision,
+                    "prNumber": task.pr_number,
+                    "prUrl": task.pr_url,
+                    "outcome": status.as_str(),
+                    "commitSha": outcome.commit_sha,
+                    "nextTaskId": next.as_ref().map(|next| next.task_id.clone()),
+                });
+                self.events.publish("aipm.task.finished", detail).await;
+                if let Some(next) = next {
+                    aipm::telemetry::count_task_created();
+                    tracing::info!(task_id = %next.task_id, revision = next.revision, "reviews that arrived meanwhile start the next revision");
+                    self.send(&next.task_id).await;
+                }
                 aipm::telemetry::flush_metrics(std::io::stdout());
             }
-            Ok(false) => {
+            Ok(FinishOutcome::NotHeld) => {
                 tracing::warn!(task_id = %task.task_id, "task finished, but another worker holds it now")
             }
             Err(error) => {
@@ -348,15 +386,7 @@ impl<H: CodeHost> Context<H> {
                     .await;
                 continue;
             }
-            let body = serde_json::json!({ "taskId": task.task_id }).to_string();
-            let sent = self
-                .sqs
-                .send_message()
-                .queue_url(&self.config.tables.code_tasks_queue_url)
-                .message_body(body)
-                .send()
-                .await;
-            if sent.is_ok() {
+            if self.send(&task.task_id).await {
                 tracing::info!(task_id = %task.task_id, status = task.status.as_str(), "re-delivered a stale task");
                 let _ = self
                     .tasks

@@ -44,6 +44,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         sqs,
         host,
+        events: aipm::adapters::events::EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            config.tables.event_bus.clone(),
+        ),
         config,
     });
     let shutdown = CancellationToken::new();

@@ -2,6 +2,7 @@
 
 pub mod code_host;
 pub mod dynamodb;
+pub mod events;
 pub mod expression;
 pub mod github;
 pub mod health;

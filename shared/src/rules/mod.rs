@@ -4,5 +4,6 @@
 pub mod brief;
 pub mod gwt;
 pub mod invest;
+pub mod revision;
 pub mod text;
 pub mod workflow;

@@ -169,6 +169,62 @@ impl DynamoCodeTaskRepository {
 }
 
 impl DynamoCodeTaskRepository {
+    /// Ends a task and, in the same transaction, records `next` and makes it the story's active
+    /// task: `Some(true)`. `None` when a condition failed (read again and retry); `Some(false)`
+    /// when the story no longer names the task (deleted): the task ends alone, `next` is not
+    /// recorded.
+    pub(crate) async fn finish_and_follow(
+        &self,
+        task: &CodeTask,
+        finish: &UpdateExpression,
+        next: &CodeTask,
+    ) -> Result<Option<bool>> {
+        let item =
+            serde_dynamo::to_item(next).map_err(|error| Error::Internal(error.to_string()))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(taskId)")
+            .build()
+            .map_err(build_error)?;
+        let mut hand_over = UpdateExpression::new();
+        hand_over.set("activeTaskId", &next.task_id)?;
+        hand_over.set("updatedAt", &next.created_at)?;
+        hand_over.require_equals("activeTaskId", &task.task_id)?;
+        let result =
+            self.client
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(self.update(&task.task_id, finish)?)
+                        .build(),
+                )
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(hand_over.transaction_update(
+                            &self.stories_table,
+                            Self::story_key(task.story_id),
+                        )?)
+                        .build(),
+                )
+                .send()
+                .await;
+        match result {
+            Ok(_) => Ok(Some(true)),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.get(2) == Some(&true) && failed.first() != Some(&true) => {
+                    Ok(self
+                        .conditional_update(&task.task_id, finish)
+                        .await?
+                        .then_some(false))
+                }
+                Some(_) => Ok(None),
+                _ => Err(sdk_error(TASKS, error)),
+            },
+        }
+    }
+
     /// One UpdateItem; false when its condition did not hold.
     pub(crate) async fn conditional_update(
         &self,

@@ -12,7 +12,7 @@ use super::code_tasks::{DynamoCodeTaskRepository, STATUS_INDEX};
 use crate::adapters::expression::UpdateExpression;
 use crate::adapters::sdk_error;
 use crate::error::{Error, Result};
-use crate::model::{CodeTask, HandOffStage, SortableTime, TaskStatus};
+use crate::model::{CodeTask, CommentReply, HandOffStage, SortableTime, TaskStatus};
 use crate::ports::CodeTaskRepository;
 
 const TASKS: &str = "code tasks table";
@@ -44,6 +44,18 @@ pub struct RunOutcome {
     pub files_changed: Option<Vec<String>>,
     pub log_tail: Option<String>,
     pub error: Option<String>,
+    /// What a revision replied on each review thread.
+    pub replies: Option<Vec<CommentReply>>,
+}
+
+/// What finishing a task did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FinishOutcome {
+    /// Recorded; `next` is the revision made of the triggers that waited on the task, to send
+    /// to the queue.
+    Finished { next: Option<Box<CodeTask>> },
+    /// Another worker holds the task now: nothing was written.
+    NotHeld,
 }
 
 impl DynamoCodeTaskRepository {
@@ -163,7 +175,10 @@ impl DynamoCodeTaskRepository {
         }
     }
 
-    /// Records the final status and releases the story, if this worker still holds the task.
+    /// Records the final status, if this worker still holds the task, and releases the story —
+    /// or, when triggers waited on the task, hands the story to the next revision made of them
+    /// in the same transaction, so a review that arrived meanwhile is never lost. A cancelled
+    /// task drops its waiting triggers.
     pub async fn finish(
         &self,
         task: &CodeTask,
@@ -171,25 +186,56 @@ impl DynamoCodeTaskRepository {
         status: TaskStatus,
         outcome: &RunOutcome,
         now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut finish = UpdateExpression::new();
-        finish.set("status", &status)?;
-        finish.set("finishedAt", &now)?;
-        finish.set("updatedAt", &SortableTime(now))?;
-        finish.set_or_remove::<String>("leaseExpiresAt", &None)?;
-        if let Some(sha) = &outcome.commit_sha {
-            finish.set("commitSha", sha)?;
+    ) -> Result<FinishOutcome> {
+        for _ in 0..3 {
+            let Some(current) = self.get(&task.task_id).await? else {
+                return Ok(FinishOutcome::NotHeld);
+            };
+            if current.status != TaskStatus::Running
+                || current.worker_id.as_deref() != Some(worker_id)
+            {
+                return Ok(FinishOutcome::NotHeld);
+            }
+            let pending = current.pending_triggers.clone();
+            let mut finish = UpdateExpression::new();
+            finish.set("status", &status)?;
+            finish.set("finishedAt", &now)?;
+            finish.set("updatedAt", &SortableTime(now))?;
+            finish.set_or_remove::<String>("leaseExpiresAt", &None)?;
+            if let Some(sha) = &outcome.commit_sha {
+                finish.set("commitSha", sha)?;
+            }
+            if let Some(files) = &outcome.files_changed {
+                finish.set("filesChanged", files)?;
+            }
+            if let Some(tail) = &outcome.log_tail {
+                finish.set("logTail", tail)?;
+            }
+            if let Some(replies) = &outcome.replies {
+                finish.set("replies", replies)?;
+            }
+            finish.set_or_remove("error", &outcome.error)?;
+            finish.require_equals("status", &TaskStatus::Running)?;
+            finish.require_equals("workerId", &worker_id)?;
+            finish.require_list_length("pendingTriggers", pending.len());
+            if pending.is_empty() || status == TaskStatus::Cancelled {
+                if self.finish_and_release(&current, &finish, now).await? {
+                    return Ok(FinishOutcome::Finished { next: None });
+                }
+                continue;
+            }
+            let next = current.follow_up(pending, now);
+            match self.finish_and_follow(&current, &finish, &next).await? {
+                Some(true) => {
+                    return Ok(FinishOutcome::Finished {
+                        next: Some(Box::new(next)),
+                    });
+                }
+                Some(false) => return Ok(FinishOutcome::Finished { next: None }),
+                None => continue,
+            }
         }
-        if let Some(files) = &outcome.files_changed {
-            finish.set("filesChanged", files)?;
-        }
-        if let Some(tail) = &outcome.log_tail {
-            finish.set("logTail", tail)?;
-        }
-        finish.set_or_remove("error", &outcome.error)?;
-        finish.require_equals("status", &TaskStatus::Running)?;
-        finish.require_equals("workerId", &worker_id)?;
-        self.finish_and_release(task, &finish, now).await
+        Err(Error::ConcurrentUpdate)
     }
 
     /// Gives a task back to the queue after a transient failure or at shutdown: queued again,

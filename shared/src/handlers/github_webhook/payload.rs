@@ -141,14 +141,12 @@ pub fn story_of_branch(branch: &str) -> Option<u64> {
     digits.parse().ok().filter(|id| *id > 0)
 }
 
+/// A trigger from GitHub, as of `at` (now when GitHub did not say).
 fn trigger(
     kind: TriggerKind,
     id: u64,
     sender: &Account,
     at: Option<DateTime<Utc>>,
-    state: Option<String>,
-    body: Option<String>,
-    url: Option<String>,
     delivery: &str,
 ) -> Trigger {
     Trigger {
@@ -156,9 +154,9 @@ fn trigger(
         id: id.to_string(),
         sender: sender.login.clone(),
         at: at.unwrap_or_else(Utc::now),
-        state,
-        body,
-        url,
+        state: None,
+        body: None,
+        url: None,
         delivery_id: Some(delivery.to_owned()),
     }
 }
@@ -192,16 +190,18 @@ pub fn decide(event: &str, envelope: &Envelope, rules: &TriggerRules, delivery: 
             }
             revise_pull(
                 pull,
-                trigger(
-                    TriggerKind::Review,
-                    review.id,
-                    &envelope.sender,
-                    review.submitted_at,
-                    Some(review.state.to_lowercase()),
-                    Some(body),
-                    review.html_url.clone(),
-                    delivery,
-                ),
+                Trigger {
+                    state: Some(review.state.to_lowercase()),
+                    body: Some(body),
+                    url: review.html_url.clone(),
+                    ..trigger(
+                        TriggerKind::Review,
+                        review.id,
+                        &envelope.sender,
+                        review.submitted_at,
+                        delivery,
+                    )
+                },
                 format!("review:{}", review.id),
             )
         }
@@ -217,16 +217,17 @@ pub fn decide(event: &str, envelope: &Envelope, rules: &TriggerRules, delivery: 
             let review_id = comment.pull_request_review_id.unwrap_or(comment.id);
             revise_pull(
                 pull,
-                trigger(
-                    TriggerKind::Review,
-                    review_id,
-                    &envelope.sender,
-                    comment.created_at,
-                    Some("commented".into()),
-                    None,
-                    comment.html_url.clone(),
-                    delivery,
-                ),
+                Trigger {
+                    state: Some("commented".into()),
+                    url: comment.html_url.clone(),
+                    ..trigger(
+                        TriggerKind::Review,
+                        review_id,
+                        &envelope.sender,
+                        comment.created_at,
+                        delivery,
+                    )
+                },
                 format!("review:{review_id}"),
             )
         }
@@ -248,16 +249,17 @@ pub fn decide(event: &str, envelope: &Envelope, rules: &TriggerRules, delivery: 
             Decision::Revise {
                 pr_number: issue.number,
                 branch: String::new(),
-                trigger: trigger(
-                    TriggerKind::Comment,
-                    comment.id,
-                    &envelope.sender,
-                    comment.created_at,
-                    None,
-                    Some(body),
-                    comment.html_url.clone(),
-                    delivery,
-                ),
+                trigger: Trigger {
+                    body: Some(body),
+                    url: comment.html_url.clone(),
+                    ..trigger(
+                        TriggerKind::Comment,
+                        comment.id,
+                        &envelope.sender,
+                        comment.created_at,
+                        delivery,
+                    )
+                },
                 once_key: format!("comment:{}", comment.id),
             }
         }

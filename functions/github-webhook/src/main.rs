@@ -1,0 +1,24 @@
+//! github-webhook: POST /webhooks/github (signed by GitHub; no JWT authorizer).
+
+use aipm::handlers::github_webhook::GitHubWebhook;
+use aipm::runtime::{ColdStart, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold_start = ColdStart::init("github-webhook").await?;
+    let (webhook, secret) = cold_start.webhook().await?;
+    serve(
+        &cold_start,
+        GitHubWebhook::new(
+            cold_start.story_repository(),
+            cold_start.acceptance_test_repository(),
+            cold_start.code_task_repository(),
+            cold_start.task_queue(),
+            cold_start.code_host().await?,
+            secret,
+            cold_start.event_publisher(),
+            webhook.rules,
+        ),
+    )
+    .await
+}
