@@ -260,10 +260,12 @@ async fn run_in<H: CodeHost>(
             log_tail: tail,
         };
     }
-    let sha = match &committed {
-        Some(committed) => committed.sha.clone(),
-        None => git::head_sha(workspace).await.unwrap_or_default(),
-    };
+    // After a rebase the pushed commit is not the one the agent's work was first committed as.
+    let sha = git::head_sha(workspace).await.unwrap_or_default();
+    let committed = committed.map(|committed| git::Committed {
+        sha: sha.clone(),
+        files: committed.files,
+    });
     let reported = match (task.kind, task.pr_number) {
         (TaskKind::Revise, _) => revision::report(
             &context.host,
