@@ -185,7 +185,7 @@ async fn pull_request_is(server: &MockServer, branch: &str, state: &str, merged:
         .and(path(format!("{REPO}/pulls/7")))
         .respond_with(ResponseTemplate::new(200).set_body_json(pull(branch, state, merged)))
         .with_priority(1)
-        .mount(&server)
+        .mount(server)
         .await;
 }
 
