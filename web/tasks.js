@@ -6,6 +6,7 @@ import { html, useState, useEffect, useRef } from './vendor-htm-preact.js';
 import { api, newIdempotencyKey } from './api.js';
 import { ErrorNote, duration, formatTime, useAction } from './ui.js';
 import { loadStory } from './stories.js';
+import { RequestChanges, RetryTask, Timeline, pullRequestOf, runName } from './revisions.js';
 
 const ACTIVE = new Set(['queued', 'running']);
 const FIRST_POLL_MS = 1000;
@@ -51,7 +52,7 @@ function useLiveTask(initial) {
   return [task, setTask, problem];
 }
 
-function TaskPanel({ initial, onFinished }) {
+function TaskPanel({ initial, onFinished, storyId }) {
   const [task, setTask, problem] = useLiveTask(initial);
   const [cancelAsked, setCancelAsked] = useState(false);
   const [cancel, cancelling, error] = useAction(async () => {
@@ -67,7 +68,7 @@ function TaskPanel({ initial, onFinished }) {
     <dl class="task-facts">
       <dt>Status</dt><dd><span class=${`task-status task-${task.status}`}>${task.status.replace('_', ' ')}</span>
         ${cancelAsked && ACTIVE.has(task.status) ? ' (cancel requested)' : ''}</dd>
-      <dt>Attempt</dt><dd>${task.attempt}</dd>
+      <dt>Run</dt><dd>${runName(task)}${task.attempt > 1 ? ` · attempt ${task.attempt}` : ''}</dd>
       <dt>Created</dt><dd>${formatTime(task.createdAt)}</dd>
       ${task.startedAt ? html`<dt>Ran</dt><dd>${duration(task.startedAt, task.finishedAt)}${task.finishedAt ? '' : ' so far'}</dd>` : null}
       <dt>Branch</dt><dd><code>${task.branch}</code></dd>
@@ -84,6 +85,7 @@ function TaskPanel({ initial, onFinished }) {
       <button type="button" class="secondary" disabled=${cancelling} onClick=${cancel}>${cancelling ? 'Cancelling…' : 'Cancel task'}</button>
     </div>` : null}
     <${ErrorNote} error=${error} onRetry=${cancel} />
+    <${RetryTask} task=${task} storyId=${storyId} />
   </div>`;
 }
 
@@ -92,8 +94,9 @@ export function CodeTasks({ story }) {
   const [instructions, setInstructions] = useState('');
   const [key, setKey] = useState(newIdempotencyKey);
   const [created, setCreated] = useState(null);
-  const [start, busy, error, setError] = useAction(async () => {
+  const [start, busy, error, setError] = useAction(async (newPullRequest = false) => {
     const body = instructions.trim() ? { instructions: instructions.trim() } : {};
+    if (newPullRequest) body.newPullRequest = true;
     const { data } = await api('POST', `/stories/${story.id}/generate-code`, {
       body,
       headers: { 'idempotency-key': key },
@@ -106,7 +109,14 @@ export function CodeTasks({ story }) {
   useEffect(() => { setCreated(null); setError(null); }, [story.id]);
   const known = created && !tasks.some((task) => task.taskId === created.taskId) ? [created, ...tasks] : tasks;
   const [latest, ...earlier] = known;
+  // A refusal of Generate is about the task that was newest then.
+  useEffect(() => setError(null), [latest?.taskId]);
   const reason = whyNotBuildable(story, known);
+  const pull = pullRequestOf(known);
+  const merged = pull && story.merge?.prNumber === pull.number;
+  const canRevise = pull && !merged && (story.status === 'Ready' || story.status === 'In Progress');
+  const onTimeline = new Set(pull ? pull.runs.map((task) => task.taskId) : []);
+  const others = earlier.filter((task) => !onTimeline.has(task.taskId));
 
   const generate = () => {
     if (!busy) start();
@@ -126,10 +136,19 @@ export function CodeTasks({ story }) {
         ${busy ? 'Starting…' : 'Generate code & PR'}</button>
       ${reason ? html`<span id="generate-reason" class="muted">${reason}</span>` : null}
     </div>
-    <${ErrorNote} error=${error} onRetry=${generate} />
-    ${latest ? html`<h4>Latest task</h4><${TaskPanel} key=${latest.taskId} initial=${latest} onFinished=${() => loadStory(story.id)} />` : null}
-    ${earlier.length ? html`<details class="earlier"><summary>Earlier tasks (${earlier.length})</summary>
-      <ul>${earlier.map((task) => html`<li>
+    ${error?.code === 'PULL_REQUEST_OPEN'
+      ? html`<div class="error-note" role="alert">
+          <span>Pull request #${error.details.prNumber} is still open: ask for changes on it below.</span>
+          <button type="button" class="link" onClick=${() => busy || start(true)}>Open a new pull request anyway</button>
+        </div>`
+      : html`<${ErrorNote} error=${error} onRetry=${generate} />`}
+    ${latest ? html`<h4>Latest task</h4><${TaskPanel} key=${latest.taskId} initial=${latest} storyId=${story.id} onFinished=${() => loadStory(story.id)} />` : null}
+    ${pull ? html`<h4>Pull request <a href=${pull.url} target="_blank" rel="noopener noreferrer">#${pull.number} ↗</a>
+        ${merged ? html` <span class="merged">merged</span>` : null}</h4>
+      <${Timeline} pull=${pull} />` : null}
+    ${canRevise ? html`<${RequestChanges} key=${story.id} story=${story} pull=${pull} />` : null}
+    ${others.length ? html`<details class="earlier"><summary>Earlier tasks (${others.length})</summary>
+      <ul>${others.map((task) => html`<li>
         <span class=${`task-status task-${task.status}`}>${task.status.replace('_', ' ')}</span>
         ${formatTime(task.createdAt)} · <code>${task.branch}</code>
         ${task.prUrl ? html` · <a href=${task.prUrl} target="_blank" rel="noopener noreferrer">PR ↗</a>` : null}

@@ -229,6 +229,45 @@ impl Client {
             &[200, 202, 409],
         )
         .await;
+        // Changes asked for in AIPM: a revision of the same pull request (or, while the first
+        // task is still running, the next one after it).
+        let revision = self
+            .expect(
+                "POST /stories/{id}/change-requests",
+                &format!("/stories/{id}/change-requests"),
+                Some(json!({"feedback": "Use tabs"})),
+                &[202],
+            )
+            .await;
+        assert_eq!(revision["prNumber"], task["prNumber"]);
+        // The first task is no longer the newest (or is still active): refused, never a new PR.
+        let retry = self
+            .expect(
+                "POST /code-tasks/{taskId}/retry",
+                &format!("/code-tasks/{task_id}/retry"),
+                None,
+                &[409],
+            )
+            .await;
+        assert!(
+            ["TASK_SUPERSEDED", "TASK_NOT_RETRYABLE"]
+                .contains(&retry["error"]["code"].as_str().unwrap_or_default()),
+            "{retry}"
+        );
+        let unsigned = self
+            .expect(
+                "POST /webhooks/github",
+                "/webhooks/github",
+                Some(json!({"zen": "hi"})),
+                &[400, 401],
+            )
+            .await;
+        assert!(
+            unsigned["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("WEBHOOK_")
+        );
 
         self.expect(
             "DELETE /stories/{id}/tests/{testId}",

@@ -393,3 +393,129 @@ async fn cancel_a_queued_task_move_cards_and_resolve_an_edit_conflict() {
     }
     stack.stop().await;
 }
+
+/// Polls the API until the story's newest task has ended; returns the story.
+async fn wait_for_task_end(stack: &LocalUp, story_id: u64) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (_, story) = api(stack, "GET", &format!("/stories/{story_id}"), None).await;
+        let status = story["codeTasks"][0]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if !status.is_empty() && status != "queued" && status != "running" {
+            return story;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task never ended: {story}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn retry_a_failed_run_then_request_changes_on_the_same_pull_request() {
+    // The agent fails its first run only; the worker gives up after one attempt, so the task
+    // ends failed and waits for a person to retry it.
+    let state = aipm_tests::temp_dir("ui-revisions-agent");
+    std::fs::create_dir_all(&state).expect("a folder for the agent's marker");
+    let agent = state.join("agent.sh");
+    std::fs::write(
+        &agent,
+        format!(
+            "#!/bin/sh\nif [ ! -f {marker} ]; then touch {marker}; echo 'the build broke' >&2; exit 2; fi\nexec sh {example}\n",
+            marker = state.join("failed-once").display(),
+            example = aipm_tests::repo_root().join("scripts/example-agent.sh").display()
+        ),
+    )
+    .expect("the agent script");
+    let command = format!("sh {}", agent.display());
+    let mut stack = LocalUp::start_with(
+        "ui-revisions",
+        &[
+            ("AIPM_AGENT_COMMAND", command.as_str()),
+            ("AIPM_MAX_ATTEMPTS", "1"),
+        ],
+    )
+    .await;
+    let story_id = seed_ready_story(&stack, "Export stories as CSV").await;
+    let (status, task) = api(
+        &stack,
+        "POST",
+        &format!("/stories/{story_id}/generate-code"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 202, "{task}");
+    let story = wait_for_task_end(&stack, story_id).await;
+    assert_eq!(story["codeTasks"][0]["status"], "failed", "{story}");
+
+    let browser = Browser::start(&stack.url, "revisions", 1280, 1000).await;
+    let phone = Browser::start(&stack.url, "revisions-phone", 390, 844).await;
+    with_artifacts("revisions", &[&browser, &phone], || async {
+        browser.open(&format!("/#/stories/{story_id}")).await;
+        browser.wait_for_text(".task", "the agent exited").await;
+
+        // Generate code & PR again points at the open pull request instead of a second one.
+        browser.click_button(".code", "Generate code & PR").await;
+        browser.wait_for_text(".code .error-note", "Pull request #1 is still open").await;
+
+        // Retry: a new run on the same branch and pull request, which the worker finishes.
+        browser.click_button(".task", "Retry on pull request #1").await;
+        browser
+            .wait_until_within(
+                "the retry succeeded",
+                "document.querySelector('.task')?.dataset.taskStatus === 'succeeded'",
+                std::time::Duration::from_secs(120),
+            )
+            .await;
+        browser.wait_for_text(".timeline", "First run (retry)").await;
+
+        // Request changes: typed feedback becomes revision 1 of the same pull request.
+        browser.type_into("#change-request", "Name the notes after the story, not the task").await;
+        browser.click_button(".request-changes", "Request changes").await;
+        browser.wait_for_text(".request-changes .ok-note", "Revision 1 is queued on pull request #1").await;
+        assert_eq!(browser.value_of("#change-request").await, "", "the form is ready for the next request");
+        browser
+            .wait_until_within(
+                "revision 1 succeeded",
+                "document.querySelector('.timeline li:last-child .task-status')?.textContent === 'succeeded'\
+                 && document.querySelector('.timeline li:last-child')?.textContent.includes('Revision 1')",
+                std::time::Duration::from_secs(120),
+            )
+            .await;
+        browser.wait_for_text(".timeline", "requested in AIPM").await;
+        browser.screenshot("revisions").await;
+
+        let (_, story) = api(&stack, "GET", &format!("/stories/{story_id}"), None).await;
+        let tasks = story["codeTasks"].as_array().expect("tasks");
+        assert_eq!(tasks.len(), 3, "{story}");
+        let revision = &tasks[0];
+        assert_eq!(revision["kind"], "revise");
+        assert_eq!(revision["revision"], 1);
+        assert_eq!(revision["prNumber"], tasks[2]["prNumber"]);
+        assert_eq!(revision["branch"], tasks[2]["branch"]);
+        assert_eq!(revision["triggers"][0]["body"], "Name the notes after the story, not the task");
+        let branch = revision["branch"].as_str().expect("a branch");
+        let log = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(stack.state.join("repository.git"))
+            .args(["log", "--format=%s", branch])
+            .output()
+            .expect("git log");
+        let log = String::from_utf8_lossy(&log.stdout);
+        assert!(log.starts_with("Address a change request (revision 1)"), "{log}");
+
+        // The same panel on a phone.
+        phone.open(&format!("/#/stories/{story_id}")).await;
+        phone.wait_for_text(".timeline", "Revision 1").await;
+        let form = phone.element(".request-changes").await;
+        phone.scroll_into_view(&form).await;
+        phone.screenshot("revisions-phone").await;
+    })
+    .await;
+    browser.close().await;
+    phone.close().await;
+    stack.stop().await;
+}
