@@ -140,7 +140,16 @@ impl Pool {
         ));
     }
 
-    async fn invoke(&self, event: &Value, limit: Duration) -> Result<Posted, Failure> {
+    /// Runs `event` in a sandbox. When the sandbox dies first, the event runs once more in a
+    /// fresh one if it never reached the function, or if it is a read (`idempotent`): a kill that
+    /// lands between the liveness check and the hand-over cannot be told from a crash caused by
+    /// the request, and running a read twice is harmless.
+    async fn invoke(
+        &self,
+        event: &Value,
+        limit: Duration,
+        idempotent: bool,
+    ) -> Result<Posted, Failure> {
         let _permit = tokio::time::timeout(limit, self.permits.acquire())
             .await
             .map_err(|_| Failure::Busy)?
@@ -166,7 +175,7 @@ impl Pool {
                 }
                 Invocation::Died { unseen, status } => {
                     self.note_dead(&sandbox);
-                    if !(unseen && attempt == 0) {
+                    if !((unseen || idempotent) && attempt == 0) {
                         return Err(Failure::Crashed(status));
                     }
                 }
@@ -573,7 +582,8 @@ impl Serving {
         let Some(pool) = self.pools.get(&function) else {
             return answer(404, &json!({"message": "Not Found"}));
         };
-        let response = match pool.invoke(&event, self.settings.timeout).await {
+        let idempotent = method == "GET" || method == "HEAD";
+        let response = match pool.invoke(&event, self.settings.timeout, idempotent).await {
             Ok(posted) => function_response(&posted),
             Err(failure) => unavailable(&function, &failure),
         };

@@ -331,7 +331,7 @@ async fn the_local_stack_keeps_answering_after_idling_and_after_a_function_dies(
             .expect("kill runs");
         assert!(killed.success());
     }
-    let (status, _) = {
+    let (status, body) = {
         let response = client
             .http
             .get(format!("{}/stories/1", stack.url))
@@ -343,7 +343,7 @@ async fn the_local_stack_keeps_answering_after_idling_and_after_a_function_dies(
     };
     assert_eq!(
         status, 200,
-        "get-story answers after its process was killed"
+        "get-story answers after its process was killed: {body:?}"
     );
     let after = stack.sandboxes().await;
     let replacements = pids_of(&after, "get-story");

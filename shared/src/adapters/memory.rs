@@ -398,11 +398,17 @@ impl CodeTaskRepository for MemoryStore {
                 let Some(task) = state.tasks.get_mut(&active.task_id) else {
                     return Ok(FollowUpOutcome::StoryChanged);
                 };
-                if !task.status.is_active() || task.cancel_requested {
+                if !task.status.is_active() {
                     return Ok(FollowUpOutcome::StoryChanged);
                 }
-                task.pending_triggers
-                    .extend(follow_up.next.triggers.iter().cloned());
+                let joins = task.status == TaskStatus::Queued
+                    && task.kind == crate::model::TaskKind::Revise;
+                let list = if joins {
+                    &mut task.triggers
+                } else {
+                    &mut task.pending_triggers
+                };
+                list.extend(follow_up.next.triggers.iter().cloned());
                 FollowUpOutcome::Coalesced {
                     task_id: task.task_id.clone(),
                 }

@@ -19,6 +19,12 @@ use crate::ports::{
 };
 
 const TASKS: &str = "code tasks table";
+
+/// Whether new triggers join the active task itself (a revision that has not started) rather
+/// than wait for the next one.
+pub(crate) fn joins_queued_revision(active: &CodeTask) -> bool {
+    active.status == TaskStatus::Queued && active.kind == crate::model::TaskKind::Revise
+}
 pub const STORY_INDEX: &str = "storyId-createdAt-index";
 pub const STATUS_INDEX: &str = "status-updatedAt-index";
 
@@ -349,10 +355,15 @@ impl CodeTaskRepository for DynamoCodeTaskRepository {
         let coalesced_into = match &follow_up.active {
             Some(active) => {
                 let mut wait = UpdateExpression::new();
-                wait.append_to_list("pendingTriggers", &follow_up.next.triggers)?;
+                if joins_queued_revision(active) {
+                    // Not started yet: the revision reads these with its own triggers.
+                    wait.append_to_list("triggers", &follow_up.next.triggers)?;
+                    wait.require_equals("status", &TaskStatus::Queued)?;
+                } else {
+                    wait.append_to_list("pendingTriggers", &follow_up.next.triggers)?;
+                    wait.require_one_of("status", &[TaskStatus::Queued, TaskStatus::Running])?;
+                }
                 wait.set("updatedAt", &SortableTime(now))?;
-                wait.require_one_of("status", &[TaskStatus::Queued, TaskStatus::Running])?;
-                wait.require_equals("cancelRequested", &false)?;
                 items.push(
                     TransactWriteItem::builder()
                         .update(self.update(&active.task_id, &wait)?)

@@ -177,8 +177,8 @@ impl DynamoCodeTaskRepository {
 
     /// Records the final status, if this worker still holds the task, and releases the story —
     /// or, when triggers waited on the task, hands the story to the next revision made of them
-    /// in the same transaction, so a review that arrived meanwhile is never lost. A cancelled
-    /// task drops its waiting triggers.
+    /// in the same transaction, so a review that arrived meanwhile is never lost, even when the
+    /// task itself was cancelled (a closed pull request drops them before cancelling).
     pub async fn finish(
         &self,
         task: &CodeTask,
@@ -218,7 +218,7 @@ impl DynamoCodeTaskRepository {
             finish.require_equals("status", &TaskStatus::Running)?;
             finish.require_equals("workerId", &worker_id)?;
             finish.require_list_length("pendingTriggers", pending.len());
-            if pending.is_empty() || status == TaskStatus::Cancelled {
+            if pending.is_empty() {
                 if self.finish_and_release(&current, &finish, now).await? {
                     return Ok(FinishOutcome::Finished { next: None });
                 }

@@ -195,6 +195,15 @@ where
                 StatusCode::ACCEPTED,
                 &json!({"result": "revision", "taskId": task.task_id, "revision": task.revision}),
             ),
+            Started::Waiting(task)
+                if task.status == crate::model::TaskStatus::Queued
+                    && task.kind == crate::model::TaskKind::Revise =>
+            {
+                json_response(
+                    StatusCode::ACCEPTED,
+                    &json!({"result": "joined-revision", "taskId": task.task_id, "revision": task.revision}),
+                )
+            }
             Started::Waiting(task) => json_response(
                 StatusCode::ACCEPTED,
                 &json!({"result": "next-revision", "activeTaskId": task.task_id}),

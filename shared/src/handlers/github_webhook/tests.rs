@@ -224,7 +224,7 @@ async fn one_review_makes_one_revision_however_often_it_arrives() {
         Some(&revision.task_id)
     );
 
-    // Another review while the revision is queued waits for it: the next revision.
+    // Another review while the revision is still queued joins it: one revision answers both.
     let later = fixture
         .deliver(
             "pull_request_review",
@@ -232,10 +232,16 @@ async fn one_review_makes_one_revision_however_often_it_arrives() {
             &fixture.review(11, "changes_requested", "dana"),
         )
         .await;
-    assert_eq!(json(&later)["result"], "next-revision");
+    assert_eq!(json(&later)["result"], "joined-revision");
     let tasks = fixture.tasks().await;
     assert_eq!(tasks.len(), 2);
-    assert_eq!(tasks[0].pending_triggers[0].id, "11");
+    let ids: Vec<&str> = tasks[0]
+        .triggers
+        .iter()
+        .map(|trigger| trigger.id.as_str())
+        .collect();
+    assert_eq!(ids, ["10", "11"]);
+    assert!(tasks[0].pending_triggers.is_empty());
 }
 
 #[tokio::test]
