@@ -318,6 +318,13 @@ async fn sample_events_invoke_their_functions(api: &LocalApi) {
         ("generate-code", "generate-code.json", 409),
         ("get-code-task", "get-code-task-not-found.json", 404),
         ("cancel-code-task", "cancel-code-task-not-found.json", 404),
+        ("retry-code-task", "retry-code-task-not-found.json", 404),
+        (
+            "request-changes",
+            "request-changes-missing-feedback.json",
+            400,
+        ),
+        ("github-webhook", "github-webhook-unsigned.json", 401),
     ];
     let on_disk = std::fs::read_dir(aipm_tests::repo_root().join("events"))
         .unwrap()
