@@ -235,6 +235,87 @@ impl Loop {
         }
     }
 
+    /// A queue that receives every event on the stage's bus (source `aipm`), as a team's rule
+    /// would route them; returns its URL.
+    async fn tap_events(&self) -> String {
+        let sqs = aws_sdk_sqs::Client::new(&self.backend.sdk);
+        let url = sqs
+            .create_queue()
+            .queue_name("events-tap")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        let events = aws_sdk_eventbridge::Client::new(&self.backend.sdk);
+        let bus = self.backend.setting("AIPM_EVENT_BUS");
+        events
+            .put_rule()
+            .name("tap")
+            .event_bus_name(&bus)
+            .event_pattern(r#"{"source": ["aipm"]}"#)
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule("tap")
+            .event_bus_name(&bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        url
+    }
+
+    /// The events that reached the tap so far: (detail-type, detail).
+    async fn tapped(&self, url: &str) -> Vec<(String, Value)> {
+        let sqs = aws_sdk_sqs::Client::new(&self.backend.sdk);
+        let mut seen = Vec::new();
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return seen;
+            }
+            for message in messages {
+                let event: Value = serde_json::from_str(message.body().unwrap_or("{}")).unwrap();
+                seen.push((
+                    event["detail-type"].as_str().unwrap_or_default().to_owned(),
+                    event["detail"].clone(),
+                ));
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     fn tasks(&self) -> DynamoCodeTaskRepository {
         DynamoCodeTaskRepository::new(
             aws_sdk_dynamodb::Client::new(&self.backend.sdk),
@@ -458,6 +539,7 @@ esac
 #[tokio::test]
 async fn reviews_become_revisions_on_the_same_pull_request_and_a_merge_closes_the_loop() {
     let stack = Loop::start("review-loop").await;
+    let tap = stack.tap_events().await;
     let (story, first, mut worker) = stack.story_with_first_run(AGENT).await;
     let branch = first.branch.clone();
 
@@ -702,6 +784,37 @@ async fn reviews_become_revisions_on_the_same_pull_request_and_a_merge_closes_th
                 && body.contains("stays **In Progress**"))),
         "{comments:?}"
     );
+
+    // What a team's rule on the bus sees: each run's end, and the merge that did not reach Done.
+    let events = stack.tapped(&tap).await;
+    let finished: Vec<(&str, u64)> = events
+        .iter()
+        .filter(|(kind, _)| kind == "aipm.task.finished")
+        .map(|(_, detail)| {
+            (
+                detail["outcome"].as_str().unwrap_or_default(),
+                detail["revision"].as_u64().unwrap_or(99),
+            )
+        })
+        .collect();
+    assert_eq!(
+        finished,
+        [
+            ("succeeded", 0),
+            ("succeeded", 1),
+            ("succeeded", 2),
+            ("cancelled", 3)
+        ],
+        "{events:?}"
+    );
+    let blocked = events
+        .iter()
+        .find(|(kind, _)| kind == "aipm.story.merged_blocked")
+        .map(|(_, detail)| detail.clone())
+        .expect("the blocked merge is announced");
+    assert_eq!(blocked["storyId"], story);
+    assert_eq!(blocked["prNumber"], 7);
+    assert_eq!(blocked["mergeCommitSha"], "fedcba9876543210");
 }
 
 #[tokio::test]

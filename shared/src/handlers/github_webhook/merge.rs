@@ -53,7 +53,7 @@ where
     let Some(story) = stories.get(story_id).await? else {
         return Ok(super::ignored("the story was deleted"));
     };
-    let cancelled = cancel_work_on(tasks, &story, closed.pr_number).await?;
+    let cancelled = cancel_work_on(tasks, events, &story, closed.pr_number).await?;
     if !closed.merged {
         crate::telemetry::count_webhook_event("closed");
         return Ok(json_response(
@@ -105,8 +105,9 @@ where
 
 /// Cancels the story's active task if it works on this pull request, with the triggers that
 /// waited on it: nothing more is pushed to a closed pull request.
-async fn cancel_work_on<K: CodeTaskRepository>(
+async fn cancel_work_on<K: CodeTaskRepository, E: EventPublisher>(
     tasks: &K,
+    events: &E,
     story: &Story,
     pr_number: u64,
 ) -> Result<Option<String>> {
@@ -121,7 +122,22 @@ async fn cancel_work_on<K: CodeTaskRepository>(
     }
     tasks.drop_pending_triggers(active_id).await?;
     match tasks.request_cancel(active_id, Utc::now()).await? {
-        CancelOutcome::Cancelled(_) | CancelOutcome::Requested(_) => {
+        CancelOutcome::Cancelled(task) => {
+            // A running task is announced by its worker when it stops; this one ends here.
+            events
+                .publish(
+                    "aipm.task.finished",
+                    json!({
+                        "storyId": task.story_id, "taskId": task.task_id, "kind": task.kind,
+                        "revision": task.revision, "prNumber": task.pr_number,
+                        "prUrl": task.pr_url, "outcome": task.status.as_str(),
+                    }),
+                )
+                .await;
+            tracing::info!(task_id = %active_id, pr_number, "cancelled: its pull request closed");
+            Ok(Some(active_id.clone()))
+        }
+        CancelOutcome::Requested(_) => {
             tracing::info!(task_id = %active_id, pr_number, "cancelled: its pull request closed");
             Ok(Some(active_id.clone()))
         }

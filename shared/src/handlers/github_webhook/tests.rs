@@ -353,8 +353,11 @@ async fn a_merge_with_passing_tests_is_done_and_cancels_a_queued_revision() {
         .unwrap()
         .unwrap();
     assert_eq!(cancelled.status, TaskStatus::Cancelled);
-    let (kind, detail) = &fixture.events.published()[0];
-    assert_eq!(kind, "aipm.story.done");
-    assert_eq!(detail["storyId"], 1);
-    assert_eq!(detail["mergeCommitSha"], "abc123");
+    let published = fixture.events.published();
+    let kinds: Vec<&str> = published.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(kinds, ["aipm.task.finished", "aipm.story.done"]);
+    assert_eq!(published[0].1["outcome"], "cancelled");
+    assert_eq!(published[0].1["taskId"], revision.as_str());
+    assert_eq!(published[1].1["storyId"], 1);
+    assert_eq!(published[1].1["mergeCommitSha"], "abc123");
 }
