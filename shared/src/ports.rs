@@ -402,8 +402,9 @@ pub trait CodeHost: Send + Sync + 'static {
     }
 }
 
-/// Review comments read for one revision brief; the rest are linked, not quoted.
-pub const MAX_REVIEW_COMMENTS: usize = 50;
+/// Review comments read for one review (three pages of GitHub's largest); the brief quotes the
+/// first of them and names the rest.
+pub const MAX_REVIEW_COMMENTS: usize = 300;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

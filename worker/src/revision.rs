@@ -68,8 +68,16 @@ pub async fn prepare_brief<H: CodeHost>(
                 comments.push((review_id, read));
             }
             let items = feedback_items(&task.triggers, &comments);
-            write(workspace, &revision_brief(&original, task, &items)).await?;
-            Ok(items)
+            let (brief, left_out) = revision_brief(&original, task, &items);
+            write(workspace, &brief).await?;
+            // What the agent never saw gets no reply: the summary names it.
+            Ok(items
+                .into_iter()
+                .map(|item| FeedbackItem {
+                    comment_id: item.comment_id.filter(|_| !left_out.contains(&item.label)),
+                    ..item
+                })
+                .collect())
         }
     }
 }

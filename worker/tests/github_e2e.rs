@@ -610,3 +610,54 @@ async fn a_refused_token_is_503_and_appears_in_no_response_or_log() {
         "the token reached the task record"
     );
 }
+
+/// A review of 150 comments comes in two pages of GitHub's largest size, in order; the
+/// reviewer's permission and AIPM's own login are read as GitHub documents them.
+#[tokio::test]
+async fn review_comments_are_read_page_by_page_and_permissions_as_documented() {
+    use aipm::ports::ReviewerDirectory;
+    use wiremock::matchers::query_param;
+    let server = MockServer::start().await;
+    let comment = |id: u64| {
+        json!({"id": id, "pull_request_review_id": 99, "in_reply_to_id": null,
+               "user": {"login": "dana", "type": "User"}, "path": "src/lib.rs", "line": id,
+               "original_line": id, "side": "RIGHT", "diff_hunk": "@@ -1 +1 @@", "body": format!("comment {id}"),
+               "updated_at": "2026-12-01T09:00:00Z"})
+    };
+    for (page, ids) in [("1", 1..=100u64), ("2", 101..=150u64)] {
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/pulls/7/reviews/99/comments")))
+            .and(query_param("per_page", "100"))
+            .and(query_param("page", page))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!(ids.map(comment).collect::<Vec<_>>())),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path(format!("{REPO}/collaborators/dana/permission")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"permission": "write"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "aipm-bot"})))
+        .mount(&server)
+        .await;
+    let stack = stack().await;
+    let host = github_host(&stack.sdk, &server.uri(), GitHubToken::Value(TOKEN.into())).await;
+    let comments = host.review_comments(7, 99).await.unwrap();
+    assert_eq!(comments.len(), 150);
+    assert_eq!(comments[0].body, "comment 1");
+    assert_eq!(comments[149].line, Some(150));
+    assert_eq!(host.permission("dana").await.unwrap(), "write");
+    assert_eq!(
+        host.permission("stranger").await.unwrap(),
+        "none",
+        "a 404 is no permission"
+    );
+    assert_eq!(host.own_login().await.unwrap(), "aipm-bot");
+}

@@ -233,7 +233,7 @@ impl CodeHost for GitHubHost {
 
     async fn review_comments(&self, number: u64, review_id: u64) -> Result<Vec<ReviewComment>> {
         let mut comments = Vec::new();
-        for page in 1..=MAX_REVIEW_COMMENTS.div_ceil(100).max(1) + 1 {
+        for page in 1..=MAX_REVIEW_COMMENTS.div_ceil(100) {
             let route = self.route(&format!(
                 "pulls/{number}/reviews/{review_id}/comments?per_page=100&page={page}"
             ));
