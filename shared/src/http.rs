@@ -578,6 +578,52 @@ mod tests {
                 500,
                 "INTERNAL_ERROR",
             ),
+            (
+                Error::TaskNotRetryable {
+                    task_id: "t".into(),
+                    status: "succeeded",
+                },
+                409,
+                "TASK_NOT_RETRYABLE",
+            ),
+            (
+                Error::TaskSuperseded {
+                    task_id: "t".into(),
+                    latest_task_id: "u".into(),
+                },
+                409,
+                "TASK_SUPERSEDED",
+            ),
+            (
+                Error::PullRequestOpen {
+                    pr_number: 7,
+                    pr_url: None,
+                    task_id: "t".into(),
+                },
+                409,
+                "PULL_REQUEST_OPEN",
+            ),
+            (
+                Error::PullRequestClosed {
+                    pr_number: 7,
+                    state: "merged",
+                },
+                409,
+                "PULL_REQUEST_CLOSED",
+            ),
+            (Error::NoPullRequest { story_id: 1 }, 409, "NO_PULL_REQUEST"),
+            (
+                Error::WebhookHeaderMissing {
+                    header: "X-GitHub-Event",
+                },
+                400,
+                "WEBHOOK_HEADER_MISSING",
+            ),
+            (
+                Error::WebhookSignatureInvalid,
+                401,
+                "WEBHOOK_SIGNATURE_INVALID",
+            ),
         ];
         for (error, status, code) in cases {
             assert_eq!(

@@ -2,6 +2,7 @@
 //! that every Lambda function of the API is built from.
 
 pub mod adapters;
+pub mod changes;
 pub mod config;
 pub mod error;
 pub mod handlers;

@@ -5,9 +5,9 @@
 
 use serde::Deserialize;
 
+use crate::changes::{StoryChanges, TestChanges};
 use crate::error::{Error, FieldError, Result};
 use crate::model::{NewStory, StoryStatus, TestStatus};
-use crate::ports::{StoryChanges, TestChanges};
 
 pub const TITLE_MAX_CHARS: usize = 200;
 pub const NARRATIVE_MAX_CHARS: usize = 2_000;

@@ -1,0 +1,194 @@
+//! Unit tests of generate-code against the in-memory adapters.
+use super::*;
+use crate::adapters::memory::{MemoryCodeHost, MemoryStore};
+use crate::handlers::test_support::{error_code, json, request, seed_story, seed_test, with_path};
+use crate::http::respond;
+use crate::ports::StoryChanges;
+use lambda_http::http::Method;
+
+type Operation = GenerateCode<MemoryStore, MemoryStore, MemoryStore, MemoryStore, MemoryCodeHost>;
+
+async fn ready_story(store: &MemoryStore) -> u64 {
+    let story = seed_story(store, "Export stories as CSV", None).await;
+    seed_test(store, story.id, "a CSV with 3 rows is downloaded").await;
+    let changes = StoryChanges {
+        status: Some(StoryStatus::Ready),
+        ..StoryChanges::default()
+    };
+    StoryRepository::update(store, story.id, &changes, &Default::default(), Utc::now())
+        .await
+        .unwrap();
+    story.id
+}
+
+fn operation(store: &MemoryStore, host: &MemoryCodeHost) -> Operation {
+    GenerateCode::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        host.clone(),
+    )
+}
+
+async fn post(operation: &Operation, story: u64, body: &str, key: Option<&str>) -> Response<Body> {
+    let mut request = with_path(request(Method::POST, "/x", body), "id", &story.to_string());
+    if let Some(key) = key {
+        request
+            .headers_mut()
+            .insert("idempotency-key", key.parse().unwrap());
+    }
+    respond(operation, request).await
+}
+
+#[tokio::test]
+async fn a_ready_story_gets_a_branch_brief_draft_pr_and_a_queued_task() {
+    let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+    let story = ready_story(&store).await;
+    let operation = operation(&store, &host);
+    let response = post(
+        &operation,
+        story,
+        r#"{"instructions":"Use the csv module"}"#,
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    let task = json(&response);
+    assert_eq!(task["status"], "queued");
+    assert_eq!(task["handOff"], "enqueued");
+    assert_eq!(task["prNumber"], 1);
+    let branch = task["branch"].as_str().unwrap();
+    assert!(
+        branch.starts_with("aipm/story-1-export-stories-as-csv-"),
+        "{branch}"
+    );
+    let state = host.state();
+    assert!(state.branches.contains(branch));
+    let brief = &state.files[&(branch.to_owned(), "TASK.md".to_owned())];
+    assert!(brief.contains("Use the csv module") && brief.contains("a CSV with 3 rows"));
+    assert_eq!(
+        store.sent_task_ids(),
+        vec![task["taskId"].as_str().unwrap().to_owned()]
+    );
+    let story = futures::executor::block_on(StoryRepository::get(&store, story))
+        .unwrap()
+        .unwrap();
+    assert_eq!(story.status, StoryStatus::InProgress);
+    assert_eq!(story.active_task_id.as_deref(), task["taskId"].as_str());
+}
+
+#[tokio::test]
+async fn a_hand_off_in_flight_is_reported_not_repeated() {
+    let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+    let story = ready_story(&store).await;
+    let operation = operation(&store, &host);
+    host.state().unavailable = true;
+    assert_eq!(post(&operation, story, "", Some("k")).await.status(), 503);
+    let task_id = CodeTaskRepository::recent_for_story(&store, story)
+        .await
+        .unwrap()[0]
+        .task_id
+        .clone();
+    // Pretend another request has just taken the hand-off over.
+    store.set_hand_off_until(&task_id, Utc::now() + Duration::seconds(30));
+    host.state().unavailable = false;
+    let in_flight = post(&operation, story, "", Some("k")).await;
+    assert_eq!(in_flight.status(), 200);
+    assert_eq!(json(&in_flight)["handOff"], "recorded");
+    assert!(store.sent_task_ids().is_empty());
+}
+
+#[tokio::test]
+async fn one_active_task_per_story_and_only_buildable_stories() {
+    let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+    let story = ready_story(&store).await;
+    let operation = operation(&store, &host);
+    let first = json(&post(&operation, story, "", None).await);
+    let second = post(&operation, story, "", None).await;
+    assert_eq!(second.status(), 409);
+    assert_eq!(error_code(&second), "ACTIVE_TASK_EXISTS");
+    assert_eq!(json(&second)["error"]["details"]["taskId"], first["taskId"]);
+    let draft = seed_story(&store, "Draft story", None).await;
+    let refused = post(&operation, draft.id, "", None).await;
+    assert_eq!(error_code(&refused), "STORY_NOT_READY");
+    assert_eq!(
+        error_code(&post(&operation, 99, "", None).await),
+        "STORY_NOT_FOUND"
+    );
+}
+
+#[tokio::test]
+async fn an_open_pull_request_points_at_revisions_unless_a_new_one_is_asked_for() {
+    let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+    let story = ready_story(&store).await;
+    let operation = operation(&store, &host);
+    let first = json(&post(&operation, story, "", None).await);
+    store.finish_task(first["taskId"].as_str().unwrap(), TaskStatus::Succeeded);
+    let refused = post(&operation, story, "", None).await;
+    assert_eq!(refused.status(), 409);
+    assert_eq!(error_code(&refused), "PULL_REQUEST_OPEN");
+    assert_eq!(json(&refused)["error"]["details"]["prNumber"], 1);
+    assert!(
+        json(&refused)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("request changes")
+    );
+    let second = post(&operation, story, r#"{"newPullRequest":true}"#, None).await;
+    assert_eq!(second.status(), 202);
+    assert_eq!(json(&second)["prNumber"], 2);
+    store.finish_task(
+        json(&second)["taskId"].as_str().unwrap(),
+        TaskStatus::Failed,
+    );
+    host.state()
+        .closed
+        .insert(2, crate::ports::PullRequestStatus::Closed);
+    assert_eq!(post(&operation, story, "", None).await.status(), 202);
+}
+
+#[tokio::test]
+async fn the_same_key_is_the_same_task_and_a_different_body_is_422() {
+    let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+    let story = ready_story(&store).await;
+    let operation = operation(&store, &host);
+    let first = post(&operation, story, r#"{"instructions":"a"}"#, Some("key-1")).await;
+    assert_eq!(first.status(), 202);
+    let replay = post(&operation, story, r#"{"instructions":"a"}"#, Some("key-1")).await;
+    assert_eq!(replay.status(), 200);
+    assert_eq!(json(&replay)["taskId"], json(&first)["taskId"]);
+    let different = post(&operation, story, r#"{"instructions":"b"}"#, Some("key-1")).await;
+    assert_eq!(different.status(), 422);
+    assert_eq!(error_code(&different), "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(host.state().pulls.len(), 1);
+    assert_eq!(store.sent_task_ids().len(), 1);
+    assert_eq!(
+        error_code(&post(&operation, story, "", Some("bad key")).await),
+        "INVALID_IDEMPOTENCY_KEY"
+    );
+}
+
+#[tokio::test]
+async fn a_code_host_outage_is_503_and_a_retry_resumes_without_duplicates() {
+    let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+    let story = ready_story(&store).await;
+    let operation = operation(&store, &host);
+    host.state().unavailable = true;
+    let failed = post(&operation, story, "", Some("k")).await;
+    assert_eq!(failed.status(), 503);
+    assert_eq!(error_code(&failed), "CODE_HOST_UNAVAILABLE");
+    assert!(store.sent_task_ids().is_empty());
+    host.state().unavailable = false;
+    // The failed request released the hand-off, so the retry resumes it at once.
+    let task_id = CodeTaskRepository::recent_for_story(&store, story)
+        .await
+        .unwrap()[0]
+        .task_id
+        .clone();
+    let resumed = post(&operation, story, "", Some("k")).await;
+    assert_eq!(resumed.status(), 202);
+    assert_eq!(json(&resumed)["handOff"], "enqueued");
+    assert_eq!(host.state().pulls.len(), 1);
+    assert_eq!(store.sent_task_ids(), vec![task_id]);
+}

@@ -1,0 +1,158 @@
+//! PATCH /stories/{id}: partial updates with optimistic concurrency, reparenting without
+//! cycles, and the status workflow.
+
+use chrono::Utc;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::error::{Error, Result};
+use crate::handlers::views::StoryView;
+use crate::http::{Operation, caller, header, parse_json_body, path_parameter};
+use crate::model::{AcceptanceTest, Story, StoryStatus};
+use crate::ports::{
+    AcceptanceTestRepository, StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome,
+};
+use crate::rules::invest::analyze;
+use crate::rules::workflow::{TransitionContext, check_transition};
+use crate::validation::{UpdateStoryBody, parse_if_match, parse_story_id, validate_story_changes};
+
+/// Without a client version, a write that lost a race is re-read and retried this many times.
+const UPDATE_ATTEMPTS: usize = 8;
+/// Deeper ancestor chains than this are treated as a cycle rather than walked forever.
+const MAX_DEPTH: usize = 1_000;
+
+pub struct UpdateStory<S, T> {
+    stories: S,
+    tests: T,
+}
+
+impl<S: StoryRepository, T: AcceptanceTestRepository> UpdateStory<S, T> {
+    pub fn new(stories: S, tests: T) -> Self {
+        Self { stories, tests }
+    }
+
+    /// Refuses a new parent that is the story itself or one of its descendants.
+    async fn check_new_parent(&self, id: u64, parent: u64) -> Result<()> {
+        let mut ancestor = Some(parent);
+        for _ in 0..MAX_DEPTH {
+            let Some(current) = ancestor else {
+                return Ok(());
+            };
+            if current == id {
+                return Err(Error::ParentCycle { parent_id: parent });
+            }
+            let story = self
+                .stories
+                .get(current)
+                .await?
+                .ok_or(Error::ParentNotFound { id: parent })?;
+            ancestor = story.parent_id;
+        }
+        Err(Error::ParentCycle { parent_id: parent })
+    }
+
+    /// Checks a status change against the workflow and records where Blocked returns to.
+    async fn plan_transition(
+        &self,
+        current: &Story,
+        tests: &[AcceptanceTest],
+        target: StoryStatus,
+        changes: &mut StoryChanges,
+        guard: &mut UpdateGuard,
+    ) -> Result<()> {
+        let candidate = changes.apply_to(current);
+        let children = self.stories.children(current.id).await?;
+        let invest = analyze(&candidate, tests);
+        check_transition(
+            current.status,
+            target,
+            &TransitionContext {
+                invest: &invest,
+                accept_warnings: candidate.accept_warnings,
+                tests,
+                children: &children,
+                blocked_from: current.blocked_from,
+            },
+        )
+        .map_err(Error::StatusTransitionBlocked)?;
+        changes.blocked_from = Some((target == StoryStatus::Blocked).then_some(current.status));
+        // The rules were checked against this status; the write only lands if it still holds.
+        guard.status = Some(current.status);
+        Ok(())
+    }
+}
+
+impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for UpdateStory<S, T> {
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let if_match = parse_if_match(header(&request, "if-match"))?;
+        let body: UpdateStoryBody = parse_json_body(&request)?;
+        let (mut requested, body_version) = validate_story_changes(body)?;
+        requested.updated_by = caller(&request);
+        let expected_version = if_match.or(body_version);
+
+        for _ in 0..UPDATE_ATTEMPTS {
+            // The tests serve both the transition check and the response's INVEST analysis
+            // (which does not read the review flags set below).
+            let (current, tests) = tokio::join!(self.stories.get(id), self.tests.list(id));
+            let current = current?.ok_or(Error::StoryNotFound { id })?;
+            let tests = tests?;
+            if let Some(expected) = expected_version
+                && expected != current.version
+            {
+                return Err(Error::VersionMismatch {
+                    current: current.version,
+                });
+            }
+            let mut changes = requested.clone();
+            let mut guard = UpdateGuard {
+                version: expected_version,
+                status: None,
+            };
+            if let Some(Some(parent)) = changes.parent_id
+                && current.parent_id != Some(parent)
+            {
+                self.check_new_parent(id, parent).await?;
+            }
+            if let Some(target) = changes.status.filter(|target| *target != current.status) {
+                self.plan_transition(&current, &tests, target, &mut changes, &mut guard)
+                    .await?;
+            }
+            // Flag the tests first: if the story write then fails, a test flagged for review
+            // too eagerly is harmless; a changed story with unflagged tests is not.
+            if changes.changes_content_of(&current) {
+                self.tests.mark_needs_review(id, Utc::now()).await?;
+            }
+            match self
+                .stories
+                .update(id, &changes, &guard, Utc::now())
+                .await?
+            {
+                UpdateOutcome::Updated(story) => {
+                    return Ok(StoryView::new(&story, &tests).respond(StatusCode::OK));
+                }
+                UpdateOutcome::NotFound => return Err(Error::StoryNotFound { id }),
+                UpdateOutcome::Conflict if expected_version.is_some() => {
+                    let current = self
+                        .stories
+                        .get(id)
+                        .await?
+                        .ok_or(Error::StoryNotFound { id })?;
+                    return Err(Error::VersionMismatch {
+                        current: current.version,
+                    });
+                }
+                UpdateOutcome::Conflict => {
+                    tracing::info!(
+                        story_id = id,
+                        "story changed during a transition; re-checking"
+                    );
+                }
+            }
+        }
+        Err(Error::ConcurrentUpdate)
+    }
+}
+
+#[cfg(test)]
+mod tests;
