@@ -361,3 +361,38 @@ async fn a_merge_with_passing_tests_is_done_and_cancels_a_queued_revision() {
     assert_eq!(published[1].1["storyId"], 1);
     assert_eq!(published[1].1["mergeCommitSha"], "abc123");
 }
+
+#[tokio::test]
+async fn a_pull_request_closed_unmerged_cancels_its_revision_and_changes_no_status() {
+    let fixture = Fixture::new().await;
+    fixture
+        .deliver(
+            "pull_request_review",
+            "c1",
+            &fixture.review(40, "changes_requested", "dana"),
+        )
+        .await;
+    let revision = fixture.tasks().await[0].task_id.clone();
+    let closed = json!({
+        "action": "closed",
+        "sender": {"login": "dana", "type": "User"},
+        "repository": {"full_name": "acme/shop"},
+        "pull_request": fixture.pull("closed", false),
+    });
+    let answer = fixture.deliver("pull_request", "c2", &closed).await;
+    assert_eq!(json(&answer)["result"], "closed");
+    assert_eq!(json(&answer)["cancelledTaskId"], revision.as_str());
+    let story = StoryRepository::get(&fixture.store, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(story.status, StoryStatus::InProgress);
+    assert_eq!(story.merge, None);
+    let comments = fixture.host.state().comments.clone();
+    assert!(
+        !comments
+            .iter()
+            .any(|(_, body)| body.contains("merge-blocked")),
+        "{comments:?}"
+    );
+}
