@@ -12,6 +12,12 @@ pub mod vars {
     pub const CODE_TASKS_QUEUE_URL: &str = "AIPM_CODE_TASKS_QUEUE_URL";
     pub const TRIGGERS_TABLE: &str = "AIPM_TRIGGERS_TABLE";
     pub const EVENT_BUS: &str = "AIPM_EVENT_BUS";
+    pub const AI_TABLE: &str = "AIPM_AI_TABLE";
+    pub const AI_PROVIDER: &str = "AIPM_AI_PROVIDER";
+    pub const AI_MODEL: &str = "AIPM_AI_MODEL";
+    pub const AI_BASE_URL: &str = "AIPM_AI_BASE_URL";
+    pub const AI_API_KEY: &str = "AIPM_AI_API_KEY";
+    pub const AI_API_KEY_SECRET_ARN: &str = "AIPM_AI_API_KEY_SECRET_ARN";
     pub const GITHUB_WEBHOOK_SECRET: &str = "AIPM_GITHUB_WEBHOOK_SECRET";
     pub const GITHUB_WEBHOOK_SECRET_ARN: &str = "AIPM_GITHUB_WEBHOOK_SECRET_ARN";
     pub const REVIEW_MENTIONS: &str = "AIPM_REVIEW_MENTIONS";
@@ -108,6 +114,8 @@ pub struct Config {
     pub triggers_table: String,
     /// The EventBridge bus AIPM's events go to.
     pub event_bus: String,
+    /// AI answers by content hash and hourly allowances.
+    pub ai_table: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,10 +152,69 @@ impl Config {
             code_tasks_table: required(vars::CODE_TASKS_TABLE)?,
             code_tasks_queue_url: required(vars::CODE_TASKS_QUEUE_URL)?,
             triggers_table: required(vars::TRIGGERS_TABLE)?,
+            ai_table: required(vars::AI_TABLE)?,
             event_bus: lookup(vars::EVENT_BUS)
                 .filter(|value| !value.trim().is_empty())
                 .unwrap_or_else(|| "default".into()),
         })
+    }
+}
+
+/// Which language model a stage uses. The model id is configuration (template.yaml's `AiModel`),
+/// never a constant in code: models are retired on the provider's schedule.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AiProvider {
+    Off,
+    Bedrock {
+        model: String,
+    },
+    OpenAi {
+        base_url: String,
+        model: String,
+        api_key: GitHubToken,
+    },
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct AiConfig {
+    pub provider: AiProvider,
+}
+
+impl AiConfig {
+    pub fn from_env() -> Result<Self, MissingVariable> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MissingVariable> {
+        let value = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+        let required = |name: &'static str| value(name).ok_or(MissingVariable(name));
+        let provider = match value(vars::AI_PROVIDER).as_deref() {
+            Some("bedrock") => AiProvider::Bedrock {
+                model: required(vars::AI_MODEL)?,
+            },
+            Some("openai") => AiProvider::OpenAi {
+                base_url: required(vars::AI_BASE_URL)?,
+                model: required(vars::AI_MODEL)?,
+                api_key: match value(vars::AI_API_KEY_SECRET_ARN) {
+                    Some(arn) => GitHubToken::Secret { arn },
+                    None => GitHubToken::Value(required(vars::AI_API_KEY)?),
+                },
+            },
+            _ => AiProvider::Off,
+        };
+        Ok(Self { provider })
+    }
+}
+
+impl fmt::Debug for AiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.provider {
+            AiProvider::Off => write!(f, "AiConfig(off)"),
+            AiProvider::Bedrock { model } => write!(f, "AiConfig(bedrock {model})"),
+            AiProvider::OpenAi {
+                base_url, model, ..
+            } => write!(f, "AiConfig(openai {model} at {base_url})"),
+        }
     }
 }
 
@@ -218,6 +285,7 @@ mod tests {
             (vars::CODE_TASKS_TABLE, "aipm-dev-code-tasks"),
             (vars::CODE_TASKS_QUEUE_URL, "https://sqs/q"),
             (vars::TRIGGERS_TABLE, "aipm-dev-triggers"),
+            (vars::AI_TABLE, "aipm-dev-ai"),
         ]
         .into_iter()
         .map(|(k, v)| (k, v.to_string()))

@@ -141,6 +141,18 @@ pub enum Error {
     #[error("story {story_id} has no pull request yet; generate code first")]
     NoPullRequest { story_id: u64 },
 
+    #[error(
+        "you have used {operation} {limit} times this hour, its hourly limit; try again in {retry_after_seconds} s"
+    )]
+    RateLimited {
+        operation: &'static str,
+        limit: u32,
+        retry_after_seconds: u64,
+    },
+
+    #[error("no language model is configured for this stage; the AI review is off")]
+    AiDisabled,
+
     #[error("the webhook request lacks the {header} header")]
     WebhookHeaderMissing { header: &'static str },
 

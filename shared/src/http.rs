@@ -212,6 +212,16 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "NO_PULL_REQUEST",
             json!({ "storyId": story_id }),
         ),
+        Error::RateLimited {
+            operation,
+            limit,
+            retry_after_seconds,
+        } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            json!({ "operation": operation, "limitPerHour": limit, "retryAfterSeconds": retry_after_seconds }),
+        ),
+        Error::AiDisabled => (StatusCode::CONFLICT, "AI_DISABLED", Value::Null),
         Error::WebhookHeaderMissing { header } => (
             StatusCode::BAD_REQUEST,
             "WEBHOOK_HEADER_MISSING",
@@ -294,6 +304,14 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    if let Error::RateLimited {
+        retry_after_seconds,
+        ..
+    } = error
+        && let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
 }
@@ -624,6 +642,16 @@ mod tests {
                 401,
                 "WEBHOOK_SIGNATURE_INVALID",
             ),
+            (
+                Error::RateLimited {
+                    operation: "story-draft",
+                    limit: 30,
+                    retry_after_seconds: 60,
+                },
+                429,
+                "RATE_LIMITED",
+            ),
+            (Error::AiDisabled, 409, "AI_DISABLED"),
         ];
         for (error, status, code) in cases {
             assert_eq!(

@@ -341,6 +341,108 @@ pub trait ReviewerDirectory: Send + Sync + 'static {
     fn own_login(&self) -> impl Future<Output = Result<String>> + Send;
 }
 
+/// One request for a JSON answer from a language model: a fixed system prompt, the user's
+/// content (already tagged as data), and the schema of the only answer accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonTask {
+    /// The feature asking (`story-draft`), for metrics.
+    pub operation: &'static str,
+    pub system: &'static str,
+    pub user: String,
+    /// The tool (or JSON schema name) the answer must come through.
+    pub tool_name: &'static str,
+    pub tool_description: &'static str,
+    pub schema: serde_json::Value,
+    pub max_tokens: u32,
+    pub temperature: f32,
+    /// The whole call, retries included, ends by then.
+    pub budget: std::time::Duration,
+}
+
+/// A model's answer, before it is checked against the feature's bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonAnswer {
+    pub value: serde_json::Value,
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// Why there is no answer: every one leads to the feature's template, never to an error page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AiFailure {
+    /// No provider is configured for this stage.
+    Disabled,
+    Timeout,
+    Throttled,
+    /// The provider failed or could not be reached (its own words, for the log).
+    Unavailable(String),
+    /// The credentials or the model access were refused.
+    AccessDenied,
+    /// The model (or a filter) declined to answer.
+    Refused,
+    /// The answer was cut off at the token limit.
+    Truncated,
+    /// The answer did not come through the tool or as JSON.
+    NoStructuredOutput,
+}
+
+impl AiFailure {
+    /// The stable reason shown as `fallbackReason` and used as a metric dimension.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AiFailure::Disabled => "disabled",
+            AiFailure::Timeout => "timeout",
+            AiFailure::Throttled => "throttled",
+            AiFailure::Unavailable(_) => "unavailable",
+            AiFailure::AccessDenied => "access_denied",
+            AiFailure::Refused => "refused",
+            AiFailure::Truncated => "truncated",
+            AiFailure::NoStructuredOutput => "no_structured_output",
+        }
+    }
+}
+
+/// A language model that answers in JSON: Bedrock, an OpenAI-compatible server, or none.
+pub trait LanguageModel: Send + Sync + 'static {
+    /// The configured model (`off` when none), part of every cache key.
+    fn model_id(&self) -> &str;
+
+    fn complete_json(
+        &self,
+        task: &JsonTask,
+    ) -> impl Future<Output = std::result::Result<JsonAnswer, AiFailure>> + Send;
+}
+
+/// Whether a caller may use an AI feature once more this hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    Granted,
+    Exhausted { retry_after_seconds: u64 },
+}
+
+/// AI answers kept by content hash, and the hourly allowance per caller and feature.
+pub trait AssistLedger: Send + Sync + 'static {
+    fn cached(&self, key: &str) -> impl Future<Output = Result<Option<serde_json::Value>>> + Send;
+
+    fn remember(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+        ttl: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Counts one use of `operation` by `caller` in the hour of `now`, if `limit` allows it.
+    fn take_allowance(
+        &self,
+        caller: &str,
+        operation: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Allowance>> + Send;
+}
+
 /// Where AIPM announces what happened (EventBridge, source `aipm`), so a team can route it to
 /// mail or chat. Publishing is best effort: a lost event never fails the work it reports.
 pub trait EventPublisher: Send + Sync + 'static {

@@ -25,6 +25,10 @@ pub mod metric {
     pub const TASKS_TIMED_OUT: &str = "TasksTimedOut";
     pub const TASK_DURATION: &str = "TaskDuration";
     pub const WEBHOOK_EVENTS: &str = "WebhookEvents";
+    pub const AI_ANSWERS: &str = "AiAnswers";
+    pub const AI_FALLBACKS: &str = "AiFallbacks";
+    pub const AI_INPUT_TOKENS: &str = "AiInputTokens";
+    pub const AI_OUTPUT_TOKENS: &str = "AiOutputTokens";
 }
 
 /// The level filter: the Lambda log level the template sets, else `RUST_LOG`, else info.
@@ -109,6 +113,24 @@ pub fn count_request(operation: &'static str, status: u16) {
 /// Counts a webhook delivery by what came of it (`ignored`, `revision`, `merged`, `closed`).
 pub fn count_webhook_event(outcome: &'static str) {
     metrics::counter!(metric::WEBHOOK_EVENTS, "outcome" => outcome).increment(1);
+}
+
+/// Counts an AI feature's outcome: a model's answer (with its tokens), or a fallback to the
+/// template with its reason.
+pub fn count_ai_outcome(
+    operation: &'static str,
+    fallback: Option<&'static str>,
+    tokens: (u64, u64),
+) {
+    match fallback {
+        None => metrics::counter!(metric::AI_ANSWERS, "operation" => operation).increment(1),
+        Some(reason) => {
+            metrics::counter!(metric::AI_FALLBACKS, "operation" => operation, "reason" => reason)
+                .increment(1)
+        }
+    }
+    metrics::counter!(metric::AI_INPUT_TOKENS, "operation" => operation).increment(tokens.0);
+    metrics::counter!(metric::AI_OUTPUT_TOKENS, "operation" => operation).increment(tokens.1);
 }
 
 /// Counts a newly recorded code task.

@@ -604,6 +604,61 @@ impl CodeHost for MemoryCodeHost {
     }
 }
 
+/// The AI ledger in memory: answers by key, uses per caller, feature and hour.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryLedger {
+    answers: Arc<Mutex<BTreeMap<String, serde_json::Value>>>,
+    uses: Arc<Mutex<BTreeMap<String, u32>>>,
+}
+
+impl crate::ports::AssistLedger for MemoryLedger {
+    async fn cached(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        Ok(self
+            .answers
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(key)
+            .cloned())
+    }
+
+    async fn remember(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+        _ttl: std::time::Duration,
+        _now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.answers
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(key.to_owned(), value.clone());
+        Ok(())
+    }
+
+    async fn take_allowance(
+        &self,
+        caller: &str,
+        operation: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<crate::ports::Allowance> {
+        let mut uses = self
+            .uses
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let used = uses
+            .entry(format!("{caller}#{operation}#{}", now.format("%Y%m%d%H")))
+            .or_insert(0);
+        if *used >= limit {
+            return Ok(crate::ports::Allowance::Exhausted {
+                retry_after_seconds: 60,
+            });
+        }
+        *used += 1;
+        Ok(crate::ports::Allowance::Granted)
+    }
+}
+
 /// Events published, in order.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryEvents {

@@ -6,6 +6,7 @@ pub mod events;
 pub mod expression;
 pub mod github;
 pub mod health;
+pub mod language_model;
 pub mod local_git;
 pub mod memory;
 pub mod sqs;

@@ -2,6 +2,7 @@
 //! functions, tested without I/O.
 
 pub mod brief;
+pub mod drafts;
 pub mod gwt;
 pub mod invest;
 pub mod revision;

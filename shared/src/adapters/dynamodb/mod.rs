@@ -2,6 +2,7 @@
 //! API uses, so an attribute has one name in JSON and in the table.
 
 pub mod acceptance_tests;
+pub mod assist;
 pub mod code_tasks;
 pub mod leases;
 pub mod stories;

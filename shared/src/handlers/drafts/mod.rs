@@ -1,0 +1,401 @@
+//! POST /story-drafts and POST /stories/{id}/test-drafts: a model drafts a story (with tests) from
+//! an idea, or tests for a story, within a hard budget; whenever there is no usable answer —
+//! no model, a timeout, throttling, an answer outside the bounds — the deterministic template
+//! answers instead and says why. Nothing is stored but the AI answer in the cache: the person
+//! edits the draft and creates it with the existing endpoints.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, FieldError, Result};
+use crate::http::{Operation, caller, json_response, parse_json_body, path_parameter};
+use crate::ports::{
+    AcceptanceTestRepository, Allowance, AssistLedger, JsonTask, LanguageModel, StoryRepository,
+};
+use crate::rules::drafts::{
+    self, IDEA_MAX_CHARS, IDEA_MIN_WORDS, ParentContext, STORY_MAX_TOKENS, STORY_PROMPT_VERSION,
+    STORY_SYSTEM_PROMPT, StoryDraft, TESTS_MAX_TOKENS, TESTS_PROMPT_VERSION, TESTS_SYSTEM_PROMPT,
+    TestDraft,
+};
+use crate::rules::gwt::{GwtHealth, gwt_health};
+use crate::rules::invest::{InvestAnalysis, analyze};
+use crate::validation::parse_story_id;
+
+/// A draft answers within this, model included: far inside API Gateway's 30 s.
+pub const DRAFT_BUDGET: Duration = Duration::from_secs(20);
+/// Drafts per person per hour.
+pub const STORY_DRAFTS_PER_HOUR: u32 = 30;
+pub const TEST_DRAFTS_PER_HOUR: u32 = 60;
+/// How long an AI answer is reused for the same input.
+const CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Where a draft came from, shown on it: a model's answer, or the template and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    pub source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub prompt_version: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+}
+
+/// The model's part of a draft, shared by both operations: allowance, cache, call, bounds.
+pub struct Assistant<M, L> {
+    model: M,
+    ledger: L,
+}
+
+/// One request for a model's draft, with who asks and how often they may.
+struct Ask {
+    operation: &'static str,
+    caller: String,
+    limit_per_hour: u32,
+    regenerate: bool,
+    prompt_version: &'static str,
+    task: JsonTask,
+}
+
+impl<M: LanguageModel, L: AssistLedger> Assistant<M, L> {
+    pub fn new(model: M, ledger: L) -> Self {
+        Self { model, ledger }
+    }
+
+    /// The model's answer read by `read`, or why there is none.
+    async fn ask<T>(
+        &self,
+        request: Ask,
+        read: impl Fn(Value) -> std::result::Result<T, String>,
+    ) -> Result<std::result::Result<(T, Provenance), &'static str>> {
+        let Ask {
+            operation,
+            caller,
+            limit_per_hour,
+            regenerate,
+            prompt_version,
+            task,
+        } = request;
+        if let Allowance::Exhausted {
+            retry_after_seconds,
+        } = self
+            .ledger
+            .take_allowance(&caller, operation, limit_per_hour, Utc::now())
+            .await?
+        {
+            return Err(Error::RateLimited {
+                operation,
+                limit: limit_per_hour,
+                retry_after_seconds,
+            });
+        }
+        let key = cache_key(operation, prompt_version, self.model.model_id(), &task.user);
+        if !regenerate
+            && let Some(hit) = self.ledger.cached(&key).await?
+            && let Ok(value) = read(hit["value"].clone())
+        {
+            crate::telemetry::count_ai_outcome(operation, None, (0, 0));
+            return Ok(Ok((
+                value,
+                Provenance {
+                    source: "ai",
+                    fallback_reason: None,
+                    model: hit["model"].as_str().map(str::to_owned),
+                    prompt_version,
+                    cached: true,
+                },
+            )));
+        }
+        let answer = match self.model.complete_json(&task).await {
+            Ok(answer) => answer,
+            Err(failure) => {
+                if let crate::ports::AiFailure::Unavailable(cause) = &failure {
+                    tracing::warn!(operation, %cause, "the model did not answer");
+                }
+                crate::telemetry::count_ai_outcome(operation, Some(failure.reason()), (0, 0));
+                return Ok(Err(failure.reason()));
+            }
+        };
+        let tokens = (answer.input_tokens, answer.output_tokens);
+        match read(answer.value.clone()) {
+            Ok(value) => {
+                crate::telemetry::count_ai_outcome(operation, None, tokens);
+                let entry = json!({"model": answer.model, "value": answer.value});
+                self.ledger
+                    .remember(&key, &entry, CACHE_TTL, Utc::now())
+                    .await?;
+                Ok(Ok((
+                    value,
+                    Provenance {
+                        source: "ai",
+                        fallback_reason: None,
+                        model: Some(answer.model),
+                        prompt_version,
+                        cached: false,
+                    },
+                )))
+            }
+            Err(problem) => {
+                // The problem names fields, never the model's text.
+                tracing::warn!(operation, %problem, "the model's answer broke the bounds");
+                crate::telemetry::count_ai_outcome(operation, Some("invalid_output"), tokens);
+                Ok(Err("invalid_output"))
+            }
+        }
+    }
+}
+
+fn cache_key(operation: &str, prompt_version: &str, model: &str, user: &str) -> String {
+    let mut hash = Sha256::new();
+    for part in [operation, prompt_version, model, user] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    format!("draft#{}", hex::encode(hash.finalize()))
+}
+
+fn template_provenance(reason: &'static str, prompt_version: &'static str) -> Provenance {
+    Provenance {
+        source: "template",
+        fallback_reason: Some(reason),
+        model: None,
+        prompt_version,
+        cached: false,
+    }
+}
+
+fn check_idea(idea: &str, field: &str, required: bool) -> Result<()> {
+    let words = idea.split_whitespace().count();
+    let problem = if idea.chars().count() > IDEA_MAX_CHARS {
+        Some((
+            "TOO_LONG",
+            format!("an idea is at most {IDEA_MAX_CHARS} characters"),
+        ))
+    } else if (required || !idea.is_empty()) && words < IDEA_MIN_WORDS {
+        Some((
+            "TOO_SHORT",
+            format!("say the idea in at least {IDEA_MIN_WORDS} words"),
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some((code, message)) => Err(Error::Validation(vec![FieldError::new(
+            field, code, message,
+        )])),
+        None => Ok(()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct StoryDraftBody {
+    idea: String,
+    parent_id: Option<u64>,
+    #[serde(default)]
+    regenerate: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoryDraftResponse {
+    draft: StoryDraft,
+    #[serde(flatten)]
+    provenance: Provenance,
+    /// The deterministic analyzer on the draft: problems before anything is created.
+    invest: InvestAnalysis,
+}
+
+pub struct DraftStory<S, M, L> {
+    stories: S,
+    assistant: Assistant<M, L>,
+}
+
+impl<S, M, L> DraftStory<S, M, L> {
+    pub fn new(stories: S, model: M, ledger: L) -> Self {
+        Self {
+            stories,
+            assistant: Assistant { model, ledger },
+        }
+    }
+}
+
+impl<S: StoryRepository, M: LanguageModel, L: AssistLedger> Operation for DraftStory<S, M, L> {
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let body: StoryDraftBody = parse_json_body(&request)?;
+        let idea = body.idea.trim().to_owned();
+        check_idea(&idea, "idea", true)?;
+        let parent = match body.parent_id {
+            Some(id) => {
+                let story = self
+                    .stories
+                    .get(id)
+                    .await?
+                    .ok_or(Error::ParentNotFound { id })?;
+                Some(ParentContext {
+                    title: story.title,
+                    as_a: story.as_a,
+                    so_that: story.so_that,
+                })
+            }
+            None => None,
+        };
+        let task = JsonTask {
+            operation: "story-draft",
+            system: STORY_SYSTEM_PROMPT,
+            user: drafts::story_user_message(&idea, parent.as_ref()),
+            tool_name: "submit_story_draft",
+            tool_description: "Submit the drafted user story with its acceptance tests.",
+            schema: drafts::story_schema(),
+            max_tokens: STORY_MAX_TOKENS,
+            temperature: 0.3,
+            budget: DRAFT_BUDGET,
+        };
+        let asked = Ask {
+            operation: "story-draft",
+            caller: caller(&request).unwrap_or_else(|| "anonymous".into()),
+            limit_per_hour: STORY_DRAFTS_PER_HOUR,
+            regenerate: body.regenerate,
+            prompt_version: STORY_PROMPT_VERSION,
+            task,
+        };
+        let (draft, provenance) = match self.assistant.ask(asked, drafts::read_story_answer).await?
+        {
+            Ok(answered) => answered,
+            Err(reason) => (
+                drafts::template_story(&idea, parent.as_ref()),
+                template_provenance(reason, STORY_PROMPT_VERSION),
+            ),
+        };
+        let (story, tests) = drafts::as_story(&draft);
+        let invest = analyze(&story, &tests);
+        Ok(json_response(
+            StatusCode::OK,
+            &StoryDraftResponse {
+                draft,
+                provenance,
+                invest,
+            },
+        ))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TestDraftBody {
+    idea: Option<String>,
+    #[serde(default)]
+    regenerate: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DraftedTest {
+    #[serde(flatten)]
+    test: TestDraft,
+    gwt_health: GwtHealth,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TestDraftResponse {
+    acceptance_tests: Vec<DraftedTest>,
+    #[serde(flatten)]
+    provenance: Provenance,
+}
+
+pub struct DraftTests<S, T, M, L> {
+    stories: S,
+    tests: T,
+    assistant: Assistant<M, L>,
+}
+
+impl<S, T, M, L> DraftTests<S, T, M, L> {
+    pub fn new(stories: S, tests: T, model: M, ledger: L) -> Self {
+        Self {
+            stories,
+            tests,
+            assistant: Assistant { model, ledger },
+        }
+    }
+}
+
+impl<S, T, M, L> Operation for DraftTests<S, T, M, L>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    M: LanguageModel,
+    L: AssistLedger,
+{
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let empty = request.body().as_ref().iter().all(u8::is_ascii_whitespace);
+        let body: TestDraftBody = if empty {
+            TestDraftBody::default()
+        } else {
+            parse_json_body(&request)?
+        };
+        let idea = body
+            .idea
+            .map(|idea| idea.trim().to_owned())
+            .filter(|idea| !idea.is_empty());
+        if let Some(idea) = &idea {
+            check_idea(idea, "idea", false)?;
+        }
+        let (story, tests) = tokio::join!(self.stories.get(story_id), self.tests.list(story_id));
+        let story = story?.ok_or(Error::StoryNotFound { id: story_id })?;
+        let tests = tests?;
+        let task = JsonTask {
+            operation: "test-draft",
+            system: TESTS_SYSTEM_PROMPT,
+            user: drafts::tests_user_message(&story, &tests, idea.as_deref()),
+            tool_name: "submit_acceptance_tests",
+            tool_description: "Submit the drafted acceptance tests.",
+            schema: drafts::tests_answer_schema(),
+            max_tokens: TESTS_MAX_TOKENS,
+            temperature: 0.3,
+            budget: DRAFT_BUDGET,
+        };
+        let asked = Ask {
+            operation: "test-draft",
+            caller: caller(&request).unwrap_or_else(|| "anonymous".into()),
+            limit_per_hour: TEST_DRAFTS_PER_HOUR,
+            regenerate: body.regenerate,
+            prompt_version: TESTS_PROMPT_VERSION,
+            task,
+        };
+        let (drafted, provenance) =
+            match self.assistant.ask(asked, drafts::read_tests_answer).await? {
+                Ok(answered) => answered,
+                Err(reason) => (
+                    drafts::template_tests(&story, idea.as_deref()),
+                    template_provenance(reason, TESTS_PROMPT_VERSION),
+                ),
+            };
+        let acceptance_tests = drafted
+            .into_iter()
+            .map(|test| DraftedTest {
+                gwt_health: gwt_health(&test.given, &test.when, &test.then),
+                test,
+            })
+            .collect();
+        Ok(json_response(
+            StatusCode::OK,
+            &TestDraftResponse {
+                acceptance_tests,
+                provenance,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
