@@ -110,12 +110,13 @@ pub struct Config {
     pub acceptance_tests_table: String,
     pub code_tasks_table: String,
     pub code_tasks_queue_url: String,
-    /// Once-keys of revision and retry triggers (webhook deliveries, reviews, retries).
-    pub triggers_table: String,
+    /// Once-keys of revision and retry triggers (webhook deliveries, reviews, retries); only
+    /// the functions that start them need it.
+    pub triggers_table: Option<String>,
     /// The EventBridge bus AIPM's events go to.
     pub event_bus: String,
-    /// AI answers by content hash and hourly allowances.
-    pub ai_table: String,
+    /// AI answers by content hash and hourly allowances; only the AI functions need it.
+    pub ai_table: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,19 +141,16 @@ impl Config {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MissingVariable> {
-        let required = |name: &'static str| {
-            lookup(name)
-                .filter(|value| !value.trim().is_empty())
-                .ok_or(MissingVariable(name))
-        };
+        let optional = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+        let required = |name: &'static str| optional(name).ok_or(MissingVariable(name));
         Ok(Self {
             stage: required(vars::STAGE)?,
             stories_table: required(vars::STORIES_TABLE)?,
             acceptance_tests_table: required(vars::ACCEPTANCE_TESTS_TABLE)?,
             code_tasks_table: required(vars::CODE_TASKS_TABLE)?,
             code_tasks_queue_url: required(vars::CODE_TASKS_QUEUE_URL)?,
-            triggers_table: required(vars::TRIGGERS_TABLE)?,
-            ai_table: required(vars::AI_TABLE)?,
+            triggers_table: optional(vars::TRIGGERS_TABLE),
+            ai_table: optional(vars::AI_TABLE),
             event_bus: lookup(vars::EVENT_BUS)
                 .filter(|value| !value.trim().is_empty())
                 .unwrap_or_else(|| "default".into()),

@@ -94,7 +94,19 @@ impl ColdStart {
             self.config.code_tasks_table.clone(),
             self.config.stories_table.clone(),
         )
-        .with_triggers_table(self.config.triggers_table.clone())
+    }
+
+    /// The code-task repository with the triggers table, for the functions that start revisions
+    /// and retries; a missing setting stops the cold start with its name.
+    pub fn follow_up_repository(&self) -> Result<DynamoCodeTaskRepository, lambda_http::Error> {
+        let table = self
+            .config
+            .triggers_table
+            .clone()
+            .ok_or(crate::config::MissingVariable(
+                crate::config::vars::TRIGGERS_TABLE,
+            ))?;
+        Ok(self.code_task_repository().with_triggers_table(table))
     }
 
     pub fn event_publisher(&self) -> crate::adapters::events::EventBridgePublisher {
@@ -123,6 +135,36 @@ impl ColdStart {
         );
         secret.get(false).await?;
         Ok((config, secret))
+    }
+
+    /// The stage's language model (off unless configured), with calls bounded by `budget`.
+    pub async fn language_model(
+        &self,
+        budget: Duration,
+    ) -> Result<crate::adapters::language_model::ConfiguredLanguageModel, lambda_http::Error> {
+        let config = crate::config::AiConfig::from_env()?;
+        Ok(
+            crate::adapters::language_model::ConfiguredLanguageModel::connect(
+                &config, &self.sdk, budget,
+            )
+            .await?,
+        )
+    }
+
+    pub fn assist_ledger(
+        &self,
+    ) -> Result<crate::adapters::dynamodb::assist::DynamoAssistLedger, lambda_http::Error> {
+        let table = self
+            .config
+            .ai_table
+            .clone()
+            .ok_or(crate::config::MissingVariable(
+                crate::config::vars::AI_TABLE,
+            ))?;
+        Ok(crate::adapters::dynamodb::assist::DynamoAssistLedger::new(
+            self.dynamodb.clone(),
+            table,
+        ))
     }
 
     pub fn task_queue(&self) -> SqsTaskQueue {

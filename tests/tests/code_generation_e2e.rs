@@ -216,7 +216,8 @@ async fn generate_code_hands_a_ready_story_to_the_queue_once() {
         (status, again["error"]["code"].clone()),
         (409, json!("TASK_ALREADY_FINISHED"))
     );
-    let (status, second) = stack
+    // Its pull request is still open: another run belongs on it, unless a new one is asked for.
+    let (status, refused) = stack
         .send_keyed(
             "POST",
             &format!("/stories/{story}/generate-code"),
@@ -224,7 +225,21 @@ async fn generate_code_hands_a_ready_story_to_the_queue_once() {
             None,
         )
         .await;
+    assert_eq!(
+        (status, refused["error"]["code"].clone()),
+        (409, json!("PULL_REQUEST_OPEN")),
+        "{refused}"
+    );
+    let (status, second) = stack
+        .send_keyed(
+            "POST",
+            &format!("/stories/{story}/generate-code"),
+            Some(json!({"newPullRequest": true})),
+            None,
+        )
+        .await;
     assert_eq!(status, 202, "{second}");
+    assert_ne!(second["prNumber"], refused["error"]["details"]["prNumber"]);
     assert_ne!(second["taskId"], task_id.as_str());
 
     // A Draft story cannot be built.

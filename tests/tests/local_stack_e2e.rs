@@ -254,6 +254,32 @@ impl Client {
                 .contains(&retry["error"]["code"].as_str().unwrap_or_default()),
             "{retry}"
         );
+        // AI drafts answer from their templates on a stack without a model.
+        let drafted = self
+            .expect(
+                "POST /story-drafts",
+                "/story-drafts",
+                Some(json!({"idea": "Export the story tree as CSV", "parentId": id})),
+                &[200],
+            )
+            .await;
+        assert_eq!(
+            (
+                drafted["source"].as_str(),
+                drafted["fallbackReason"].as_str()
+            ),
+            (Some("template"), Some("disabled"))
+        );
+        assert_eq!(drafted["draft"]["title"], "Export the story tree as CSV");
+        let tests = self
+            .expect(
+                "POST /stories/{id}/test-drafts",
+                &format!("/stories/{id}/test-drafts"),
+                Some(json!({})),
+                &[200],
+            )
+            .await;
+        assert_eq!(tests["acceptanceTests"].as_array().map(Vec::len), Some(1));
         let unsigned = self
             .expect(
                 "POST /webhooks/github",

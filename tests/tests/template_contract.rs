@@ -97,7 +97,7 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
     );
 
     let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    assert_eq!(routes.len(), 15 + UI_ROUTES.len());
+    assert_eq!(routes.len(), 17 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
@@ -222,6 +222,7 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
         "CodeTasksQueue",
         "TriggersTable",
         "EventBus",
+        "AiTable",
     ];
     for (owner, statement) in statements {
         let actions = match &statement["Action"] {
@@ -242,7 +243,10 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
             assert!(!text.contains("\"*\""), "{owner}: wildcard resource");
             let scoped = allowed.iter().any(|name| text.contains(name))
                 || resource == json!({ "Ref": "GitHubTokenSecretArn" })
-                || resource == json!({ "Ref": "GitHubWebhookSecretArn" });
+                || resource == json!({ "Ref": "GitHubWebhookSecretArn" })
+                || resource == json!({ "Ref": "AiApiKeySecretArn" })
+                || resource
+                    == json!({ "Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${AiModel}" });
             assert!(
                 scoped,
                 "{owner}: {text} is not one of this stack's resources"
@@ -276,4 +280,36 @@ fn the_webhook_is_throttled_bounded_and_answers_inside_githubs_limit() {
     );
     let triggers = &template["Resources"]["TriggersTable"]["Properties"];
     assert_eq!(triggers["TimeToLiveSpecification"]["Enabled"], true);
+}
+
+/// AI is off unless a stage turns it on; the model id is a parameter; the AI functions answer
+/// before API Gateway's 30 s and their spending is bounded.
+#[test]
+fn ai_is_off_by_default_configurable_and_bounded() {
+    let template = template();
+    let parameters = &template["Parameters"];
+    assert_eq!(parameters["AiProvider"]["Default"], "off");
+    assert_eq!(parameters["AiModel"]["Default"], "amazon.nova-lite-v1:0");
+    for name in ["DraftStory", "DraftAcceptanceTest"] {
+        let function = &template["Resources"][format!("{name}Function")]["Properties"];
+        assert_eq!(
+            function["Environment"]["Variables"]["AIPM_AI_PROVIDER"],
+            json!({ "Ref": "AiProvider" }),
+            "{name}"
+        );
+        assert_eq!(
+            function["Environment"]["Variables"]["AIPM_AI_MODEL"],
+            json!({ "Ref": "AiModel" })
+        );
+        assert!(function["ReservedConcurrentExecutions"].as_u64().unwrap() <= 5);
+        assert!(function["Timeout"].as_u64().unwrap() < 30);
+        let integration = &template["Resources"][format!("{name}Integration")]["Properties"];
+        assert!(integration["TimeoutInMillis"].as_u64().unwrap() <= 29_000);
+    }
+    let alarm = &template["Resources"]["AiFallbackRateAlarm"]["Properties"];
+    assert_eq!(alarm["Threshold"], 20);
+    assert_eq!(
+        template["Resources"]["AiTable"]["Properties"]["TimeToLiveSpecification"]["Enabled"],
+        true
+    );
 }

@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         GitHubWebhook::new(
             cold_start.story_repository(),
             cold_start.acceptance_test_repository(),
-            cold_start.code_task_repository(),
+            cold_start.follow_up_repository()?,
             cold_start.task_queue(),
             cold_start.code_host().await?,
             secret,

@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         &cold_start,
         RetryCodeTask::new(
             cold_start.story_repository(),
-            cold_start.code_task_repository(),
+            cold_start.follow_up_repository()?,
             cold_start.task_queue(),
             cold_start.code_host().await?,
         ),
