@@ -10,17 +10,20 @@ import { Header } from './header.js';
 import { StoryTree } from './tree.js';
 import { StoryPage } from './story.js';
 import { Board } from './board.js';
+import { DraftFromIdea } from './drafts.js';
 import { ErrorNote } from './ui.js';
 
 function App({ state }) {
   const { config, route, stories, story, health, signInError } = state;
   const main = route.view === 'board'
     ? html`<${Board} stories=${stories} />`
-    : html`<div class=${`workspace ${route.view === 'story' ? 'has-story' : 'no-story'}`}>
+    : html`<div class=${`workspace ${route.view === 'home' ? 'no-story' : 'has-story'}`}>
         <${StoryTree} stories=${stories} selectedId=${route.id} />
         ${route.view === 'story'
           ? html`<${StoryPage} id=${route.id} story=${story} byId=${stories.byId} />`
-          : html`<section class="story-page placeholder"><p class="muted">Select a story in the tree, or create one.</p></section>`}
+          : route.view === 'draft'
+            ? html`<${DraftFromIdea} />`
+            : html`<section class="story-page placeholder"><p class="muted">Select a story in the tree, or create one.</p></section>`}
       </div>`;
   return html`<${Header} config=${config} health=${health} route=${route} />
     ${signInError ? html`<div class="banner"><${ErrorNote} error=${{ message: signInError }} /></div>` : null}

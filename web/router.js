@@ -6,12 +6,15 @@ export function parseRoute(hash) {
   const story = path.match(/^\/stories\/(\d+)$/);
   if (story) return { view: 'story', id: Number(story[1]) };
   if (path === '/board') return { view: 'board' };
+  if (path === '/drafts/new') return { view: 'draft' };
   return { view: 'home' };
 }
 
 export function storyHref(id) {
   return `#/stories/${id}`;
 }
+
+export const DRAFT_HREF = '#/drafts/new';
 
 export function navigate(hash) {
   if (location.hash !== hash) location.hash = hash;

@@ -5,6 +5,7 @@ import { html, useState } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { ErrorNote, StatusChip, useAction } from './ui.js';
 import { loadStory } from './stories.js';
+import { SuggestTests } from './drafts.js';
 
 const PARTS = [['given', 'Given'], ['when', 'When'], ['then', 'Then']];
 
@@ -105,5 +106,6 @@ export function AcceptanceTests({ story }) {
     ${tests.length === 0 && !adding ? html`<p class="muted">No acceptance tests yet. A story needs one to be Ready.</p>` : null}
     <ul class="test-list">${tests.map((test) => html`<${TestItem} key=${test.id} storyId=${story.id} test=${test} />`)}</ul>
     ${adding ? html`<${TestForm} storyId=${story.id} onDone=${() => setAdding(false)} />` : null}
+    <${SuggestTests} key=${story.id} story=${story} />
   </section>`;
 }

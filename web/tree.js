@@ -4,7 +4,7 @@
 
 import { html, useState, useRef, useEffect } from './vendor-htm-preact.js';
 import { ErrorNote, StatusChip, STATUSES, useAction } from './ui.js';
-import { storyHref, navigate } from './router.js';
+import { DRAFT_HREF, storyHref, navigate } from './router.js';
 import { childrenIndex, createStory, loadStories } from './stories.js';
 
 /** The rows to show, in order, with their depth, given what is expanded and filtered. */
@@ -59,6 +59,7 @@ function NewStoryForm({ onDone }) {
       onInput=${(event) => setTitle(event.target.value)} autofocus />
     <button type="submit" disabled=${busy || !title.trim()}>${busy ? 'Creating…' : 'Create story'}</button>
     <button type="button" class="secondary" onClick=${onDone}>Cancel</button>
+    <a class="draft-link" href=${DRAFT_HREF} onClick=${onDone}>Or draft it from an idea…</a>
     <${ErrorNote} error=${error} onRetry=${create} />
   </form>`;
 }

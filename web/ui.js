@@ -61,8 +61,11 @@ export function useAction(action) {
 /** An error shown where the user acted; a network failure offers Retry. */
 export function ErrorNote({ error, onRetry, onDismiss }) {
   if (!error) return null;
+  // A refused field says what is wrong with it, not that "the request has invalid fields".
+  const fields = error.code === 'VALIDATION_FAILED' ? error.details?.fields || [] : [];
+  const message = fields.length ? fields.map((field) => field.message).join('; ') : error.message;
   return html`<div class="error-note" role="alert">
-    <span>${error.message}</span>
+    <span>${message}</span>
     ${error.code && !error.isNetwork && error.code !== 'NETWORK' ? html` <code>${error.code}</code>` : null}
     ${onRetry && (error.isNetwork || error.status >= 500)
       ? html` <button type="button" class="link" onClick=${onRetry}>Retry</button>` : null}

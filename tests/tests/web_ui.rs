@@ -519,3 +519,98 @@ async fn retry_a_failed_run_then_request_changes_on_the_same_pull_request() {
     phone.close().await;
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn draft_a_story_from_an_idea_and_suggest_tests_with_ai_off() {
+    let mut stack = LocalUp::start_with("ui-drafts", &[("AIPM_LOCAL_WORKER", "off")]).await;
+    let browser = Browser::start(&stack.url, "drafts", 1280, 1000).await;
+    let phone = Browser::start(&stack.url, "drafts-phone", 390, 844).await;
+    with_artifacts("drafts", &[&browser, &phone], || async {
+        browser.open("/").await;
+        browser.click_button(".tree-head", "New story").await;
+        browser.click(".draft-link").await;
+        browser
+            .wait_for_text(".draft-page h2", "Draft a story from an idea")
+            .await;
+
+        // Too short an idea is refused where it was typed, and the text stays.
+        browser.type_into("#story-idea", "CSV").await;
+        browser.click_button(".idea-form", "Draft story").await;
+        browser
+            .wait_for_text(".idea-form .error-note", "at least 3 words")
+            .await;
+        assert_eq!(browser.value_of("#story-idea").await, "CSV");
+
+        browser
+            .type_into(
+                "#story-idea",
+                "CSV export of the story tree. With ids and titles.",
+            )
+            .await;
+        browser.click_button(".idea-form", "Draft story").await;
+        browser
+            .wait_for_text(".draft-form .provenance", "AI is off for this stage")
+            .await;
+        assert_eq!(
+            browser.value_of("#draft-title").await,
+            "CSV export of the story tree"
+        );
+        // The person edits the draft before creating it.
+        browser.type_into("#draft-asA", "product manager").await;
+        browser
+            .type_into("#draft-soThat", "I can share progress")
+            .await;
+        browser
+            .type_into("#draft-test-0-given", "3 stories exist")
+            .await;
+        browser
+            .type_into("#draft-test-0-then", "a CSV with 3 rows is downloaded")
+            .await;
+        browser.screenshot("draft-from-idea").await;
+        browser
+            .click_button(".draft-form", "Create story with 1 test")
+            .await;
+        let story_id = current_story_id(&browser).await;
+        browser
+            .wait_for_text(".story-page h2", "CSV export of the story tree")
+            .await;
+        let (_, story) = api(&stack, "GET", &format!("/stories/{story_id}"), None).await;
+        assert_eq!(story["asA"], "product manager");
+        assert_eq!(story["soThat"], "I can share progress");
+        assert_eq!(story["acceptanceTests"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            story["acceptanceTests"][0]["then"],
+            json!(["a CSV with 3 rows is downloaded"])
+        );
+
+        // Suggest tests: the template suggestion is marked as such and added on request.
+        browser
+            .type_into("#suggest-focus", "an empty story tree")
+            .await;
+        browser
+            .click_button(".suggest-tests", "Suggest tests")
+            .await;
+        browser
+            .wait_for_text(".suggest-tests .provenance", "template draft")
+            .await;
+        browser
+            .click_button(".suggested-test", "Add this test")
+            .await;
+        browser.wait_for_text(".suggested-test", "Added").await;
+        browser
+            .wait_for_text("#tests-heading", "Acceptance tests (2)")
+            .await;
+
+        phone.open(&format!("/#/stories/{story_id}")).await;
+        phone
+            .wait_for_text("#tests-heading", "Acceptance tests (2)")
+            .await;
+        let suggest = phone.element(".suggest-tests").await;
+        phone.scroll_into_view(&suggest).await;
+        phone.screenshot("suggest-tests-phone").await;
+    })
+    .await;
+    browser.close().await;
+    phone.close().await;
+    stack.stop().await;
+}
