@@ -266,6 +266,13 @@ impl MemoryStore {
         }
     }
 
+    /// Changes a stored task in place (tests that need a task in a given state).
+    pub fn edit_task(&self, task_id: &str, edit: impl FnOnce(&mut CodeTask)) {
+        if let Some(task) = self.lock_any().tasks.get_mut(task_id) {
+            edit(task);
+        }
+    }
+
     /// Ends a task as a worker would, releasing its story.
     pub fn finish_task(&self, task_id: &str, status: TaskStatus) {
         let mut state = self.lock_any();

@@ -29,8 +29,12 @@ use crate::ports::{
     SecretSource, StoryRepository, TaskQueue,
 };
 pub use payload::TriggerRules;
-use payload::{Decision, Envelope, decide, story_of_branch};
+use payload::{Decision, Envelope, MARKER, decide, story_of_branch};
 use signature::signature_matches;
+
+/// Revisions one pull request gets at most: past this, a review loop (or a reviewer and an agent
+/// that never agree) stops costing agent runs, and a person takes over.
+pub const MAX_REVISIONS_PER_PULL_REQUEST: u32 = 20;
 
 /// How long a reviewer's permission is trusted before GitHub is asked again.
 const PERMISSION_TTL: Duration = Duration::from_secs(300);
@@ -171,6 +175,16 @@ where
         }
         if !self.may_write(&trigger.sender).await? {
             return Ok(ignored("the sender cannot write to the repository"));
+        }
+        if previous.revision >= MAX_REVISIONS_PER_PULL_REQUEST {
+            // Every request past the limit is answered, so nobody waits for a run that never comes.
+            let notice = format!(
+                "{MARKER}revision-cap -->\nAIPM has made {MAX_REVISIONS_PER_PULL_REQUEST} revisions of this pull request, its limit; it takes no more review requests here. Continue by hand, or open a new pull request from AIPM."
+            );
+            if let Err(error) = self.host.comment(pr_number, &notice).await {
+                tracing::warn!(%error, "could not say that the revision limit is reached");
+            }
+            return Ok(ignored("the pull request reached its revision limit"));
         }
         let story = self.stories.get(story_id).await?;
         if !story.is_some_and(|story| {

@@ -396,3 +396,27 @@ async fn a_pull_request_closed_unmerged_cancels_its_revision_and_changes_no_stat
         "{comments:?}"
     );
 }
+
+#[tokio::test]
+async fn a_pull_request_past_its_revision_limit_says_so_instead_of_revising() {
+    let fixture = Fixture::new().await;
+    fixture.store.edit_task(&fixture.first_task, |task| {
+        task.revision = MAX_REVISIONS_PER_PULL_REQUEST;
+    });
+    let answer = fixture
+        .deliver(
+            "pull_request_review",
+            "cap1",
+            &fixture.review(50, "changes_requested", "dana"),
+        )
+        .await;
+    assert_eq!(answer.status(), 204);
+    assert_eq!(fixture.tasks().await.len(), 1, "no revision");
+    let comments = fixture.host.state().comments.clone();
+    assert!(
+        comments.iter().any(|(number, body)| *number == 1
+            && body.contains("revision-cap")
+            && body.contains("20 revisions")),
+        "{comments:?}"
+    );
+}
