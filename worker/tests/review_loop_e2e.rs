@@ -203,6 +203,8 @@ fn pull(branch: &str, state: &str, merged: bool) -> Value {
 }
 
 struct Loop {
+    /// How long each delivery took to answer, for the figures printed at the end.
+    answer_times: std::sync::Mutex<Vec<Duration>>,
     backend: Backend,
     server: MockServer,
     gateway: LocalGateway,
@@ -227,6 +229,7 @@ impl Loop {
         }
         let gateway = LocalGateway::start(&environment, &backend.scratch.join("functions")).await;
         Self {
+            answer_times: std::sync::Mutex::new(Vec::new()),
             backend,
             server,
             gateway,
@@ -382,6 +385,7 @@ impl Loop {
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
         mac.update(body.as_bytes());
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let began = Instant::now();
         let response = self
             .http
             .post(format!("{}/webhooks/github", self.gateway.url))
@@ -393,6 +397,7 @@ impl Loop {
             .send()
             .await
             .unwrap();
+        self.answer_times.lock().unwrap().push(began.elapsed());
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -815,6 +820,16 @@ async fn reviews_become_revisions_on_the_same_pull_request_and_a_merge_closes_th
     assert_eq!(blocked["storyId"], story);
     assert_eq!(blocked["prNumber"], 7);
     assert_eq!(blocked["mergeCommitSha"], "fedcba9876543210");
+
+    // Figures, not assertions: how fast the webhook answered GitHub (debug builds).
+    let mut times = stack.answer_times.lock().unwrap().clone();
+    times.sort();
+    println!(
+        "webhook answers: {} deliveries, median {} ms, slowest {} ms",
+        times.len(),
+        times[times.len() / 2].as_millis(),
+        times.last().map_or(0, Duration::as_millis)
+    );
 }
 
 #[tokio::test]
