@@ -138,6 +138,14 @@ async fn bedrock_failures_become_reasons() {
         (
             converse(
                 "tool_use",
+                json!([{"toolUse": {"toolUseId": "t1", "name": "submit_story_draft", "input": "not an object"}}]),
+            ),
+            1,
+            AiFailure::NoStructuredOutput,
+        ),
+        (
+            converse(
+                "tool_use",
                 json!([{"toolUse": {"toolUseId": "t1", "name": "another_tool", "input": {}}}]),
             ),
             1,
