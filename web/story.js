@@ -2,6 +2,7 @@
 // what the user typed), INVEST, the status control with the reasons a move is refused, children,
 // and delete with a cascade confirmation. Acceptance tests and code tasks have modules of their own.
 
+import { AiReviewPanel } from './review.js';
 import { html, useState, useEffect } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { update } from './store.js';
@@ -274,6 +275,7 @@ export function StoryPage({ id, story: page, byId }) {
       <aside class="story-side">
         <${StatusControl} story=${detail} byId=${byId} />
         <${InvestPanel} invest=${detail.invest} />
+        <${AiReviewPanel} story=${detail} />
         <${Children} story=${detail} childrenList=${detail.children} />
         <${DeleteStory} story=${detail} byId=${byId} />
       </aside>

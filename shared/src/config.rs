@@ -13,6 +13,7 @@ pub mod vars {
     pub const TRIGGERS_TABLE: &str = "AIPM_TRIGGERS_TABLE";
     pub const EVENT_BUS: &str = "AIPM_EVENT_BUS";
     pub const AI_TABLE: &str = "AIPM_AI_TABLE";
+    pub const AI_REVIEW_QUEUE_URL: &str = "AIPM_AI_REVIEW_QUEUE_URL";
     pub const AI_PROVIDER: &str = "AIPM_AI_PROVIDER";
     pub const AI_MODEL: &str = "AIPM_AI_MODEL";
     pub const AI_BASE_URL: &str = "AIPM_AI_BASE_URL";
@@ -117,6 +118,8 @@ pub struct Config {
     pub event_bus: String,
     /// AI answers by content hash and hourly allowances; only the AI functions need it.
     pub ai_table: Option<String>,
+    /// Where AI review requests wait for the reviewer.
+    pub ai_review_queue_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +154,7 @@ impl Config {
             code_tasks_queue_url: required(vars::CODE_TASKS_QUEUE_URL)?,
             triggers_table: optional(vars::TRIGGERS_TABLE),
             ai_table: optional(vars::AI_TABLE),
+            ai_review_queue_url: optional(vars::AI_REVIEW_QUEUE_URL),
             event_bus: lookup(vars::EVENT_BUS)
                 .filter(|value| !value.trim().is_empty())
                 .unwrap_or_else(|| "default".into()),

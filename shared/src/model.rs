@@ -85,6 +85,59 @@ pub struct Story {
     /// the workflow refused to move the story to Done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<MergeRecord>,
+    /// The advisory AI INVEST review, for the content it names (`contentHash`); never a gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_review: Option<AiReview>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewStatus {
+    Pending,
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Concern,
+    Fail,
+}
+
+/// A model's verdict on one INVEST criterion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReviewCriterion {
+    pub criterion: crate::rules::invest::Criterion,
+    pub verdict: Verdict,
+    pub message: String,
+    pub suggestion: String,
+}
+
+/// The AI INVEST review of one version of a story's content and tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AiReview {
+    pub status: ReviewStatus,
+    /// SHA-256 of the story's content and tests the review is about.
+    pub content_hash: String,
+    pub requested_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Computed by AIPM from the verdicts (pass 1, concern ½, fail 0), never asked of the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub criteria: Vec<ReviewCriterion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub prompt_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// A merge of the story's pull request, as GitHub reported it.
@@ -184,6 +237,7 @@ impl NewStory {
             blocked_from: None,
             active_task_id: None,
             merge: None,
+            ai_review: None,
             version: 1,
             created_at: now,
             updated_at: now,

@@ -75,6 +75,25 @@ pub trait StoryRepository: Send + Sync + 'static {
 
     /// Deletes one story item. Deleting a missing story is not an error (retries converge).
     fn delete(&self, id: u64) -> impl Future<Output = Result<()>> + Send;
+
+    /// Writes the story's AI review without touching its version (it is advisory, not an edit),
+    /// only if the story exists and, with `for_hash`, the stored review is for that content.
+    /// False when a condition did not hold.
+    fn record_ai_review(
+        &self,
+        id: u64,
+        review: &crate::model::AiReview,
+        for_hash: Option<&str>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// Delivery of AI review requests to the reviewer function.
+pub trait ReviewQueue: Send + Sync + 'static {
+    fn send_review(
+        &self,
+        story_id: u64,
+        content_hash: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 pub trait AcceptanceTestRepository: Send + Sync + 'static {

@@ -167,6 +167,20 @@ impl ColdStart {
         ))
     }
 
+    pub fn review_queue(&self) -> Result<crate::adapters::sqs::SqsReviewQueue, lambda_http::Error> {
+        let url = self
+            .config
+            .ai_review_queue_url
+            .clone()
+            .ok_or(crate::config::MissingVariable(
+                crate::config::vars::AI_REVIEW_QUEUE_URL,
+            ))?;
+        Ok(crate::adapters::sqs::SqsReviewQueue::new(
+            aws_sdk_sqs::Client::new(&self.sdk),
+            url,
+        ))
+    }
+
     pub fn task_queue(&self) -> SqsTaskQueue {
         SqsTaskQueue::new(
             aws_sdk_sqs::Client::new(&self.sdk),
@@ -197,6 +211,50 @@ pub async fn serve(
     operation: impl Operation,
 ) -> Result<(), lambda_http::Error> {
     serve_in(cold_start.operation, &cold_start.process_span, operation).await
+}
+
+/// Serves a queue consumer on the Lambda runtime: each SQS event's records go to `handle` one by
+/// one; the ids of those that failed are returned as `batchItemFailures`, so only they come back.
+pub async fn serve_queue<F, Fut>(
+    cold_start: &ColdStart,
+    handle: F,
+) -> Result<(), lambda_http::Error>
+where
+    F: Fn(serde_json::Value) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    let handle = Arc::new(handle);
+    let name = cold_start.operation;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<serde_json::Value>| {
+            let handle = Arc::clone(&handle);
+            let span = telemetry::request_span(&event.context.request_id);
+            async move {
+                let mut failures = Vec::new();
+                let records = event.payload["Records"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                for record in records {
+                    let id = record["messageId"].as_str().unwrap_or_default().to_owned();
+                    let body = record["body"]
+                        .as_str()
+                        .and_then(|body| serde_json::from_str(body).ok())
+                        .unwrap_or(serde_json::Value::Null);
+                    if !handle(body).await {
+                        failures.push(serde_json::json!({ "itemIdentifier": id }));
+                    }
+                }
+                telemetry::count_request(name, if failures.is_empty() { 200 } else { 500 });
+                telemetry::flush_metrics(std::io::stdout());
+                Ok::<_, Infallible>(serde_json::json!({ "batchItemFailures": failures }))
+            }
+            .instrument(span)
+        },
+    ))
+    .instrument(cold_start.process_span.clone())
+    .await
 }
 
 /// Serves an operation that uses no AWS service (the UI's files): logging and metrics only.

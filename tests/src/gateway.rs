@@ -45,6 +45,8 @@ pub struct GatewaySettings {
     pub timeout: Duration,
     /// Print one line per request on standard output.
     pub request_log: bool,
+    /// Functions fed by a queue, polled as Lambda's event source mapping would.
+    pub queue_consumers: Vec<crate::router::QueueConsumer>,
 }
 
 impl GatewaySettings {
@@ -60,6 +62,7 @@ impl GatewaySettings {
             idle_retirement: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
             request_log: false,
+            queue_consumers: crate::router::queue_consumers(),
         }
     }
 }
@@ -249,12 +252,51 @@ pub struct Gateway {
     serving: Arc<Serving>,
     server: JoinHandle<()>,
     maintenance: JoinHandle<()>,
+    feeders: Vec<JoinHandle<()>>,
+}
+
+/// One feeder per queue consumer whose queue the settings name.
+fn start_feeders(serving: &Arc<Serving>) -> Vec<JoinHandle<()>> {
+    let settings = &serving.settings;
+    let Some((client, region)) = crate::queue_feed::client_for(&settings.environment) else {
+        return Vec::new();
+    };
+    settings
+        .queue_consumers
+        .iter()
+        .filter_map(|consumer| {
+            let queue_url = settings
+                .environment
+                .iter()
+                .find(|(key, _)| *key == consumer.setting)
+                .map(|(_, value)| value.clone())?;
+            let pool = Arc::clone(serving.pools.get(&consumer.function)?);
+            let limit = settings.timeout;
+            let (client, region) = (client.clone(), region.clone());
+            Some(tokio::spawn(async move {
+                crate::queue_feed::feed(client, region, queue_url, move |event| {
+                    let pool = Arc::clone(&pool);
+                    async move {
+                        let posted = pool.invoke(&event, limit, false).await.ok()?;
+                        if posted.error {
+                            return None;
+                        }
+                        serde_json::from_slice(&posted.body).ok()
+                    }
+                })
+                .await;
+            }))
+        })
+        .collect()
 }
 
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.server.abort();
         self.maintenance.abort();
+        for feeder in &self.feeders {
+            feeder.abort();
+        }
         for pool in self.serving.pools.values() {
             lock(&pool.idle).clear();
         }
@@ -272,11 +314,21 @@ impl Gateway {
             .map_err(|error| format!("cannot create {}: {error}", settings.log_dir.display()))?;
         let environment = Arc::new(settings.environment.clone());
         let mut pools = HashMap::new();
-        for route in &settings.routes {
-            if pools.contains_key(&route.function) {
+        let functions = settings
+            .routes
+            .iter()
+            .map(|route| route.function.clone())
+            .chain(
+                settings
+                    .queue_consumers
+                    .iter()
+                    .map(|consumer| consumer.function.clone()),
+            );
+        for function in functions {
+            if pools.contains_key(&function) {
                 continue;
             }
-            let binary = settings.binaries.join(&route.function);
+            let binary = settings.binaries.join(&function);
             if !binary.exists() {
                 return Err(format!(
                     "{} is missing: run `cargo build --workspace --bins` first",
@@ -284,13 +336,13 @@ impl Gateway {
                 ));
             }
             let spec = FunctionSpec {
-                name: route.function.clone(),
+                name: function.clone(),
                 binary,
                 environment: Arc::clone(&environment),
-                log: settings.log_dir.join(format!("{}.log", route.function)),
+                log: settings.log_dir.join(format!("{function}.log")),
             };
             pools.insert(
-                route.function.clone(),
+                function.clone(),
                 Arc::new(Pool {
                     spec,
                     idle: Mutex::new(Vec::new()),
@@ -333,11 +385,13 @@ impl Gateway {
             async move { serving.handle(request).await }
         });
         let maintenance = tokio::spawn(maintain(Arc::clone(&serving)));
+        let feeders = start_feeders(&serving);
         Ok(Self {
             url: format!("http://{address}"),
             serving,
             server,
             maintenance,
+            feeders,
         })
     }
 

@@ -14,6 +14,7 @@ pub mod contract_proxy;
 pub mod gateway;
 pub mod loopback;
 pub mod openapi;
+pub mod queue_feed;
 pub mod router;
 pub mod runtime_api;
 pub mod sandbox;

@@ -73,6 +73,56 @@ pub fn routes_of(manifest: &Path) -> Result<Vec<Route>, String> {
         .collect())
 }
 
+/// A function fed by a queue instead of a route, and the setting that names its queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConsumer {
+    pub function: String,
+    pub setting: String,
+}
+
+#[derive(Deserialize)]
+struct ConsumerManifest {
+    workspace: ConsumerWorkspace,
+}
+
+#[derive(Deserialize)]
+struct ConsumerWorkspace {
+    metadata: ConsumerMetadata,
+}
+
+#[derive(Deserialize)]
+struct ConsumerMetadata {
+    #[serde(default)]
+    aipm: AipmMetadata,
+}
+
+#[derive(Deserialize, Default)]
+struct AipmMetadata {
+    #[serde(default, rename = "queue-consumers")]
+    queue_consumers: BTreeMap<String, String>,
+}
+
+/// The queue consumers of `[workspace.metadata.aipm.queue-consumers]` (none if absent).
+pub fn queue_consumers_of(manifest: &Path) -> Result<Vec<QueueConsumer>, String> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|error| format!("cannot read {}: {error}", manifest.display()))?;
+    let parsed: ConsumerManifest =
+        toml::from_str(&text).map_err(|error| format!("{}: {error}", manifest.display()))?;
+    Ok(parsed
+        .workspace
+        .metadata
+        .aipm
+        .queue_consumers
+        .into_iter()
+        .map(|(function, setting)| QueueConsumer { function, setting })
+        .collect())
+}
+
+pub fn queue_consumers() -> Vec<QueueConsumer> {
+    queue_consumers_of(&crate::repo_root().join("Cargo.toml"))
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
 /// The routes of this repository's Cargo.toml.
 pub fn routes() -> Vec<Route> {
     routes_of(&crate::repo_root().join("Cargo.toml")).unwrap_or_else(|error| panic!("{error}"))

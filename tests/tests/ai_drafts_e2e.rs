@@ -33,6 +33,34 @@ fn story_answer() -> Value {
     })
 }
 
+fn review_answer() -> Value {
+    let verdicts = [
+        ("independent", "pass"),
+        ("negotiable", "pass"),
+        ("valuable", "pass"),
+        ("estimable", "concern"),
+        ("small", "pass"),
+        ("testable", "fail"),
+    ];
+    json!({
+        "criteria": verdicts.iter().map(|(criterion, verdict)| json!({
+            "criterion": criterion, "verdict": verdict,
+            "message": format!("The story is {verdict} on {criterion}."),
+            "suggestion": "Name the columns of the CSV."
+        })).collect::<Vec<_>>(),
+        "summary": "Valuable and small; say which columns the CSV has."
+    })
+}
+
+async fn get(stack: &LocalUp, route: &str) -> Value {
+    reqwest::get(format!("{}{route}", stack.url))
+        .await
+        .expect("the API answers")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 async fn post(stack: &LocalUp, route: &str, body: Value) -> (u16, Value, Option<String>) {
     let response = reqwest::Client::new()
         .post(format!("{}{route}", stack.url))
@@ -79,6 +107,13 @@ async fn drafts_come_from_the_stages_model_within_its_bounds_and_limits() {
         .respond_with(completion(
             &json!({"acceptanceTests": [story_answer()["acceptanceTests"][1].clone()]}),
         ))
+        .mount(&model)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_string_contains("submit_invest_review"))
+        .respond_with(completion(&review_answer()))
+        .expect(1)
         .mount(&model)
         .await;
     let base_url = format!("{}/v1", model.uri());
@@ -143,6 +178,46 @@ async fn drafts_come_from_the_stages_model_within_its_bounds_and_limits() {
     assert_eq!(tests["acceptanceTests"][0]["title"], "Nothing to export");
     assert_eq!(tests["acceptanceTests"][0]["gwtHealth"]["healthy"], true);
 
+    // The AI review runs through its queue and lands on the story, scored by AIPM.
+    let (status, pending, _) =
+        post(&stack, &format!("/stories/{id}/invest-review"), json!(null)).await;
+    assert_eq!(
+        (status, pending["status"].as_str()),
+        (202, Some("pending")),
+        "{pending}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let reviewed = loop {
+        let story = get(&stack, &format!("/stories/{id}")).await;
+        if story["aiReview"]["status"] == "done" {
+            break story;
+        }
+        assert!(std::time::Instant::now() < deadline, "no review: {story}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(
+        reviewed["aiReview"]["score"], 75,
+        "pass ×4, concern, fail: (4 + ½) / 6"
+    );
+    assert_eq!(
+        reviewed["aiReview"]["criteria"].as_array().map(Vec::len),
+        Some(6)
+    );
+    assert_eq!(reviewed["aiReview"]["model"], "mock-model-1");
+    assert_eq!(reviewed["aiReviewStale"], false);
+    let (status, current, _) =
+        post(&stack, &format!("/stories/{id}/invest-review"), json!(null)).await;
+    assert_eq!((status, current["status"].as_str()), (200, Some("current")));
+    let changed = reqwest::Client::new()
+        .patch(format!("{}/stories/{id}", stack.url))
+        .json(&json!({"soThat": "the whole team sees progress in one file"}))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(changed.status().as_u16(), 200);
+    let stale = get(&stack, &format!("/stories/{id}")).await;
+    assert_eq!(stale["aiReviewStale"], true);
+
     // The browser shows whose words a draft holds.
     let browser = Browser::start(&stack.url, "ai-drafts", 1280, 900).await;
     browser.open("/#/drafts/new").await;
@@ -164,6 +239,15 @@ async fn drafts_come_from_the_stages_model_within_its_bounds_and_limits() {
         "Export the story tree as CSV"
     );
     browser.screenshot("ai-draft").await;
+    browser.open(&format!("/#/stories/{id}")).await;
+    browser
+        .wait_for_text(".ai-review", "changed since this review")
+        .await;
+    browser
+        .wait_for_text(".ai-review .verdicts", "testable: fail")
+        .await;
+    browser.wait_for_text(".ai-review h3", "75/100").await;
+    browser.screenshot("ai-review").await;
     browser.close().await;
 
     // 30 story drafts an hour per person: the 31st is refused with when to come back.

@@ -280,6 +280,15 @@ impl Client {
             )
             .await;
         assert_eq!(tests["acceptanceTests"].as_array().map(Vec::len), Some(1));
+        let review = self
+            .expect(
+                "POST /stories/{id}/invest-review",
+                &format!("/stories/{id}/invest-review"),
+                None,
+                &[409],
+            )
+            .await;
+        assert_eq!(review["error"]["code"], "AI_DISABLED");
         let unsigned = self
             .expect(
                 "POST /webhooks/github",

@@ -97,7 +97,7 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
     );
 
     let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    assert_eq!(routes.len(), 17 + UI_ROUTES.len());
+    assert_eq!(routes.len(), 18 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
@@ -223,6 +223,7 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
         "TriggersTable",
         "EventBus",
         "AiTable",
+        "AiReviewQueue",
     ];
     for (owner, statement) in statements {
         let actions = match &statement["Action"] {
@@ -306,6 +307,19 @@ fn ai_is_off_by_default_configurable_and_bounded() {
         let integration = &template["Resources"][format!("{name}Integration")]["Properties"];
         assert!(integration["TimeoutInMillis"].as_u64().unwrap() <= 29_000);
     }
+    let reviewer = &template["Resources"]["InvestReviewerFunction"]["Properties"];
+    let source = &reviewer["Events"]["Reviews"]["Properties"];
+    assert_eq!(source["BatchSize"], 1);
+    assert_eq!(
+        source["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    let queue = &template["Resources"]["AiReviewQueue"]["Properties"];
+    assert!(
+        queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * reviewer["Timeout"].as_u64().unwrap(),
+        "the queue hides a message for six times the reviewer's timeout"
+    );
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 3);
     let alarm = &template["Resources"]["AiFallbackRateAlarm"]["Properties"];
     assert_eq!(alarm["Threshold"], 20);
     assert_eq!(

@@ -150,6 +150,29 @@ impl StoryRepository for MemoryStore {
         Ok(UpdateOutcome::Updated(Box::new(next)))
     }
 
+    async fn record_ai_review(
+        &self,
+        id: u64,
+        review: &crate::model::AiReview,
+        for_hash: Option<&str>,
+    ) -> Result<bool> {
+        let mut state = self.lock()?;
+        let Some(story) = state.stories.get_mut(&id) else {
+            return Ok(false);
+        };
+        if let Some(hash) = for_hash
+            && story
+                .ai_review
+                .as_ref()
+                .map(|review| review.content_hash.as_str())
+                != Some(hash)
+        {
+            return Ok(false);
+        }
+        story.ai_review = Some(review.clone());
+        Ok(true)
+    }
+
     async fn mark_deleting(&self, id: u64) -> Result<bool> {
         let mut state = self.lock()?;
         if !state.stories.contains_key(&id) {
@@ -454,6 +477,15 @@ impl MemoryStore {
         if let Some(task) = self.lock()?.tasks.get_mut(task_id) {
             task.hand_off_until = None;
         }
+        Ok(())
+    }
+}
+
+impl crate::ports::ReviewQueue for MemoryStore {
+    async fn send_review(&self, story_id: u64, content_hash: &str) -> Result<()> {
+        self.lock()?
+            .sent
+            .push(format!("review:{story_id}:{content_hash}"));
         Ok(())
     }
 }

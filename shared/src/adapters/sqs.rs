@@ -6,7 +6,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use super::dynamodb::short_reason;
 use super::sdk_error;
 use crate::error::Result;
-use crate::ports::TaskQueue;
+use crate::ports::{ReviewQueue, TaskQueue};
 
 const QUEUE: &str = "code task queue";
 
@@ -50,4 +50,34 @@ pub async fn check_queue(client: &Client, queue_url: &str) -> Result<(), String>
         .await
         .map(|_| ())
         .map_err(|error| short_reason(&error))
+}
+
+/// Sends AI review requests as `{"storyId": …, "contentHash": "…"}`.
+#[derive(Debug, Clone)]
+pub struct SqsReviewQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsReviewQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+impl ReviewQueue for SqsReviewQueue {
+    async fn send_review(&self, story_id: u64, content_hash: &str) -> Result<()> {
+        let body = serde_json::json!({ "storyId": story_id, "contentHash": content_hash });
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body.to_string())
+            .send()
+            .await
+            .map_err(|error| sdk_error("AI review queue", error))?;
+        Ok(())
+    }
 }

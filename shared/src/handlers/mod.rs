@@ -12,6 +12,7 @@ pub mod get_stories;
 pub mod get_story;
 pub mod github_webhook;
 pub mod health_check;
+pub mod invest_review;
 pub mod revisions;
 pub mod update_acceptance_test;
 pub mod update_story;

@@ -23,6 +23,9 @@ pub struct StoryView<'a> {
     /// The newest code tasks of the story, newest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_tasks: Option<Vec<TaskView<'a>>>,
+    /// Whether the story's AI review is about an older version of its content and tests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ai_review_stale: Option<bool>,
 }
 
 impl<'a> StoryView<'a> {
@@ -33,6 +36,9 @@ impl<'a> StoryView<'a> {
             acceptance_tests: None,
             children: None,
             code_tasks: None,
+            ai_review_stale: story.ai_review.as_ref().map(|review| {
+                review.content_hash != crate::rules::review::content_hash(story, tests)
+            }),
         }
     }
 

@@ -382,6 +382,7 @@ pub fn as_story(draft: &StoryDraft) -> (Story, Vec<AcceptanceTest>) {
         updated_by: None,
         active_task_id: None,
         merge: None,
+        ai_review: None,
     };
     let tests = draft
         .acceptance_tests

@@ -4,13 +4,13 @@
 //! The rule table is documented in docs/INVEST.md; every rule has a unit test below with a story
 //! that triggers it and one that does not.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::gwt::then_step_is_observable;
 use super::text::{has_pixel_size, normalize, phrases_in};
 use crate::model::{AcceptanceTest, Story};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Criterion {
     Independent,

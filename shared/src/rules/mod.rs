@@ -5,6 +5,7 @@ pub mod brief;
 pub mod drafts;
 pub mod gwt;
 pub mod invest;
+pub mod review;
 pub mod revision;
 pub mod text;
 pub mod workflow;

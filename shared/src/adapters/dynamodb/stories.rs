@@ -496,6 +496,39 @@ impl StoryRepository for DynamoStoryRepository {
         }
     }
 
+    async fn record_ai_review(
+        &self,
+        id: u64,
+        review: &crate::model::AiReview,
+        for_hash: Option<&str>,
+    ) -> Result<bool> {
+        let mut expression = UpdateExpression::new();
+        expression.set("aiReview", review)?;
+        expression.require_exists("id");
+        let mut request = expression.update_item(&self.client, &self.table, story_key(id));
+        if let Some(hash) = for_hash {
+            let condition = format!(
+                "{} AND aiReview.contentHash = :forHash",
+                expression.condition_expression().unwrap_or_default()
+            );
+            request = request
+                .condition_expression(condition)
+                .expression_attribute_values(":forHash", AttributeValue::S(hash.to_owned()));
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(context))
+                if matches!(
+                    context.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(sdk_error(STORIES, error)),
+        }
+    }
+
     async fn unmark_deleting(&self, id: u64) -> Result<()> {
         let result = self
             .client
