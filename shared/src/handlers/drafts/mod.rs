@@ -6,17 +6,17 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+
+use assistant::{Ask, template_provenance};
+pub use assistant::{Assistant, Provenance};
 
 use crate::error::{Error, FieldError, Result};
 use crate::http::{Operation, caller, json_response, parse_json_body, path_parameter};
 use crate::ports::{
-    AcceptanceTestRepository, Allowance, AssistLedger, JsonTask, LanguageModel, StoryRepository,
+    AcceptanceTestRepository, AssistLedger, JsonTask, LanguageModel, StoryRepository,
 };
 use crate::rules::drafts::{
     self, IDEA_MAX_CHARS, IDEA_MIN_WORDS, ParentContext, STORY_MAX_TOKENS, STORY_PROMPT_VERSION,
@@ -32,146 +32,6 @@ pub const DRAFT_BUDGET: Duration = Duration::from_secs(20);
 /// Drafts per person per hour.
 pub const STORY_DRAFTS_PER_HOUR: u32 = 30;
 pub const TEST_DRAFTS_PER_HOUR: u32 = 60;
-/// How long an AI answer is reused for the same input.
-const CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// Where a draft came from, shown on it: a model's answer, or the template and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Provenance {
-    pub source: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback_reason: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    pub prompt_version: &'static str,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub cached: bool,
-}
-
-/// The model's part of a draft, shared by both operations: allowance, cache, call, bounds.
-pub struct Assistant<M, L> {
-    model: M,
-    ledger: L,
-}
-
-/// One request for a model's draft, with who asks and how often they may.
-struct Ask {
-    operation: &'static str,
-    caller: String,
-    limit_per_hour: u32,
-    regenerate: bool,
-    prompt_version: &'static str,
-    task: JsonTask,
-}
-
-impl<M: LanguageModel, L: AssistLedger> Assistant<M, L> {
-    pub fn new(model: M, ledger: L) -> Self {
-        Self { model, ledger }
-    }
-
-    /// The model's answer read by `read`, or why there is none.
-    async fn ask<T>(
-        &self,
-        request: Ask,
-        read: impl Fn(Value) -> std::result::Result<T, String>,
-    ) -> Result<std::result::Result<(T, Provenance), &'static str>> {
-        let Ask {
-            operation,
-            caller,
-            limit_per_hour,
-            regenerate,
-            prompt_version,
-            task,
-        } = request;
-        if let Allowance::Exhausted {
-            retry_after_seconds,
-        } = self
-            .ledger
-            .take_allowance(&caller, operation, limit_per_hour, Utc::now())
-            .await?
-        {
-            return Err(Error::RateLimited {
-                operation,
-                limit: limit_per_hour,
-                retry_after_seconds,
-            });
-        }
-        let key = cache_key(operation, prompt_version, self.model.model_id(), &task.user);
-        if !regenerate
-            && let Some(hit) = self.ledger.cached(&key).await?
-            && let Ok(value) = read(hit["value"].clone())
-        {
-            crate::telemetry::count_ai_outcome(operation, None, (0, 0));
-            return Ok(Ok((
-                value,
-                Provenance {
-                    source: "ai",
-                    fallback_reason: None,
-                    model: hit["model"].as_str().map(str::to_owned),
-                    prompt_version,
-                    cached: true,
-                },
-            )));
-        }
-        let answer = match self.model.complete_json(&task).await {
-            Ok(answer) => answer,
-            Err(failure) => {
-                if let crate::ports::AiFailure::Unavailable(cause) = &failure {
-                    tracing::warn!(operation, %cause, "the model did not answer");
-                }
-                crate::telemetry::count_ai_outcome(operation, Some(failure.reason()), (0, 0));
-                return Ok(Err(failure.reason()));
-            }
-        };
-        let tokens = (answer.input_tokens, answer.output_tokens);
-        match read(answer.value.clone()) {
-            Ok(value) => {
-                crate::telemetry::count_ai_outcome(operation, None, tokens);
-                let entry = json!({"model": answer.model, "value": answer.value});
-                self.ledger
-                    .remember(&key, &entry, CACHE_TTL, Utc::now())
-                    .await?;
-                Ok(Ok((
-                    value,
-                    Provenance {
-                        source: "ai",
-                        fallback_reason: None,
-                        model: Some(answer.model),
-                        prompt_version,
-                        cached: false,
-                    },
-                )))
-            }
-            Err(problem) => {
-                // The problem names fields, never the model's text.
-                tracing::warn!(operation, %problem, "the model's answer broke the bounds");
-                crate::telemetry::count_ai_outcome(operation, Some("invalid_output"), tokens);
-                Ok(Err("invalid_output"))
-            }
-        }
-    }
-}
-
-fn cache_key(operation: &str, prompt_version: &str, model: &str, user: &str) -> String {
-    let mut hash = Sha256::new();
-    for part in [operation, prompt_version, model, user] {
-        hash.update(part.as_bytes());
-        hash.update([0]);
-    }
-    format!("draft#{}", hex::encode(hash.finalize()))
-}
-
-fn template_provenance(reason: &'static str, prompt_version: &'static str) -> Provenance {
-    Provenance {
-        source: "template",
-        fallback_reason: Some(reason),
-        model: None,
-        prompt_version,
-        cached: false,
-    }
-}
-
 fn check_idea(idea: &str, field: &str, required: bool) -> Result<()> {
     let words = idea.split_whitespace().count();
     let problem = if idea.chars().count() > IDEA_MAX_CHARS {
@@ -397,5 +257,6 @@ where
     }
 }
 
+mod assistant;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ use crate::handlers::test_support::{error_code, json, request, seed_story, with_
 use crate::http::respond;
 use crate::ports::{AiFailure, JsonAnswer};
 use lambda_http::http::Method;
+use serde_json::{Value, json};
 
 fn answer(value: Value) -> std::result::Result<JsonAnswer, AiFailure> {
     Ok(JsonAnswer {
