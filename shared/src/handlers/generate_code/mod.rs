@@ -152,16 +152,7 @@ where
             task_id: task.task_id,
         })
     }
-}
 
-impl<S, T, K, Q, H> GenerateCode<S, T, K, Q, H>
-where
-    S: StoryRepository,
-    T: AcceptanceTestRepository,
-    K: CodeTaskRepository,
-    Q: TaskQueue,
-    H: CodeHost,
-{
     /// Work on a story whose pull request is open belongs on that pull request (a revision),
     /// not on a second one.
     async fn refuse_while_pull_request_open(&self, story_id: u64) -> Result<()> {
