@@ -116,6 +116,18 @@ impl DynamoCodeTaskRepository {
         HashMap::from([("taskId".to_owned(), AttributeValue::S(task_id.to_owned()))])
     }
 
+    /// The Put of a task that must not exist yet: a new id, never an overwrite.
+    fn put_new(&self, task: &CodeTask) -> Result<Put> {
+        let item =
+            serde_dynamo::to_item(task).map_err(|error| Error::Internal(error.to_string()))?;
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(taskId)")
+            .build()
+            .map_err(build_error)
+    }
+
     fn update(&self, task_id: &str, expression: &UpdateExpression) -> Result<Update> {
         expression.transaction_update(&self.table, Self::key(task_id))
     }
@@ -185,14 +197,7 @@ impl DynamoCodeTaskRepository {
         finish: &UpdateExpression,
         next: &CodeTask,
     ) -> Result<Option<bool>> {
-        let item =
-            serde_dynamo::to_item(next).map_err(|error| Error::Internal(error.to_string()))?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(taskId)")
-            .build()
-            .map_err(build_error)?;
+        let put = self.put_new(next)?;
         let mut hand_over = UpdateExpression::new();
         hand_over.set("activeTaskId", &next.task_id)?;
         hand_over.set("updatedAt", &next.created_at)?;
@@ -255,14 +260,7 @@ impl DynamoCodeTaskRepository {
 
 impl CodeTaskRepository for DynamoCodeTaskRepository {
     async fn create_for_story(&self, task: &CodeTask, story: &Story) -> Result<CreateTaskOutcome> {
-        let item =
-            serde_dynamo::to_item(task).map_err(|error| Error::Internal(error.to_string()))?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(taskId)")
-            .build()
-            .map_err(build_error)?;
+        let put = self.put_new(task)?;
         let update = self.claim_story(task, story)?;
         let result = self
             .client
@@ -372,15 +370,11 @@ impl CodeTaskRepository for DynamoCodeTaskRepository {
                 Some(active.task_id.clone())
             }
             None => {
-                let item = serde_dynamo::to_item(&follow_up.next)
-                    .map_err(|error| Error::Internal(error.to_string()))?;
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(taskId)")
-                    .build()
-                    .map_err(build_error)?;
-                items.push(TransactWriteItem::builder().put(put).build());
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(self.put_new(&follow_up.next)?)
+                        .build(),
+                );
                 items.push(
                     TransactWriteItem::builder()
                         .update(self.claim_story(&follow_up.next, &follow_up.story)?)
