@@ -433,6 +433,28 @@ pub struct Trigger {
     pub delivery_id: Option<String>,
 }
 
+impl Trigger {
+    /// A trigger with what every kind has; the rest (state, body, link, delivery) is added by
+    /// the caller that knows it.
+    pub fn new(
+        kind: TriggerKind,
+        id: impl Into<String>,
+        sender: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Trigger {
+            kind,
+            id: id.into(),
+            sender: sender.into(),
+            at,
+            state: None,
+            body: None,
+            url: None,
+            delivery_id: None,
+        }
+    }
+}
+
 /// What a revision did about one review comment, as replied on its thread.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

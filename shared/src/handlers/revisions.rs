@@ -87,14 +87,13 @@ where
         let pr_number = previous.pr_number.unwrap_or_default();
         follow_ups::require_open(&self.host, pr_number).await?;
         let trigger = Trigger {
-            kind: TriggerKind::Request,
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            sender: caller(&request).unwrap_or_else(|| "anonymous".into()),
-            at: Utc::now(),
-            state: None,
             body: Some(feedback),
-            url: None,
-            delivery_id: None,
+            ..Trigger::new(
+                TriggerKind::Request,
+                uuid::Uuid::new_v4().simple().to_string(),
+                caller(&request).unwrap_or_else(|| "anonymous".into()),
+                Utc::now(),
+            )
         };
         match follow_ups::start(
             &self.stories,
@@ -175,16 +174,12 @@ where
             });
         }
         follow_ups::require_open(&self.host, task.pr_number.unwrap_or_default()).await?;
-        let trigger = Trigger {
-            kind: TriggerKind::Retry,
-            id: task_id.clone(),
-            sender: caller(&request).unwrap_or_else(|| "anonymous".into()),
-            at: Utc::now(),
-            state: None,
-            body: None,
-            url: None,
-            delivery_id: None,
-        };
+        let trigger = Trigger::new(
+            TriggerKind::Retry,
+            task_id.clone(),
+            caller(&request).unwrap_or_else(|| "anonymous".into()),
+            Utc::now(),
+        );
         let started = follow_ups::start(
             &self.stories,
             &self.tasks,

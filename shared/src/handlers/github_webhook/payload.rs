@@ -150,14 +150,13 @@ fn trigger(
     delivery: &str,
 ) -> Trigger {
     Trigger {
-        kind,
-        id: id.to_string(),
-        sender: sender.login.clone(),
-        at: at.unwrap_or_else(Utc::now),
-        state: None,
-        body: None,
-        url: None,
         delivery_id: Some(delivery.to_owned()),
+        ..Trigger::new(
+            kind,
+            id.to_string(),
+            &sender.login,
+            at.unwrap_or_else(Utc::now),
+        )
     }
 }
 
