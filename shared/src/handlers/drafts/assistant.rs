@@ -36,7 +36,6 @@ pub struct Assistant<M, L> {
 
 /// One request for a model's draft, with who asks and how often they may.
 pub(super) struct Ask {
-    pub(super) operation: &'static str,
     pub(super) caller: String,
     pub(super) limit_per_hour: u32,
     pub(super) regenerate: bool,
@@ -50,19 +49,34 @@ impl<M: LanguageModel, L: AssistLedger> Assistant<M, L> {
     }
 
     /// The model's answer read by `read`, or why there is none.
-    pub(super) async fn ask<T>(
+    /// The draft: the model's answer read by `read`, or `template` with the reason why not.
+    pub(super) async fn draft<T>(
+        &self,
+        request: Ask,
+        read: impl Fn(Value) -> std::result::Result<T, String>,
+        template: impl FnOnce() -> T,
+    ) -> Result<(T, Provenance)> {
+        let prompt_version = request.prompt_version;
+        Ok(match self.answer(request, read).await? {
+            Ok(answered) => answered,
+            Err(reason) => (template(), template_provenance(reason, prompt_version)),
+        })
+    }
+
+    /// The model's answer read by `read`, or why there is none.
+    async fn answer<T>(
         &self,
         request: Ask,
         read: impl Fn(Value) -> std::result::Result<T, String>,
     ) -> Result<std::result::Result<(T, Provenance), &'static str>> {
         let Ask {
-            operation,
             caller,
             limit_per_hour,
             regenerate,
             prompt_version,
             task,
         } = request;
+        let operation = task.operation;
         if let Allowance::Exhausted {
             retry_after_seconds,
         } = self
@@ -141,10 +155,7 @@ fn cache_key(operation: &str, prompt_version: &str, model: &str, user: &str) -> 
     format!("draft#{}", hex::encode(hash.finalize()))
 }
 
-pub(super) fn template_provenance(
-    reason: &'static str,
-    prompt_version: &'static str,
-) -> Provenance {
+fn template_provenance(reason: &'static str, prompt_version: &'static str) -> Provenance {
     Provenance {
         source: "template",
         fallback_reason: Some(reason),

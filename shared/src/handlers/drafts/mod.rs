@@ -10,7 +10,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use assistant::{Ask, template_provenance};
+use assistant::Ask;
 pub use assistant::{Assistant, Provenance};
 
 use crate::error::{Error, FieldError, Result};
@@ -120,21 +120,18 @@ impl<S: StoryRepository, M: LanguageModel, L: AssistLedger> Operation for DraftS
             budget: DRAFT_BUDGET,
         };
         let asked = Ask {
-            operation: "story-draft",
             caller: caller(&request).unwrap_or_else(|| "anonymous".into()),
             limit_per_hour: STORY_DRAFTS_PER_HOUR,
             regenerate: body.regenerate,
             prompt_version: STORY_PROMPT_VERSION,
             task,
         };
-        let (draft, provenance) = match self.assistant.ask(asked, drafts::read_story_answer).await?
-        {
-            Ok(answered) => answered,
-            Err(reason) => (
-                drafts::template_story(&idea, parent.as_ref()),
-                template_provenance(reason, STORY_PROMPT_VERSION),
-            ),
-        };
+        let (draft, provenance) = self
+            .assistant
+            .draft(asked, drafts::read_story_answer, || {
+                drafts::template_story(&idea, parent.as_ref())
+            })
+            .await?;
         let (story, tests) = drafts::as_story(&draft);
         let invest = analyze(&story, &tests);
         Ok(json_response(
@@ -225,21 +222,18 @@ where
             budget: DRAFT_BUDGET,
         };
         let asked = Ask {
-            operation: "test-draft",
             caller: caller(&request).unwrap_or_else(|| "anonymous".into()),
             limit_per_hour: TEST_DRAFTS_PER_HOUR,
             regenerate: body.regenerate,
             prompt_version: TESTS_PROMPT_VERSION,
             task,
         };
-        let (drafted, provenance) =
-            match self.assistant.ask(asked, drafts::read_tests_answer).await? {
-                Ok(answered) => answered,
-                Err(reason) => (
-                    drafts::template_tests(&story, idea.as_deref()),
-                    template_provenance(reason, TESTS_PROMPT_VERSION),
-                ),
-            };
+        let (drafted, provenance) = self
+            .assistant
+            .draft(asked, drafts::read_tests_answer, || {
+                drafts::template_tests(&story, idea.as_deref())
+            })
+            .await?;
         let acceptance_tests = drafted
             .into_iter()
             .map(|test| DraftedTest {
