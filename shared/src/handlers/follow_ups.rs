@@ -4,7 +4,7 @@
 use chrono::Utc;
 
 use crate::error::{Error, Result};
-use crate::model::{CodeTask, Trigger, TriggerKind};
+use crate::model::{CodeTask, Story, Trigger, TriggerKind};
 use crate::ports::{
     CodeHost, CodeTaskRepository, FollowUp, FollowUpOutcome, PullRequestStatus, StoryRepository,
     TaskQueue,
@@ -53,13 +53,15 @@ pub async fn require_open<H: CodeHost>(host: &H, pr_number: u64) -> Result<()> {
 }
 
 /// Records the task that follows `previous` for `triggers` (or adds them to the story's active
-/// task), then sends a new task to the queue. A failed send is logged, not returned: the task is
+/// task), then sends a new task to the queue. `story` is the story as the caller just read it,
+/// if it did: the first attempt uses it instead of reading it again. A failed send is logged, not returned: the task is
 /// recorded as handed off, and the worker's reconciler sends it again.
 pub async fn start<S, K, Q>(
     stories: &S,
     tasks: &K,
     queue: &Q,
     previous: &CodeTask,
+    story: Option<Story>,
     triggers: Vec<Trigger>,
     once_keys: Vec<String>,
 ) -> Result<Started>
@@ -71,13 +73,17 @@ where
     let retry = triggers
         .iter()
         .all(|trigger| trigger.kind == TriggerKind::Retry);
+    let mut known = story;
     for _ in 0..3 {
-        let story = stories
-            .get(previous.story_id)
-            .await?
-            .ok_or(Error::StoryNotFound {
-                id: previous.story_id,
-            })?;
+        let story = match known.take() {
+            Some(story) => story,
+            None => stories
+                .get(previous.story_id)
+                .await?
+                .ok_or(Error::StoryNotFound {
+                    id: previous.story_id,
+                })?,
+        };
         let active = match &story.active_task_id {
             Some(task_id) => tasks.get(task_id).await?,
             None => None,

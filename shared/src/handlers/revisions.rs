@@ -100,6 +100,7 @@ where
             &self.tasks,
             &self.queue,
             &previous,
+            Some(story),
             vec![trigger],
             Vec::new(),
         )
@@ -185,6 +186,7 @@ where
             &self.tasks,
             &self.queue,
             &task,
+            None,
             vec![trigger],
             vec![format!("retry:{task_id}")],
         )

@@ -186,12 +186,13 @@ where
             }
             return Ok(ignored("the pull request reached its revision limit"));
         }
-        let story = self.stories.get(story_id).await?;
-        if !story.is_some_and(|story| {
-            matches!(story.status, StoryStatus::Ready | StoryStatus::InProgress)
-        }) {
+        let Some(story) =
+            self.stories.get(story_id).await?.filter(|story| {
+                matches!(story.status, StoryStatus::Ready | StoryStatus::InProgress)
+            })
+        else {
             return Ok(ignored("the story is not being built"));
-        }
+        };
         let delivery = trigger.delivery_id.clone().unwrap_or_default();
         let once_keys = vec![format!("delivery:{delivery}"), once_key];
         let started = follow_ups::start(
@@ -199,6 +200,7 @@ where
             &self.tasks,
             &self.queue,
             &previous,
+            Some(story),
             vec![trigger],
             once_keys,
         )
