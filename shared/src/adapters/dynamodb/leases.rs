@@ -187,14 +187,20 @@ impl DynamoCodeTaskRepository {
         outcome: &RunOutcome,
         now: DateTime<Utc>,
     ) -> Result<FinishOutcome> {
-        for _ in 0..3 {
-            let Some(current) = self.get(&task.task_id).await? else {
-                return Ok(FinishOutcome::NotHeld);
-            };
-            if current.status != TaskStatus::Running
-                || current.worker_id.as_deref() != Some(worker_id)
-            {
-                return Ok(FinishOutcome::NotHeld);
+        // The task as claimed is tried first: its conditions (still ours, the same triggers
+        // waiting) say whether it is still true; only then is it read again.
+        let mut current = task.clone();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                current = match self.get(&task.task_id).await? {
+                    Some(read)
+                        if read.status == TaskStatus::Running
+                            && read.worker_id.as_deref() == Some(worker_id) =>
+                    {
+                        read
+                    }
+                    _ => return Ok(FinishOutcome::NotHeld),
+                };
             }
             let pending = current.pending_triggers.clone();
             let mut finish = UpdateExpression::new();
