@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
@@ -246,15 +245,7 @@ impl DynamoCodeTaskRepository {
             .update_item(&self.client, &self.table, Self::key(task_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(context))
-                if context.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(sdk_error(TASKS, error)),
-        }
+        super::condition_held(TASKS, result)
     }
 }
 

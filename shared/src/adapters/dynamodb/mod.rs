@@ -9,10 +9,28 @@ pub mod stories;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 
 pub use acceptance_tests::DynamoAcceptanceTestRepository;
 pub use code_tasks::DynamoCodeTaskRepository;
 pub use stories::{DynamoStoryRepository, PARENT_INDEX};
+
+/// Whether a conditional UpdateItem landed: a condition that did not hold is `false`, not an
+/// error; any other failure is sorted as every SDK failure is.
+pub(crate) fn condition_held<O, R: std::fmt::Debug>(
+    dependency: &'static str,
+    result: std::result::Result<O, SdkError<UpdateItemError, R>>,
+) -> crate::error::Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(context))
+            if context.err().is_conditional_check_failed_exception() =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(crate::adapters::sdk_error(dependency, error)),
+    }
+}
 
 /// Whether a table answers DescribeTable and is usable.
 pub async fn check_table(client: &Client, table: &str) -> std::result::Result<(), String> {

@@ -482,18 +482,7 @@ impl StoryRepository for DynamoStoryRepository {
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(context))
-                if matches!(
-                    context.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(sdk_error(STORIES, error)),
-        }
+        super::condition_held(STORIES, result)
     }
 
     async fn record_ai_review(
@@ -515,18 +504,7 @@ impl StoryRepository for DynamoStoryRepository {
                 .condition_expression(condition)
                 .expression_attribute_values(":forHash", AttributeValue::S(hash.to_owned()));
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(context))
-                if matches!(
-                    context.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(sdk_error(STORIES, error)),
-        }
+        super::condition_held(STORIES, request.send().await)
     }
 
     async fn unmark_deleting(&self, id: u64) -> Result<()> {
@@ -539,18 +517,8 @@ impl StoryRepository for DynamoStoryRepository {
             .condition_expression("attribute_exists(id)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(context))
-                if matches!(
-                    context.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(sdk_error(STORIES, error)),
-        }
+        // A story that is gone has no mark to take off.
+        super::condition_held(STORIES, result).map(|_| ())
     }
 
     async fn delete(&self, id: u64) -> Result<()> {
