@@ -66,38 +66,19 @@ impl<K: CodeTaskRepository> Operation for CancelCodeTask<K> {
 mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryCodeHost, MemoryStore};
-    use crate::handlers::generate_code::GenerateCode;
+
     use crate::handlers::test_support::{
-        error_code, json, request, seed_story, seed_test, with_path,
+        error_code, generate_code, json, request, seed_ready_story, with_path,
     };
     use crate::http::respond;
-    use crate::model::StoryStatus;
-    use crate::ports::{StoryChanges, StoryRepository};
+
+    use crate::ports::StoryRepository;
     use lambda_http::http::Method;
 
     async fn queued_task(store: &MemoryStore) -> String {
-        let story = seed_story(store, "Export", None).await;
-        seed_test(store, story.id, "a file is downloaded").await;
-        let ready = StoryChanges {
-            status: Some(StoryStatus::Ready),
-            ..StoryChanges::default()
-        };
-        StoryRepository::update(store, story.id, &ready, &Default::default(), Utc::now())
-            .await
-            .unwrap();
-        let generate = GenerateCode::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            MemoryCodeHost::new(),
-        );
-        let response = respond(
-            &generate,
-            with_path(request(Method::POST, "/x", ""), "id", "1"),
-        )
-        .await;
-        json(&response)["taskId"].as_str().unwrap().to_owned()
+        let story = seed_ready_story(store, "Export", "a file is downloaded").await;
+        let task = generate_code(store, &MemoryCodeHost::new(), story.id).await;
+        task["taskId"].as_str().unwrap().to_owned()
     }
 
     fn task_request(method: Method, task_id: &str) -> Request {

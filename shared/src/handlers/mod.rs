@@ -109,6 +109,43 @@ pub(crate) mod test_support {
         test
     }
 
+    /// A story with one acceptance test, moved to Ready: one that code can be generated for.
+    pub async fn seed_ready_story(
+        store: &crate::adapters::memory::MemoryStore,
+        title: &str,
+        then: &str,
+    ) -> crate::model::Story {
+        use crate::ports::StoryRepository;
+        let story = seed_story(store, title, None).await;
+        seed_test(store, story.id, then).await;
+        let ready = crate::ports::StoryChanges {
+            status: Some(crate::model::StoryStatus::Ready),
+            ..crate::ports::StoryChanges::default()
+        };
+        store
+            .update(story.id, &ready, &Default::default(), chrono::Utc::now())
+            .await
+            .unwrap();
+        story
+    }
+
+    /// POST /stories/{id}/generate-code with an empty body, as a client sends it: the answer.
+    pub async fn generate_code(
+        store: &crate::adapters::memory::MemoryStore,
+        host: &crate::adapters::memory::MemoryCodeHost,
+        story_id: u64,
+    ) -> Value {
+        let generate = crate::handlers::generate_code::GenerateCode::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            host.clone(),
+        );
+        let request = with_path(request(Method::POST, "/x", ""), "id", &story_id.to_string());
+        json(&crate::http::respond(&generate, request).await)
+    }
+
     pub fn error_code(response: &Response<Body>) -> String {
         json(response)["error"]["code"]
             .as_str()

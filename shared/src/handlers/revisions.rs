@@ -215,39 +215,20 @@ where
 mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryCodeHost, MemoryStore};
-    use crate::handlers::generate_code::GenerateCode;
+
     use crate::handlers::test_support::{
-        error_code, json, request, seed_story, seed_test, with_path,
+        error_code, generate_code, json, request, seed_ready_story, with_path,
     };
     use crate::http::respond;
     use crate::model::{TaskKind, TaskStatus};
-    use crate::ports::{PullRequestStatus, StoryChanges};
+    use crate::ports::PullRequestStatus;
     use lambda_http::http::Method;
 
     /// A story with a finished first task and its pull request #1.
     async fn story_with_pull_request(store: &MemoryStore, host: &MemoryCodeHost) -> String {
-        let story = seed_story(store, "Export", None).await;
-        seed_test(store, story.id, "a file is downloaded").await;
-        let ready = StoryChanges {
-            status: Some(StoryStatus::Ready),
-            ..StoryChanges::default()
-        };
-        StoryRepository::update(store, story.id, &ready, &Default::default(), Utc::now())
-            .await
-            .unwrap();
-        let generate = GenerateCode::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            host.clone(),
-        );
-        let response = respond(
-            &generate,
-            with_path(request(Method::POST, "/x", ""), "id", "1"),
-        )
-        .await;
-        json(&response)["taskId"].as_str().unwrap().to_owned()
+        let story = seed_ready_story(store, "Export", "a file is downloaded").await;
+        let task = generate_code(store, host, story.id).await;
+        task["taskId"].as_str().unwrap().to_owned()
     }
 
     fn change_request(body: &str) -> Request {

@@ -1,24 +1,22 @@
 //! Unit tests of generate-code against the in-memory adapters.
 use super::*;
 use crate::adapters::memory::{MemoryCodeHost, MemoryStore};
-use crate::handlers::test_support::{error_code, json, request, seed_story, seed_test, with_path};
+use crate::handlers::test_support::{
+    error_code, json, request, seed_ready_story, seed_story, with_path,
+};
 use crate::http::respond;
-use crate::ports::StoryChanges;
 use lambda_http::http::Method;
 
 type Operation = GenerateCode<MemoryStore, MemoryStore, MemoryStore, MemoryStore, MemoryCodeHost>;
 
 async fn ready_story(store: &MemoryStore) -> u64 {
-    let story = seed_story(store, "Export stories as CSV", None).await;
-    seed_test(store, story.id, "a CSV with 3 rows is downloaded").await;
-    let changes = StoryChanges {
-        status: Some(StoryStatus::Ready),
-        ..StoryChanges::default()
-    };
-    StoryRepository::update(store, story.id, &changes, &Default::default(), Utc::now())
-        .await
-        .unwrap();
-    story.id
+    seed_ready_story(
+        store,
+        "Export stories as CSV",
+        "a CSV with 3 rows is downloaded",
+    )
+    .await
+    .id
 }
 
 fn operation(store: &MemoryStore, host: &MemoryCodeHost) -> Operation {

@@ -2,11 +2,10 @@
 
 use super::*;
 use crate::adapters::memory::{MemoryCodeHost, MemoryEvents, MemoryStore, StaticSecret};
-use crate::handlers::generate_code::GenerateCode;
-use crate::handlers::test_support::{error_code, json, request, seed_story, seed_test, with_path};
+use crate::handlers::test_support::{error_code, generate_code, json, request, seed_ready_story};
 use crate::http::respond;
 use crate::model::{TaskStatus, TestStatus};
-use crate::ports::{StoryChanges, TestChanges};
+use crate::ports::TestChanges;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use lambda_http::http::Method;
@@ -41,29 +40,8 @@ impl Fixture {
             MemoryCodeHost::new(),
             MemoryEvents::default(),
         );
-        let story = seed_story(&store, "Export", None).await;
-        seed_test(&store, story.id, "a file is downloaded").await;
-        let ready = StoryChanges {
-            status: Some(StoryStatus::Ready),
-            ..StoryChanges::default()
-        };
-        StoryRepository::update(&store, story.id, &ready, &Default::default(), Utc::now())
-            .await
-            .unwrap();
-        let generate = GenerateCode::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            host.clone(),
-        );
-        let task = json(
-            &respond(
-                &generate,
-                with_path(request(Method::POST, "/x", ""), "id", "1"),
-            )
-            .await,
-        );
+        let story = seed_ready_story(&store, "Export", "a file is downloaded").await;
+        let task = generate_code(&store, &host, story.id).await;
         let first_task = task["taskId"].as_str().unwrap().to_owned();
         store.finish_task(&first_task, TaskStatus::Succeeded);
         host.state()
