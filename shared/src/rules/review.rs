@@ -139,27 +139,30 @@ pub fn score(criteria: &[ReviewCriterion]) -> u8 {
     u8::try_from((halves * 100 + total / 2) / total).unwrap_or(100)
 }
 
+/// A model's answer with these verdicts in INVEST order, for tests.
+#[cfg(test)]
+pub(crate) fn sample_answer(verdicts: [&str; 6]) -> Value {
+    let names = [
+        "independent",
+        "negotiable",
+        "valuable",
+        "estimable",
+        "small",
+        "testable",
+    ];
+    json!({
+        "criteria": names.iter().zip(verdicts).map(|(name, verdict)| json!({
+            "criterion": name, "verdict": verdict, "message": "Because.", "suggestion": "Do this."
+        })).collect::<Vec<_>>(),
+        "summary": "Fine overall."
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::sample_answer as answer;
     use super::*;
     use crate::rules::drafts::{as_story, template_story};
-
-    pub fn answer(verdicts: [&str; 6]) -> Value {
-        let names = [
-            "independent",
-            "negotiable",
-            "valuable",
-            "estimable",
-            "small",
-            "testable",
-        ];
-        json!({
-            "criteria": names.iter().zip(verdicts).map(|(name, verdict)| json!({
-                "criterion": name, "verdict": verdict, "message": "Because.", "suggestion": "Do this."
-            })).collect::<Vec<_>>(),
-            "summary": "Fine overall."
-        })
-    }
 
     #[test]
     fn the_score_is_ours_from_the_verdicts() {

@@ -7,25 +7,9 @@ use crate::adapters::memory::{MemoryLedger, MemoryStore};
 use crate::handlers::test_support::{error_code, json, request, seed_story, seed_test, with_path};
 use crate::http::respond;
 use crate::ports::{JsonAnswer, StoryChanges};
+use crate::rules::review::sample_answer;
 use lambda_http::http::Method;
 use serde_json::Value;
-
-fn verdicts(verdicts: [&str; 6]) -> Value {
-    let names = [
-        "independent",
-        "negotiable",
-        "valuable",
-        "estimable",
-        "small",
-        "testable",
-    ];
-    json!({
-        "criteria": names.iter().zip(verdicts).map(|(name, verdict)| json!({
-            "criterion": name, "verdict": verdict, "message": "Because.", "suggestion": "Do this."
-        })).collect::<Vec<_>>(),
-        "summary": "Small and clear; the estimate is missing."
-    })
-}
 
 fn answering(value: Value) -> ScriptedLanguageModel {
     ScriptedLanguageModel::answering(vec![Ok(JsonAnswer {
@@ -85,7 +69,7 @@ async fn a_review_runs_once_per_content_and_scores_from_the_verdicts() {
     );
     assert_eq!(queued(&store).len(), 1);
 
-    let model = answering(verdicts([
+    let model = answering(sample_answer([
         "pass", "pass", "pass", "concern", "pass", "fail",
     ]));
     let reviewer = InvestReviewer::new(store.clone(), store.clone(), model.clone());
