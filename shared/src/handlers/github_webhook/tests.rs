@@ -85,6 +85,16 @@ impl Fixture {
         })
     }
 
+    /// `pull_request.closed` for pull request 1, merged or not, closed by dana.
+    fn closed(&self, merged: bool) -> Value {
+        json!({
+            "action": "closed",
+            "sender": {"login": "dana", "type": "User"},
+            "repository": {"full_name": "acme/shop"},
+            "pull_request": self.pull("closed", merged),
+        })
+    }
+
     fn review(&self, review_id: u64, state: &str, sender: &str) -> Value {
         json!({
             "action": "submitted",
@@ -263,12 +273,7 @@ async fn bots_our_own_account_readers_and_closed_pulls_start_nothing() {
 #[tokio::test]
 async fn a_merge_with_a_failing_test_keeps_the_story_and_says_why() {
     let fixture = Fixture::new().await;
-    let closed = json!({
-        "action": "closed",
-        "sender": {"login": "dana", "type": "User"},
-        "repository": {"full_name": "acme/shop"},
-        "pull_request": fixture.pull("closed", true),
-    });
+    let closed = fixture.closed(true);
     let answer = fixture.deliver("pull_request", "m1", &closed).await;
     assert_eq!(answer.status(), 200);
     assert_eq!(json(&answer)["result"], "merged-not-done");
@@ -312,12 +317,7 @@ async fn a_merge_with_passing_tests_is_done_and_cancels_a_queued_revision() {
         )
         .await;
     let revision = fixture.tasks().await[0].task_id.clone();
-    let closed = json!({
-        "action": "closed",
-        "sender": {"login": "dana", "type": "User"},
-        "repository": {"full_name": "acme/shop"},
-        "pull_request": fixture.pull("closed", true),
-    });
+    let closed = fixture.closed(true);
     let answer = fixture.deliver("pull_request", "m2", &closed).await;
     assert_eq!(json(&answer)["result"], "done");
     assert_eq!(json(&answer)["cancelledTaskId"], revision.as_str());
@@ -351,12 +351,7 @@ async fn a_pull_request_closed_unmerged_cancels_its_revision_and_changes_no_stat
         )
         .await;
     let revision = fixture.tasks().await[0].task_id.clone();
-    let closed = json!({
-        "action": "closed",
-        "sender": {"login": "dana", "type": "User"},
-        "repository": {"full_name": "acme/shop"},
-        "pull_request": fixture.pull("closed", false),
-    });
+    let closed = fixture.closed(false);
     let answer = fixture.deliver("pull_request", "c2", &closed).await;
     assert_eq!(json(&answer)["result"], "closed");
     assert_eq!(json(&answer)["cancelledTaskId"], revision.as_str());
