@@ -120,6 +120,11 @@ pub enum Error {
         status: &'static str,
     },
 
+    #[error(
+        "{waiting} requests already wait on code task {task_id}, the limit; send this one after it finishes"
+    )]
+    TooManyWaitingRequests { task_id: String, waiting: usize },
+
     #[error("code task {task_id} is not the story's latest; retry {latest_task_id}")]
     TaskSuperseded {
         task_id: String,

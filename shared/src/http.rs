@@ -193,6 +193,11 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "TASK_SUPERSEDED",
             json!({ "taskId": task_id, "latestTaskId": latest_task_id }),
         ),
+        Error::TooManyWaitingRequests { task_id, waiting } => (
+            StatusCode::CONFLICT,
+            "TOO_MANY_WAITING_REQUESTS",
+            json!({ "taskId": task_id, "waiting": waiting }),
+        ),
         Error::PullRequestOpen {
             pr_number,
             pr_url,
@@ -611,6 +616,14 @@ mod tests {
                 },
                 409,
                 "TASK_SUPERSEDED",
+            ),
+            (
+                Error::TooManyWaitingRequests {
+                    task_id: "t".into(),
+                    waiting: 25,
+                },
+                409,
+                "TOO_MANY_WAITING_REQUESTS",
             ),
             (
                 Error::PullRequestOpen {

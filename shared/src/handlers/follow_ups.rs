@@ -10,6 +10,10 @@ use crate::ports::{
     TaskQueue,
 };
 
+/// Triggers one task may gather (its own, and those waiting to become the next revision). Each
+/// may carry up to 4,000 characters of feedback, and the task is one DynamoDB item (400 KB).
+pub const MAX_TRIGGERS_PER_TASK: usize = 25;
+
 /// What became of a trigger.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Started {
@@ -92,6 +96,15 @@ where
             return Err(Error::ActiveTaskExists {
                 task_id: active.task_id.clone(),
             });
+        }
+        if let Some(active) = &active {
+            let waiting = active.triggers.len() + active.pending_triggers.len();
+            if waiting + triggers.len() > MAX_TRIGGERS_PER_TASK {
+                return Err(Error::TooManyWaitingRequests {
+                    task_id: active.task_id.clone(),
+                    waiting,
+                });
+            }
         }
         let follow_up = FollowUp {
             next: previous.follow_up(triggers.clone(), Utc::now()),

@@ -269,6 +269,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn waiting_change_requests_stop_at_the_limit_and_nothing_is_lost() {
+        let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+        let first = story_with_pull_request(&store, &host).await;
+        let operation =
+            RequestChanges::new(store.clone(), store.clone(), store.clone(), host.clone());
+        for n in 0..crate::handlers::follow_ups::MAX_TRIGGERS_PER_TASK {
+            let body = format!(r#"{{"feedback":"change {n}"}}"#);
+            assert_eq!(
+                respond(&operation, change_request(&body)).await.status(),
+                202
+            );
+        }
+        let refused = respond(&operation, change_request(r#"{"feedback":"one more"}"#)).await;
+        assert_eq!(refused.status(), 409);
+        assert_eq!(error_code(&refused), "TOO_MANY_WAITING_REQUESTS");
+        assert_eq!(json(&refused)["error"]["details"]["taskId"], first.as_str());
+        let waiting = crate::ports::CodeTaskRepository::get(&store, &first)
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_triggers;
+        assert_eq!(
+            waiting.len(),
+            crate::handlers::follow_ups::MAX_TRIGGERS_PER_TASK
+        );
+        assert_eq!(waiting[0].body.as_deref(), Some("change 0"));
+    }
+
+    #[tokio::test]
     async fn change_requests_need_feedback_an_open_pull_request_and_a_story() {
         let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
         let operation =
