@@ -12,7 +12,6 @@ use aipm::model::{CodeTask, StoryStatus, TaskKind, TaskStatus};
 use aipm::ports::{CodeHost, CodeTaskRepository, StoryRepository};
 use aipm_tests::gateway::LocalGateway;
 use aipm_tests::{Backend, Process};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -382,9 +381,8 @@ impl Loop {
     /// A delivery signed with the webhook secret, as GitHub sends it.
     async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> (u16, Value) {
         let body = payload.to_string();
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-        mac.update(body.as_bytes());
-        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let signature =
+            aipm::handlers::github_webhook::signature::sign(SECRET.as_bytes(), body.as_bytes());
         let began = Instant::now();
         let response = self
             .http

@@ -7,7 +7,6 @@ use crate::http::respond;
 use crate::model::{TaskStatus, TestStatus};
 use crate::ports::TestChanges;
 use chrono::Utc;
-use hmac::{Hmac, Mac};
 use lambda_http::http::Method;
 use serde_json::Value;
 
@@ -107,9 +106,7 @@ impl Fixture {
 
     async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> Response<Body> {
         let body = payload.to_string();
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-        mac.update(body.as_bytes());
-        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let signature = super::signature::sign(SECRET.as_bytes(), body.as_bytes());
         self.deliver_signed(event, delivery, &body, Some(&signature))
             .await
     }

@@ -3,6 +3,8 @@
 //! the handlers' own overhead on the in-memory adapters, get-stories page cost as the table
 //! grows, and each function's zip size. Prints the tables and writes BENCHMARKS.md.
 
+mod review_and_ai;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use aipm::handlers::get_stories::GetStories;
 use aipm::handlers::get_story::GetStory;
 use aipm::handlers::update_story::UpdateStory;
 use aipm::http::{Operation, respond};
-use aipm::model::NewStory;
+use aipm::model::{NewStory, StoryStatus};
 use aipm::ports::StoryRepository;
 use aipm_tests::runtime_api::RuntimeApi;
 use aipm_tests::{Backend, repo_root, seed_ready_story};
@@ -72,7 +74,8 @@ fn api_event(method: &str, route: &str, path: &str, body: Option<Value>, headers
 /// The status code and body length of a function's response.
 fn outcome(posted: &aipm_tests::runtime_api::Posted) -> (u16, usize) {
     let response: Value = serde_json::from_slice(&posted.body).unwrap_or(Value::Null);
-    let status = response["statusCode"].as_u64().unwrap_or(0) as u16;
+    let status = review_and_ai::queue_outcome(&response)
+        .unwrap_or(response["statusCode"].as_u64().unwrap_or(0) as u16);
     let length = response["body"].as_str().map(str::len).unwrap_or(0);
     (if posted.error { 0 } else { status }, length)
 }
@@ -209,26 +212,49 @@ fn new_story(n: usize) -> NewStory {
     }
 }
 
-/// Writes stories `ids` straight into the table, 25 to a BatchWriteItem, and moves the id
-/// counter past them. Creating them one by one through the repository would cost a transaction
-/// each, and moto copies the whole table for every transaction: O(n²) to fill 10,000.
-async fn seed_stories(backend: &Backend, ids: std::ops::Range<u64>) {
-    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-    let client = aws_sdk_dynamodb::Client::new(&backend.sdk);
-    let table = &backend.config.stories_table;
+/// Writes stories `ids` with `status` straight into the table, 25 to a BatchWriteItem, and moves
+/// the id counter past them. Creating them one by one through the repository would cost a
+/// transaction each, and moto copies the whole table for every transaction: O(n²) to fill
+/// 10,000.
+async fn seed_stories(backend: &Backend, ids: std::ops::Range<u64>, status: StoryStatus) {
+    use aws_sdk_dynamodb::types::AttributeValue;
     let now = chrono::Utc::now();
     let last = ids.end.saturating_sub(1);
-    let ids: Vec<u64> = ids.collect();
-    for chunk in ids.chunks(25) {
+    let items = ids
+        .map(|id| {
+            let mut story = new_story(id as usize).into_story(id, now);
+            story.status = status;
+            serde_dynamo::to_item(story).expect("a story serializes")
+        })
+        .collect();
+    batch_put(backend, &backend.config.stories_table, items).await;
+    aws_sdk_dynamodb::Client::new(&backend.sdk)
+        .update_item()
+        .table_name(&backend.config.stories_table)
+        .key("id", AttributeValue::N("0".into()))
+        .update_expression("SET lastStoryId = :last")
+        .expression_attribute_values(":last", AttributeValue::N(last.to_string()))
+        .send()
+        .await
+        .expect("the id counter moves past the seeded stories");
+}
+
+/// Writes `items` into `table`, 25 to a BatchWriteItem, until none is left unprocessed.
+async fn batch_put(
+    backend: &Backend,
+    table: &str,
+    items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let client = aws_sdk_dynamodb::Client::new(&backend.sdk);
+    for chunk in items.chunks(25) {
         let mut writes: Vec<WriteRequest> = chunk
             .iter()
-            .map(|&id| {
-                let item = serde_dynamo::to_item(new_story(id as usize).into_story(id, now))
-                    .expect("a story serializes");
+            .map(|item| {
                 WriteRequest::builder()
                     .put_request(
                         PutRequest::builder()
-                            .set_item(Some(item))
+                            .set_item(Some(item.clone()))
                             .build()
                             .expect("a put has an item"),
                     )
@@ -248,15 +274,6 @@ async fn seed_stories(backend: &Backend, ids: std::ops::Range<u64>) {
                 .unwrap_or_default();
         }
     }
-    client
-        .update_item()
-        .table_name(table)
-        .key("id", AttributeValue::N("0".into()))
-        .update_expression("SET lastStoryId = :last")
-        .expression_attribute_values(":last", AttributeValue::N(last.to_string()))
-        .send()
-        .await
-        .expect("the id counter moves past the seeded stories");
 }
 
 /// One row of the scale table.
@@ -553,6 +570,7 @@ async fn handler_overhead() -> HandlerFigures {
         )
     })
     .await;
+    review_and_ai::handler_overhead(&mut figures).await;
     figures
 }
 
@@ -788,7 +806,7 @@ async fn main() {
         let mut page_at = Vec::new();
         let mut have = 0;
         for size in [100u64, 1_000, 10_000] {
-            seed_stories(&backend, have + 1..size + 1).await;
+            seed_stories(&backend, have + 1..size + 1, StoryStatus::Draft).await;
             have = size;
             let cost = page_cost(&binaries, &backend, &mut runtime).await;
             eprintln!(
@@ -818,7 +836,12 @@ async fn main() {
         backend.emulator.stop().await;
     }
 
-    let backend = Backend::start("bench").await;
+    let mut backend = Backend::start("bench").await;
+    // Drafts and reviews ask a stand-in model provider that answers at once.
+    let model_provider = review_and_ai::model_provider().await;
+    backend
+        .environment
+        .extend(review_and_ai::ai_environment(&model_provider));
     // Data for the per-function scenarios.
     let story = seed_ready_story(&backend.sdk, &backend.config).await;
     let test_story = seed_ready_story(&backend.sdk, &backend.config).await;
@@ -839,7 +862,8 @@ async fn main() {
     let deletable = test_story + 1;
     let tests_base = deletable + runs as u64 + 10;
     let create_base = tests_base + (runs / 20) as u64 + 10;
-    seed_stories(&backend, deletable..create_base + (runs / 10) as u64 + 10).await;
+    let pools_base = create_base + (runs / 10) as u64 + 10;
+    seed_stories(&backend, deletable..pools_base, StoryStatus::Draft).await;
     {
         use aipm::ports::AcceptanceTestRepository;
         use futures::StreamExt;
@@ -867,19 +891,26 @@ async fn main() {
     let (_, generated) = runtime_first_task(&binaries, &environment, &mut runtime, story).await;
     let task_id = generated["taskId"].as_str().unwrap_or("0").to_owned();
 
+    let (pools, _) = review_and_ai::seed(&backend, pools_base, runs, story, &task_id).await;
+
     let mut figures = Vec::new();
-    for scenario in scenarios(
+    let mut all = scenarios(
         story,
         task_id,
         deletable,
         test_story,
         tests_base,
         create_base,
-    ) {
+    );
+    all.extend(review_and_ai::scenarios(&pools, &backend));
+    for scenario in all {
         if let Some(only) = &only
             && !only.iter().any(|name| name == scenario.function)
         {
             continue;
+        }
+        if scenario.function == "invest-reviewer" {
+            review_and_ai::collect_review_requests(&backend, &pools).await;
         }
         eprintln!("measuring {}", scenario.function);
         let mut n = 0;
@@ -974,7 +1005,7 @@ const UI_STORIES: u64 = 1_000;
 async fn ui_figures(binaries: &Path) -> aipm_tests::ui_bench::UiFigures {
     use aipm_tests::gateway::{Gateway, GatewaySettings};
     let backend = Backend::start("bench-ui").await;
-    seed_stories(&backend, 1..UI_STORIES + 1).await;
+    seed_stories(&backend, 1..UI_STORIES + 1, StoryStatus::Draft).await;
     let mut settings =
         GatewaySettings::new(backend.environment.clone(), &backend.scratch.join("logs"));
     settings.binaries = binaries.to_path_buf();
