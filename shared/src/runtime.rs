@@ -226,6 +226,7 @@ where
     use lambda_http::lambda_runtime::{self, LambdaEvent};
     let handle = Arc::new(handle);
     let name = cold_start.operation;
+    telemetry::count_cold_start(name);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| {
             let handle = Arc::clone(&handle);
@@ -275,6 +276,7 @@ async fn serve_in(
     operation: impl Operation,
 ) -> Result<(), lambda_http::Error> {
     let operation = Arc::new(operation);
+    telemetry::count_cold_start(name);
     lambda_http::run(service_fn(move |request: Request| {
         let operation = Arc::clone(&operation);
         let span = telemetry::request_span(&request_id(&request));

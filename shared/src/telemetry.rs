@@ -18,6 +18,7 @@ pub const METRICS_NAMESPACE: &str = "AIPM";
 /// Metric names, shared by the code that emits them and the tests that read them back.
 pub mod metric {
     pub const REQUESTS: &str = "Requests";
+    pub const COLD_STARTS: &str = "ColdStarts";
     pub const TASKS_CREATED: &str = "TasksCreated";
     pub const TASKS_SUCCEEDED: &str = "TasksSucceeded";
     pub const TASKS_FAILED: &str = "TasksFailed";
@@ -104,10 +105,25 @@ pub fn flush_metrics(mut out: impl Write) {
     }
 }
 
-/// Counts one answered request by operation and status code.
+/// Counts one answered request by operation and status class (`2xx`, `4xx`, `5xx`). The class,
+/// not the code, is the dimension: the dashboard's error graphs need no metric math, and each
+/// operation stays at a few metrics (the access log has the exact code).
 pub fn count_request(operation: &'static str, status: u16) {
-    metrics::counter!(metric::REQUESTS, "Operation" => operation, "Status" => status.to_string())
-        .increment(1);
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!(metric::REQUESTS, "Operation" => operation, "Status" => class).increment(1);
+}
+
+/// Counts a new execution environment of `operation`; it goes out with its first request's
+/// metrics. (Lambda's own report lines, which carry the init duration, are below the WARN
+/// system log level the template sets.)
+pub fn count_cold_start(operation: &'static str) {
+    metrics::counter!(metric::COLD_STARTS, "Operation" => operation).increment(1);
 }
 
 /// Counts a webhook delivery by what came of it (`ignored`, `revision`, `merged`, `closed`).
@@ -217,15 +233,25 @@ mod tests {
     fn metrics_come_out_as_emf_documents() {
         init_metrics("test");
         count_request("telemetry-test", 201);
+        count_cold_start("telemetry-test");
         let captured = Captured::default();
         flush_metrics(captured.clone());
         let documents = captured.lines();
         let ours = documents
             .iter()
-            .find(|document| document["Operation"] == "telemetry-test")
+            .find(|document| {
+                document["Operation"] == "telemetry-test" && document.get("Requests").is_some()
+            })
             .expect("a document for the operation");
         assert_eq!(ours["Requests"], 1);
-        assert_eq!(ours["Status"], "201");
+        assert_eq!(ours["Status"], "2xx");
+        let started = documents
+            .iter()
+            .find(|document| {
+                document["Operation"] == "telemetry-test" && document.get("ColdStarts").is_some()
+            })
+            .expect("a cold start document for the operation");
+        assert_eq!(started["ColdStarts"], 1);
         assert_eq!(ours["Stage"], "test");
         let directive = &ours["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], METRICS_NAMESPACE);

@@ -327,3 +327,130 @@ fn ai_is_off_by_default_configurable_and_bounded() {
         true
     );
 }
+
+/// Every function is deployed through its `live` alias, all at once in dev and as a 10 % canary
+/// for 5 minutes in prod, rolled back by the API's 5xx rate and the function's own error alarm;
+/// and everything that calls a function calls the alias, so that no caller bypasses a canary.
+#[test]
+fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
+    let template = template();
+    assert_eq!(template["Globals"]["Function"]["AutoPublishAlias"], "live");
+    assert_eq!(
+        template["Conditions"]["IsProd"],
+        json!({"Fn::Equals": [{"Ref": "Stage"}, "prod"]})
+    );
+    let functions = resources_of_type(&template, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 20);
+    for (name, function) in &functions {
+        let preference = &function["Properties"]["DeploymentPreference"];
+        assert_eq!(
+            preference["Type"],
+            json!({"Fn::If": ["IsProd", "Canary10Percent5Minutes", "AllAtOnce"]}),
+            "{name}"
+        );
+        let own_alarm = name.replace("Function", "ErrorsAlarm");
+        assert_eq!(
+            preference["Alarms"],
+            json!([{"Ref": "Api5xxRateAlarm"}, {"Ref": own_alarm}]),
+            "{name}"
+        );
+        let alarm = &template["Resources"][&own_alarm]["Properties"];
+        assert_eq!(alarm["Namespace"], "AWS/Lambda", "{own_alarm}");
+        assert_eq!(alarm["MetricName"], "Errors", "{own_alarm}");
+        assert_eq!(
+            alarm["Dimensions"][1]["Value"],
+            json!({"Fn::Sub": format!("${{{name}}}:live")}),
+            "{own_alarm} watches the alias"
+        );
+        assert_eq!(alarm["Period"], 60, "{own_alarm}");
+    }
+    let five_xx = &template["Resources"]["Api5xxRateAlarm"]["Properties"];
+    for metric in five_xx["Metrics"].as_array().unwrap() {
+        if let Some(period) = metric["MetricStat"]["Period"].as_u64() {
+            assert_eq!(period, 60, "a 5-minute canary needs a per-minute alarm");
+        }
+    }
+    let alias_of = |reference: &Value| -> String {
+        let name = reference["Ref"].as_str().unwrap_or_default();
+        assert!(
+            name.ends_with("Function.Alias"),
+            "{reference} is not an alias"
+        );
+        name.trim_end_matches(".Alias").to_owned()
+    };
+    let integrations = resources_of_type(&template, "AWS::ApiGatewayV2::Integration");
+    assert_eq!(integrations.len(), 19);
+    for (_, integration) in integrations {
+        let function = alias_of(&integration["Properties"]["IntegrationUri"]);
+        assert!(template["Resources"][&function].is_object(), "{function}");
+    }
+    let permissions = resources_of_type(&template, "AWS::Lambda::Permission");
+    assert_eq!(permissions.len(), 21);
+    for (_, permission) in permissions {
+        alias_of(&permission["Properties"]["FunctionName"]);
+    }
+}
+
+/// The stage's dashboard shows what an operator looks at first: requests and errors per
+/// operation, latency of every API function, cold starts, code tasks, AI fallbacks, the queues'
+/// depth and age, and the dead-letter queues.
+#[test]
+fn the_dashboard_covers_operations_tasks_and_queues() {
+    let template = template();
+    let dashboard = &template["Resources"]["Dashboard"];
+    assert_eq!(dashboard["Type"], "AWS::CloudWatch::Dashboard");
+    let body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .expect("the body is one !Sub string");
+    let parsed: Value = serde_json::from_str(body).expect("the body is JSON");
+    let widgets = parsed["widgets"].as_array().unwrap();
+    let text = body.to_owned();
+    for status in ["2xx", "4xx", "5xx"] {
+        assert!(
+            text.contains(&format!(r#"Status=\"{status}\""#)),
+            "{status} per operation"
+        );
+    }
+    for needed in [
+        "ColdStarts",
+        "TasksSucceeded",
+        "TasksFailed",
+        "TasksTimedOut",
+        "TaskDuration",
+        "AiFallbacks",
+        "ApproximateAgeOfOldestMessage",
+        "${CodeTasksQueue.QueueName}",
+        "${AiReviewQueue.QueueName}",
+        "${CodeTasksDeadLetterQueue.QueueName}",
+        "${AiReviewDeadLetterQueue.QueueName}",
+    ] {
+        assert!(text.contains(needed), "the dashboard shows {needed}");
+    }
+    for (name, _) in resources_of_type(&template, "AWS::Serverless::Function") {
+        if name == "InvestReviewerFunction" {
+            continue;
+        }
+        assert!(
+            text.contains(&format!("\"${{{name}}}:live\"")),
+            "latency of {name}'s live alias"
+        );
+    }
+    // The grid is 24 wide and no two widgets overlap.
+    let mut cells = std::collections::BTreeSet::new();
+    for widget in widgets {
+        let (x, y) = (widget["x"].as_u64().unwrap(), widget["y"].as_u64().unwrap());
+        let (width, height) = (
+            widget["width"].as_u64().unwrap(),
+            widget["height"].as_u64().unwrap(),
+        );
+        assert!(x + width <= 24, "{widget}");
+        for column in x..x + width {
+            for row in y..y + height {
+                assert!(
+                    cells.insert((column, row)),
+                    "widgets overlap at {column},{row}"
+                );
+            }
+        }
+    }
+}
