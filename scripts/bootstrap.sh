@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the local stack's tools (moto, cargo-lambda, cfn-lint) into .venv inside the repository.
+# Installs the local stack's tools (moto, cargo-lambda, cfn-lint, check-jsonschema) into .venv inside the repository.
 # Idempotent: does nothing when .venv already holds exactly scripts/requirements.txt.
 set -euo pipefail
 

@@ -714,3 +714,48 @@ impl LocalUp {
         self.process.stop().await;
     }
 }
+
+/// A CloudFormation template of the repository (`path` from its root) as JSON, with the short
+/// tags in their long form (`!Ref X` becomes `{"Ref": "X"}`, `!If [...]` becomes
+/// `{"Fn::If": [...]}`, `!GetAtt A.B` becomes `{"Fn::GetAtt": ["A", "B"]}`), for contract tests.
+pub fn cloudformation(path: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_root().join(path))
+        .unwrap_or_else(|error| panic!("cannot read {path}: {error}"));
+    yaml_to_json(serde_yaml::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}")))
+}
+
+fn yaml_to_json(value: serde_yaml::Value) -> serde_json::Value {
+    use serde_json::{Value, json};
+    use serde_yaml::Value as Yaml;
+    match value {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(flag) => json!(flag),
+        Yaml::Number(number) => serde_json::to_value(number).unwrap_or(Value::Null),
+        Yaml::String(text) => json!(text),
+        Yaml::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
+        Yaml::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let key = key.as_str().map(str::to_owned).unwrap_or_default();
+                    (key, yaml_to_json(value))
+                })
+                .collect(),
+        ),
+        Yaml::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let key = if name == "Ref" {
+                "Ref".to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
+            let mut inner = yaml_to_json(tagged.value);
+            if name == "GetAtt"
+                && let Some(text) = inner.as_str()
+            {
+                inner = json!(text.split('.').collect::<Vec<_>>());
+            }
+            json!({ key: inner })
+        }
+    }
+}

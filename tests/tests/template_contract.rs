@@ -6,44 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-/// The template as JSON, with CloudFormation's short tags in their long form (`!Ref X` becomes
-/// `{"Ref": "X"}`, `!If [...]` becomes `{"Fn::If": [...]}`).
 fn template() -> Value {
-    let path = aipm_tests::repo_root().join("template.yaml");
-    let text = std::fs::read_to_string(path).unwrap();
-    to_json(serde_yaml::from_str(&text).unwrap())
-}
-
-fn to_json(value: serde_yaml::Value) -> Value {
-    use serde_yaml::Value as Yaml;
-    match value {
-        Yaml::Null => Value::Null,
-        Yaml::Bool(flag) => json!(flag),
-        Yaml::Number(number) => serde_json::to_value(number).unwrap(),
-        Yaml::String(text) => json!(text),
-        Yaml::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
-        Yaml::Mapping(map) => Value::Object(
-            map.into_iter()
-                .map(|(key, value)| (key.as_str().unwrap().to_owned(), to_json(value)))
-                .collect(),
-        ),
-        Yaml::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let key = if name == "Ref" {
-                "Ref".to_owned()
-            } else {
-                format!("Fn::{name}")
-            };
-            let mut inner = to_json(tagged.value);
-            if name == "GetAtt"
-                && let Some(text) = inner.as_str()
-            {
-                inner = json!(text.split('.').collect::<Vec<_>>());
-            }
-            json!({ key: inner })
-        }
-    }
+    aipm_tests::cloudformation("template.yaml")
 }
 
 fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
