@@ -9,23 +9,27 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
+use crate::isolation::AgentUser;
+
 /// Characters of the agent's output kept on the task and in the PR comment.
 pub const LOG_TAIL_CHARS: usize = 4_000;
 /// Time between SIGTERM and SIGKILL when stopping an agent.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 pub struct AgentRun {
     child: Child,
     group: Option<Pid>,
 }
 
-/// What the agent sees: a minimal environment plus the variables named to pass through.
+/// What the agent sees: a minimal environment plus the variables named to pass through, as
+/// `user` when one is set (its home, its name, no capabilities).
 pub fn spawn(
     command: &str,
     workspace: &Path,
     log: &Path,
     task_env: &[(&str, String)],
     passthrough: &[String],
+    user: Option<&AgentUser>,
 ) -> std::io::Result<AgentRun> {
     let log_file = std::fs::File::create(log)?;
     let log_err = log_file.try_clone()?;
@@ -51,6 +55,17 @@ pub fn spawn(
     }
     for (name, value) in task_env {
         process.env(name, value);
+    }
+    if let Some(user) = user {
+        process
+            .env("HOME", &user.home)
+            .env("USER", &user.name)
+            .env("LOGNAME", &user.name);
+        let (uid, gid) = (user.uid, user.gid);
+        // SAFETY: become_user makes raw system calls only, as code between fork and exec must.
+        unsafe {
+            process.pre_exec(move || crate::isolation::become_user(uid, gid));
+        }
     }
     let child = process.spawn()?;
     let group = child

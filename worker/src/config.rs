@@ -30,6 +30,9 @@ pub struct WorkerConfig {
     pub git_remote: String,
     /// Names of environment variables passed through to the agent (e.g. its API key).
     pub agent_env: Vec<String>,
+    /// The unprivileged account the agent runs as (`AIPM_AGENT_USER`); none runs it as the
+    /// worker itself (local runs and tests).
+    pub agent_user: Option<crate::isolation::AgentUser>,
     pub tables: Config,
     pub code_host: CodeHostConfig,
 }
@@ -64,6 +67,26 @@ fn number(
             .ok()
             .filter(|value| *value > 0)
             .ok_or_else(|| format!("{name} must be a positive integer, not {text:?}")),
+    }
+}
+
+/// The names in `AIPM_AGENT_ENV`. The worker's own credentials never go through: AWS settings
+/// would hand the agent the instance role's keys, and AIPM's GitHub settings its token.
+fn agent_env(names: Option<String>) -> Result<Vec<String>, String> {
+    let names: Vec<String> = names
+        .unwrap_or_default()
+        .split(',')
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect();
+    match names
+        .iter()
+        .find(|name| name.starts_with("AWS_") || name.starts_with("AIPM_GITHUB_"))
+    {
+        Some(name) => Err(format!(
+            "AIPM_AGENT_ENV may not pass {name} to the agent: the worker's AWS and GitHub credentials stay with the worker"
+        )),
+        None => Ok(names),
     }
 }
 
@@ -110,15 +133,10 @@ impl WorkerConfig {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("aipm-worker")),
             git_remote,
-            agent_env: lookup("AIPM_AGENT_ENV")
-                .map(|names| {
-                    names
-                        .split(',')
-                        .map(|name| name.trim().to_owned())
-                        .filter(|name| !name.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            agent_env: agent_env(lookup("AIPM_AGENT_ENV"))?,
+            agent_user: lookup("AIPM_AGENT_USER")
+                .map(|name| crate::isolation::AgentUser::lookup(name.trim()))
+                .transpose()?,
             tables,
             code_host,
         })
@@ -166,5 +184,27 @@ mod tests {
         let error =
             WorkerConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap_err();
         assert!(error.contains("AIPM_AGENT_COMMAND"), "{error}");
+    }
+
+    #[test]
+    fn the_workers_credentials_cannot_be_passed_to_the_agent() {
+        for name in [
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_PROFILE",
+            "AIPM_GITHUB_TOKEN_SECRET_ARN",
+        ] {
+            let mut env = base();
+            let list = format!("ANTHROPIC_API_KEY, {name}");
+            env.insert("AIPM_AGENT_ENV", Box::leak(list.into_boxed_str()));
+            let error =
+                WorkerConfig::from_lookup(|key| env.get(key).map(|v| v.to_string())).unwrap_err();
+            assert!(error.contains(name), "{error}");
+        }
+        let mut env = base();
+        env.insert("AIPM_AGENT_ENV", "ANTHROPIC_API_KEY,OPENAI_API_KEY");
+        env.insert("AIPM_AGENT_USER", "nobody");
+        let config = WorkerConfig::from_lookup(|key| env.get(key).map(|v| v.to_string())).unwrap();
+        assert_eq!(config.agent_env, ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]);
+        assert_eq!(config.agent_user.unwrap().name, "nobody");
     }
 }

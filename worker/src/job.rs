@@ -83,6 +83,23 @@ pub async fn run<H: CodeHost>(
     end
 }
 
+/// Gives the checkout and an empty answers file to the agent's account.
+fn hand_over(files: &RunFiles<'_>, user: &crate::isolation::AgentUser) -> std::io::Result<()> {
+    std::fs::write(files.result, "")?;
+    crate::isolation::hand_over(files.result, user.uid, user.gid)?;
+    crate::isolation::hand_over(files.workspace, user.uid, user.gid)
+}
+
+/// Takes the checkout and the answers back for the worker, so that it commits as itself.
+fn take_back(files: &RunFiles<'_>) -> std::io::Result<()> {
+    let (uid, gid) = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
+    crate::isolation::take_back(files.result, uid, gid)?;
+    crate::isolation::take_back(files.workspace, uid, gid)
+}
+
 /// Where one run works: its checkout, the agent's log, the agent's answers.
 struct RunFiles<'a> {
     workspace: &'a std::path::Path,
@@ -159,12 +176,22 @@ async fn run_in<H: CodeHost>(
         ("AIPM_TASK_ATTEMPT", task.attempt.to_string()),
         ("AIPM_BRANCH", task.branch.clone()),
     ];
+    if let Some(user) = &config.agent_user
+        && let Err(error) = hand_over(files, user)
+    {
+        return JobEnd::Failed {
+            error: format!("cannot hand the workspace to {}: {error}", user.name),
+            retry: true,
+            log_tail: None,
+        };
+    }
     let mut agent = match agent::spawn(
         &config.agent_command,
         workspace,
         log,
         &task_env,
         &config.agent_env,
+        config.agent_user.as_ref(),
     ) {
         Ok(agent) => agent,
         Err(error) => {
@@ -193,6 +220,15 @@ async fn run_in<H: CodeHost>(
     };
     if !matches!(stop, Stop::Exited(_)) {
         agent.stop().await;
+    }
+    if config.agent_user.is_some()
+        && let Err(error) = take_back(files)
+    {
+        return JobEnd::Failed {
+            error: format!("cannot take the workspace back from the agent: {error}"),
+            retry: true,
+            log_tail: log_tail(log),
+        };
     }
     let tail = log_tail(log);
     match stop {

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod config;
 pub mod git;
+pub mod isolation;
 pub mod job;
 pub mod revision;
 

@@ -573,3 +573,121 @@ async fn a_message_that_arrives_before_its_hand_off_is_recorded_is_taken_up_once
         .await;
     assert_eq!(finished.status, TaskStatus::Succeeded, "{finished:?}");
 }
+
+/// What systemd does on stop with `KillMode=mixed` (deploy/aipm-worker.service): SIGTERM to the
+/// worker alone. An agent that finishes within the grace period finishes its task.
+#[tokio::test]
+async fn sigterm_to_the_worker_alone_lets_a_running_agent_finish_its_task() {
+    let fixture = Fixture::start().await;
+    let task = fixture.generated_task().await;
+    let agent = fixture.agent(
+        "finishing",
+        "sleep 3\nmkdir -p src\necho 'pub fn done() {}' > src/done.rs",
+    );
+    let mut worker = fixture.worker(&agent, &[("AIPM_SHUTDOWN_GRACE_SECONDS", "30")]);
+    fixture
+        .wait_for(&task.task_id, &worker, |task| {
+            task.status == TaskStatus::Running
+        })
+        .await;
+    let pid = worker.pid().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exited = tokio::time::timeout(Duration::from_secs(60), worker.child.wait()).await;
+    assert!(
+        exited.is_ok_and(|status| status.is_ok_and(|s| s.success())),
+        "{}",
+        worker.log_text()
+    );
+    let finished = fixture.tasks().get(&task.task_id).await.unwrap().unwrap();
+    assert_eq!(
+        finished.status,
+        TaskStatus::Succeeded,
+        "{finished:?}\n{}",
+        worker.log_text()
+    );
+    assert_eq!(
+        fixture
+            .git(&["show", &format!("{}:src/done.rs", finished.branch)])
+            .as_deref(),
+        Some("pub fn done() {}")
+    );
+}
+
+/// With `AIPM_AGENT_USER` the agent runs as that unprivileged account: not the worker's uid,
+/// none of the worker's environment (its AWS keys, its tables), none of its files; the worker
+/// still commits what the agent wrote. Switching users needs root, which CI has.
+#[tokio::test]
+async fn the_agent_runs_as_its_own_user_without_the_workers_environment_or_files() {
+    if !nix::unistd::Uid::effective().is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root: this test must run there"
+        );
+        eprintln!("skipped: switching to the agent's user needs root");
+        return;
+    }
+    let fixture = Fixture::start().await;
+    let nobody = aipm_worker::isolation::AgentUser::lookup("nobody").unwrap();
+    let secret = fixture.scratch.join("worker-only.txt");
+    std::fs::write(&secret, "the worker's").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let task = fixture.generated_task().await;
+    let agent = fixture.agent(
+        "isolated",
+        "id -u > agent-uid.txt\nenv | sort > agent-env.txt\npwd > agent-dir.txt\n\
+         if cat \"$AIPM_SCRATCH/worker-only.txt\" >/dev/null 2>&1; then echo readable; else echo denied; fi > worker-file.txt\n\
+         mkdir -p src && echo 'pub fn isolated() {}' > src/isolated.rs && chmod 000 src/isolated.rs",
+    );
+    let worker = fixture.worker(&agent, &[("AIPM_AGENT_USER", "nobody")]);
+    let done = fixture.wait_for(&task.task_id, &worker, finished).await;
+    assert_eq!(
+        done.status,
+        TaskStatus::Succeeded,
+        "{done:?}\n{}",
+        worker.log_text()
+    );
+    let file = |name: &str| {
+        fixture
+            .git(&["show", &format!("{}:{name}", done.branch)])
+            .unwrap_or_else(|| panic!("{name} is not on the branch"))
+    };
+    assert_eq!(file("agent-uid.txt"), nobody.uid.to_string());
+    assert_eq!(file("worker-file.txt"), "denied");
+    assert!(
+        file("agent-dir.txt").contains(&task.task_id),
+        "the agent works in its task's checkout"
+    );
+    assert_eq!(
+        file("src/isolated.rs"),
+        "pub fn isolated() {}",
+        "the worker takes back even a file the agent closed"
+    );
+    let environment = file("agent-env.txt");
+    for line in environment.lines() {
+        assert!(!line.starts_with("AWS_"), "the agent saw {line}");
+        assert!(
+            !line.starts_with("AIPM_STORIES_TABLE"),
+            "the agent saw {line}"
+        );
+        assert!(!line.starts_with("AIPM_GITHUB"), "the agent saw {line}");
+    }
+    assert!(
+        environment
+            .lines()
+            .any(|line| line == format!("HOME={}", nobody.home.display())),
+        "{environment}"
+    );
+    assert!(environment.lines().any(|line| line == "USER=nobody"));
+    assert!(
+        environment
+            .lines()
+            .any(|line| line.starts_with("AIPM_TASK_ID=")),
+        "the task's own variables reach it"
+    );
+}
