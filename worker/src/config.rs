@@ -90,6 +90,48 @@ fn agent_env(names: Option<String>) -> Result<Vec<String>, String> {
     }
 }
 
+/// The agent's command and the variables passed through to it: from `AIPM_AGENT_PRESET` (a
+/// known CLI) or `AIPM_AGENT_COMMAND` (any command), plus `AIPM_AGENT_ENV`.
+struct AgentSettings {
+    command: String,
+    passthrough: Vec<String>,
+}
+
+fn agent_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<AgentSettings, String> {
+    let mut passthrough = agent_env(lookup("AIPM_AGENT_ENV"))?;
+    let command = match (lookup("AIPM_AGENT_PRESET"), lookup("AIPM_AGENT_COMMAND")) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "set AIPM_AGENT_PRESET or AIPM_AGENT_COMMAND, not both: the preset is a command"
+                    .into(),
+            );
+        }
+        (None, None) => {
+            return Err("AIPM_AGENT_PRESET (claude-code, codex, aider) or AIPM_AGENT_COMMAND must say how to run the coding agent".into());
+        }
+        (None, Some(command)) => command,
+        (Some(name), None) => {
+            let preset = crate::presets::named(&name)?;
+            if let Some(missing) = preset.required.iter().find(|name| lookup(name).is_none()) {
+                return Err(format!(
+                    "AIPM_AGENT_PRESET={} needs {missing} in the worker's environment",
+                    preset.name
+                ));
+            }
+            for name in preset.required.iter().chain(preset.optional) {
+                if !passthrough.iter().any(|known| known == name) {
+                    passthrough.push((*name).to_owned());
+                }
+            }
+            preset.command.to_owned()
+        }
+    };
+    Ok(AgentSettings {
+        command,
+        passthrough,
+    })
+}
+
 impl WorkerConfig {
     pub fn from_env() -> Result<Self, String> {
         Self::from_lookup(|name| {
@@ -110,14 +152,14 @@ impl WorkerConfig {
                 format!("https://github.com/{repository}.git")
             }
         };
+        let agent = agent_settings(&lookup)?;
         let worker_id = lookup("AIPM_WORKER_ID").unwrap_or_else(|| {
             let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "worker".into());
             format!("{}-{}", host.trim(), std::process::id())
         });
         Ok(Self {
             worker_id,
-            agent_command: lookup("AIPM_AGENT_COMMAND")
-                .ok_or("AIPM_AGENT_COMMAND is not set: the command that runs the coding agent")?,
+            agent_command: agent.command,
             agent_timeout: seconds(&lookup, "AIPM_AGENT_TIMEOUT_SECONDS", 1800.0)?,
             concurrency: number(&lookup, "AIPM_WORKER_CONCURRENCY", 2)? as usize,
             lease: seconds(&lookup, "AIPM_LEASE_SECONDS", 120.0)?,
@@ -133,7 +175,7 @@ impl WorkerConfig {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("aipm-worker")),
             git_remote,
-            agent_env: agent_env(lookup("AIPM_AGENT_ENV"))?,
+            agent_env: agent.passthrough,
             agent_user: lookup("AIPM_AGENT_USER")
                 .map(|name| crate::isolation::AgentUser::lookup(name.trim()))
                 .transpose()?,
@@ -184,6 +226,35 @@ mod tests {
         let error =
             WorkerConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap_err();
         assert!(error.contains("AIPM_AGENT_COMMAND"), "{error}");
+    }
+
+    #[test]
+    fn a_preset_is_its_command_and_needs_its_key() {
+        let mut env = base();
+        env.remove("AIPM_AGENT_COMMAND");
+        env.insert("AIPM_AGENT_PRESET", "claude-code");
+        let error =
+            WorkerConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap_err();
+        assert!(error.contains("needs ANTHROPIC_API_KEY"), "{error}");
+        env.insert("ANTHROPIC_API_KEY", "sk-test");
+        env.insert("AIPM_AGENT_ENV", "GIT_AUTHOR_NAME");
+        let config =
+            WorkerConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap();
+        assert_eq!(config.agent_command, crate::presets::CLAUDE_CODE.command);
+        assert_eq!(
+            config.agent_env,
+            [
+                "GIT_AUTHOR_NAME",
+                "ANTHROPIC_API_KEY",
+                "AIPM_AGENT_MODEL",
+                "AIPM_AGENT_MAX_TURNS",
+                "AIPM_AGENT_MAX_USD"
+            ]
+        );
+        env.insert("AIPM_AGENT_COMMAND", "my-agent");
+        let both =
+            WorkerConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap_err();
+        assert!(both.contains("not both"), "{both}");
     }
 
     #[test]

@@ -175,6 +175,7 @@ async fn run_in<H: CodeHost>(
         ("AIPM_STORY_ID", task.story_id.to_string()),
         ("AIPM_TASK_ATTEMPT", task.attempt.to_string()),
         ("AIPM_BRANCH", task.branch.clone()),
+        ("AIPM_AGENT_PROMPT", crate::presets::AGENT_PROMPT.to_owned()),
     ];
     if let Some(user) = &config.agent_user
         && let Err(error) = hand_over(files, user)

@@ -7,6 +7,7 @@ pub mod config;
 pub mod git;
 pub mod isolation;
 pub mod job;
+pub mod presets;
 pub mod revision;
 
 use std::sync::Arc;

@@ -691,3 +691,145 @@ async fn the_agent_runs_as_its_own_user_without_the_workers_environment_or_files
         "the task's own variables reach it"
     );
 }
+
+/// Each preset's exact command line, run by the worker against a stand-in executable of the
+/// same name that records its arguments, environment and working directory (and makes a
+/// change, so that the task succeeds).
+#[tokio::test]
+async fn each_agent_preset_runs_its_documented_command_line() {
+    use aipm_worker::presets::{AGENT_PROMPT, AIDER, CLAUDE_CODE, CODEX, Preset};
+    let fixture = Fixture::start().await;
+    let owned = |items: &[&str]| {
+        items
+            .iter()
+            .map(|item| (*item).to_owned())
+            .collect::<Vec<_>>()
+    };
+    let cases: [(Preset, &[(&str, &str)], Vec<String>, &str); 3] = [
+        (
+            CLAUDE_CODE,
+            &[
+                ("ANTHROPIC_API_KEY", "sk-ant-test"),
+                ("AIPM_AGENT_MODEL", "claude-sonnet-4-5"),
+            ],
+            owned(&[
+                "-p",
+                AGENT_PROMPT,
+                "--output-format",
+                "text",
+                "--dangerously-skip-permissions",
+                "--max-turns",
+                "80",
+                "--max-budget-usd",
+                "5",
+                "--model",
+                "claude-sonnet-4-5",
+            ]),
+            "ANTHROPIC_API_KEY=sk-ant-test",
+        ),
+        (
+            CODEX,
+            &[("OPENAI_API_KEY", "sk-openai-test")],
+            owned(&[
+                "exec",
+                "--sandbox",
+                "workspace-write",
+                "--skip-git-repo-check",
+                "--ephemeral",
+                "--color",
+                "never",
+                AGENT_PROMPT,
+            ]),
+            "OPENAI_API_KEY=sk-openai-test",
+        ),
+        (
+            AIDER,
+            &[
+                ("ANTHROPIC_API_KEY", "sk-ant-test"),
+                ("AIPM_AGENT_MODEL", "sonnet"),
+            ],
+            owned(&[
+                "--message-file",
+                "TASK.md",
+                "--yes-always",
+                "--no-auto-commits",
+                "--no-dirty-commits",
+                "--no-gitignore",
+                "--no-check-update",
+                "--no-analytics",
+                "--no-pretty",
+                "--no-stream",
+                "--model",
+                "sonnet",
+            ]),
+            "ANTHROPIC_API_KEY=sk-ant-test",
+        ),
+    ];
+    for (preset, settings, expected_arguments, key_line) in cases {
+        let bin = fixture.scratch.join(format!("bin-{}", preset.name));
+        std::fs::create_dir_all(&bin).unwrap();
+        let stand_in = bin.join(preset.program);
+        std::fs::write(
+            &stand_in,
+            "#!/bin/sh\nfor argument in \"$@\"; do printf '%s\\n' \"$argument\"; done > agent-args.txt\n\
+             env | sort > agent-env.txt\npwd > agent-dir.txt\n\
+             if [ -f TASK.md ]; then echo present; else echo missing; fi > agent-brief.txt\n\
+             mkdir -p src && echo 'pub fn preset() {}' > src/preset.rs\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &stand_in,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let task = fixture.generated_task().await;
+        // A killed worker's last long poll may still take the next task's message in the
+        // emulator; the reconciler sends a task again once it has waited 2 s.
+        let mut extra = vec![
+            ("AIPM_AGENT_PRESET", preset.name),
+            ("AIPM_AGENT_COMMAND", ""),
+            ("AIPM_REQUEUE_AFTER_SECONDS", "2"),
+            ("PATH", path.as_str()),
+        ];
+        extra.extend_from_slice(settings);
+        let mut worker = fixture.worker("", &extra);
+        let done = fixture.wait_for(&task.task_id, &worker, finished).await;
+        assert_eq!(
+            done.status,
+            TaskStatus::Succeeded,
+            "{}: {done:?}\n{}",
+            preset.name,
+            worker.log_text()
+        );
+        let file = |name: &str| {
+            fixture
+                .git(&["show", &format!("{}:{name}", done.branch)])
+                .unwrap_or_else(|| panic!("{}: {name} is not on the branch", preset.name))
+        };
+        let arguments: Vec<String> = file("agent-args.txt").lines().map(str::to_owned).collect();
+        assert_eq!(arguments, expected_arguments, "{}", preset.name);
+        let environment = file("agent-env.txt");
+        assert!(
+            environment.lines().any(|line| line == key_line),
+            "{}: {environment}",
+            preset.name
+        );
+        assert!(
+            !environment.lines().any(|line| line.starts_with("AWS_")),
+            "{}: the worker's AWS settings reached the agent",
+            preset.name
+        );
+        assert!(
+            file("agent-dir.txt").contains(&task.task_id),
+            "{}",
+            preset.name
+        );
+        assert_eq!(file("agent-brief.txt"), "present", "{}", preset.name);
+        worker.kill().await;
+    }
+}
