@@ -705,7 +705,9 @@ async fn each_agent_preset_runs_its_documented_command_line() {
             .map(|item| (*item).to_owned())
             .collect::<Vec<_>>()
     };
-    let cases: [(Preset, &[(&str, &str)], Vec<String>, &str); 3] = [
+    /// A preset, the worker's settings for it, and what the stand-in must see.
+    type Case = (Preset, &'static [(&'static str, &'static str)], Vec<String>, &'static str);
+    let cases: [Case; 3] = [
         (
             CLAUDE_CODE,
             &[
