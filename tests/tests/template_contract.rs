@@ -148,6 +148,18 @@ fn alarms_watch_5xx_rate_dead_letters_and_task_failures() {
     );
 }
 
+/// A value and, for a conditional one (`!If [c, a, b]`), what each branch holds; nothing for
+/// `AWS::NoValue`.
+fn either_branch(value: &Value) -> Vec<Value> {
+    if let Some([_, yes, no]) = value["Fn::If"].as_array().map(Vec::as_slice) {
+        return [either_branch(yes), either_branch(no)].concat();
+    }
+    if value == &json!({"Ref": "AWS::NoValue"}) {
+        return Vec::new();
+    }
+    vec![value.clone()]
+}
+
 /// Every IAM statement of the functions and the worker: no wildcard action or resource, and
 /// every resource is one of this stack's tables, indexes, queue or the token secret.
 #[test]
@@ -162,6 +174,7 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
                     .as_array()
                     .unwrap()
                     .iter()
+                    .flat_map(either_branch)
                     .map(|policy| policy["PolicyDocument"].clone())
                     .collect::<Vec<_>>()
             ),
@@ -174,7 +187,9 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
         };
         for policy in policies {
             for statement in policy["Statement"].as_array().unwrap() {
-                statements.push((name.clone(), statement.clone()));
+                for statement in either_branch(statement) {
+                    statements.push((name.clone(), statement));
+                }
             }
         }
     }
@@ -188,6 +203,8 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
         "EventBus",
         "AiTable",
         "AiReviewQueue",
+        "WorkerArtifactBucket}/worker/*",
+        "autoScalingGroupName/${Service}-${Stage}-worker",
     ];
     for (owner, statement) in statements {
         let actions = match &statement["Action"] {
@@ -210,6 +227,7 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
                 || resource == json!({ "Ref": "GitHubTokenSecretArn" })
                 || resource == json!({ "Ref": "GitHubWebhookSecretArn" })
                 || resource == json!({ "Ref": "AiApiKeySecretArn" })
+                || resource == json!({ "Ref": "WorkerAgentKeySecretArn" })
                 || resource
                     == json!({ "Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${AiModel}" });
             assert!(

@@ -706,7 +706,12 @@ async fn each_agent_preset_runs_its_documented_command_line() {
             .collect::<Vec<_>>()
     };
     /// A preset, the worker's settings for it, and what the stand-in must see.
-    type Case = (Preset, &'static [(&'static str, &'static str)], Vec<String>, &'static str);
+    type Case = (
+        Preset,
+        &'static [(&'static str, &'static str)],
+        Vec<String>,
+        &'static str,
+    );
     let cases: [Case; 3] = [
         (
             CLAUDE_CODE,
