@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aipm_tests::{cloudformation, repo_root, temp_dir, venv_bin};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const FLEET: [&str; 4] = [
     "WorkerSecurityGroup",
