@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the AIPM worker on an Amazon Linux 2023 instance, from the unpacked worker artifact
-# (scripts/deploy-worker packs it: this script, aipm-worker, aipm-worker.service,
-# aipm-agent-firewall.service). The instance's user data runs it as root after checking the
+# (scripts/deploy-worker packs it with deploy/pack-worker.sh: this script, aipm-worker,
+# aipm-drain and the units aipm-worker, aipm-agent-firewall and aipm-drain). The instance's user data runs it as root after checking the
 # artifact's sha256; tests run it with ROOT set to a scratch folder and the system commands
 # stubbed.
 #
@@ -32,8 +32,10 @@ id aipm-agent >/dev/null 2>&1 ||
 echo "aipm install: files"
 install -D -m 0755 "$HERE/aipm-worker" "$ROOT/usr/local/bin/aipm-worker"
 install -D -m 0644 "$HERE/aipm-worker.service" "$ROOT/etc/systemd/system/aipm-worker.service"
+install -D -m 0755 "$HERE/aipm-drain" "$ROOT/usr/local/bin/aipm-drain"
 install -D -m 0644 "$HERE/aipm-agent-firewall.service" \
   "$ROOT/etc/systemd/system/aipm-agent-firewall.service"
+install -D -m 0644 "$HERE/aipm-drain.service" "$ROOT/etc/systemd/system/aipm-drain.service"
 install -d -m 0755 "$ROOT/etc/aipm"
 install -m 0600 /dev/null "$ROOT/etc/aipm/worker.env"
 grep -v -e '^AIPM_AGENT_KEY_SECRET_ARN=' -e '^AIPM_AGENT_KEY_VARIABLE=' "$SETTINGS" \
@@ -79,4 +81,5 @@ dnf install -y -q iptables-nft
 systemctl daemon-reload
 systemctl enable --now aipm-agent-firewall.service
 systemctl enable --now aipm-worker.service
+systemctl enable --now aipm-drain.service
 echo "aipm install: done"

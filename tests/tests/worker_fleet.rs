@@ -326,6 +326,7 @@ fn the_user_data_installs_a_verified_artifact_and_completes_the_launch() {
     assert!(calls.contains("npm install --global --no-fund --no-audit @anthropic-ai/claude-code"));
     assert!(calls.contains("systemctl enable --now aipm-agent-firewall.service"));
     assert!(calls.contains("systemctl enable --now aipm-worker.service"));
+    assert!(calls.contains("systemctl enable --now aipm-drain.service"));
     let completed = calls
         .lines()
         .find(|line| line.contains("complete-lifecycle-action"))
@@ -412,4 +413,102 @@ fn a_tampered_artifact_fails_the_launch_before_anything_is_installed() {
     let wrong = install("fleet-wrong-sum", &"0".repeat(64), false);
     assert!(!wrong.status.success(), "{}", wrong.output);
     assert!(wrong.calls.contains("--lifecycle-action-result ABANDON"));
+}
+
+/// aipm-drain with the instance metadata, systemctl and the AWS CLI stubbed: nothing while the
+/// instance is in service; once it is leaving, SIGUSR1 to the worker alone, heartbeats while the
+/// worker runs, and the drain hook completed only after it stopped.
+#[test]
+fn aipm_drain_signals_the_worker_holds_the_hook_and_completes_it_after_the_worker_stops() {
+    let scratch = temp_dir("drain");
+    let bin = scratch.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = scratch.join("calls.log");
+    let counter = |name: &str| scratch.join(format!("{name}.count"));
+    let write = |name: &str, body: String| {
+        let path = bin.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // The metadata service: a token; in service for the first three polls, then Terminated.
+    write(
+        "curl",
+        format!(
+            "case \"$*\" in\n  *api/token*) echo token ;;\n  *instance-id*) echo i-0abc ;;\n  *target-lifecycle-state*)\n    n=$(cat '{0}' 2>/dev/null || echo 0); n=$((n + 1)); echo $n > '{0}'\n    if [ $n -le 3 ]; then echo InService; else echo Terminated; fi ;;\nesac",
+            counter("state").display()
+        ),
+    );
+    // The worker runs for two more checks after the signal, then has stopped.
+    write(
+        "systemctl",
+        format!(
+            "case \"$1\" in\n  is-active)\n    n=$(cat '{0}' 2>/dev/null || echo 0); n=$((n + 1)); echo $n > '{0}'\n    [ $n -le 2 ] ;;\n  *) exit 0 ;;\nesac",
+            counter("active").display()
+        ),
+    );
+    write("aws", "exit 0".into());
+    let output = Command::new(repo_root().join("deploy/aipm-drain"))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("AIPM_AUTOSCALING_GROUP", "aipm-dev-worker")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AIPM_DRAIN_POLL_SECONDS", "0.05")
+        .env("AIPM_DRAIN_HEARTBEAT_SECONDS", "0.05")
+        .output()
+        .unwrap();
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(output.status.success(), "{output:?}\n{calls}");
+    let lines: Vec<&str> = calls.lines().collect();
+    let position = |needle: &str| {
+        lines
+            .iter()
+            .position(|line| line.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle} in\n{calls}"))
+    };
+    let signalled =
+        position("systemctl kill --kill-whom=main --signal=SIGUSR1 aipm-worker.service");
+    assert!(
+        lines[..signalled]
+            .iter()
+            .filter(|line| line.contains("target-lifecycle-state"))
+            .count()
+            == 4,
+        "it waited while the instance was in service:\n{calls}"
+    );
+    let heartbeats = lines
+        .iter()
+        .filter(|line| line.contains("record-lifecycle-action-heartbeat"))
+        .count();
+    assert_eq!(
+        heartbeats, 2,
+        "one per check while the worker ran:\n{calls}"
+    );
+    let completed = position("complete-lifecycle-action");
+    assert!(completed > signalled);
+    assert_eq!(completed, lines.len() - 1, "the hook is completed last");
+    for part in [
+        "--auto-scaling-group-name aipm-dev-worker",
+        "--lifecycle-hook-name drain",
+        "--instance-id i-0abc",
+        "--lifecycle-action-result CONTINUE",
+    ] {
+        assert!(
+            lines[completed].contains(part),
+            "{part}: {}",
+            lines[completed]
+        );
+    }
 }

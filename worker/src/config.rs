@@ -25,6 +25,9 @@ pub struct WorkerConfig {
     /// A queued task untouched this long is re-sent to the queue.
     pub requeue_after: Duration,
     pub shutdown_grace: Duration,
+    /// How long running tasks may go on when the instance is drained (SIGUSR1 from aipm-drain);
+    /// below the drain lifecycle hook's 15 minutes, which aipm-drain keeps extending.
+    pub drain_grace: Duration,
     pub work_dir: PathBuf,
     /// Where branches are cloned from and pushed to.
     pub git_remote: String,
@@ -171,6 +174,7 @@ impl WorkerConfig {
             reconcile_every: seconds(&lookup, "AIPM_RECONCILE_SECONDS", 60.0)?,
             requeue_after: seconds(&lookup, "AIPM_REQUEUE_AFTER_SECONDS", 300.0)?,
             shutdown_grace: seconds(&lookup, "AIPM_SHUTDOWN_GRACE_SECONDS", 60.0)?,
+            drain_grace: seconds(&lookup, "AIPM_DRAIN_GRACE_SECONDS", 3_000.0)?,
             work_dir: lookup("AIPM_WORK_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("aipm-worker")),

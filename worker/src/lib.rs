@@ -399,9 +399,53 @@ impl<H: CodeHost> Context<H> {
     }
 }
 
-/// Runs until `shutdown` fires, then stops taking work, lets running tasks finish within the
-/// grace period, and hands back what is still running after it.
-pub async fn run<H: CodeHost>(context: Arc<Context<H>>, shutdown: CancellationToken) {
+/// How the worker is asked to stop: once `token` fires it takes no new work, and running tasks
+/// may go on for the grace of the request. A plain stop (SIGTERM: systemd, a reboot) has the
+/// short `AIPM_SHUTDOWN_GRACE_SECONDS`; a drain (SIGUSR1: the instance is leaving its group, and
+/// aipm-drain holds the lifecycle hook) has the long `AIPM_DRAIN_GRACE_SECONDS`, so that a
+/// busy agent usually finishes instead of being handed back.
+#[derive(Debug, Clone)]
+pub struct StopRequest {
+    pub token: CancellationToken,
+    grace: Arc<std::sync::Mutex<Option<Duration>>>,
+}
+
+impl StopRequest {
+    pub fn new() -> Self {
+        Self {
+            token: CancellationToken::new(),
+            grace: Arc::default(),
+        }
+    }
+
+    /// Stop with `grace` for running tasks; the first request's grace holds.
+    pub fn stop(&self, grace: Duration) {
+        let mut chosen = self
+            .grace
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        chosen.get_or_insert(grace);
+        self.token.cancel();
+    }
+
+    fn grace(&self, default: Duration) -> Duration {
+        self.grace
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .unwrap_or(default)
+    }
+}
+
+impl Default for StopRequest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs until `stop` fires, then stops taking work, lets running tasks finish within the
+/// request's grace period, and hands back what is still running after it.
+pub async fn run<H: CodeHost>(context: Arc<Context<H>>, stop: StopRequest) {
+    let shutdown = stop.token.clone();
     let hand_back = CancellationToken::new();
     let permits = Arc::new(Semaphore::new(context.config.concurrency));
     let mut jobs = JoinSet::new();
@@ -467,11 +511,13 @@ pub async fn run<H: CodeHost>(context: Arc<Context<H>>, shutdown: CancellationTo
         }
         while jobs.try_join_next().is_some() {}
     }
+    let grace = stop.grace(context.config.shutdown_grace);
     tracing::info!(
         running = jobs.len(),
+        grace_seconds = grace.as_secs(),
         "shutting down: no new work; waiting for running tasks"
     );
-    let grace = tokio::time::sleep(context.config.shutdown_grace);
+    let grace = tokio::time::sleep(grace);
     tokio::pin!(grace);
     loop {
         tokio::select! {

@@ -1,4 +1,5 @@
-//! aipm-worker: the code-generation worker (EC2, systemd). SIGTERM stops it taking work.
+//! aipm-worker: the code-generation worker (EC2, systemd). SIGTERM stops it taking work;
+//! SIGUSR1 drains it (the same, with the longer drain grace).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,9 +7,8 @@ use std::time::Duration;
 use aipm::adapters::code_host::ConfiguredCodeHost;
 use aipm::adapters::dynamodb::DynamoCodeTaskRepository;
 use aipm_worker::config::WorkerConfig;
-use aipm_worker::{Context, run};
+use aipm_worker::{Context, StopRequest, run};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// An SQS client whose time limits allow a long poll of `wait` (the shared defaults would cut
@@ -50,17 +50,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         config,
     });
-    let shutdown = CancellationToken::new();
+    let stop = StopRequest::new();
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
-    let on_signal = shutdown.clone();
+    let mut drain = signal(SignalKind::user_defined1())?;
+    let on_signal = stop.clone();
+    let (shutdown_grace, drain_grace) = (context.config.shutdown_grace, context.config.drain_grace);
     tokio::spawn(async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
-        }
-        on_signal.cancel();
+        let grace = tokio::select! {
+            _ = terminate.recv() => shutdown_grace,
+            _ = interrupt.recv() => shutdown_grace,
+            _ = drain.recv() => drain_grace,
+        };
+        on_signal.stop(grace);
     });
-    run(context, shutdown).instrument(process).await;
+    run(context, stop).instrument(process).await;
     Ok(())
 }

@@ -840,3 +840,53 @@ async fn each_agent_preset_runs_its_documented_command_line() {
         worker.kill().await;
     }
 }
+
+/// aipm-drain's SIGUSR1: no new work, and running tasks get the long drain grace, not the short
+/// stop grace (here 1 s, which would hand the task back).
+#[tokio::test]
+async fn sigusr1_drains_with_the_drain_grace_and_the_running_task_finishes() {
+    let fixture = Fixture::start().await;
+    let task = fixture.generated_task().await;
+    let agent = fixture.agent(
+        "draining",
+        "sleep 3\nmkdir -p src\necho 'pub fn drained() {}' > src/drained.rs",
+    );
+    let mut worker = fixture.worker(
+        &agent,
+        &[
+            ("AIPM_SHUTDOWN_GRACE_SECONDS", "1"),
+            ("AIPM_DRAIN_GRACE_SECONDS", "60"),
+        ],
+    );
+    fixture
+        .wait_for(&task.task_id, &worker, |task| {
+            task.status == TaskStatus::Running
+        })
+        .await;
+    let pid = worker.pid().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-USR1", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exited = tokio::time::timeout(Duration::from_secs(60), worker.child.wait()).await;
+    assert!(
+        exited.is_ok_and(|status| status.is_ok_and(|s| s.success())),
+        "{}",
+        worker.log_text()
+    );
+    let drained = fixture.tasks().get(&task.task_id).await.unwrap().unwrap();
+    assert_eq!(
+        drained.status,
+        TaskStatus::Succeeded,
+        "{drained:?}\n{}",
+        worker.log_text()
+    );
+    assert!(
+        worker.log_text().contains("\"grace_seconds\":60"),
+        "{}",
+        worker.log_text()
+    );
+}
