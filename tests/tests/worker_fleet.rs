@@ -512,3 +512,133 @@ fn aipm_drain_signals_the_worker_holds_the_hook_and_completes_it_after_the_worke
         );
     }
 }
+
+/// scripts/deploy-worker with cargo, the AWS CLI and SAM stubbed: the aarch64 build, the
+/// immutable key named after the commit, the upload with its sha256, the stage's own
+/// parameters plus the fleet's, the optional refresh; and an existing key holding another
+/// build is never overwritten.
+#[test]
+fn deploy_worker_builds_uploads_once_under_the_commit_and_deploys_key_and_checksum() {
+    let scratch = temp_dir("deploy-worker");
+    let bin = scratch.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = scratch.join("calls.log");
+    let uploaded = scratch.join("uploaded");
+    let write = |name: &str, body: String| {
+        let path = bin.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    write(
+        "cargo",
+        "mkdir -p \"$CARGO_TARGET_DIR/lambda/aipm-worker\"\nprintf 'aarch64 worker' > \"$CARGO_TARGET_DIR/lambda/aipm-worker/bootstrap\"".into(),
+    );
+    write(
+        "aws",
+        format!(
+            "case \"$1 $2\" in\n  's3api head-object')\n    [ -f '{0}' ] || exit 255\n    case \"$*\" in *Metadata.sha256*) cat '{0}' ;; esac ;;\n  's3 cp') echo \"$6\" | sed 's/sha256=//' > '{0}' ;;\nesac",
+            uploaded.display()
+        ),
+    );
+    write("sam", "exit 0".into());
+    let run = |extra: &[&str]| {
+        Command::new(repo_root().join("scripts/deploy-worker"))
+            .args([
+                "--config-env",
+                "dev",
+                "--bucket",
+                "aipm-artifacts",
+                "--vpc",
+                "vpc-1",
+                "--subnets",
+                "subnet-a,subnet-b",
+                "--allow-dirty",
+            ])
+            .args(extra)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("CARGO_TARGET_DIR", &scratch)
+            .output()
+            .unwrap()
+    };
+    let shipped = run(&["--refresh"]);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(shipped.status.success(), "{shipped:?}\n{calls}");
+    let commit = String::from_utf8(
+        Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .current_dir(repo_root())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let key = format!("worker/{commit}/aipm-worker-aarch64.tar.gz");
+    let sha256 = {
+        use sha2::Digest;
+        let bytes = std::fs::read(scratch.join("aipm-worker-aarch64.tar.gz")).unwrap();
+        format!("{:x}", sha2::Sha256::digest(bytes))
+    };
+    assert!(
+        calls.contains("cargo lambda build --release --arm64 --bin aipm-worker"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains(&format!(
+            "aws s3 cp {} s3://aipm-artifacts/{key} --metadata sha256={sha256}",
+            scratch.join("aipm-worker-aarch64.tar.gz").display()
+        )),
+        "{calls}"
+    );
+    let deploy = calls
+        .lines()
+        .find(|line| line.starts_with("sam deploy"))
+        .expect("sam deploy ran");
+    let samconfig: toml::Table =
+        toml::from_str(&std::fs::read_to_string(repo_root().join("samconfig.toml")).unwrap())
+            .unwrap();
+    let dev_overrides = samconfig["dev"]["deploy"]["parameters"]["parameter_overrides"]
+        .as_str()
+        .unwrap();
+    assert!(
+        deploy.contains(dev_overrides),
+        "the stage keeps its parameters: {deploy}"
+    );
+    for part in [
+        "WorkerVpcId=vpc-1",
+        "WorkerSubnetIds=subnet-a,subnet-b",
+        "WorkerArtifactBucket=aipm-artifacts",
+        &format!("WorkerArtifactKey={key}"),
+        &format!("WorkerArtifactSha256={sha256}"),
+    ] {
+        assert!(deploy.contains(part), "{part} in {deploy}");
+    }
+    assert!(calls.contains(
+        "aws autoscaling start-instance-refresh --auto-scaling-group-name aipm-dev-worker"
+    ));
+
+    // The key exists and holds another build: refused, nothing deployed.
+    std::fs::write(&uploaded, "0".repeat(64)).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    let refused = run(&[]);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not overwriting"));
+    assert!(!calls.contains("sam deploy"), "{calls}");
+    assert!(!calls.contains("s3 cp"), "{calls}");
+}
