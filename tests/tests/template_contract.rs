@@ -405,6 +405,7 @@ fn the_dashboard_covers_operations_tasks_and_queues() {
         "${AiReviewQueue.QueueName}",
         "${CodeTasksDeadLetterQueue.QueueName}",
         "${AiReviewDeadLetterQueue.QueueName}",
+        "GroupInServiceInstances",
     ] {
         assert!(text.contains(needed), "the dashboard shows {needed}");
     }
