@@ -21,9 +21,15 @@ fn main() {
         let nobody = AgentUser::lookup("nobody").expect("the nobody account");
         (nobody.uid, nobody.gid)
     } else {
-        (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
     };
-    let (own_uid, own_gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+    let (own_uid, own_gid) = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
     println!("| checkout files | hand over ms | take back ms | per task ms |");
     println!("|---:|---:|---:|---:|");
     for files in [1_000, 10_000, 50_000] {
@@ -43,10 +49,7 @@ fn main() {
         over.sort();
         back.sort();
         let (over, back) = (over[2].as_secs_f64() * 1e3, back[2].as_secs_f64() * 1e3);
-        println!(
-            "| {files} | {over:.1} | {back:.1} | {:.1} |",
-            over + back
-        );
+        println!("| {files} | {over:.1} | {back:.1} | {:.1} |", over + back);
         let _ = std::fs::remove_dir_all(&root);
     }
     if !root_user {
