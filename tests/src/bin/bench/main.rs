@@ -3,6 +3,7 @@
 //! the handlers' own overhead on the in-memory adapters, get-stories page cost as the table
 //! grows, and each function's zip size. Prints the tables and writes BENCHMARKS.md.
 
+mod references;
 mod review_and_ai;
 
 use std::fmt::Write as _;
@@ -148,7 +149,7 @@ async fn measure(
     next: &mut usize,
 ) -> Figures {
     let environment = &backend.environment;
-    let binary = binaries.join(scenario.function);
+    let binary = references::executable(binaries, scenario.function);
     let mut ready = Vec::new();
     let mut first = Vec::new();
     let mut statuses = std::collections::BTreeMap::new();
@@ -193,7 +194,12 @@ async fn measure(
         dynamodb_calls,
         emulator_per_request,
         statuses: tally(&statuses),
-        zip_bytes: zip_size(&binary),
+        // The Node.js twin is a script and its node_modules, not one binary.
+        zip_bytes: if scenario.function == references::NODE_TWIN {
+            0
+        } else {
+            zip_size(&binary)
+        },
     }
 }
 
@@ -894,14 +900,15 @@ async fn main() {
     let (pools, _) = review_and_ai::seed(&backend, pools_base, runs, story, &task_id).await;
 
     let mut figures = Vec::new();
-    let mut all = scenarios(
+    let mut all = references::scenarios(story);
+    all.extend(scenarios(
         story,
         task_id,
         deletable,
         test_story,
         tests_base,
         create_base,
-    );
+    ));
     all.extend(review_and_ai::scenarios(&pools, &backend));
     for scenario in all {
         if let Some(only) = &only
@@ -935,6 +942,11 @@ async fn main() {
     );
     let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for f in &figures {
+        let zip = if f.zip_bytes == 0 {
+            "—".to_owned()
+        } else {
+            (f.zip_bytes / 1024).to_string()
+        };
         let _ = writeln!(
             report,
             "| {} | {} | {} | {:.1} | {} | {} | {:.1} | {} | {} | {} |",
@@ -946,10 +958,11 @@ async fn main() {
             ms(f.warm_p99),
             f.dynamodb_calls,
             ms(f.emulator_per_request),
-            f.zip_bytes / 1024,
+            zip,
             f.statuses
         );
     }
+    references::write_ratios(&mut report, &figures);
 
     if only.is_some() {
         println!("{report}");
@@ -972,13 +985,16 @@ async fn main() {
         worst_handler_p99 = worst_handler_p99.max(p99);
     }
 
-    let worst_ready = figures
-        .iter()
+    let functions = || {
+        figures
+            .iter()
+            .filter(|f| !references::is_reference(f.function))
+    };
+    let worst_ready = functions()
         .map(|f| f.ready_median)
         .max()
         .unwrap_or_default();
-    let worst_rss = figures
-        .iter()
+    let worst_rss = functions()
         .map(|f| f.peak_rss_kib)
         .max()
         .unwrap_or_default();

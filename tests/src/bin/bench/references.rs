@@ -1,0 +1,115 @@
+//! The benchmark's two references, measured in the same run on the same emulator as the
+//! functions: the floor (tests/floor, the Lambda runtime client alone, built with the
+//! workspace's release profile) and a Node.js 20 + AWS SDK v3 twin of get-story
+//! (tests/bench-node, installed by scripts/bench), and the ratios of every function to both.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{Figures, Scenario, api_event, ms};
+
+pub const FLOOR: &str = "floor";
+pub const NODE_TWIN: &str = "node-get-story";
+
+/// Whether `function` is a reference rather than one of AIPM's functions.
+pub fn is_reference(function: &str) -> bool {
+    function == FLOOR || function == NODE_TWIN
+}
+
+/// The executable that starts `function`: the release binary, or for the Node.js twin the
+/// launcher scripts/bench writes (`AIPM_BENCH_NODE`), which `exec`s node on the twin.
+pub fn executable(binaries: &Path, function: &str) -> PathBuf {
+    if function == NODE_TWIN {
+        return std::env::var_os("AIPM_BENCH_NODE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                panic!("AIPM_BENCH_NODE is not set: scripts/bench installs the Node.js twin")
+            });
+    }
+    binaries.join(function)
+}
+
+/// Both references answer get-story's event for `story`.
+pub fn scenarios(story: u64) -> Vec<Scenario> {
+    let path = format!("/stories/{story}");
+    [FLOOR, NODE_TWIN]
+        .into_iter()
+        .map(|function| {
+            let path = path.clone();
+            Scenario {
+                function,
+                event: Box::new(move |_| api_event("GET", "/stories/{id}", &path, None, json!({}))),
+            }
+        })
+        .collect()
+}
+
+fn ratio(value: f64, base: f64) -> String {
+    if base > 0.0 {
+        format!("{:.1}×", value / base)
+    } else {
+        "—".into()
+    }
+}
+
+/// Each function's ready time, first response and peak RSS against the floor (how many times the
+/// floor's) and against the Node.js twin (how many times smaller the function's figure is).
+pub fn write_ratios(report: &mut String, figures: &[Figures]) {
+    let find = |name: &str| figures.iter().find(|figures| figures.function == name);
+    let (Some(floor), Some(node)) = (find(FLOOR), find(NODE_TWIN)) else {
+        return;
+    };
+    let secs = |figures: &Figures| {
+        (
+            figures.ready_median.as_secs_f64(),
+            figures.first_response_median.as_secs_f64(),
+            figures.peak_rss_kib as f64,
+        )
+    };
+    let (floor_ready, floor_first, floor_rss) = secs(floor);
+    let (node_ready, node_first, node_rss) = secs(node);
+    let _ = writeln!(
+        report,
+        "\n## Against the floor and the Node.js twin (same run)\n"
+    );
+    let _ = writeln!(
+        report,
+        "References: **floor** (the Lambda runtime client alone, release profile): ready {} ms, first response {} ms, {:.1} MiB; \
+         **Node.js 20 + AWS SDK v3 twin of get-story** (its four reads, its answer): ready {} ms, first response {} ms, {:.1} MiB.\n",
+        ms(floor.ready_median),
+        ms(floor.first_response_median),
+        floor_rss / 1024.0,
+        ms(node.ready_median),
+        ms(node.first_response_median),
+        node_rss / 1024.0
+    );
+    let _ = writeln!(
+        report,
+        "| function | ready ÷ floor | first response ÷ floor | peak RSS ÷ floor | Node twin ready ÷ this | Node twin first response ÷ this | Node twin RSS ÷ this |"
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|");
+    for figures in figures.iter().filter(|f| !is_reference(f.function)) {
+        let (ready, first, rss) = secs(figures);
+        let _ = writeln!(
+            report,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            figures.function,
+            ratio(ready, floor_ready),
+            ratio(first, floor_first),
+            ratio(rss, floor_rss),
+            ratio(node_ready, ready),
+            ratio(node_first, first),
+            ratio(node_rss, rss)
+        );
+    }
+    if let Some(get_story) = find("get-story") {
+        let (_, first, _) = secs(get_story);
+        let _ = writeln!(
+            report,
+            "\nget-story answers its first request {} sooner than its Node.js twin (target ≥ 20×).",
+            ratio(node_first, first)
+        );
+    }
+}
