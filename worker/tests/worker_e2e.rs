@@ -2,6 +2,7 @@
 //! repository, running scripted agents. Tasks are created by the generate-code handler on the
 //! real adapters (and, in the first test, over HTTP through the local API).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -634,6 +635,18 @@ async fn the_agent_runs_as_its_own_user_without_the_workers_environment_or_files
     }
     let fixture = Fixture::start().await;
     let nobody = aipm_worker::isolation::AgentUser::lookup("nobody").unwrap();
+    // The agent's account must reach its checkout (and its script) inside the scratch folder, as
+    // it reaches /var/lib/aipm-worker (mode 0711) on an instance: let others pass through every
+    // folder above it, which scripts/test creates 0700.
+    let temporary = std::env::temp_dir();
+    for folder in fixture
+        .scratch
+        .ancestors()
+        .filter(|folder| folder.starts_with(&temporary))
+    {
+        let mode = std::fs::metadata(folder).unwrap().permissions().mode();
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(mode | 0o001)).unwrap();
+    }
     let secret = fixture.scratch.join("worker-only.txt");
     std::fs::write(&secret, "the worker's").unwrap();
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
