@@ -12,6 +12,7 @@ pub mod pagination;
 pub mod ports;
 pub mod rules;
 pub mod runtime;
+pub mod startup;
 pub mod telemetry;
 pub mod validation;
 

@@ -17,7 +17,7 @@ use crate::adapters::health::AwsHealthProbe;
 use crate::adapters::sqs::SqsTaskQueue;
 use crate::config::{CodeHostConfig, Config};
 use crate::http::{Operation, request_id, respond};
-use crate::telemetry;
+use crate::{startup, telemetry};
 use tracing::Instrument;
 
 /// Loads AWS settings with limits that keep a dead dependency from holding a request for long:
@@ -56,17 +56,23 @@ impl ColdStart {
     /// Sets up JSON logging and metrics, reads the settings (naming any missing variable) and
     /// loads AWS settings.
     pub async fn init(operation: &'static str) -> Result<Self, lambda_http::Error> {
+        startup::begin();
         telemetry::init_logging();
         let stage = std::env::var(crate::config::vars::STAGE).unwrap_or_default();
         let process_span = telemetry::process_span(operation, &stage);
+        startup::mark("telemetry");
         let config = process_span.in_scope(|| {
             Config::from_env().inspect_err(|error| {
                 tracing::error!(%error, "cold start failed");
             })
         })?;
+        startup::mark("configuration");
         telemetry::init_metrics(&config.stage);
+        startup::mark("metrics");
         let sdk = load_sdk_config().instrument(process_span.clone()).await;
+        startup::mark("sdk configuration");
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        startup::mark("clients");
         Ok(Self {
             operation,
             process_span,
@@ -227,6 +233,7 @@ where
     let handle = Arc::new(handle);
     let name = cold_start.operation;
     telemetry::count_cold_start(name);
+    startup::mark("wiring");
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| {
             let handle = Arc::clone(&handle);
@@ -237,6 +244,7 @@ where
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
+                let began = std::time::Instant::now();
                 for record in records {
                     let id = record["messageId"].as_str().unwrap_or_default().to_owned();
                     let body = record["body"]
@@ -249,6 +257,7 @@ where
                 }
                 telemetry::count_request(name, if failures.is_empty() { 200 } else { 500 });
                 telemetry::flush_metrics(std::io::stdout());
+                startup::request_handled(began.elapsed());
                 Ok::<_, Infallible>(serde_json::json!({ "batchItemFailures": failures }))
             }
             .instrument(span)
@@ -264,9 +273,12 @@ pub async fn serve_without_aws(
     stage: &str,
     operation: impl Operation,
 ) -> Result<(), lambda_http::Error> {
+    startup::begin();
     telemetry::init_logging();
     let process_span = telemetry::process_span(name, stage);
+    startup::mark("telemetry");
     telemetry::init_metrics(stage);
+    startup::mark("metrics");
     serve_in(name, &process_span, operation).await
 }
 
@@ -277,13 +289,16 @@ async fn serve_in(
 ) -> Result<(), lambda_http::Error> {
     let operation = Arc::new(operation);
     telemetry::count_cold_start(name);
+    startup::mark("wiring");
     lambda_http::run(service_fn(move |request: Request| {
         let operation = Arc::clone(&operation);
         let span = telemetry::request_span(&request_id(&request));
         async move {
+            let began = std::time::Instant::now();
             let response = respond(operation.as_ref(), request).await;
             telemetry::count_request(name, response.status().as_u16());
             telemetry::flush_metrics(std::io::stdout());
+            startup::request_handled(began.elapsed());
             Ok::<_, Infallible>(response)
         }
         .instrument(span)

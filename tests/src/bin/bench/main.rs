@@ -3,6 +3,7 @@
 //! the handlers' own overhead on the in-memory adapters, get-stories page cost as the table
 //! grows, and each function's zip size. Prints the tables and writes BENCHMARKS.md.
 
+mod breakdown;
 mod references;
 mod review_and_ai;
 
@@ -879,7 +880,8 @@ async fn main() {
             &backend.config.stories_table,
         );
         let template = tests.list(test_story).await.expect("tests")[0].clone();
-        futures::stream::iter(0..runs)
+        // Ten more than the runs: the cold-start breakdown asks five more times.
+        futures::stream::iter(0..runs + 10)
             .map(|n| {
                 let tests = tests.clone();
                 let mut test = template.clone();
@@ -900,6 +902,7 @@ async fn main() {
     let (pools, _) = review_and_ai::seed(&backend, pools_base, runs, story, &task_id).await;
 
     let mut figures = Vec::new();
+    let mut breakdowns = Vec::new();
     let mut all = references::scenarios(story);
     all.extend(scenarios(
         story,
@@ -934,6 +937,11 @@ async fn main() {
             measured.statuses
         );
         figures.push(measured);
+        if let Some(found) =
+            breakdown::measure(&scenario, &binaries, &backend, &mut runtime, &mut n).await
+        {
+            breakdowns.push(found);
+        }
     }
     let _ = writeln!(report, "## Per function (release build)\n");
     let _ = writeln!(
@@ -963,6 +971,7 @@ async fn main() {
         );
     }
     references::write_ratios(&mut report, &figures);
+    breakdown::write(&mut report, &breakdowns);
 
     if only.is_some() {
         println!("{report}");
