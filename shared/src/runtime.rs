@@ -20,24 +20,87 @@ use crate::http::{Operation, request_id, respond};
 use crate::{startup, telemetry};
 use tracing::Instrument;
 
-/// Loads AWS settings with limits that keep a dead dependency from holding a request for long:
-/// connect within 1 s, each attempt within 3 s, three attempts, everything within 6 s.
+/// Limits that keep a dead dependency from holding a request for long: connect within 1 s,
+/// each attempt within 3 s, three attempts, everything within 6 s.
+fn limits() -> (TimeoutConfig, RetryConfig) {
+    (
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .operation_attempt_timeout(Duration::from_secs(3))
+            .operation_timeout(Duration::from_secs(6))
+            .build(),
+        RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(50)),
+    )
+}
+
+/// Loads AWS settings through aws-config's default chains (the worker on EC2: credentials from
+/// the instance role), with [`limits`].
 pub async fn load_sdk_config() -> SdkConfig {
+    let (timeouts, retries) = limits();
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(6))
-                .build(),
-        )
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(50)),
-        )
+        .timeout_config(timeouts)
+        .retry_config(retries)
         .load()
         .await
+}
+
+/// The roots AWS service endpoints' certificates chain to: Amazon Root CA 1–4 and Starfield
+/// Services Root G2, which cross-signs them (from Debian's ca-certificates).
+const AWS_TRUST_ROOTS: &[u8] = include_bytes!("adapters/aws-trust-roots.pem");
+
+/// The HTTPS client of a function's AWS clients: the SDK's own stack (rustls, aws-lc), trusting
+/// AWS's five roots instead of the system's whole bundle, which the default client reads and
+/// parses (about 150 certificates) during every cold start. `AIPM_TLS_SYSTEM_ROOTS` set to
+/// anything brings the system bundle back.
+fn aws_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let trust = if std::env::var_os("AIPM_TLS_SYSTEM_ROOTS").is_some() {
+        TrustStore::default()
+    } else {
+        TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(AWS_TRUST_ROOTS)
+    };
+    let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
+        tls::rustls_provider::CryptoMode::AwsLc,
+    ));
+    match TlsContext::builder().with_trust_store(trust).build() {
+        Ok(context) => builder.tls_context(context).build_https(),
+        Err(error) => {
+            tracing::warn!(%error, "the AWS trust roots were refused; using the system's");
+            builder.build_https()
+        }
+    }
+}
+
+/// A function's AWS settings, straight from the environment Lambda sets (region, the execution
+/// role's keys) and, locally, `AWS_ENDPOINT_URL`. aws-config's default chains look in profile
+/// files and set up providers (SSO, web identity, containers, the instance metadata service) a
+/// function never uses: that took 1–2 ms of every cold start and put their code in every binary.
+/// The [`limits`] are the same. The worker, on EC2, keeps the default chains.
+pub fn function_sdk_config() -> SdkConfig {
+    use aws_sdk_dynamodb::config::{Region, SharedCredentialsProvider};
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .unwrap_or_default();
+    let (timeouts, retries) = limits();
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .http_client(aws_https_client());
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL")
+        && !endpoint.is_empty()
+    {
+        builder = builder.endpoint_url(endpoint);
+    }
+    builder.build()
 }
 
 /// What a function builds once per cold start and reuses for every invocation.
@@ -69,7 +132,7 @@ impl ColdStart {
         startup::mark("configuration");
         telemetry::init_metrics(&config.stage);
         startup::mark("metrics");
-        let sdk = load_sdk_config().instrument(process_span.clone()).await;
+        let sdk = process_span.in_scope(function_sdk_config);
         startup::mark("sdk configuration");
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         startup::mark("clients");
