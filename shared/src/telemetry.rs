@@ -9,7 +9,7 @@ use metrics_cloudwatch_embedded::Collector;
 
 use crate::model::TaskStatus;
 use tracing::Span;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The CloudWatch namespace of every AIPM metric; the alarms in template.yaml use it.
@@ -32,12 +32,24 @@ pub mod metric {
     pub const AI_OUTPUT_TOKENS: &str = "AiOutputTokens";
 }
 
-/// The level filter: the Lambda log level the template sets, else `RUST_LOG`, else info.
-fn level_filter() -> EnvFilter {
+/// The level: the Lambda log level the template sets, else `RUST_LOG`, else info. One level for
+/// everything (the first level `RUST_LOG` names, if it has directives): a plain level filter
+/// spares every binary the regex engine that per-target directives need.
+fn level_filter() -> LevelFilter {
     let configured = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_owned());
-    EnvFilter::try_new(configured.to_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"))
+        .unwrap_or_default();
+    level_of(&configured)
+}
+
+fn level_of(configured: &str) -> LevelFilter {
+    configured
+        .split([',', '='])
+        .map(str::trim)
+        // tracing reads an empty level as ERROR; here it means "not set".
+        .filter(|part| !part.is_empty())
+        .find_map(|part| part.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO)
 }
 
 /// A JSON subscriber: one object per line, the event's fields at the top level and every open
@@ -53,7 +65,7 @@ where
         .with_current_span(false)
         .with_span_list(true)
         .with_target(false)
-        .with_env_filter(level_filter())
+        .with_max_level(level_filter())
         .with_writer(writer)
         .finish()
 }
@@ -227,6 +239,15 @@ mod tests {
         assert_eq!(lines[1]["message"], "something to see");
         assert_eq!(lines[1]["detail"], "x");
         assert_eq!(lines[1]["level"], "WARN");
+    }
+
+    #[test]
+    fn the_level_comes_from_lambdas_names_or_the_first_level_rust_log_names() {
+        assert_eq!(level_of("WARN"), LevelFilter::WARN);
+        assert_eq!(level_of("debug"), LevelFilter::DEBUG);
+        assert_eq!(level_of("aipm=trace,hyper=warn"), LevelFilter::TRACE);
+        assert_eq!(level_of(""), LevelFilter::INFO);
+        assert_eq!(level_of("loud"), LevelFilter::INFO);
     }
 
     #[test]
