@@ -150,6 +150,21 @@ fn cfn_lint_custom_rules_refuse_imdsv1_and_key_pairs() {
     assert!(report.contains("no SSH key pair"), "{report}");
 }
 
+/// Writes a stand-in for the system command `name` into `bin`: it logs its arguments to `log`,
+/// one line per call, then runs `body`.
+fn stub(bin: &Path, log: &Path, name: &str, body: &str) {
+    let path = bin.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// The user data as an instance receives it: the template's `!Sub` with these values.
 fn rendered_user_data(values: &BTreeMap<&str, String>) -> String {
     let template = cloudformation("template.yaml");
@@ -180,18 +195,7 @@ fn stubs(scratch: &Path, artifact: &Path) -> PathBuf {
     let bin = scratch.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let log = scratch.join("calls.log");
-    let write = |name: &str, body: &str| {
-        let path = bin.join(name);
-        std::fs::write(
-            &path,
-            format!(
-                "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    };
+    let write = |name: &str, body: &str| stub(&bin, &log, name, body);
     write(
         "curl",
         "case \"$*\" in *api/token*) echo token ;; *instance-id*) echo i-0123456789abcdef0 ;; esac",
@@ -425,18 +429,7 @@ fn aipm_drain_signals_the_worker_holds_the_hook_and_completes_it_after_the_worke
     std::fs::create_dir_all(&bin).unwrap();
     let log = scratch.join("calls.log");
     let counter = |name: &str| scratch.join(format!("{name}.count"));
-    let write = |name: &str, body: String| {
-        let path = bin.join(name);
-        std::fs::write(
-            &path,
-            format!(
-                "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    };
+    let write = |name: &str, body: String| stub(&bin, &log, name, &body);
     // The metadata service: a token; in service for the first three polls, then Terminated.
     write(
         "curl",
@@ -524,18 +517,7 @@ fn deploy_worker_builds_uploads_once_under_the_commit_and_deploys_key_and_checks
     std::fs::create_dir_all(&bin).unwrap();
     let log = scratch.join("calls.log");
     let uploaded = scratch.join("uploaded");
-    let write = |name: &str, body: String| {
-        let path = bin.join(name);
-        std::fs::write(
-            &path,
-            format!(
-                "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    };
+    let write = |name: &str, body: String| stub(&bin, &log, name, &body);
     write(
         "cargo",
         "mkdir -p \"$CARGO_TARGET_DIR/lambda/aipm-worker\"\nprintf 'aarch64 worker' > \"$CARGO_TARGET_DIR/lambda/aipm-worker/bootstrap\"".into(),

@@ -147,6 +147,27 @@ impl Fixture {
         }
     }
 
+    /// Once the task runs, sends `signal` (`-TERM`, `-USR1`) to the worker alone, as systemd's
+    /// `KillMode=mixed` and aipm-drain do, and waits for it to exit cleanly on its own.
+    async fn signal_while_running(&self, task_id: &str, worker: &mut Process, signal: &str) {
+        self.wait_for(task_id, worker, |task| task.status == TaskStatus::Running)
+            .await;
+        let pid = worker.pid().unwrap().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let exited = tokio::time::timeout(Duration::from_secs(60), worker.child.wait()).await;
+        assert!(
+            exited.is_ok_and(|status| status.is_ok_and(|s| s.success())),
+            "{}",
+            worker.log_text()
+        );
+    }
+
     fn git(&self, args: &[&str]) -> Option<String> {
         let output = std::process::Command::new("git")
             .arg("--git-dir")
@@ -465,26 +486,10 @@ async fn sigterm_stops_taking_work_and_hands_back_a_running_task() {
     let fixture = Fixture::start().await;
     let task = fixture.generated_task().await;
     let mut worker = fixture.worker(&fixture.agent("long", "sleep 600"), &[]);
-    fixture
-        .wait_for(&task.task_id, &worker, |task| {
-            task.status == TaskStatus::Running
-        })
-        .await;
-    let pid = worker.pid().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
     // The grace period is 2 s; the worker then hands the task back and exits on its own.
-    let exited = tokio::time::timeout(Duration::from_secs(30), worker.child.wait()).await;
-    assert!(
-        exited.is_ok_and(|status| status.is_ok_and(|s| s.success())),
-        "{}",
-        worker.log_text()
-    );
+    fixture
+        .signal_while_running(&task.task_id, &mut worker, "-TERM")
+        .await;
     let handed_back = fixture.tasks().get(&task.task_id).await.unwrap().unwrap();
     assert_eq!(handed_back.status, TaskStatus::Queued, "{handed_back:?}");
     assert_eq!(handed_back.worker_id, None);
@@ -587,24 +592,8 @@ async fn sigterm_to_the_worker_alone_lets_a_running_agent_finish_its_task() {
     );
     let mut worker = fixture.worker(&agent, &[("AIPM_SHUTDOWN_GRACE_SECONDS", "30")]);
     fixture
-        .wait_for(&task.task_id, &worker, |task| {
-            task.status == TaskStatus::Running
-        })
+        .signal_while_running(&task.task_id, &mut worker, "-TERM")
         .await;
-    let pid = worker.pid().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let exited = tokio::time::timeout(Duration::from_secs(60), worker.child.wait()).await;
-    assert!(
-        exited.is_ok_and(|status| status.is_ok_and(|s| s.success())),
-        "{}",
-        worker.log_text()
-    );
     let finished = fixture.tasks().get(&task.task_id).await.unwrap().unwrap();
     assert_eq!(
         finished.status,
@@ -872,24 +861,8 @@ async fn sigusr1_drains_with_the_drain_grace_and_the_running_task_finishes() {
         ],
     );
     fixture
-        .wait_for(&task.task_id, &worker, |task| {
-            task.status == TaskStatus::Running
-        })
+        .signal_while_running(&task.task_id, &mut worker, "-USR1")
         .await;
-    let pid = worker.pid().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-USR1", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let exited = tokio::time::timeout(Duration::from_secs(60), worker.child.wait()).await;
-    assert!(
-        exited.is_ok_and(|status| status.is_ok_and(|s| s.success())),
-        "{}",
-        worker.log_text()
-    );
     let drained = fixture.tasks().get(&task.task_id).await.unwrap().unwrap();
     assert_eq!(
         drained.status,
