@@ -104,7 +104,7 @@ fn review_delivery(
     review_id: usize,
     pull: u64,
     branch: &str,
-) -> (Value, String) {
+) -> (Value, Value) {
     let repo = json!({"full_name": repository});
     let payload = json!({
         "action": "submitted",
@@ -122,17 +122,16 @@ fn review_delivery(
         "x-github-delivery": format!("bench-delivery-{review_id}"),
         "x-hub-signature-256": sign(secret.as_bytes(), body.as_bytes()),
     });
-    (payload, headers.to_string())
+    (payload, headers)
 }
 
-fn webhook_event(payload: &Value, headers: &str) -> Value {
-    let headers: Value = serde_json::from_str(headers).unwrap_or_default();
+fn webhook_event(payload: &Value, headers: &Value) -> Value {
     api_event(
         "POST",
         "/webhooks/github",
         "/webhooks/github",
         Some(payload.clone()),
-        headers,
+        headers.clone(),
     )
 }
 
@@ -296,7 +295,7 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
             on_changes_requested: true,
         },
     );
-    let deliveries: Vec<(Value, String)> = tasks
+    let deliveries: Vec<(Value, Value)> = tasks
         .iter()
         .enumerate()
         .map(|(n, task)| {
@@ -398,7 +397,7 @@ pub struct Pools {
     changes_base: u64,
     retry_base: u64,
     story: u64,
-    pull: (u64, String),
+    pull_number: u64,
     /// Review requests request-invest-review queued, for invest-reviewer to handle.
     messages: Arc<Mutex<Vec<String>>>,
 }
@@ -466,7 +465,7 @@ pub async fn seed(
             changes_base,
             retry_base,
             story,
-            pull,
+            pull_number: pull.0,
             messages: Arc::default(),
         },
         retry_base + size,
@@ -529,7 +528,7 @@ pub fn scenarios(pools: &Pools, backend: &Backend) -> Vec<Scenario> {
     let messages = Arc::clone(&pools.messages);
     let secret = backend.setting("AIPM_GITHUB_WEBHOOK_SECRET");
     let repository = backend.setting("AIPM_GITHUB_REPOSITORY");
-    let pull = pools.pull.0;
+    let pull = pools.pull_number;
     // A review on the story's pull request under a branch AIPM did not open: the webhook reads
     // the story's tasks and ignores it (204), as it does most deliveries.
     let branch = format!("aipm/story-{story}-not-opened-by-aipm");
