@@ -219,6 +219,7 @@ impl Emulator {
     /// An AWS SDK configuration pointed at this emulator with dummy credentials.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(aipm::runtime::aws_https_client())
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -276,6 +277,17 @@ impl DynamoDbStats {
             self.requests as f64 / f64::from(requests),
             self.busy / requests,
         )
+    }
+}
+
+impl std::ops::Add for DynamoDbStats {
+    type Output = DynamoDbStats;
+
+    fn add(self, other: DynamoDbStats) -> DynamoDbStats {
+        DynamoDbStats {
+            requests: self.requests + other.requests,
+            busy: self.busy + other.busy,
+        }
     }
 }
 

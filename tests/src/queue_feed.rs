@@ -24,6 +24,7 @@ pub fn client_for(environment: &[(String, String)]) -> Option<(aws_sdk_sqs::Clie
     let region = setting("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(aipm::runtime::aws_https_client())
         .endpoint_url(endpoint)
         .region(Region::new(region.clone()))
         .credentials_provider(Credentials::new(

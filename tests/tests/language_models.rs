@@ -39,6 +39,7 @@ fn draft() -> Value {
 fn bedrock(server: &MockServer) -> BedrockModel {
     let config = aws_sdk_bedrockruntime::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(aipm::runtime::aws_https_client())
         .endpoint_url(server.uri())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
@@ -191,6 +192,7 @@ async fn a_slow_model_is_cut_off_at_the_budget() {
 
 fn openai(server: &MockServer) -> OpenAiCompatible {
     OpenAiCompatible::new(&format!("{}/v1", server.uri()), "gpt-test", "sk-test-key")
+        .expect("the system's roots are readable")
 }
 
 fn completion(finish: &str, content: &str) -> ResponseTemplate {
@@ -265,4 +267,36 @@ async fn openai_compatible_failures_become_reasons() {
             .expect_err("a failure");
         assert_eq!(failure, expected);
     }
+}
+
+/// An `https://` provider (OpenAI's own) is spoken to over TLS: the adapter opens with a TLS
+/// ClientHello, not plain HTTP, and a server that is not one ends as "unavailable", never with the
+/// key in the reason.
+#[tokio::test]
+async fn an_https_provider_is_spoken_to_over_tls() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let first_bytes = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut bytes = [0u8; 3];
+        socket.read_exact(&mut bytes).await.unwrap();
+        bytes
+    });
+    let model = OpenAiCompatible::new(
+        &format!("https://127.0.0.1:{port}/v1"),
+        "gpt-test",
+        "sk-secret",
+    )
+    .expect("the system's roots are readable");
+    let failure = model
+        .complete_json(&task(Duration::from_secs(5)))
+        .await
+        .expect_err("no TLS server answers");
+    // A TLS handshake record (0x16), version 3.x.
+    assert_eq!(first_bytes.await.unwrap()[..2], [0x16, 0x03]);
+    let AiFailure::Unavailable(reason) = failure else {
+        panic!("{failure:?}")
+    };
+    assert!(!reason.contains("sk-secret"), "{reason}");
 }

@@ -15,7 +15,8 @@ use crate::ports::{AiFailure, JsonAnswer, JsonTask, LanguageModel};
 pub enum ConfiguredLanguageModel {
     Off,
     Bedrock(bedrock::BedrockModel),
-    OpenAi(openai::OpenAiCompatible),
+    /// Boxed: hyper's pooled client is large, and the enum lives once per process.
+    OpenAi(Box<openai::OpenAiCompatible>),
 }
 
 impl ConfiguredLanguageModel {
@@ -43,9 +44,13 @@ impl ConfiguredLanguageModel {
                 )
                 .get(false)
                 .await?;
-                Ok(Self::OpenAi(openai::OpenAiCompatible::new(
-                    base_url, model, &key,
-                )))
+                let model =
+                    openai::OpenAiCompatible::new(base_url, model, &key).map_err(|error| {
+                        crate::error::Error::Internal(format!(
+                            "the system's certificate roots could not be read: {error}"
+                        ))
+                    })?;
+                Ok(Self::OpenAi(Box::new(model)))
             }
         }
     }
