@@ -2,22 +2,43 @@
 //! `web` function by its build script), with content types, ETags, gzip and caching, and the
 //! UI's settings built from the function's environment.
 
-use std::io::Write;
-
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::config::{MissingVariable, vars};
 use crate::error::Result;
 use crate::http::Operation;
 
-/// One file of `web/`, as the build script embeds it.
+pub mod prepare;
+
+use std::borrow::Cow;
+
+/// One file of `web/` as it is in the repository (tests prepare these at run time).
 #[derive(Debug, Clone, Copy)]
 pub struct Asset {
     pub name: &'static str,
     pub bytes: &'static [u8],
+}
+
+/// One file of `web/` as the web function's build script prepared it.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltFile {
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub bytes: &'static [u8],
+    pub gzip: Option<&'static [u8]>,
+    pub etag: &'static str,
+}
+
+/// Everything the build script prepared: the build's version, the two pages with their asset
+/// links pointed at it, and every file.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltAssets {
+    pub version: &'static str,
+    pub index: BuiltFile,
+    pub not_found: BuiltFile,
+    pub files: &'static [BuiltFile],
 }
 
 /// Where the UI signs in: Cognito managed login with the authorization code flow and PKCE.
@@ -80,46 +101,33 @@ impl WebConfig {
     }
 }
 
-/// A response body prepared once per cold start: its type, bytes, gzip form and ETag.
+/// A response body: borrowed from the binary for the built files, owned for config.json.
 struct Prepared {
     content_type: &'static str,
-    bytes: Vec<u8>,
+    bytes: Cow<'static, [u8]>,
     /// Only when it is smaller than the plain bytes.
-    gzip: Option<Vec<u8>>,
-    etag: String,
+    gzip: Option<Cow<'static, [u8]>>,
+    etag: Cow<'static, str>,
 }
 
-fn content_type(name: &str) -> &'static str {
-    match name.rsplit('.').next() {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("json") => "application/json",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("txt") => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
+impl From<prepare::PreparedBody> for Prepared {
+    fn from(body: prepare::PreparedBody) -> Self {
+        Self {
+            content_type: body.content_type,
+            bytes: Cow::Owned(body.bytes),
+            gzip: body.gzip.map(Cow::Owned),
+            etag: Cow::Owned(body.etag),
+        }
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-impl Prepared {
-    fn new(name: &str, bytes: Vec<u8>) -> Self {
-        let etag = format!("\"{}\"", &hex(&Sha256::digest(&bytes))[..20]);
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        let gzip = encoder
-            .write_all(&bytes)
-            .ok()
-            .and_then(|()| encoder.finish().ok())
-            .filter(|compressed| compressed.len() < bytes.len());
+impl From<&BuiltFile> for Prepared {
+    fn from(file: &BuiltFile) -> Self {
         Self {
-            content_type: content_type(name),
-            bytes,
-            gzip,
-            etag,
+            content_type: file.content_type,
+            bytes: Cow::Borrowed(file.bytes),
+            gzip: file.gzip.map(Cow::Borrowed),
+            etag: Cow::Borrowed(file.etag),
         }
     }
 }
@@ -131,13 +139,13 @@ enum Caching {
     Revalidate,
 }
 
-/// Serves the UI. Built once per cold start from the embedded files and the settings.
+/// Serves the UI. Built once per cold start from the prepared files and the settings.
 pub struct Web {
     files: Vec<(&'static str, Prepared)>,
     index: Prepared,
     config: Prepared,
     not_found: Prepared,
-    version: String,
+    version: Cow<'static, str>,
     /// Only the page's own origin, and the sign-in domain when there is one.
     content_security_policy: HeaderValue,
 }
@@ -159,46 +167,63 @@ fn content_security_policy(config: &WebConfig) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"))
 }
 
-/// Marks in `index.html` and `404.html` that become `/assets/<version>`.
-const ASSET_BASE_MARK: &str = "{{ASSET_BASE}}";
+/// The page served when `web/` has no `index.html` / `404.html`.
+const FALLBACK_INDEX: &str = "<!doctype html><title>AIPM</title>";
+const FALLBACK_NOT_FOUND: &str =
+    "<!doctype html><title>Not found</title><p>Not found. <a href=\"/\">AIPM</a></p>";
+
+/// config.json, the one body that depends on the function's settings rather than the build.
+fn config_body(config: &WebConfig, version: &str) -> Prepared {
+    prepare::prepare(
+        "config.json",
+        config.to_json(version).to_string().into_bytes(),
+    )
+    .into()
+}
 
 impl Web {
-    pub fn new(assets: &[Asset], config: &WebConfig) -> Self {
-        let mut hasher = Sha256::new();
-        for asset in assets {
-            hasher.update(asset.name.as_bytes());
-            hasher.update((asset.bytes.len() as u64).to_le_bytes());
-            hasher.update(asset.bytes);
-        }
-        let version = hex(&hasher.finalize())[..12].to_owned();
-        let base = format!("/assets/{version}");
-        let page = |name: &str, fallback: &str| {
-            let text = assets.iter().find(|asset| asset.name == name).map_or_else(
-                || fallback.to_owned(),
-                |asset| String::from_utf8_lossy(asset.bytes).into_owned(),
-            );
-            Prepared::new(name, text.replace(ASSET_BASE_MARK, &base).into_bytes())
-        };
-        let index = page("index.html", "<!doctype html><title>AIPM</title>");
-        let not_found = page(
-            "404.html",
-            "<!doctype html><title>Not found</title><p>Not found. <a href=\"/\">AIPM</a></p>",
-        );
-        let config_json = Prepared::new(
-            "config.json",
-            config.to_json(&version).to_string().into_bytes(),
-        );
-        let files = assets
-            .iter()
-            .map(|asset| (asset.name, Prepared::new(asset.name, asset.bytes.to_vec())))
-            .collect();
+    /// From the files the build script prepared: nothing is hashed or compressed at cold start.
+    pub fn new(built: &BuiltAssets, config: &WebConfig) -> Self {
         Self {
-            files,
-            index,
-            config: config_json,
-            not_found,
-            version,
+            files: built
+                .files
+                .iter()
+                .map(|file| (file.name, Prepared::from(file)))
+                .collect(),
+            index: (&built.index).into(),
+            config: config_body(config, built.version),
+            not_found: (&built.not_found).into(),
+            version: Cow::Borrowed(built.version),
             content_security_policy: content_security_policy(config),
+        }
+    }
+
+    /// From the files as they are in `web/`, prepared now (what the build script does).
+    pub fn from_sources(assets: &[Asset], config: &WebConfig) -> Self {
+        let version = prepare::version(assets.iter().map(|asset| (asset.name, asset.bytes)));
+        let page = |name: &str, fallback: &str| {
+            let text = assets
+                .iter()
+                .find(|asset| asset.name == name)
+                .map_or(fallback.as_bytes(), |asset| asset.bytes);
+            Prepared::from(prepare::prepare(
+                name,
+                prepare::page_with_asset_base(text, &version),
+            ))
+        };
+        Self {
+            files: assets
+                .iter()
+                .map(|asset| {
+                    let body = prepare::prepare(asset.name, asset.bytes.to_vec());
+                    (asset.name, body.into())
+                })
+                .collect(),
+            index: page("index.html", FALLBACK_INDEX),
+            not_found: page("404.html", FALLBACK_NOT_FOUND),
+            config: config_body(config, &version),
+            content_security_policy: content_security_policy(config),
+            version: Cow::Owned(version),
         }
     }
 
@@ -263,7 +288,7 @@ impl Web {
             .and_then(|value| value.to_str().ok())
             .is_some_and(|tags| {
                 tags.split(',')
-                    .any(|tag| tag.trim() == file.etag || tag.trim() == "*")
+                    .any(|tag| tag.trim() == file.etag.as_ref() || tag.trim() == "*")
             });
         if status == StatusCode::OK && matches {
             *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -290,9 +315,9 @@ impl Web {
                 response
                     .headers_mut()
                     .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                *response.body_mut() = Body::Binary(gzip.clone());
+                *response.body_mut() = Body::Binary(gzip.to_vec());
             }
-            _ => *response.body_mut() = Body::Binary(file.bytes.clone()),
+            _ => *response.body_mut() = Body::Binary(file.bytes.to_vec()),
         }
         response
     }
@@ -353,7 +378,7 @@ mod tests {
 
     #[test]
     fn files_have_their_content_types_and_the_page_points_at_versioned_assets() {
-        let web = Web::new(ASSETS, &local());
+        let web = Web::from_sources(ASSETS, &local());
         let page = get(&web, "/", &[]);
         assert_eq!(page.status(), 200);
         assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
@@ -383,7 +408,7 @@ mod tests {
 
     #[test]
     fn a_matching_etag_gets_304_and_another_the_file() {
-        let web = Web::new(ASSETS, &local());
+        let web = Web::from_sources(ASSETS, &local());
         let path = format!("/assets/{}/app.js", web.version());
         let first = get(&web, &path, &[]);
         let etag = header(&first, "etag").to_owned();
@@ -397,7 +422,7 @@ mod tests {
 
     #[test]
     fn gzip_only_when_accepted_and_it_decodes_to_the_file() {
-        let web = Web::new(ASSETS, &local());
+        let web = Web::from_sources(ASSETS, &local());
         let path = format!("/assets/{}/app.js", web.version());
         let plain = get(&web, &path, &[]);
         assert_eq!(header(&plain, "content-encoding"), "");
@@ -417,7 +442,7 @@ mod tests {
 
     #[test]
     fn an_unknown_path_gets_the_404_page() {
-        let web = Web::new(ASSETS, &local());
+        let web = Web::from_sources(ASSETS, &local());
         for path in ["/nope", "/assets/x/missing.js", "/assets/app.js"] {
             let response = get(&web, path, &[]);
             assert_eq!(response.status(), 404, "{path}");
@@ -429,7 +454,7 @@ mod tests {
     }
 
     fn config_json(config: &WebConfig) -> serde_json::Value {
-        let web = Web::new(ASSETS, config);
+        let web = Web::from_sources(ASSETS, config);
         let response = get(&web, "/config.json", &[]);
         assert_eq!(header(&response, "content-type"), "application/json");
         let Body::Binary(bytes) = response.body() else {
@@ -472,13 +497,13 @@ mod tests {
         );
         assert_eq!(json["signIn"]["clientId"], "client123");
 
-        let page = get(&Web::new(ASSETS, &jwt), "/", &[]);
+        let page = get(&Web::from_sources(ASSETS, &jwt), "/", &[]);
         let policy = header(&page, "content-security-policy");
         assert!(
             policy.contains("connect-src 'self' https://aipm.auth.eu-west-1.amazoncognito.com;"),
             "{policy}"
         );
-        let local = get(&Web::new(ASSETS, &none), "/", &[]);
+        let local = get(&Web::from_sources(ASSETS, &none), "/", &[]);
         assert!(header(&local, "content-security-policy").contains("connect-src 'self';"));
 
         let missing =
