@@ -3,7 +3,7 @@
 use aipm::handlers::code_tasks::CancelCodeTask;
 use aipm::runtime::{ColdStart, serve};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("cancel-code-task").await?;
     serve(

@@ -3,7 +3,7 @@
 use aipm::handlers::get_stories::GetStories;
 use aipm::runtime::{ColdStart, serve};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("get-stories").await?;
     serve(&cold_start, GetStories::new(cold_start.story_repository())).await

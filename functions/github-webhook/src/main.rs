@@ -3,7 +3,7 @@
 use aipm::handlers::github_webhook::GitHubWebhook;
 use aipm::runtime::{ColdStart, serve};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("github-webhook").await?;
     let (webhook, secret) = cold_start.webhook().await?;

@@ -4,7 +4,7 @@ use aipm::config::BUILD;
 use aipm::handlers::health_check::HealthCheck;
 use aipm::runtime::{ColdStart, serve};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("health-check").await?;
     let stage = cold_start.config.stage.clone();

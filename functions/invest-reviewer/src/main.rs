@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aipm::handlers::invest_review::{InvestReviewer, REVIEW_BUDGET};
 use aipm::runtime::{ColdStart, serve_queue};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("invest-reviewer").await?;
     let reviewer = Arc::new(InvestReviewer::new(

@@ -4,7 +4,7 @@ use aipm::config::{AiConfig, AiProvider};
 use aipm::handlers::invest_review::RequestInvestReview;
 use aipm::runtime::{ColdStart, serve};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("request-invest-review").await?;
     let enabled = AiConfig::from_env()?.provider != AiProvider::Off;

@@ -3,7 +3,7 @@
 use aipm::handlers::update_story::UpdateStory;
 use aipm::runtime::{ColdStart, serve};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("update-story").await?;
     serve(
