@@ -977,6 +977,7 @@ async fn main() {
         );
     }
     references::write_ratios(&mut report, &figures);
+    references::write_zip_change(&mut report, &figures);
     breakdown::write(&mut report, &breakdowns);
 
     if only.is_some() {

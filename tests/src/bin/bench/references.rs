@@ -138,6 +138,66 @@ const TALKS_TO_GITHUB: [&str; 4] = [
 /// Half of the smallest zip when the floor targets were set (issue 17: 4.4 MiB, 4,506 KiB).
 const ZIP_TARGET_KIB: u64 = 4506 / 2;
 
+/// Each function's zip in the last BENCHMARKS.md written before the work on issue 17 (commit
+/// c01b179, run on 2026-12-01 06:02 UTC, release profile of then): the "before" of the zips.
+const ZIP_BEFORE_KIB: [(&str, u64); 20] = [
+    ("web", 1820),
+    ("health-check", 4687),
+    ("get-stories", 4633),
+    ("get-story", 4710),
+    ("create-story", 4682),
+    ("update-story", 4812),
+    ("delete-story", 4673),
+    ("create-acceptance-test", 4629),
+    ("update-acceptance-test", 4644),
+    ("delete-acceptance-test", 4593),
+    ("generate-code", 5476),
+    ("get-code-task", 4597),
+    ("cancel-code-task", 4682),
+    ("draft-story", 5423),
+    ("draft-acceptance-test", 5454),
+    ("request-invest-review", 4838),
+    ("invest-reviewer", 5182),
+    ("github-webhook", 5596),
+    ("request-changes", 5345),
+    ("retry-code-task", 5344),
+];
+
+fn zip_before_kib(function: &str) -> Option<u64> {
+    ZIP_BEFORE_KIB
+        .iter()
+        .find(|(name, _)| *name == function)
+        .map(|(_, kib)| *kib)
+}
+
+/// Each function's zip now next to its zip before issue 17's work.
+pub fn write_zip_change(report: &mut String, figures: &[Figures]) {
+    let _ = writeln!(
+        report,
+        "\n## Zip sizes before and after (issue 17)\n\n*Before* is each function's zip in the last \
+         BENCHMARKS.md written before the work on the floor targets (commit c01b179). The target: a \
+         function that does not talk to GitHub at most half of its zip then.\n\n\
+         | function | talks to GitHub | zip KiB before | zip KiB now | now ÷ before |\n|---|---|---:|---:|---:|"
+    );
+    for f in figures.iter().filter(|f| !is_reference(f.function)) {
+        let Some(before) = zip_before_kib(f.function) else {
+            continue;
+        };
+        let now = f.zip_bytes / 1024;
+        let github = if TALKS_TO_GITHUB.contains(&f.function) {
+            "yes"
+        } else {
+            "no"
+        };
+        let _ = writeln!(
+            report,
+            "| {} | {github} | {before} | {now} | {:.2} |",
+            f.function,
+            now as f64 / before as f64
+        );
+    }
+}
+
 /// The floor targets, each with the function furthest from it.
 pub fn write_targets(report: &mut String, figures: &[Figures]) {
     let find = |name: &str| figures.iter().find(|figures| figures.function == name);
@@ -173,6 +233,20 @@ pub fn write_targets(report: &mut String, figures: &[Figures]) {
     let largest_zip = functions()
         .filter(|f| !TALKS_TO_GITHUB.contains(&f.function))
         .max_by_key(|f| f.zip_bytes);
+    let largest_share = functions()
+        .filter(|f| !TALKS_TO_GITHUB.contains(&f.function))
+        .filter_map(|f| {
+            zip_before_kib(f.function)
+                .map(|before| (f.function, (f.zip_bytes / 1024) as f64 / before as f64))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((name, share)) = largest_share {
+        let _ = writeln!(
+            report,
+            "- largest zip now ÷ its zip before, of a function that does not talk to GitHub: {share:.2} \
+             ({name}; target ≤ 0.50)"
+        );
+    }
     if let Some(largest) = largest_zip {
         let _ = writeln!(
             report,
