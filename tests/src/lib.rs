@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, ChildStdin, Command};
@@ -53,11 +54,38 @@ pub fn temp_dir(label: &str) -> PathBuf {
     dir
 }
 
+/// A loopback port that nothing listens on, for a process a test starts a moment later.
+///
+/// A port from `bind(0)` is free only until the kernel hands it out again: to the next `bind(0)`
+/// of this process (two stack ports the same), or to another test's browser or mock server, in
+/// the seconds before the stack binds it. So each port is handed out once per process, from
+/// below the kernel's ephemeral range, where neither `bind(0)` nor outgoing connections take
+/// ports; the process id spreads concurrent test processes apart.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("no free local port")
+    static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+    const LOWEST: u32 = 10_000;
+    let below = ephemeral_range_start().max(LOWEST + 1_000);
+    let span = below - LOWEST;
+    let offset = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let handed_out = HANDED_OUT.fetch_add(1, Ordering::Relaxed);
+        let port = LOWEST + (offset + handed_out) % span;
+        let port = u16::try_from(port).expect("ports below the ephemeral range fit in u16");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {LOWEST} and {below}");
+}
+
+/// The lowest port the kernel picks for `bind(0)` and outgoing connections (Linux's default
+/// when the setting cannot be read).
+fn ephemeral_range_start() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+        .min(u32::from(u16::MAX))
 }
 
 /// A process started through scripts/supervise.py: closing its stdin ends its process group.
@@ -110,11 +138,19 @@ pub async fn wait_for_listener(port: u16, within: Duration, child: &mut Child, l
         let exited = child.try_wait().ok().flatten();
         assert!(
             exited.is_none() && Instant::now() < deadline,
-            "nothing listens on port {port} ({exited:?}); see {}",
-            log.display()
+            "nothing listens on port {port} ({exited:?}); the end of {}:\n{}",
+            log.display(),
+            log_tail(log)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The last lines of a log, for a failure message: CI keeps the test output, not the files.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 impl Supervised {
@@ -140,8 +176,9 @@ impl Supervised {
             let exited = self.child.try_wait().ok().flatten();
             assert!(
                 exited.is_none() && Instant::now() < deadline,
-                "{base} did not become healthy ({exited:?}); see {}",
-                log.display()
+                "{base} did not become healthy ({exited:?}); the end of {}:\n{}",
+                log.display(),
+                log_tail(log)
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
