@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -249,11 +250,22 @@ impl Browser {
     }
 
     /// Replaces the text of the input at `css`.
+    /// Replaces a field's text the way a person does: select all, delete, type.
+    ///
+    /// WebDriver's own clear sends no `input` event, so the page's state keeps the old text and
+    /// any render before the first keystroke puts it back ("CSV" + "CSV export…").
     pub async fn type_into(&self, css: &str, text: &str) {
         let element = self.element(css).await;
-        element.clear().await.ok();
+        let select_all_and_delete: String = [
+            char::from(Key::Control),
+            'a',
+            char::from(Key::Null),
+            char::from(Key::Backspace),
+        ]
+        .into_iter()
+        .collect();
         element
-            .send_keys(text)
+            .send_keys(&format!("{select_all_and_delete}{text}"))
             .await
             .unwrap_or_else(|error| panic!("cannot type into {css}: {error}"));
     }
