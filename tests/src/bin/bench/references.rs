@@ -163,11 +163,34 @@ const ZIP_BEFORE_KIB: [(&str, u64); 20] = [
     ("retry-code-task", 5344),
 ];
 
-fn zip_before_kib(function: &str) -> Option<u64> {
-    ZIP_BEFORE_KIB
+/// A function's zip before issue 17's work and now, in KiB.
+struct ZipChange {
+    before: u64,
+    now: u64,
+}
+
+impl ZipChange {
+    fn of(figures: &Figures) -> Option<Self> {
+        ZIP_BEFORE_KIB
+            .iter()
+            .find(|(name, _)| *name == figures.function)
+            .map(|(_, before)| Self {
+                before: *before,
+                now: figures.zip_bytes / 1024,
+            })
+    }
+
+    fn share(&self) -> f64 {
+        self.now as f64 / self.before as f64
+    }
+}
+
+/// The functions the zip target is for (those that do not talk to GitHub), with their change.
+fn zip_target_functions(figures: &[Figures]) -> impl Iterator<Item = (&Figures, ZipChange)> {
+    figures
         .iter()
-        .find(|(name, _)| *name == function)
-        .map(|(_, kib)| *kib)
+        .filter(|f| !is_reference(f.function) && !TALKS_TO_GITHUB.contains(&f.function))
+        .filter_map(|f| ZipChange::of(f).map(|change| (f, change)))
 }
 
 /// Each function's zip now next to its zip before issue 17's work.
@@ -180,10 +203,9 @@ pub fn write_zip_change(report: &mut String, figures: &[Figures]) {
          | function | talks to GitHub | zip KiB before | zip KiB now | now ÷ before |\n|---|---|---:|---:|---:|"
     );
     for f in figures.iter().filter(|f| !is_reference(f.function)) {
-        let Some(before) = zip_before_kib(f.function) else {
+        let Some(change) = ZipChange::of(f) else {
             continue;
         };
-        let now = f.zip_bytes / 1024;
         let github = if TALKS_TO_GITHUB.contains(&f.function) {
             "yes"
         } else {
@@ -191,9 +213,11 @@ pub fn write_zip_change(report: &mut String, figures: &[Figures]) {
         };
         let _ = writeln!(
             report,
-            "| {} | {github} | {before} | {now} | {:.2} |",
+            "| {} | {github} | {} | {} | {:.2} |",
             f.function,
-            now as f64 / before as f64
+            change.before,
+            change.now,
+            change.share()
         );
     }
 }
@@ -230,12 +254,8 @@ pub fn write_targets(report: &mut String, figures: &[Figures]) {
             )
         );
     }
-    let largest_share = functions()
-        .filter(|f| !TALKS_TO_GITHUB.contains(&f.function))
-        .filter_map(|f| {
-            zip_before_kib(f.function)
-                .map(|before| (f.function, (f.zip_bytes / 1024) as f64 / before as f64))
-        })
+    let largest_share = zip_target_functions(figures)
+        .map(|(f, change)| (f.function, change.share()))
         .max_by(|a, b| a.1.total_cmp(&b.1));
     if let Some((name, share)) = largest_share {
         let _ = writeln!(
@@ -249,14 +269,15 @@ pub fn write_targets(report: &mut String, figures: &[Figures]) {
 
 /// For each floor target a function misses, which function and why (issue 17 asks for the why).
 fn write_what_is_left(report: &mut String, figures: &[Figures], floor: &Figures) {
-    let functions = || figures.iter().filter(|f| !is_reference(f.function));
-    let names = |selected: Vec<&str>| selected.join(", ");
-    let slow = names(
-        functions()
-            .filter(|f| f.ready_median.as_secs_f64() > 2.5 * floor.ready_median.as_secs_f64())
+    let above_floor = |key: fn(&Figures) -> f64| {
+        figures
+            .iter()
+            .filter(|f| !is_reference(f.function) && key(f) > 2.5 * key(floor))
             .map(|f| f.function)
-            .collect(),
-    );
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let slow = above_floor(|f| f.ready_median.as_secs_f64());
     if !slow.is_empty() {
         let _ = writeln!(
             report,
@@ -264,12 +285,7 @@ fn write_what_is_left(report: &mut String, figures: &[Figures], floor: &Figures)
              how much of it is before `main` (loading the binary) and how much is the function's own."
         );
     }
-    let heavy = names(
-        functions()
-            .filter(|f| f.peak_rss_kib as f64 > 2.5 * floor.peak_rss_kib as f64)
-            .map(|f| f.function)
-            .collect(),
-    );
+    let heavy = above_floor(|f| f.peak_rss_kib as f64);
     if !heavy.is_empty() {
         let _ = writeln!(
             report,
@@ -277,20 +293,14 @@ fn write_what_is_left(report: &mut String, figures: &[Figures], floor: &Figures)
              this run."
         );
     }
-    for f in functions().filter(|f| !TALKS_TO_GITHUB.contains(&f.function)) {
-        let Some(before) = zip_before_kib(f.function) else {
-            continue;
-        };
-        let now = f.zip_bytes / 1024;
-        if now as f64 <= 0.5 * before as f64 {
-            continue;
-        }
+    for (f, change) in zip_target_functions(figures).filter(|(_, change)| change.share() > 0.5) {
         let why = if WITHOUT_AWS_SDK.contains(&f.function) {
             format!(
                 "it never linked the AWS SDK, the bulk the others shed, so its zip was already the \
-                 smallest; of its {now} KiB the floor (the runtime client alone) is {} KiB, the rest \
+                 smallest; of its {} KiB the floor (the runtime client alone) is {} KiB, the rest \
                  is its own code and the UI's files built in ({} KiB of sources in web/, with their \
                  gzip forms)",
+                change.now,
                 floor.zip_bytes / 1024,
                 web_sources_kib()
             )
@@ -301,7 +311,7 @@ fn write_what_is_left(report: &mut String, figures: &[Figures], floor: &Figures)
             report,
             "- left, zip: {} at {:.2} of its zip before (target ≤ 0.50): {why}.",
             f.function,
-            now as f64 / before as f64
+            change.share()
         );
     }
 }
