@@ -249,7 +249,6 @@ impl Browser {
             .unwrap_or_else(|error| panic!("cannot press {key:?}: {error}"));
     }
 
-    /// Replaces the text of the input at `css`.
     /// Replaces a field's text the way a person does: select all, delete, type.
     ///
     /// WebDriver's own clear sends no `input` event, so the page's state keeps the old text and

@@ -45,13 +45,24 @@ pub fn venv_bin(tool: &str) -> PathBuf {
 
 /// A fresh, empty folder under the system's temporary directory.
 pub fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "aipm-{label}-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).expect("cannot create a temporary folder");
-    dir
+    static MADE: AtomicU32 = AtomicU32::new(0);
+    let parent = std::env::temp_dir();
+    std::fs::create_dir_all(&parent).expect("cannot create the temporary directory");
+    loop {
+        // A folder left by an earlier process with the same id is skipped, never reused.
+        let dir = parent.join(format!(
+            "aipm-{label}-{}-{}",
+            std::process::id(),
+            MADE.fetch_add(1, Ordering::Relaxed)
+        ));
+        match std::fs::create_dir(&dir) {
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            made => {
+                made.expect("cannot create a temporary folder");
+                return dir;
+            }
+        }
+    }
 }
 
 /// A loopback port that nothing listens on, for a process a test starts a moment later.
