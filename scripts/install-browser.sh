@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium and chromium-driver for the UI tests when either is missing (as root,
-# or through sudo). Idempotent: does nothing when both are there. The two packages come from the
-# same Debian release, so the driver always matches the browser.
+# Installs Debian's chromium and chromium-driver for the UI tests and the bench when either is
+# missing (as root, or through sudo). Idempotent: does nothing when both are there. The two
+# packages come from the same Debian release, so the driver always matches the browser.
 set -euo pipefail
 
 if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
