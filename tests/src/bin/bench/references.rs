@@ -104,26 +104,66 @@ pub fn write_ratios(report: &mut String, figures: &[Figures]) {
             ratio(node_rss, rss)
         );
     }
-    if let Some(get_story) = find("get-story") {
-        let (_, first, _) = secs(get_story);
+    if let Some(against_node) = FirstAnswerAgainstNode::of(figures) {
         let _ = writeln!(
             report,
             "\nget-story answers its first request {} sooner than its Node.js twin (target ≥ 20×).",
-            ratio(node_first, first)
+            against_node.sooner()
         );
-        // The emulator takes DynamoDB requests one at a time and is far slower than DynamoDB,
-        // so its time sets a ceiling on this ratio that neither program can move.
-        let emulator = |figures: &Figures| figures.first_emulator.as_secs_f64();
         let _ = writeln!(
             report,
             "The emulator's own time in those first requests was {} ms (get-story) and {} ms (the twin), \
              both for the same four reads; it caps the ratio at {}. Less that time, get-story's first answer \
              is {} sooner than the twin's.",
-            ms(get_story.first_emulator),
-            ms(node.first_emulator),
-            ratio(node_first, emulator(get_story)),
-            ratio(node_first - emulator(node), first - emulator(get_story))
+            ms(against_node.get_story.first_emulator),
+            ms(against_node.node.first_emulator),
+            against_node.emulator_cap(),
+            against_node.sooner_less_emulator()
         );
+    }
+}
+
+/// get-story's first answer against the Node.js twin's, whole and less the emulator's time.
+struct FirstAnswerAgainstNode<'a> {
+    get_story: &'a Figures,
+    node: &'a Figures,
+}
+
+impl<'a> FirstAnswerAgainstNode<'a> {
+    fn of(figures: &'a [Figures]) -> Option<Self> {
+        let find = |name: &str| figures.iter().find(|figures| figures.function == name);
+        Some(Self {
+            get_story: find("get-story")?,
+            node: find(NODE_TWIN)?,
+        })
+    }
+
+    fn first(figures: &Figures) -> f64 {
+        figures.first_response_median.as_secs_f64()
+    }
+
+    fn share(&self) -> f64 {
+        Self::first(self.node) / Self::first(self.get_story)
+    }
+
+    fn sooner(&self) -> String {
+        ratio(Self::first(self.node), Self::first(self.get_story))
+    }
+
+    /// The emulator takes DynamoDB requests one at a time and is far slower than DynamoDB, so
+    /// its time sets a ceiling on the ratio that neither program can move.
+    fn emulator_cap(&self) -> String {
+        ratio(
+            Self::first(self.node),
+            self.get_story.first_emulator.as_secs_f64(),
+        )
+    }
+
+    fn sooner_less_emulator(&self) -> String {
+        ratio(
+            Self::first(self.node) - self.node.first_emulator.as_secs_f64(),
+            Self::first(self.get_story) - self.get_story.first_emulator.as_secs_f64(),
+        )
     }
 }
 
@@ -225,7 +265,7 @@ pub fn write_zip_change(report: &mut String, figures: &[Figures]) {
 /// The floor targets, each with the function furthest from it.
 pub fn write_targets(report: &mut String, figures: &[Figures]) {
     let find = |name: &str| figures.iter().find(|figures| figures.function == name);
-    let (Some(floor), Some(node)) = (find(FLOOR), find(NODE_TWIN)) else {
+    let (Some(floor), Some(_)) = (find(FLOOR), find(NODE_TWIN)) else {
         return;
     };
     let functions = || figures.iter().filter(|f| !is_reference(f.function));
@@ -244,14 +284,11 @@ pub fn write_targets(report: &mut String, figures: &[Figures]) {
         ratio(ready, floor.ready_median.as_secs_f64()),
         ratio(rss, floor.peak_rss_kib as f64),
     );
-    if let Some(get_story) = find("get-story") {
+    if let Some(against_node) = FirstAnswerAgainstNode::of(figures) {
         let _ = writeln!(
             report,
             "- get-story's first answer against the Node.js twin's: {} sooner (target ≥ 20×)",
-            ratio(
-                node.first_response_median.as_secs_f64(),
-                get_story.first_response_median.as_secs_f64()
-            )
+            against_node.sooner()
         );
     }
     let largest_share = zip_target_functions(figures)
@@ -291,6 +328,22 @@ fn write_what_is_left(report: &mut String, figures: &[Figures], floor: &Figures)
             report,
             "- left, peak RSS: {heavy} above 2.5× the floor (after the warm run); not analysed in \
              this run."
+        );
+    }
+    if let Some(against_node) =
+        FirstAnswerAgainstNode::of(figures).filter(|against| against.share() < 20.0)
+    {
+        let _ = writeln!(
+            report,
+            "- left, first answer: get-story {} sooner than the Node.js twin (target ≥ 20×): of its \
+             {} ms, {} ms are the emulator's own, four reads get-story makes at once and the \
+             emulator takes one at a time; that time alone caps the ratio at {} for any function. \
+             Less the emulator's time on both sides, get-story is {} sooner.",
+            against_node.sooner(),
+            ms(against_node.get_story.first_response_median),
+            ms(against_node.get_story.first_emulator),
+            against_node.emulator_cap(),
+            against_node.sooner_less_emulator()
         );
     }
     for (f, change) in zip_target_functions(figures).filter(|(_, change)| change.share() > 0.5) {
