@@ -46,6 +46,11 @@ pub fn scenarios(story: u64) -> Vec<Scenario> {
         .collect()
 }
 
+/// The figures measured for `function` in this run, if it was measured.
+fn measured<'a>(figures: &'a [Figures], function: &str) -> Option<&'a Figures> {
+    figures.iter().find(|figures| figures.function == function)
+}
+
 fn ratio(value: f64, base: f64) -> String {
     if base > 0.0 {
         format!("{:.1}×", value / base)
@@ -57,8 +62,7 @@ fn ratio(value: f64, base: f64) -> String {
 /// Each function's ready time, first response and peak RSS against the floor (how many times the
 /// floor's) and against the Node.js twin (how many times smaller the function's figure is).
 pub fn write_ratios(report: &mut String, figures: &[Figures]) {
-    let find = |name: &str| figures.iter().find(|figures| figures.function == name);
-    let (Some(floor), Some(node)) = (find(FLOOR), find(NODE_TWIN)) else {
+    let (Some(floor), Some(node)) = (measured(figures, FLOOR), measured(figures, NODE_TWIN)) else {
         return;
     };
     let secs = |figures: &Figures| {
@@ -131,10 +135,9 @@ struct FirstAnswerAgainstNode<'a> {
 
 impl<'a> FirstAnswerAgainstNode<'a> {
     fn of(figures: &'a [Figures]) -> Option<Self> {
-        let find = |name: &str| figures.iter().find(|figures| figures.function == name);
         Some(Self {
-            get_story: find("get-story")?,
-            node: find(NODE_TWIN)?,
+            get_story: measured(figures, "get-story")?,
+            node: measured(figures, NODE_TWIN)?,
         })
     }
 
@@ -142,7 +145,7 @@ impl<'a> FirstAnswerAgainstNode<'a> {
         figures.first_response_median.as_secs_f64()
     }
 
-    fn share(&self) -> f64 {
+    fn times_sooner(&self) -> f64 {
         Self::first(self.node) / Self::first(self.get_story)
     }
 
@@ -264,8 +267,7 @@ pub fn write_zip_change(report: &mut String, figures: &[Figures]) {
 
 /// The floor targets, each with the function furthest from it.
 pub fn write_targets(report: &mut String, figures: &[Figures]) {
-    let find = |name: &str| figures.iter().find(|figures| figures.function == name);
-    let (Some(floor), Some(_)) = (find(FLOOR), find(NODE_TWIN)) else {
+    let (Some(floor), Some(_)) = (measured(figures, FLOOR), measured(figures, NODE_TWIN)) else {
         return;
     };
     let functions = || figures.iter().filter(|f| !is_reference(f.function));
@@ -331,7 +333,7 @@ fn write_what_is_left(report: &mut String, figures: &[Figures], floor: &Figures)
         );
     }
     if let Some(against_node) =
-        FirstAnswerAgainstNode::of(figures).filter(|against| against.share() < 20.0)
+        FirstAnswerAgainstNode::of(figures).filter(|against| against.times_sooner() < 20.0)
     {
         let _ = writeln!(
             report,
