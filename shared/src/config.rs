@@ -30,8 +30,15 @@ pub mod vars {
     pub const GITHUB_API_URL: &str = "AIPM_GITHUB_API_URL";
     pub const GITHUB_TOKEN: &str = "AIPM_GITHUB_TOKEN";
     pub const GITHUB_TOKEN_SECRET_ARN: &str = "AIPM_GITHUB_TOKEN_SECRET_ARN";
-    /// `jwt` or `none`, as template.yaml's AuthMode.
+    /// `jwt` or `single-person-unsafe`, as template.yaml's AuthMode; `local-people` on the
+    /// local stack only.
     pub const AUTH_MODE: &str = "AIPM_AUTH_MODE";
+    /// The Cognito group whose members are admins of every project (JWT mode).
+    pub const ADMIN_GROUP: &str = "AIPM_ADMIN_GROUP";
+    /// The local stack's people (JSON, from scripts/local-people.json); local-people mode only.
+    pub const LOCAL_PEOPLE: &str = "AIPM_LOCAL_PEOPLE";
+    /// Projects, their key reservations, memberships and the audit log.
+    pub const PROJECTS_TABLE: &str = "AIPM_PROJECTS_TABLE";
     /// Cognito managed login for the UI: `https://DOMAIN.auth.REGION.amazoncognito.com`.
     pub const COGNITO_DOMAIN: &str = "AIPM_COGNITO_DOMAIN";
     pub const COGNITO_CLIENT_ID: &str = "AIPM_COGNITO_CLIENT_ID";

@@ -176,6 +176,30 @@ pub enum Error {
         message: String,
     },
 
+    #[error("nobody is signed in; sign in and try again")]
+    Unauthenticated,
+
+    /// The project does not exist or the caller is not a member: the two are indistinguishable
+    /// on purpose, so a guessed key or id learns nothing.
+    #[error("project {reference} does not exist or you are not a member of it")]
+    ProjectNotFound { reference: String },
+
+    #[error("your role ({standing}) does not allow {permission} in this project")]
+    PermissionDenied {
+        permission: &'static str,
+        standing: &'static str,
+        policy: &'static str,
+    },
+
+    #[error("project key {key} is taken; keys are never reused, even after a rename")]
+    ProjectKeyTaken { key: String },
+
+    #[error("{member} is the project's last admin; make someone else admin first")]
+    LastAdmin { member: String },
+
+    #[error("{member} is not a member of this project")]
+    MemberNotFound { member: String },
+
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -266,6 +266,36 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "PARENT_NOT_FOUND",
             json!({ "field": "parentId", "parentId": id }),
         ),
+        Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", Value::Null),
+        Error::ProjectNotFound { reference } => (
+            StatusCode::NOT_FOUND,
+            "PROJECT_NOT_FOUND",
+            json!({ "project": reference }),
+        ),
+        Error::PermissionDenied {
+            permission,
+            standing,
+            policy,
+        } => (
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            json!({ "permission": permission, "role": standing, "policy": policy }),
+        ),
+        Error::ProjectKeyTaken { key } => (
+            StatusCode::CONFLICT,
+            "PROJECT_KEY_TAKEN",
+            json!({ "field": "key", "key": key }),
+        ),
+        Error::LastAdmin { member } => (
+            StatusCode::CONFLICT,
+            "LAST_ADMIN",
+            json!({ "member": member }),
+        ),
+        Error::MemberNotFound { member } => (
+            StatusCode::NOT_FOUND,
+            "MEMBER_NOT_FOUND",
+            json!({ "member": member }),
+        ),
         Error::DependencyUnavailable { dependency, .. } => {
             tracing::warn!(request_id, error = %error, "dependency unavailable");
             (

@@ -2,6 +2,7 @@
 //! that every Lambda function of the API is built from.
 
 pub mod adapters;
+pub mod authz;
 pub mod changes;
 pub mod config;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod http;
 pub mod model;
 pub mod pagination;
 pub mod ports;
+pub mod project;
 pub mod rules;
 pub mod runtime;
 pub mod startup;

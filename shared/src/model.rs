@@ -503,6 +503,10 @@ pub struct CodeTask {
     pub request_fingerprint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
+    /// Who started the story's code work (Generate code & PR): a contributor may retry, cancel
+    /// and request changes on it. Follow-ups keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
     #[serde(default)]
     pub cancel_requested: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -549,6 +553,7 @@ impl CodeTask {
             idempotency_key: None,
             request_fingerprint: None,
             instructions: None,
+            requested_by: None,
             cancel_requested: false,
             lease_expires_at: None,
             worker_id: None,
@@ -594,6 +599,7 @@ impl CodeTask {
         next.pr_number = self.pr_number;
         next.pr_url = self.pr_url.clone();
         next.instructions = self.instructions.clone();
+        next.requested_by = self.requested_by.clone();
         next
     }
 

@@ -492,3 +492,82 @@ pub trait HealthProbe: Send + Sync + 'static {
     /// Checks every dependency, concurrently, each within its own time limit.
     fn check_all(&self) -> impl Future<Output = Vec<DependencyCheck>> + Send;
 }
+
+/// A change of one person's membership: their new role, or their removal (`role: None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberChange {
+    pub project_id: String,
+    pub member_sub: String,
+    /// The membership as read before the change; the write is conditioned on it still holding.
+    pub current: Option<crate::project::Membership>,
+    /// The membership after the change; `None` removes it.
+    pub next: Option<crate::project::Membership>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChangeOutcome {
+    Done,
+    /// The change would leave the project without an admin.
+    LastAdmin,
+    /// The membership or the project changed since it was read: read again.
+    Conflict,
+    ProjectMissing,
+}
+
+/// Projects, their key reservations, memberships and audit log (the projects table).
+pub trait ProjectDirectory: Send + Sync + 'static {
+    /// The project a key names, now or before a rename (keys are reserved forever).
+    fn project_id_for_key(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// The project and the person's membership in it, read together and strongly consistent:
+    /// the one read every authorized request makes.
+    fn access(
+        &self,
+        project_id: &str,
+        member_sub: &str,
+    ) -> impl Future<
+        Output = Result<(
+            Option<crate::project::Project>,
+            Option<crate::project::Membership>,
+        )>,
+    > + Send;
+
+    fn record_audit(
+        &self,
+        entry: &crate::project::AuditEntry,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Reserves the key and stores the project with its first admin, all or nothing; false
+    /// when the key is taken.
+    fn create_project(
+        &self,
+        project: &crate::project::Project,
+        admin: &crate::project::Membership,
+        audit: &crate::project::AuditEntry,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Every membership of one person (the "my projects" list).
+    fn memberships_of(
+        &self,
+        member_sub: &str,
+    ) -> impl Future<Output = Result<Vec<crate::project::Membership>>> + Send;
+
+    fn projects(
+        &self,
+        project_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<crate::project::Project>>> + Send;
+
+    /// Every member of a project.
+    fn members(
+        &self,
+        project_id: &str,
+    ) -> impl Future<Output = Result<Vec<crate::project::Membership>>> + Send;
+
+    /// Applies a membership change with its audit entry in one transaction, keeping at least
+    /// one admin.
+    fn change_member(
+        &self,
+        change: &MemberChange,
+        audit: &crate::project::AuditEntry,
+    ) -> impl Future<Output = Result<MemberChangeOutcome>> + Send;
+}

@@ -267,6 +267,28 @@ impl ColdStart {
         Ok(ConfiguredCodeHost::connect(&config, &self.sdk).await?)
     }
 
+    /// The one place requests are authorized: the projects table (a missing setting stops the
+    /// cold start with its name) and how this stage identifies people.
+    pub fn gate(
+        &self,
+    ) -> Result<
+        crate::authz::gate::Gate<crate::adapters::dynamodb::DynamoProjectDirectory>,
+        lambda_http::Error,
+    > {
+        let table = std::env::var(crate::config::vars::PROJECTS_TABLE)
+            .ok()
+            .filter(|table| !table.trim().is_empty())
+            .ok_or(crate::config::MissingVariable(
+                crate::config::vars::PROJECTS_TABLE,
+            ))?;
+        let identity =
+            crate::authz::identity::IdentityMode::from_lookup(|name| std::env::var(name).ok())?;
+        Ok(crate::authz::gate::Gate::new(
+            crate::adapters::dynamodb::DynamoProjectDirectory::new(self.dynamodb.clone(), table),
+            identity,
+        ))
+    }
+
     pub fn health_probe(&self) -> AwsHealthProbe {
         AwsHealthProbe::new(
             self.dynamodb.clone(),

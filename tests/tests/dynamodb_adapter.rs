@@ -545,7 +545,11 @@ async fn concurrent_patches_race_safely_against_dynamodb() {
         .create(new_story("Race", None), Utc::now())
         .await
         .unwrap();
-    let operation = Arc::new(UpdateStory::new(fixture.stories(), fixture.tests()));
+    let operation = Arc::new(UpdateStory::new(
+        fixture.stories(),
+        fixture.tests(),
+        aipm::adapters::memory_projects::local_gate(),
+    ));
     let patch = |body: String| {
         let operation = Arc::clone(&operation);
         let request =

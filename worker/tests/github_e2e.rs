@@ -174,6 +174,7 @@ impl Stack {
                 &self.config.code_tasks_queue_url,
             ),
             host,
+            aipm::adapters::memory_projects::local_gate(),
         );
         let mut request = Request::new(Body::Empty).with_path_parameters(
             std::collections::HashMap::from([("id".to_owned(), story.to_string())]),

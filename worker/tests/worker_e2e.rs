@@ -73,6 +73,7 @@ impl Fixture {
                 &self.config.code_tasks_queue_url,
             ),
             self.host(),
+            aipm::adapters::memory_projects::local_gate(),
         );
         let request = Request::new(Body::Empty).with_path_parameters(
             std::collections::HashMap::from([("id".to_owned(), story.to_string())]),

@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("cancel-code-task").await?;
     serve(
         &cold_start,
-        CancelCodeTask::new(cold_start.code_task_repository()),
+        CancelCodeTask::new(cold_start.code_task_repository(), cold_start.gate()?),
     )
     .await
 }

@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("create-acceptance-test").await?;
     serve(
         &cold_start,
-        CreateAcceptanceTest::new(cold_start.acceptance_test_repository()),
+        CreateAcceptanceTest::new(cold_start.acceptance_test_repository(), cold_start.gate()?),
     )
     .await
 }

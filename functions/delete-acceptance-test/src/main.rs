@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("delete-acceptance-test").await?;
     serve(
         &cold_start,
-        DeleteAcceptanceTest::new(cold_start.acceptance_test_repository()),
+        DeleteAcceptanceTest::new(cold_start.acceptance_test_repository(), cold_start.gate()?),
     )
     .await
 }

@@ -12,6 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.story_repository(),
             cold_start.language_model(DRAFT_BUDGET).await?,
             cold_start.assist_ledger()?,
+            cold_start.gate()?,
         ),
     )
     .await

@@ -14,6 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.code_task_repository(),
             cold_start.task_queue(),
             cold_start.code_host().await?,
+            cold_start.gate()?,
         ),
     )
     .await

@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("get-code-task").await?;
     serve(
         &cold_start,
-        GetCodeTask::new(cold_start.code_task_repository()),
+        GetCodeTask::new(cold_start.code_task_repository(), cold_start.gate()?),
     )
     .await
 }

@@ -12,6 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.story_repository(),
             cold_start.acceptance_test_repository(),
             cold_start.code_task_repository(),
+            cold_start.gate()?,
         ),
     )
     .await

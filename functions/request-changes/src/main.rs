@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.follow_up_repository()?,
             cold_start.task_queue(),
             cold_start.code_host().await?,
+            cold_start.gate()?,
         ),
     )
     .await

@@ -16,6 +16,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.review_queue()?,
             cold_start.assist_ledger()?,
             enabled,
+            cold_start.gate()?,
         ),
     )
     .await

@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("update-acceptance-test").await?;
     serve(
         &cold_start,
-        UpdateAcceptanceTest::new(cold_start.acceptance_test_repository()),
+        UpdateAcceptanceTest::new(cold_start.acceptance_test_repository(), cold_start.gate()?),
     )
     .await
 }

@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         UpdateStory::new(
             cold_start.story_repository(),
             cold_start.acceptance_test_repository(),
+            cold_start.gate()?,
         ),
     )
     .await

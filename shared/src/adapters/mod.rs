@@ -9,6 +9,7 @@ pub mod health;
 pub mod language_model;
 pub mod local_git;
 pub mod memory;
+pub mod memory_projects;
 pub mod sqs;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

@@ -4,24 +4,30 @@ use chrono::Utc;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::views::TaskView;
 use crate::http::{Operation, path_parameter};
-use crate::ports::{CancelOutcome, CodeTaskRepository};
+use crate::ports::{CancelOutcome, CodeTaskRepository, ProjectDirectory};
 use crate::validation::parse_task_id;
 
-pub struct GetCodeTask<K> {
+pub struct GetCodeTask<K, G> {
     tasks: K,
+    gate: Gate<G>,
 }
 
-impl<K: CodeTaskRepository> GetCodeTask<K> {
-    pub fn new(tasks: K) -> Self {
-        Self { tasks }
+impl<K: CodeTaskRepository, G: ProjectDirectory> GetCodeTask<K, G> {
+    pub fn new(tasks: K, gate: Gate<G>) -> Self {
+        Self { tasks, gate }
     }
 }
 
-impl<K: CodeTaskRepository> Operation for GetCodeTask<K> {
+impl<K: CodeTaskRepository, G: ProjectDirectory> Operation for GetCodeTask<K, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        self.gate
+            .admit(&request, ProjectRef::Default, Action::ViewProject)
+            .await?;
         let task_id = parse_task_id(&path_parameter(&request, "taskId").unwrap_or_default())?;
         let task = self
             .tasks
@@ -32,19 +38,32 @@ impl<K: CodeTaskRepository> Operation for GetCodeTask<K> {
     }
 }
 
-pub struct CancelCodeTask<K> {
+pub struct CancelCodeTask<K, G> {
     tasks: K,
+    gate: Gate<G>,
 }
 
-impl<K: CodeTaskRepository> CancelCodeTask<K> {
-    pub fn new(tasks: K) -> Self {
-        Self { tasks }
+impl<K: CodeTaskRepository, G: ProjectDirectory> CancelCodeTask<K, G> {
+    pub fn new(tasks: K, gate: Gate<G>) -> Self {
+        Self { tasks, gate }
     }
 }
 
-impl<K: CodeTaskRepository> Operation for CancelCodeTask<K> {
+impl<K: CodeTaskRepository, G: ProjectDirectory> Operation for CancelCodeTask<K, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let access = self.gate.enter(&request, ProjectRef::Default).await?;
         let task_id = parse_task_id(&path_parameter(&request, "taskId").unwrap_or_default())?;
+        let task = self
+            .tasks
+            .get(&task_id)
+            .await?
+            .ok_or_else(|| Error::TaskNotFound {
+                task_id: task_id.clone(),
+            })?;
+        let owns_task = task.requested_by.as_deref() == Some(access.caller.sub.as_str());
+        self.gate
+            .require(&access, Action::CancelTask, owns_task, request.uri().path())
+            .await?;
         match self.tasks.request_cancel(&task_id, Utc::now()).await? {
             CancelOutcome::Cancelled(task) => {
                 // A queued task ends here; a running one ends when its worker stops the agent.
@@ -66,6 +85,7 @@ impl<K: CodeTaskRepository> Operation for CancelCodeTask<K> {
 mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryCodeHost, MemoryStore};
+    use crate::adapters::memory_projects::local_gate;
 
     use crate::handlers::test_support::{
         error_code, generate_code, json, request, seed_ready_story, with_path,
@@ -90,7 +110,7 @@ mod tests {
         let store = MemoryStore::new();
         let task_id = queued_task(&store).await;
         let got = respond(
-            &GetCodeTask::new(store.clone()),
+            &GetCodeTask::new(store.clone(), local_gate()),
             task_request(Method::GET, &task_id),
         )
         .await;
@@ -111,7 +131,7 @@ mod tests {
         }
         assert_eq!(json(&got)["handOff"], "enqueued");
 
-        let cancel = CancelCodeTask::new(store.clone());
+        let cancel = CancelCodeTask::new(store.clone(), local_gate());
         let cancelled = respond(&cancel, task_request(Method::POST, &task_id)).await;
         assert_eq!(cancelled.status(), 200);
         assert_eq!(json(&cancelled)["status"], "cancelled");
@@ -129,13 +149,13 @@ mod tests {
     async fn unknown_and_malformed_ids() {
         let store = MemoryStore::new();
         let missing = respond(
-            &GetCodeTask::new(store.clone()),
+            &GetCodeTask::new(store.clone(), local_gate()),
             task_request(Method::GET, "abc123"),
         )
         .await;
         assert_eq!(error_code(&missing), "CODE_TASK_NOT_FOUND");
         let bad = respond(
-            &CancelCodeTask::new(store.clone()),
+            &CancelCodeTask::new(store.clone(), local_gate()),
             task_request(Method::POST, "../x"),
         )
         .await;

@@ -4,20 +4,23 @@ use chrono::Utc;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::views::TestView;
 use crate::http::{Operation, parse_json_body, path_parameter};
 use crate::model::AcceptanceTest;
-use crate::ports::AcceptanceTestRepository;
+use crate::ports::{AcceptanceTestRepository, ProjectDirectory};
 use crate::validation::{CreateTestBody, parse_story_id, validate_new_test};
 
-pub struct CreateAcceptanceTest<T> {
+pub struct CreateAcceptanceTest<T, G> {
     tests: T,
+    gate: Gate<G>,
 }
 
-impl<T: AcceptanceTestRepository> CreateAcceptanceTest<T> {
-    pub fn new(tests: T) -> Self {
-        Self { tests }
+impl<T: AcceptanceTestRepository, G: ProjectDirectory> CreateAcceptanceTest<T, G> {
+    pub fn new(tests: T, gate: Gate<G>) -> Self {
+        Self { tests, gate }
     }
 }
 
@@ -27,8 +30,11 @@ fn new_test_id() -> String {
     format!("t{}", &hex[..10])
 }
 
-impl<T: AcceptanceTestRepository> Operation for CreateAcceptanceTest<T> {
+impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for CreateAcceptanceTest<T, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        self.gate
+            .admit(&request, ProjectRef::Default, Action::EditTests)
+            .await?;
         let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         let body: CreateTestBody = parse_json_body(&request)?;
         let new = validate_new_test(body)?;
@@ -60,13 +66,18 @@ impl<T: AcceptanceTestRepository> Operation for CreateAcceptanceTest<T> {
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
+    use crate::adapters::memory_projects::local_gate;
     use crate::handlers::test_support::{error_code, json, request, seed_story, with_path};
     use crate::http::respond;
     use lambda_http::http::Method;
 
     async fn post(store: &MemoryStore, story: &str, body: &str) -> Response<Body> {
         let request = with_path(request(Method::POST, "/stories/x/tests", body), "id", story);
-        respond(&CreateAcceptanceTest::new(store.clone()), request).await
+        respond(
+            &CreateAcceptanceTest::new(store.clone(), local_gate()),
+            request,
+        )
+        .await
     }
 
     #[tokio::test]

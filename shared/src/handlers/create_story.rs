@@ -4,27 +4,34 @@ use chrono::Utc;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::views::StoryView;
-use crate::http::{Operation, caller, parse_json_body};
-use crate::ports::StoryRepository;
+use crate::http::{Operation, parse_json_body};
+use crate::ports::{ProjectDirectory, StoryRepository};
 use crate::validation::{CreateStoryBody, validate_new_story};
 
-pub struct CreateStory<R> {
+pub struct CreateStory<R, G> {
     stories: R,
+    gate: Gate<G>,
 }
 
-impl<R: StoryRepository> CreateStory<R> {
-    pub fn new(stories: R) -> Self {
-        Self { stories }
+impl<R: StoryRepository, G: ProjectDirectory> CreateStory<R, G> {
+    pub fn new(stories: R, gate: Gate<G>) -> Self {
+        Self { stories, gate }
     }
 }
 
-impl<R: StoryRepository> Operation for CreateStory<R> {
+impl<R: StoryRepository, G: ProjectDirectory> Operation for CreateStory<R, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::Default, Action::CreateStory)
+            .await?;
         let body: CreateStoryBody = parse_json_body(&request)?;
         let mut new_story = validate_new_story(body)?;
-        new_story.created_by = caller(&request);
+        new_story.created_by = Some(access.caller.sub);
         let story = self.stories.create(new_story, Utc::now()).await?;
         tracing::info!(story_id = story.id, "story created");
         let mut response = StoryView::new(&story, &[]).respond(StatusCode::CREATED);
@@ -39,17 +46,21 @@ impl<R: StoryRepository> Operation for CreateStory<R> {
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
+    use crate::adapters::memory_projects::local_gate;
     use crate::handlers::test_support::{error_code, json, request};
     use crate::http::respond;
     use lambda_http::http::Method;
 
-    async fn post(operation: &CreateStory<MemoryStore>, body: &str) -> Response<Body> {
+    async fn post(
+        operation: &CreateStory<MemoryStore, crate::adapters::memory_projects::MemoryProjects>,
+        body: &str,
+    ) -> Response<Body> {
         respond(operation, request(Method::POST, "/stories", body)).await
     }
 
     #[tokio::test]
     async fn creates_stories_with_sequential_ids_and_a_location() {
-        let operation = CreateStory::new(MemoryStore::new());
+        let operation = CreateStory::new(MemoryStore::new(), local_gate());
         let first = post(
             &operation,
             r#"{"title":"Export CSV","asA":"PM","storyPoint":3}"#,
@@ -81,14 +92,27 @@ mod tests {
     #[tokio::test]
     async fn the_creator_is_the_authorizers_subject_and_nothing_else() {
         use crate::handlers::test_support::authorized_as;
-        let operation = CreateStory::new(MemoryStore::new());
+        let operation = CreateStory::new(
+            MemoryStore::new(),
+            crate::adapters::memory_projects::jwt_gate(&[(
+                "user-7f3a",
+                crate::authz::Role::Contributor,
+            )]),
+        );
         let mut forged = request(Method::POST, "/stories", r#"{"title":"Export"}"#);
-        forged
-            .headers_mut()
-            .insert("x-user", "mallory".parse().unwrap());
-        let anonymous = json(&respond(&operation, forged).await);
-        assert!(anonymous.get("createdBy").is_none(), "{anonymous}");
-        let claimed = post(&operation, r#"{"title":"t","createdBy":"mallory"}"#).await;
+        for (name, value) in [("x-user", "mallory"), ("x-aipm-person", "local-admin")] {
+            forged
+                .headers_mut()
+                .insert(name, value.parse().unwrap());
+        }
+        let anonymous = respond(&operation, forged).await;
+        assert_eq!(anonymous.status(), 401);
+        assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+        let claimed = post(
+            &CreateStory::new(MemoryStore::new(), local_gate()),
+            r#"{"title":"t","createdBy":"mallory"}"#,
+        )
+        .await;
         assert_eq!(error_code(&claimed), "UNKNOWN_FIELD");
 
         let signed_in = authorized_as(
@@ -102,7 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_bodies_get_400s_with_codes_that_say_which() {
-        let operation = CreateStory::new(MemoryStore::new());
+        let operation = CreateStory::new(MemoryStore::new(), local_gate());
         for (body, code) in [
             ("{not json", "INVALID_JSON"),
             ("", "INVALID_JSON"),
@@ -125,7 +149,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_over_64_kib_is_413() {
-        let operation = CreateStory::new(MemoryStore::new());
+        let operation = CreateStory::new(MemoryStore::new(), local_gate());
         let body = format!(
             r#"{{"title":"t","description":"{}"}}"#,
             "x".repeat(65 * 1024)
@@ -139,7 +163,7 @@ mod tests {
     async fn an_unavailable_table_is_503_and_nothing_is_stored() {
         let repository = MemoryStore::new();
         repository.set_unavailable(true);
-        let operation = CreateStory::new(repository);
+        let operation = CreateStory::new(repository, local_gate());
         let response = post(&operation, r#"{"title":"t"}"#).await;
         assert_eq!(response.status(), 503);
         assert_eq!(error_code(&response), "DEPENDENCY_UNAVAILABLE");

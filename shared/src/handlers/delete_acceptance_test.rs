@@ -3,23 +3,29 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::http::{Operation, path_parameter};
-use crate::ports::AcceptanceTestRepository;
+use crate::ports::{AcceptanceTestRepository, ProjectDirectory};
 use crate::validation::{parse_story_id, parse_test_id};
 
-pub struct DeleteAcceptanceTest<T> {
+pub struct DeleteAcceptanceTest<T, G> {
     tests: T,
+    gate: Gate<G>,
 }
 
-impl<T: AcceptanceTestRepository> DeleteAcceptanceTest<T> {
-    pub fn new(tests: T) -> Self {
-        Self { tests }
+impl<T: AcceptanceTestRepository, G: ProjectDirectory> DeleteAcceptanceTest<T, G> {
+    pub fn new(tests: T, gate: Gate<G>) -> Self {
+        Self { tests, gate }
     }
 }
 
-impl<T: AcceptanceTestRepository> Operation for DeleteAcceptanceTest<T> {
+impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for DeleteAcceptanceTest<T, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        self.gate
+            .admit(&request, ProjectRef::Default, Action::EditTests)
+            .await?;
         let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         let id = parse_test_id(&path_parameter(&request, "testId").unwrap_or_default())?;
         if !self.tests.delete(story_id, &id).await? {
@@ -35,6 +41,7 @@ impl<T: AcceptanceTestRepository> Operation for DeleteAcceptanceTest<T> {
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
+    use crate::adapters::memory_projects::local_gate;
     use crate::handlers::test_support::{error_code, request, seed_story, seed_test};
     use crate::http::respond;
     use lambda_http::RequestExt;
@@ -46,7 +53,7 @@ mod tests {
         let store = MemoryStore::new();
         seed_story(&store, "Export", None).await;
         let test = seed_test(&store, 1, "a file is downloaded").await;
-        let operation = DeleteAcceptanceTest::new(store.clone());
+        let operation = DeleteAcceptanceTest::new(store.clone(), local_gate());
         let call = || {
             request(Method::DELETE, "/stories/1/tests/x", "").with_path_parameters(HashMap::from([
                 ("id".to_owned(), "1".to_owned()),

@@ -7,23 +7,30 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::http::{Operation, path_parameter, query_parameter};
-use crate::ports::{AcceptanceTestRepository, StoryRepository};
+use crate::ports::{AcceptanceTestRepository, ProjectDirectory, StoryRepository};
 use crate::validation::parse_story_id;
 
 /// Steps a single delete may take (marks, re-reads, deletes) before it answers 503 and lets a
 /// retry continue; bounds the work of one request on a huge subtree.
 const MAX_STEPS: usize = 20_000;
 
-pub struct DeleteStory<S, T> {
+pub struct DeleteStory<S, T, G> {
     stories: S,
     tests: T,
+    gate: Gate<G>,
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository> DeleteStory<S, T> {
-    pub fn new(stories: S, tests: T) -> Self {
-        Self { stories, tests }
+impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> DeleteStory<S, T, G> {
+    pub fn new(stories: S, tests: T, gate: Gate<G>) -> Self {
+        Self {
+            stories,
+            tests,
+            gate,
+        }
     }
 
     /// Removes one story whose children are already gone: tests first, then the story.
@@ -80,7 +87,9 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> DeleteStory<S, T> {
     }
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for DeleteStory<S, T> {
+impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Operation
+    for DeleteStory<S, T, G>
+{
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         let cascade = match query_parameter(&request, "cascade") {
@@ -93,6 +102,15 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for DeleteStory<
                 });
             }
         };
+        // Removing a whole subtree takes others' work with it: a maintainer's call.
+        let action = if cascade {
+            Action::DeleteSubtree
+        } else {
+            Action::DeleteStory
+        };
+        self.gate
+            .admit(&request, ProjectRef::Default, action)
+            .await?;
         // No read first: marking the story for deletion finds out whether it exists.
         if cascade {
             self.delete_subtree(id).await?;
@@ -110,6 +128,7 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for DeleteStory<
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
+    use crate::adapters::memory_projects::local_gate;
     use crate::handlers::test_support::{
         error_code, json, request, seed_story, seed_test, with_path, with_query,
     };
@@ -125,7 +144,11 @@ mod tests {
             ),
             query,
         );
-        respond(&DeleteStory::new(store.clone(), store.clone()), request).await
+        respond(
+            &DeleteStory::new(store.clone(), store.clone(), local_gate()),
+            request,
+        )
+        .await
     }
 
     #[tokio::test]

@@ -4,19 +4,22 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::Result;
 use crate::http::{Operation, json_response};
 use crate::model::Story;
 use crate::pagination::StoryListQuery;
-use crate::ports::StoryRepository;
+use crate::ports::{ProjectDirectory, StoryRepository};
 
-pub struct GetStories<R> {
+pub struct GetStories<R, G> {
     stories: R,
+    gate: Gate<G>,
 }
 
-impl<R: StoryRepository> GetStories<R> {
-    pub fn new(stories: R) -> Self {
-        Self { stories }
+impl<R: StoryRepository, G: ProjectDirectory> GetStories<R, G> {
+    pub fn new(stories: R, gate: Gate<G>) -> Self {
+        Self { stories, gate }
     }
 }
 
@@ -28,8 +31,11 @@ struct StoryPage {
     next_cursor: Option<String>,
 }
 
-impl<R: StoryRepository> Operation for GetStories<R> {
+impl<R: StoryRepository, G: ProjectDirectory> Operation for GetStories<R, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        self.gate
+            .admit(&request, ProjectRef::Default, Action::ViewProject)
+            .await?;
         let parameters = request.query_string_parameters_ref();
         let query = StoryListQuery::parse(|name| parameters.and_then(|map| map.first(name)))?;
         let page = self.stories.list(&query).await?;
@@ -47,6 +53,7 @@ impl<R: StoryRepository> Operation for GetStories<R> {
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
+    use crate::adapters::memory_projects::local_gate;
     use crate::handlers::test_support::{error_code, json, request, with_query};
     use crate::http::respond;
     use crate::model::NewStory;
@@ -54,7 +61,9 @@ mod tests {
     use lambda_http::http::Method;
     use serde_json::Value;
 
-    async fn seeded(count: u64) -> GetStories<MemoryStore> {
+    async fn seeded(
+        count: u64,
+    ) -> GetStories<MemoryStore, crate::adapters::memory_projects::MemoryProjects> {
         let repository = MemoryStore::new();
         for n in 1..=count {
             let new = NewStory {
@@ -71,10 +80,13 @@ mod tests {
             };
             repository.create(new, Utc::now()).await.unwrap();
         }
-        GetStories::new(repository)
+        GetStories::new(repository, local_gate())
     }
 
-    async fn list(operation: &GetStories<MemoryStore>, query: &[(&str, &str)]) -> Response<Body> {
+    async fn list(
+        operation: &GetStories<MemoryStore, crate::adapters::memory_projects::MemoryProjects>,
+        query: &[(&str, &str)],
+    ) -> Response<Body> {
         respond(
             operation,
             with_query(request(Method::GET, "/stories", ""), query),

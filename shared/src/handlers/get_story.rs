@@ -3,32 +3,45 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::views::StoryView;
 use crate::http::{Operation, path_parameter};
-use crate::ports::{AcceptanceTestRepository, CodeTaskRepository, StoryRepository};
+use crate::ports::{
+    AcceptanceTestRepository, CodeTaskRepository, ProjectDirectory, StoryRepository,
+};
 use crate::validation::parse_story_id;
 
-pub struct GetStory<S, T, K> {
+pub struct GetStory<S, T, K, G> {
     stories: S,
     tests: T,
     tasks: K,
+    gate: Gate<G>,
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository, K: CodeTaskRepository> GetStory<S, T, K> {
-    pub fn new(stories: S, tests: T, tasks: K) -> Self {
+impl<S, T, K, G> GetStory<S, T, K, G> {
+    pub fn new(stories: S, tests: T, tasks: K, gate: Gate<G>) -> Self {
         Self {
             stories,
             tests,
             tasks,
+            gate,
         }
     }
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository, K: CodeTaskRepository> Operation
-    for GetStory<S, T, K>
+impl<S, T, K, G> Operation for GetStory<S, T, K, G>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    K: CodeTaskRepository,
+    G: ProjectDirectory,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        self.gate
+            .admit(&request, ProjectRef::Default, Action::ViewProject)
+            .await?;
         let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         // Four independent reads in one round trip.
         let (story, tests, children, tasks) = tokio::join!(
@@ -51,6 +64,7 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, K: CodeTaskRepository> Ope
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
+    use crate::adapters::memory_projects::{MemoryProjects, local_gate};
     use crate::handlers::test_support::{
         error_code, json, request, seed_story, seed_test, with_path,
     };
@@ -58,7 +72,7 @@ mod tests {
     use lambda_http::http::Method;
 
     async fn get(
-        operation: &GetStory<MemoryStore, MemoryStore, MemoryStore>,
+        operation: &GetStory<MemoryStore, MemoryStore, MemoryStore, MemoryProjects>,
         id: &str,
     ) -> Response<Body> {
         let request = with_path(request(Method::GET, "/stories/x", ""), "id", id);
@@ -71,7 +85,7 @@ mod tests {
         seed_story(&store, "Export", None).await;
         seed_story(&store, "Export child", Some(1)).await;
         seed_test(&store, 1, "it works").await;
-        let operation = GetStory::new(store.clone(), store.clone(), store);
+        let operation = GetStory::new(store.clone(), store.clone(), store, local_gate());
         let found = get(&operation, "1").await;
         assert_eq!(found.status(), 200);
         assert_eq!(found.headers()["etag"], "\"1\"");
@@ -90,7 +104,7 @@ mod tests {
     #[tokio::test]
     async fn a_non_numeric_id_is_400_even_percent_encoded() {
         let store = MemoryStore::new();
-        let operation = GetStory::new(store.clone(), store.clone(), store);
+        let operation = GetStory::new(store.clone(), store.clone(), store, local_gate());
         for raw in ["abc", "0", "%2D1", "1%20"] {
             let response = get(&operation, raw).await;
             assert_eq!(response.status(), 400, "{raw}");

@@ -48,12 +48,20 @@ pub(crate) mod test_support {
     /// The request as API Gateway passes it on after its JWT authorizer accepted a token whose
     /// subject is `subject`.
     pub fn authorized_as(request: Request, subject: &str) -> Request {
+        authorized_with_claims(request, &[("sub", subject)])
+    }
+
+    /// The request as API Gateway passes it on after its JWT authorizer accepted a token with
+    /// these claims.
+    pub fn authorized_with_claims(request: Request, claims: &[(&str, &str)]) -> Request {
         use lambda_http::aws_lambda_events::apigw::{
             ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
             ApiGatewayV2httpRequestContext,
         };
         let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
-        jwt.claims.insert("sub".to_owned(), subject.to_owned());
+        for (name, value) in claims {
+            jwt.claims.insert((*name).to_owned(), (*value).to_owned());
+        }
         let mut authorizer = ApiGatewayRequestAuthorizer::default();
         authorizer.jwt = Some(jwt);
         let mut context = ApiGatewayV2httpRequestContext::default();
@@ -141,6 +149,7 @@ pub(crate) mod test_support {
             store.clone(),
             store.clone(),
             host.clone(),
+            crate::adapters::memory_projects::local_gate(),
         );
         let request = with_path(request(Method::POST, "/x", ""), "id", &story_id.to_string());
         json(&crate::http::respond(&generate, request).await)

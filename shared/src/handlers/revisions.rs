@@ -7,12 +7,14 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, FieldError, Result};
 use crate::handlers::follow_ups::{self, Started};
 use crate::handlers::views::TaskView;
-use crate::http::{Operation, caller, parse_json_body, path_parameter};
+use crate::http::{Operation, parse_json_body, path_parameter};
 use crate::model::{StoryStatus, Trigger, TriggerKind};
-use crate::ports::{CodeHost, CodeTaskRepository, StoryRepository, TaskQueue};
+use crate::ports::{CodeHost, CodeTaskRepository, ProjectDirectory, StoryRepository, TaskQueue};
 use crate::validation::{parse_story_id, parse_task_id};
 
 pub const FEEDBACK_MAX_CHARS: usize = 4_000;
@@ -23,20 +25,22 @@ struct ChangeRequestBody {
     feedback: Option<String>,
 }
 
-pub struct RequestChanges<S, K, Q, H> {
+pub struct RequestChanges<S, K, Q, H, G> {
     stories: S,
     tasks: K,
     queue: Q,
     host: H,
+    gate: Gate<G>,
 }
 
-impl<S, K, Q, H> RequestChanges<S, K, Q, H> {
-    pub fn new(stories: S, tasks: K, queue: Q, host: H) -> Self {
+impl<S, K, Q, H, G> RequestChanges<S, K, Q, H, G> {
+    pub fn new(stories: S, tasks: K, queue: Q, host: H, gate: Gate<G>) -> Self {
         Self {
             stories,
             tasks,
             queue,
             host,
+            gate,
         }
     }
 }
@@ -61,14 +65,16 @@ fn feedback_from(body: ChangeRequestBody) -> Result<String> {
     }
 }
 
-impl<S, K, Q, H> Operation for RequestChanges<S, K, Q, H>
+impl<S, K, Q, H, G> Operation for RequestChanges<S, K, Q, H, G>
 where
     S: StoryRepository,
     K: CodeTaskRepository,
     Q: TaskQueue,
     H: CodeHost,
+    G: ProjectDirectory,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let access = self.gate.enter(&request, ProjectRef::Default).await?;
         let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         let feedback = feedback_from(parse_json_body(&request)?)?;
         let story = self
@@ -84,6 +90,15 @@ where
         let previous = follow_ups::pull_request_task(&self.tasks, story_id, None)
             .await?
             .ok_or(Error::NoPullRequest { story_id })?;
+        let owns_task = previous.requested_by.as_deref() == Some(access.caller.sub.as_str());
+        self.gate
+            .require(
+                &access,
+                Action::RequestChanges,
+                owns_task,
+                request.uri().path(),
+            )
+            .await?;
         let pr_number = previous.pr_number.unwrap_or_default();
         follow_ups::require_open(&self.host, pr_number).await?;
         let trigger = Trigger {
@@ -91,7 +106,7 @@ where
             ..Trigger::new(
                 TriggerKind::Request,
                 uuid::Uuid::new_v4().simple().to_string(),
-                caller(&request).unwrap_or_else(|| "anonymous".into()),
+                access.caller.sub.clone(),
                 Utc::now(),
             )
         };
@@ -115,32 +130,36 @@ where
     }
 }
 
-pub struct RetryCodeTask<S, K, Q, H> {
+pub struct RetryCodeTask<S, K, Q, H, G> {
     stories: S,
     tasks: K,
     queue: Q,
     host: H,
+    gate: Gate<G>,
 }
 
-impl<S, K, Q, H> RetryCodeTask<S, K, Q, H> {
-    pub fn new(stories: S, tasks: K, queue: Q, host: H) -> Self {
+impl<S, K, Q, H, G> RetryCodeTask<S, K, Q, H, G> {
+    pub fn new(stories: S, tasks: K, queue: Q, host: H, gate: Gate<G>) -> Self {
         Self {
             stories,
             tasks,
             queue,
             host,
+            gate,
         }
     }
 }
 
-impl<S, K, Q, H> Operation for RetryCodeTask<S, K, Q, H>
+impl<S, K, Q, H, G> Operation for RetryCodeTask<S, K, Q, H, G>
 where
     S: StoryRepository,
     K: CodeTaskRepository,
     Q: TaskQueue,
     H: CodeHost,
+    G: ProjectDirectory,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let access = self.gate.enter(&request, ProjectRef::Default).await?;
         let task_id = parse_task_id(&path_parameter(&request, "taskId").unwrap_or_default())?;
         let task = self
             .tasks
@@ -149,6 +168,10 @@ where
             .ok_or_else(|| Error::TaskNotFound {
                 task_id: task_id.clone(),
             })?;
+        let owns_task = task.requested_by.as_deref() == Some(access.caller.sub.as_str());
+        self.gate
+            .require(&access, Action::RetryTask, owns_task, request.uri().path())
+            .await?;
         let recent = self.tasks.recent_for_story(task.story_id).await?;
         // A second click (or a replayed request) finds the retry the first one started.
         if let Some(retry) = recent.iter().find(|later| {
@@ -178,7 +201,7 @@ where
         let trigger = Trigger::new(
             TriggerKind::Retry,
             task_id.clone(),
-            caller(&request).unwrap_or_else(|| "anonymous".into()),
+            access.caller.sub.clone(),
             Utc::now(),
         );
         let started = follow_ups::start(
@@ -215,6 +238,7 @@ where
 mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryCodeHost, MemoryStore};
+    use crate::adapters::memory_projects::local_gate;
 
     use crate::handlers::test_support::{
         error_code, generate_code, json, request, seed_ready_story, with_path,
@@ -243,8 +267,13 @@ mod tests {
     async fn requested_changes_wait_for_the_active_task_then_start_a_revision() {
         let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
         let first = story_with_pull_request(&store, &host).await;
-        let operation =
-            RequestChanges::new(store.clone(), store.clone(), store.clone(), host.clone());
+        let operation = RequestChanges::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            host.clone(),
+            local_gate(),
+        );
         let waiting = respond(&operation, change_request(r#"{"feedback":"Use tabs"}"#)).await;
         assert_eq!(waiting.status(), 202);
         assert_eq!(json(&waiting)["taskId"], first.as_str());
@@ -272,8 +301,13 @@ mod tests {
     async fn waiting_change_requests_stop_at_the_limit_and_nothing_is_lost() {
         let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
         let first = story_with_pull_request(&store, &host).await;
-        let operation =
-            RequestChanges::new(store.clone(), store.clone(), store.clone(), host.clone());
+        let operation = RequestChanges::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            host.clone(),
+            local_gate(),
+        );
         for n in 0..crate::handlers::follow_ups::MAX_TRIGGERS_PER_TASK {
             let body = format!(r#"{{"feedback":"change {n}"}}"#);
             assert_eq!(
@@ -300,8 +334,13 @@ mod tests {
     #[tokio::test]
     async fn change_requests_need_feedback_an_open_pull_request_and_a_story() {
         let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
-        let operation =
-            RequestChanges::new(store.clone(), store.clone(), store.clone(), host.clone());
+        let operation = RequestChanges::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            host.clone(),
+            local_gate(),
+        );
         assert_eq!(
             error_code(&respond(&operation, change_request(r#"{"feedback":"x"}"#)).await),
             "STORY_NOT_FOUND"
@@ -330,7 +369,13 @@ mod tests {
     async fn a_failed_task_retries_once_on_the_same_branch_and_pull_request() {
         let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
         let first = story_with_pull_request(&store, &host).await;
-        let retry = RetryCodeTask::new(store.clone(), store.clone(), store.clone(), host.clone());
+        let retry = RetryCodeTask::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            host.clone(),
+            local_gate(),
+        );
         let refused = respond(&retry, retry_request(&first)).await;
         assert_eq!(error_code(&refused), "TASK_NOT_RETRYABLE");
 

@@ -4,26 +4,32 @@ use chrono::Utc;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::views::TestView;
 use crate::http::{Operation, header, parse_json_body, path_parameter};
-use crate::ports::{AcceptanceTestRepository, TestUpdateOutcome};
+use crate::ports::{AcceptanceTestRepository, ProjectDirectory, TestUpdateOutcome};
 use crate::validation::{
     UpdateTestBody, parse_if_match, parse_story_id, parse_test_id, validate_test_changes,
 };
 
-pub struct UpdateAcceptanceTest<T> {
+pub struct UpdateAcceptanceTest<T, G> {
     tests: T,
+    gate: Gate<G>,
 }
 
-impl<T: AcceptanceTestRepository> UpdateAcceptanceTest<T> {
-    pub fn new(tests: T) -> Self {
-        Self { tests }
+impl<T: AcceptanceTestRepository, G: ProjectDirectory> UpdateAcceptanceTest<T, G> {
+    pub fn new(tests: T, gate: Gate<G>) -> Self {
+        Self { tests, gate }
     }
 }
 
-impl<T: AcceptanceTestRepository> Operation for UpdateAcceptanceTest<T> {
+impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for UpdateAcceptanceTest<T, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        self.gate
+            .admit(&request, ProjectRef::Default, Action::EditTests)
+            .await?;
         let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         let id = parse_test_id(&path_parameter(&request, "testId").unwrap_or_default())?;
         let if_match = parse_if_match(header(&request, "if-match"))?;
@@ -46,6 +52,7 @@ impl<T: AcceptanceTestRepository> Operation for UpdateAcceptanceTest<T> {
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
+    use crate::adapters::memory_projects::local_gate;
     use crate::handlers::test_support::{
         error_code, json, request, seed_story, seed_test, with_path,
     };
@@ -63,7 +70,11 @@ mod tests {
         parameters.insert("id".to_owned(), "1".to_owned());
         parameters.insert("testId".to_owned(), test_id.to_owned());
         request = lambda_http::RequestExt::with_path_parameters(request, parameters);
-        respond(&UpdateAcceptanceTest::new(store.clone()), request).await
+        respond(
+            &UpdateAcceptanceTest::new(store.clone(), local_gate()),
+            request,
+        )
+        .await
     }
 
     #[tokio::test]

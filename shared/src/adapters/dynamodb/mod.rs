@@ -5,6 +5,7 @@ pub mod acceptance_tests;
 pub mod assist;
 pub mod code_tasks;
 pub mod leases;
+pub mod projects;
 pub mod stories;
 
 use aws_sdk_dynamodb::Client;
@@ -13,6 +14,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 
 pub use acceptance_tests::DynamoAcceptanceTestRepository;
 pub use code_tasks::DynamoCodeTaskRepository;
+pub use projects::DynamoProjectDirectory;
 pub use stories::{DynamoStoryRepository, PARENT_INDEX};
 
 /// Whether a conditional UpdateItem landed: a condition that did not hold is `false`, not an

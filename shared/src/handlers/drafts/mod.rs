@@ -13,10 +13,13 @@ use serde::{Deserialize, Serialize};
 use assistant::Ask;
 pub use assistant::{Assistant, Provenance};
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, FieldError, Result};
-use crate::http::{Operation, caller, json_response, parse_json_body, path_parameter};
+use crate::http::{Operation, json_response, parse_json_body, path_parameter};
 use crate::ports::{
-    AcceptanceTestRepository, AssistLedger, JsonTask, LanguageModel, StoryRepository,
+    AcceptanceTestRepository, AssistLedger, JsonTask, LanguageModel, ProjectDirectory,
+    StoryRepository,
 };
 use crate::rules::drafts::{
     self, IDEA_MAX_CHARS, IDEA_MIN_WORDS, ParentContext, STORY_MAX_TOKENS, STORY_PROMPT_VERSION,
@@ -74,22 +77,34 @@ struct StoryDraftResponse {
     invest: InvestAnalysis,
 }
 
-pub struct DraftStory<S, M, L> {
+pub struct DraftStory<S, M, L, G> {
     stories: S,
     assistant: Assistant<M, L>,
+    gate: Gate<G>,
 }
 
-impl<S, M, L> DraftStory<S, M, L> {
-    pub fn new(stories: S, model: M, ledger: L) -> Self {
+impl<S, M, L, G> DraftStory<S, M, L, G> {
+    pub fn new(stories: S, model: M, ledger: L, gate: Gate<G>) -> Self {
         Self {
             stories,
             assistant: Assistant { model, ledger },
+            gate,
         }
     }
 }
 
-impl<S: StoryRepository, M: LanguageModel, L: AssistLedger> Operation for DraftStory<S, M, L> {
+impl<S, M, L, G> Operation for DraftStory<S, M, L, G>
+where
+    S: StoryRepository,
+    M: LanguageModel,
+    L: AssistLedger,
+    G: ProjectDirectory,
+{
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::Default, Action::UseAiAssist)
+            .await?;
         let body: StoryDraftBody = parse_json_body(&request)?;
         let idea = body.idea.trim().to_owned();
         check_idea(&idea, "idea", true)?;
@@ -120,7 +135,7 @@ impl<S: StoryRepository, M: LanguageModel, L: AssistLedger> Operation for DraftS
             budget: DRAFT_BUDGET,
         };
         let asked = Ask {
-            caller: caller(&request).unwrap_or_else(|| "anonymous".into()),
+            caller: access.caller.sub,
             limit_per_hour: STORY_DRAFTS_PER_HOUR,
             regenerate: body.regenerate,
             prompt_version: STORY_PROMPT_VERSION,
@@ -169,30 +184,37 @@ struct TestDraftResponse {
     provenance: Provenance,
 }
 
-pub struct DraftTests<S, T, M, L> {
+pub struct DraftTests<S, T, M, L, G> {
     stories: S,
     tests: T,
     assistant: Assistant<M, L>,
+    gate: Gate<G>,
 }
 
-impl<S, T, M, L> DraftTests<S, T, M, L> {
-    pub fn new(stories: S, tests: T, model: M, ledger: L) -> Self {
+impl<S, T, M, L, G> DraftTests<S, T, M, L, G> {
+    pub fn new(stories: S, tests: T, model: M, ledger: L, gate: Gate<G>) -> Self {
         Self {
             stories,
             tests,
             assistant: Assistant { model, ledger },
+            gate,
         }
     }
 }
 
-impl<S, T, M, L> Operation for DraftTests<S, T, M, L>
+impl<S, T, M, L, G> Operation for DraftTests<S, T, M, L, G>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
     M: LanguageModel,
     L: AssistLedger,
+    G: ProjectDirectory,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::Default, Action::UseAiAssist)
+            .await?;
         let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         let empty = request.body().as_ref().iter().all(u8::is_ascii_whitespace);
         let body: TestDraftBody = if empty {
@@ -222,7 +244,7 @@ where
             budget: DRAFT_BUDGET,
         };
         let asked = Ask {
-            caller: caller(&request).unwrap_or_else(|| "anonymous".into()),
+            caller: access.caller.sub,
             limit_per_hour: TEST_DRAFTS_PER_HOUR,
             regenerate: body.regenerate,
             prompt_version: TESTS_PROMPT_VERSION,

@@ -4,6 +4,7 @@
 use super::*;
 use crate::adapters::language_model::ScriptedLanguageModel;
 use crate::adapters::memory::{MemoryLedger, MemoryStore};
+use crate::adapters::memory_projects::local_gate;
 use crate::handlers::test_support::{error_code, json, request, seed_story, with_path};
 use crate::http::respond;
 use crate::ports::{AiFailure, JsonAnswer};
@@ -42,7 +43,12 @@ fn story_request(body: &str) -> Request {
 async fn an_idea_becomes_a_model_draft_with_its_invest_check_and_is_cached() {
     let store = MemoryStore::new();
     let model = ScriptedLanguageModel::answering(vec![answer(good_story())]);
-    let operation = DraftStory::new(store.clone(), model.clone(), MemoryLedger::default());
+    let operation = DraftStory::new(
+        store.clone(),
+        model.clone(),
+        MemoryLedger::default(),
+        local_gate(),
+    );
     let body = r#"{"idea":"Let product managers export the story tree as CSV"}"#;
     let first = respond(&operation, story_request(body)).await;
     assert_eq!(first.status(), 200);
@@ -110,6 +116,7 @@ async fn every_failure_answers_the_template_and_says_why() {
             store.clone(),
             ScriptedLanguageModel::answering(vec![scripted]),
             MemoryLedger::default(),
+            local_gate(),
         );
         let body = format!(
             r#"{{"idea":"Export the tree as CSV. With ids.","parentId":{}}}"#,
@@ -132,6 +139,7 @@ async fn ideas_are_checked_and_the_hourly_limit_holds() {
         store.clone(),
         ScriptedLanguageModel::answering(vec![Err(AiFailure::Disabled)]),
         MemoryLedger::default(),
+        local_gate(),
     );
     let short = respond(&operation, story_request(r#"{"idea":"CSV"}"#)).await;
     assert_eq!(short.status(), 400);
@@ -179,6 +187,7 @@ async fn test_drafts_read_the_story_and_fall_back_to_its_narrative() {
         store.clone(),
         model.clone(),
         MemoryLedger::default(),
+        local_gate(),
     );
     let path = |body: &str| {
         with_path(
@@ -202,6 +211,7 @@ async fn test_drafts_read_the_story_and_fall_back_to_its_narrative() {
         store.clone(),
         ScriptedLanguageModel::answering(vec![Err(AiFailure::Disabled)]),
         MemoryLedger::default(),
+        local_gate(),
     );
     let template = json(&respond(&off, path("")).await);
     assert_eq!(template["source"], "template");

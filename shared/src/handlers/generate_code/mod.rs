@@ -11,14 +11,16 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::follow_ups::pull_request_task;
 use crate::handlers::views::TaskView;
 use crate::http::{Operation, parse_json_body, path_parameter};
 use crate::model::{CodeTask, HandOffStage, Story, StoryStatus, TaskStatus};
 use crate::ports::{
-    AcceptanceTestRepository, CodeHost, CodeTaskRepository, CreateTaskOutcome, PullRequestStatus,
-    StoryRepository, TaskQueue,
+    AcceptanceTestRepository, CodeHost, CodeTaskRepository, CreateTaskOutcome, ProjectDirectory,
+    PullRequestStatus, StoryRepository, TaskQueue,
 };
 use crate::rules::brief::{
     BRIEF_PATH, branch_name, pull_request_body, request_fingerprint, task_brief, task_id_for_key,
@@ -39,29 +41,32 @@ struct GenerateCodeBody {
     new_pull_request: bool,
 }
 
-pub struct GenerateCode<S, T, K, Q, H> {
+pub struct GenerateCode<S, T, K, Q, H, G> {
     stories: S,
     tests: T,
     tasks: K,
     queue: Q,
     host: H,
+    gate: Gate<G>,
 }
 
-impl<S, T, K, Q, H> GenerateCode<S, T, K, Q, H>
+impl<S, T, K, Q, H, G> GenerateCode<S, T, K, Q, H, G>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
     K: CodeTaskRepository,
     Q: TaskQueue,
     H: CodeHost,
+    G: ProjectDirectory,
 {
-    pub fn new(stories: S, tests: T, tasks: K, queue: Q, host: H) -> Self {
+    pub fn new(stories: S, tests: T, tasks: K, queue: Q, host: H, gate: Gate<G>) -> Self {
         Self {
             stories,
             tests,
             tasks,
             queue,
             host,
+            gate,
         }
     }
 
@@ -185,15 +190,20 @@ fn idempotency_key(request: &Request) -> Result<Option<String>> {
     Ok(Some(key.to_owned()))
 }
 
-impl<S, T, K, Q, H> Operation for GenerateCode<S, T, K, Q, H>
+impl<S, T, K, Q, H, G> Operation for GenerateCode<S, T, K, Q, H, G>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
     K: CodeTaskRepository,
     Q: TaskQueue,
     H: CodeHost,
+    G: ProjectDirectory,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::Default, Action::GenerateCode)
+            .await?;
         let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         let key = idempotency_key(&request)?;
         let empty_body = request.body().as_ref().iter().all(u8::is_ascii_whitespace);
@@ -263,6 +273,7 @@ where
             task.idempotency_key = key.clone();
             task.request_fingerprint = Some(fingerprint.clone());
             task.instructions = instructions.clone();
+            task.requested_by = Some(access.caller.sub.clone());
             match self.tasks.create_for_story(&task, &story).await? {
                 CreateTaskOutcome::Created => {
                     tracing::info!(task_id = %task.task_id, story_id, "code task recorded");

@@ -1,13 +1,21 @@
 //! Unit tests of generate-code against the in-memory adapters.
 use super::*;
 use crate::adapters::memory::{MemoryCodeHost, MemoryStore};
+use crate::adapters::memory_projects::{MemoryProjects, local_gate};
 use crate::handlers::test_support::{
     error_code, json, request, seed_ready_story, seed_story, with_path,
 };
 use crate::http::respond;
 use lambda_http::http::Method;
 
-type Operation = GenerateCode<MemoryStore, MemoryStore, MemoryStore, MemoryStore, MemoryCodeHost>;
+type Operation = GenerateCode<
+    MemoryStore,
+    MemoryStore,
+    MemoryStore,
+    MemoryStore,
+    MemoryCodeHost,
+    MemoryProjects,
+>;
 
 async fn ready_story(store: &MemoryStore) -> u64 {
     seed_ready_story(
@@ -26,6 +34,7 @@ fn operation(store: &MemoryStore, host: &MemoryCodeHost) -> Operation {
         store.clone(),
         store.clone(),
         host.clone(),
+        local_gate(),
     )
 }
 

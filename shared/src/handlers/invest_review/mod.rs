@@ -8,12 +8,14 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
-use crate::http::{Operation, caller, json_response, path_parameter};
+use crate::http::{Operation, json_response, path_parameter};
 use crate::model::{AiReview, ReviewStatus};
 use crate::ports::{
     AcceptanceTestRepository, AiFailure, Allowance, AssistLedger, JsonTask, LanguageModel,
-    ReviewQueue, StoryRepository,
+    ProjectDirectory, ReviewQueue, StoryRepository,
 };
 use crate::rules::review::{
     REVIEW_MAX_TOKENS, REVIEW_PROMPT_VERSION, REVIEW_SYSTEM_PROMPT, content_hash,
@@ -28,35 +30,42 @@ pub const REVIEW_BUDGET: std::time::Duration = std::time::Duration::from_secs(45
 /// A pending review older than this is asked for again (its message may be lost).
 const PENDING_FOR_MINUTES: i64 = 10;
 
-pub struct RequestInvestReview<S, T, Q, L> {
+pub struct RequestInvestReview<S, T, Q, L, G> {
     stories: S,
     tests: T,
     queue: Q,
     ledger: L,
     /// Whether the stage has a language model at all.
     enabled: bool,
+    gate: Gate<G>,
 }
 
-impl<S, T, Q, L> RequestInvestReview<S, T, Q, L> {
-    pub fn new(stories: S, tests: T, queue: Q, ledger: L, enabled: bool) -> Self {
+impl<S, T, Q, L, G> RequestInvestReview<S, T, Q, L, G> {
+    pub fn new(stories: S, tests: T, queue: Q, ledger: L, enabled: bool, gate: Gate<G>) -> Self {
         Self {
             stories,
             tests,
             queue,
             ledger,
             enabled,
+            gate,
         }
     }
 }
 
-impl<S, T, Q, L> Operation for RequestInvestReview<S, T, Q, L>
+impl<S, T, Q, L, G> Operation for RequestInvestReview<S, T, Q, L, G>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
     Q: ReviewQueue,
     L: AssistLedger,
+    G: ProjectDirectory,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::Default, Action::UseAiAssist)
+            .await?;
         let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         if !self.enabled {
             return Err(Error::AiDisabled);
@@ -83,7 +92,7 @@ where
                 ));
             }
         }
-        let caller = caller(&request).unwrap_or_else(|| "anonymous".into());
+        let caller = access.caller.sub;
         if let Allowance::Exhausted {
             retry_after_seconds,
         } = self

@@ -23,13 +23,20 @@ fn answering(value: Value) -> ScriptedLanguageModel {
 fn ask(
     store: &MemoryStore,
     enabled: bool,
-) -> RequestInvestReview<MemoryStore, MemoryStore, MemoryStore, MemoryLedger> {
+) -> RequestInvestReview<
+    MemoryStore,
+    MemoryStore,
+    MemoryStore,
+    MemoryLedger,
+    crate::adapters::memory_projects::MemoryProjects,
+> {
     RequestInvestReview::new(
         store.clone(),
         store.clone(),
         store.clone(),
         MemoryLedger::default(),
         enabled,
+        crate::adapters::memory_projects::local_gate(),
     )
 }
 

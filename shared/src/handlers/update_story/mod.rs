@@ -5,12 +5,15 @@ use chrono::Utc;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
+use crate::authz::Action;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::views::StoryView;
-use crate::http::{Operation, caller, header, parse_json_body, path_parameter};
+use crate::http::{Operation, header, parse_json_body, path_parameter};
 use crate::model::{AcceptanceTest, Story, StoryStatus};
 use crate::ports::{
-    AcceptanceTestRepository, StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome,
+    AcceptanceTestRepository, ProjectDirectory, StoryChanges, StoryRepository, UpdateGuard,
+    UpdateOutcome,
 };
 use crate::rules::invest::analyze;
 use crate::rules::workflow::{TransitionContext, check_transition};
@@ -21,14 +24,19 @@ const UPDATE_ATTEMPTS: usize = 8;
 /// Deeper ancestor chains than this are treated as a cycle rather than walked forever.
 const MAX_DEPTH: usize = 1_000;
 
-pub struct UpdateStory<S, T> {
+pub struct UpdateStory<S, T, G> {
     stories: S,
     tests: T,
+    gate: Gate<G>,
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository> UpdateStory<S, T> {
-    pub fn new(stories: S, tests: T) -> Self {
-        Self { stories, tests }
+impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> UpdateStory<S, T, G> {
+    pub fn new(stories: S, tests: T, gate: Gate<G>) -> Self {
+        Self {
+            stories,
+            tests,
+            gate,
+        }
     }
 
     /// Refuses a new parent that is the story itself or one of its descendants.
@@ -82,13 +90,24 @@ impl<S: StoryRepository, T: AcceptanceTestRepository> UpdateStory<S, T> {
     }
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository> Operation for UpdateStory<S, T> {
+impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Operation
+    for UpdateStory<S, T, G>
+{
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::Default, Action::EditStory)
+            .await?;
         let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
         let if_match = parse_if_match(header(&request, "if-match"))?;
         let body: UpdateStoryBody = parse_json_body(&request)?;
         let (mut requested, body_version) = validate_story_changes(body)?;
-        requested.updated_by = caller(&request);
+        if requested.status.is_some() {
+            self.gate
+                .require(&access, Action::ChangeStatus, false, request.uri().path())
+                .await?;
+        }
+        requested.updated_by = Some(access.caller.sub.clone());
         let expected_version = if_match.or(body_version);
 
         for _ in 0..UPDATE_ATTEMPTS {

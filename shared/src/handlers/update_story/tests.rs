@@ -1,6 +1,7 @@
 //! Unit tests of update-story against the in-memory adapters.
 use super::*;
 use crate::adapters::memory::MemoryStore;
+use crate::adapters::memory_projects::{MemoryProjects, local_gate};
 use crate::handlers::test_support::{error_code, json, request, seed_story, seed_test, with_path};
 use crate::http::respond;
 use crate::model::TestStatus;
@@ -8,8 +9,8 @@ use crate::ports::{AcceptanceTestRepository, TestChanges};
 use lambda_http::http::Method;
 use serde_json::Value;
 
-fn operation(store: &MemoryStore) -> UpdateStory<MemoryStore, MemoryStore> {
-    UpdateStory::new(store.clone(), store.clone())
+fn operation(store: &MemoryStore) -> UpdateStory<MemoryStore, MemoryStore, MemoryProjects> {
+    UpdateStory::new(store.clone(), store.clone(), local_gate())
 }
 
 async fn patch(store: &MemoryStore, id: u64, body: &str, if_match: Option<&str>) -> Response<Body> {
@@ -39,7 +40,15 @@ async fn the_last_editor_is_the_authorizers_subject() {
         ),
         "user-editor",
     );
-    let updated = json(&respond(&operation(&store), signed_in).await);
+    let operation = UpdateStory::new(
+        store.clone(),
+        store.clone(),
+        crate::adapters::memory_projects::jwt_gate(&[(
+            "user-editor",
+            crate::authz::Role::Contributor,
+        )]),
+    );
+    let updated = json(&respond(&operation, signed_in).await);
     assert_eq!(updated["updatedBy"], "user-editor", "{updated}");
     assert_eq!(updated["version"], 2);
     let stored = crate::ports::StoryRepository::get(&store, story.id)

@@ -433,7 +433,7 @@ async fn handler_overhead() -> HandlerFigures {
     .await;
 
     let store = memory_store(1_000).await;
-    let list = GetStories::new(store.clone());
+    let list = GetStories::new(store.clone(), aipm::adapters::memory_projects::local_gate());
     time_handler(
         &mut figures,
         "get-stories (limit 50, 1,000 stories)",
@@ -444,14 +444,19 @@ async fn handler_overhead() -> HandlerFigures {
 
     let store = memory_store(100).await;
     memory_tests(&store, 1, 5).await;
-    let get = GetStory::new(store.clone(), store.clone(), store.clone());
+    let get = GetStory::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        aipm::adapters::memory_projects::local_gate(),
+    );
     time_handler(&mut figures, "get-story (5 tests)", &get, |_| {
         handler_request("GET", &id(1), &[], String::new(), &[])
     })
     .await;
 
     let store = memory_store(100).await;
-    let create = CreateStory::new(store.clone());
+    let create = CreateStory::new(store.clone(), aipm::adapters::memory_projects::local_gate());
     time_handler(&mut figures, "create-story", &create, |_| {
         handler_request("POST", &[], &[], story_body.to_owned(), &[])
     })
@@ -459,7 +464,11 @@ async fn handler_overhead() -> HandlerFigures {
 
     let store = memory_store(100).await;
     memory_tests(&store, 1, 5).await;
-    let update = UpdateStory::new(store.clone(), store.clone());
+    let update = UpdateStory::new(
+        store.clone(),
+        store.clone(),
+        aipm::adapters::memory_projects::local_gate(),
+    );
     time_handler(&mut figures, "update-story (5 tests)", &update, |n| {
         handler_request(
             "PATCH",
@@ -472,15 +481,21 @@ async fn handler_overhead() -> HandlerFigures {
     .await;
 
     let store = memory_store(HANDLER_ITERATIONS).await;
-    let delete = aipm::handlers::delete_story::DeleteStory::new(store.clone(), store.clone());
+    let delete = aipm::handlers::delete_story::DeleteStory::new(
+        store.clone(),
+        store.clone(),
+        aipm::adapters::memory_projects::local_gate(),
+    );
     time_handler(&mut figures, "delete-story", &delete, |n| {
         handler_request("DELETE", &id(n as u64 + 1), &[], String::new(), &[])
     })
     .await;
 
     let store = memory_store(HANDLER_ITERATIONS / 20 + 1).await;
-    let create_test =
-        aipm::handlers::create_acceptance_test::CreateAcceptanceTest::new(store.clone());
+    let create_test = aipm::handlers::create_acceptance_test::CreateAcceptanceTest::new(
+        store.clone(),
+        aipm::adapters::memory_projects::local_gate(),
+    );
     time_handler(&mut figures, "create-acceptance-test", &create_test, |n| {
         handler_request(
             "POST",
@@ -494,8 +509,10 @@ async fn handler_overhead() -> HandlerFigures {
 
     let store = memory_store(100).await;
     memory_tests(&store, 1, 5).await;
-    let update_test =
-        aipm::handlers::update_acceptance_test::UpdateAcceptanceTest::new(store.clone());
+    let update_test = aipm::handlers::update_acceptance_test::UpdateAcceptanceTest::new(
+        store.clone(),
+        aipm::adapters::memory_projects::local_gate(),
+    );
     time_handler(&mut figures, "update-acceptance-test", &update_test, |n| {
         let status = if n % 2 == 0 { "Pass" } else { "Fail" };
         handler_request(
@@ -510,8 +527,10 @@ async fn handler_overhead() -> HandlerFigures {
 
     let store = memory_store(HANDLER_ITERATIONS / 20 + 1).await;
     memory_tests(&store, 1, HANDLER_ITERATIONS).await;
-    let delete_test =
-        aipm::handlers::delete_acceptance_test::DeleteAcceptanceTest::new(store.clone());
+    let delete_test = aipm::handlers::delete_acceptance_test::DeleteAcceptanceTest::new(
+        store.clone(),
+        aipm::adapters::memory_projects::local_gate(),
+    );
     time_handler(&mut figures, "delete-acceptance-test", &delete_test, |n| {
         handler_request(
             "DELETE",
@@ -539,6 +558,7 @@ async fn handler_overhead() -> HandlerFigures {
         store.clone(),
         store.clone(),
         host,
+        aipm::adapters::memory_projects::local_gate(),
     );
     time_handler(&mut figures, "generate-code", &generate, |n| {
         handler_request(
@@ -561,7 +581,10 @@ async fn handler_overhead() -> HandlerFigures {
                 .unwrap_or_default(),
         );
     }
-    let get_task = aipm::handlers::code_tasks::GetCodeTask::new(store.clone());
+    let get_task = aipm::handlers::code_tasks::GetCodeTask::new(
+        store.clone(),
+        aipm::adapters::memory_projects::local_gate(),
+    );
     time_handler(&mut figures, "get-code-task", &get_task, |n| {
         handler_request(
             "GET",
@@ -572,7 +595,10 @@ async fn handler_overhead() -> HandlerFigures {
         )
     })
     .await;
-    let cancel = aipm::handlers::code_tasks::CancelCodeTask::new(store.clone());
+    let cancel = aipm::handlers::code_tasks::CancelCodeTask::new(
+        store.clone(),
+        aipm::adapters::memory_projects::local_gate(),
+    );
     time_handler(&mut figures, "cancel-code-task", &cancel, |n| {
         handler_request(
             "POST",

@@ -148,6 +148,7 @@ async fn stories_with_pull_requests(
         store.clone(),
         store.clone(),
         host.clone(),
+        aipm::adapters::memory_projects::local_gate(),
     );
     let mut tasks = Vec::with_capacity(count);
     for n in 0..count {
@@ -190,6 +191,7 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
         store.clone(),
         scripted(story_answer()),
         MemoryLedger::default(),
+        aipm::adapters::memory_projects::local_gate(),
     );
     time_handler(figures, "draft-story (scripted model)", &draft, |n| {
         request_of(&with_caller(
@@ -212,6 +214,7 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
         store.clone(),
         scripted(tests_answer()),
         MemoryLedger::default(),
+        aipm::adapters::memory_projects::local_gate(),
     );
     time_handler(
         figures,
@@ -239,6 +242,7 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
         store.clone(),
         MemoryLedger::default(),
         true,
+        aipm::adapters::memory_projects::local_gate(),
     );
     time_handler(figures, "request-invest-review", &ask, |n| {
         request_of(&with_caller(
@@ -318,7 +322,13 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
 
     let (store, host, tasks) =
         stories_with_pull_requests(HANDLER_ITERATIONS, TaskStatus::Succeeded).await;
-    let request_changes = RequestChanges::new(store.clone(), store.clone(), store.clone(), host);
+    let request_changes = RequestChanges::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        host,
+        aipm::adapters::memory_projects::local_gate(),
+    );
     time_handler(figures, "request-changes", &request_changes, |n| {
         handler_request(
             "POST",
@@ -332,7 +342,13 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
 
     let (store, host, tasks) =
         stories_with_pull_requests(HANDLER_ITERATIONS, TaskStatus::Failed).await;
-    let retry = RetryCodeTask::new(store.clone(), store.clone(), store.clone(), host);
+    let retry = RetryCodeTask::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        host,
+        aipm::adapters::memory_projects::local_gate(),
+    );
     time_handler(figures, "retry-code-task", &retry, |n| {
         handler_request(
             "POST",

@@ -1,0 +1,396 @@
+//! The projects table: one partition per project holding its record (`sk = project`) and its
+//! memberships (`sk = member#<sub>`, indexed by `memberSub` for "my projects"); key
+//! reservations (`pk = key#<KEY>`), never deleted, so a key is never reused and a renamed key
+//! keeps resolving; and the audit log (`pk = audit#<project id>`, sorted by time).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+
+use super::stories::failed_conditions;
+use crate::adapters::sdk_error;
+use crate::authz::Role;
+use crate::error::{Error, Result};
+use crate::ports::{MemberChange, MemberChangeOutcome, ProjectDirectory};
+use crate::project::{AuditEntry, Membership, Project};
+
+const PROJECTS: &str = "projects table";
+
+/// The index of memberships by person.
+pub const MEMBER_INDEX: &str = "memberSub-index";
+
+#[derive(Debug, Clone)]
+pub struct DynamoProjectDirectory {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+fn project_key(project_id: &str) -> Item {
+    key(format!("project#{project_id}"), "project".to_owned())
+}
+
+fn member_key(project_id: &str, member_sub: &str) -> Item {
+    key(
+        format!("project#{project_id}"),
+        format!("member#{member_sub}"),
+    )
+}
+
+fn with_key(value: &impl serde::Serialize, item_key: Item) -> Result<Item> {
+    let mut item: Item = serde_dynamo::to_item(value)
+        .map_err(|error| Error::Internal(format!("serializing a projects item: {error}")))?;
+    item.extend(item_key);
+    Ok(item)
+}
+
+fn read<T: serde::de::DeserializeOwned>(item: Item) -> Result<T> {
+    serde_dynamo::from_item(item)
+        .map_err(|error| Error::Internal(format!("reading a projects item: {error}")))
+}
+
+fn built<T, E: std::fmt::Display>(result: std::result::Result<T, E>) -> Result<T> {
+    result.map_err(|error| Error::Internal(error.to_string()))
+}
+
+impl DynamoProjectDirectory {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .set_condition_expression(condition.map(str::to_owned))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn audit_put(&self, entry: &AuditEntry) -> Result<TransactWriteItem> {
+        self.put(audit_item(entry)?, None)
+    }
+
+    /// Strongly consistent reads of up to 100 keys in one call, re-asking for what DynamoDB
+    /// left unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut pending = Some(built(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build(),
+            )?);
+            for _ in 0..8 {
+                let Some(request) = pending.take() else { break };
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|error| sdk_error(PROJECTS, error))?;
+                if let Some(mut responses) = output.responses {
+                    found.extend(responses.remove(&self.table).unwrap_or_default());
+                }
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                    .filter(|rest| !rest.keys().is_empty());
+            }
+            if pending.is_some() {
+                return Err(Error::DependencyUnavailable {
+                    dependency: PROJECTS,
+                    message: "reads stayed unprocessed".into(),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn query_members(&self, project_id: &str) -> Result<Vec<Membership>> {
+        let mut members = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :member)")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("project#{project_id}")),
+                )
+                .expression_attribute_values(":member", AttributeValue::S("member#".into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| sdk_error(PROJECTS, error))?;
+            for item in output.items.unwrap_or_default() {
+                members.push(read(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(members);
+            }
+        }
+    }
+}
+
+fn audit_item(entry: &AuditEntry) -> Result<Item> {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    with_key(
+        entry,
+        key(
+            format!("audit#{}", entry.project_id),
+            format!(
+                "{}#{}",
+                entry.at.format("%Y-%m-%dT%H:%M:%S%.9fZ"),
+                &suffix[..8]
+            ),
+        ),
+    )
+}
+
+impl ProjectDirectory for DynamoProjectDirectory {
+    async fn project_id_for_key(&self, project_key_text: &str) -> Result<Option<String>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                format!("key#{project_key_text}"),
+                "key".to_owned(),
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| sdk_error(PROJECTS, error))?;
+        Ok(output
+            .item
+            .and_then(|item| item.get("projectId")?.as_s().ok().cloned()))
+    }
+
+    async fn access(
+        &self,
+        project_id: &str,
+        member_sub: &str,
+    ) -> Result<(Option<Project>, Option<Membership>)> {
+        let items = self
+            .batch_get(vec![
+                project_key(project_id),
+                member_key(project_id, member_sub),
+            ])
+            .await?;
+        let mut project = None;
+        let mut membership = None;
+        for item in items {
+            match item
+                .get("sk")
+                .and_then(|sk| sk.as_s().ok())
+                .map(String::as_str)
+            {
+                Some("project") => project = Some(read(item)?),
+                Some(_) => membership = Some(read(item)?),
+                None => {}
+            }
+        }
+        Ok((project, membership))
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(audit_item(entry)?))
+            .send()
+            .await
+            .map_err(|error| sdk_error(PROJECTS, error))?;
+        Ok(())
+    }
+
+    async fn create_project(
+        &self,
+        project: &Project,
+        admin: &Membership,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
+        let mut reservation = key(format!("key#{}", project.key), "key".to_owned());
+        reservation.insert("projectId".into(), AttributeValue::S(project.id.clone()));
+        let mut member = with_key(admin, member_key(&project.id, &admin.member_sub))?;
+        member.insert(
+            "memberSub".into(),
+            AttributeValue::S(admin.member_sub.clone()),
+        );
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put(reservation, Some("attribute_not_exists(pk)"))?)
+            .transact_items(self.put(
+                with_key(project, project_key(&project.id))?,
+                Some("attribute_not_exists(pk)"),
+            )?)
+            .transact_items(self.put(member, None)?)
+            .transact_items(self.audit_put(audit)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.iter().any(|failed| *failed) => Ok(false),
+                _ => Err(sdk_error(PROJECTS, error)),
+            },
+        }
+    }
+
+    async fn memberships_of(&self, member_sub: &str) -> Result<Vec<Membership>> {
+        let mut memberships = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(MEMBER_INDEX)
+                .key_condition_expression("memberSub = :sub")
+                .expression_attribute_values(":sub", AttributeValue::S(member_sub.to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| sdk_error(PROJECTS, error))?;
+            for item in output.items.unwrap_or_default() {
+                memberships.push(read(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(memberships);
+            }
+        }
+    }
+
+    async fn projects(&self, project_ids: &[String]) -> Result<Vec<Project>> {
+        let keys = project_ids.iter().map(|id| project_key(id)).collect();
+        self.batch_get(keys).await?.into_iter().map(read).collect()
+    }
+
+    async fn members(&self, project_id: &str) -> Result<Vec<Membership>> {
+        self.query_members(project_id).await
+    }
+
+    async fn change_member(
+        &self,
+        change: &MemberChange,
+        audit: &AuditEntry,
+    ) -> Result<MemberChangeOutcome> {
+        let was = change.current.as_ref().map(|member| member.role);
+        let will = change.next.as_ref().map(|member| member.role);
+        let delta: i64 = match (was == Some(Role::Admin), will == Some(Role::Admin)) {
+            (true, false) => -1,
+            (false, true) => 1,
+            _ => 0,
+        };
+        let item_key = member_key(&change.project_id, &change.member_sub);
+        let (condition, old_role) = match was {
+            Some(role) => (
+                "attribute_exists(pk) AND #role = :was",
+                Some(AttributeValue::S(role.as_str().to_owned())),
+            ),
+            None => ("attribute_not_exists(pk)", None),
+        };
+        let member_write = match &change.next {
+            Some(next) => {
+                let mut item = with_key(next, item_key)?;
+                item.insert(
+                    "memberSub".into(),
+                    AttributeValue::S(next.member_sub.clone()),
+                );
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(condition);
+                let put = match &old_role {
+                    Some(role) => put
+                        .expression_attribute_names("#role", "role")
+                        .expression_attribute_values(":was", role.clone()),
+                    None => put,
+                };
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build()
+            }
+            None => {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(item_key))
+                    .condition_expression(condition);
+                let delete = match &old_role {
+                    Some(role) => delete
+                        .expression_attribute_names("#role", "role")
+                        .expression_attribute_values(":was", role.clone()),
+                    None => delete,
+                };
+                TransactWriteItem::builder()
+                    .delete(built(delete.build())?)
+                    .build()
+            }
+        };
+        let guard = if delta < 0 {
+            "attribute_exists(pk) AND adminCount > :one"
+        } else {
+            "attribute_exists(pk)"
+        };
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(project_key(&change.project_id)))
+                .update_expression("SET adminCount = adminCount + :delta, version = version + :one")
+                .condition_expression(guard)
+                .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .build(),
+        )?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(member_write)
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.audit_put(audit)?)
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(MemberChangeOutcome::Done);
+        };
+        match failed_conditions(&error) {
+            Some(failed) if failed.first() == Some(&true) => Ok(MemberChangeOutcome::Conflict),
+            Some(failed) if failed.get(1) == Some(&true) => {
+                let (project, _) = self.access(&change.project_id, "").await?;
+                Ok(match project {
+                    None => MemberChangeOutcome::ProjectMissing,
+                    Some(project) if delta < 0 && project.admin_count <= 1 => {
+                        MemberChangeOutcome::LastAdmin
+                    }
+                    Some(_) => MemberChangeOutcome::Conflict,
+                })
+            }
+            _ => Err(sdk_error(PROJECTS, error)),
+        }
+    }
+}

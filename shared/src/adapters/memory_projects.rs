@@ -1,0 +1,266 @@
+//! An in-memory projects table for unit tests: projects, key reservations, memberships and the
+//! audit log with the same contracts as the DynamoDB adapter (the last admin stays, changes
+//! are conditioned on what was read).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::authz::Role;
+use crate::error::{Error, Result};
+use crate::ports::{MemberChange, MemberChangeOutcome, ProjectDirectory};
+use crate::project::{AuditEntry, DEFAULT_PROJECT_ID, Membership, Project};
+
+#[derive(Debug, Clone, Default)]
+pub struct MemoryProjects {
+    state: Arc<Mutex<ProjectsState>>,
+}
+
+#[derive(Debug, Default)]
+struct ProjectsState {
+    projects: BTreeMap<String, Project>,
+    keys: BTreeMap<String, String>,
+    members: BTreeMap<(String, String), Membership>,
+    audit: Vec<AuditEntry>,
+    unavailable: bool,
+}
+
+impl MemoryProjects {
+    /// The default project (key `AIPM`) with one member per role, as `scripts/local-up` seeds
+    /// it: `local-admin`, `local-maintainer`, `local-contributor`, `local-viewer`.
+    pub fn with_default_project() -> Self {
+        let projects = Self::default();
+        {
+            let mut state = projects.lock_any();
+            let now = chrono::Utc::now();
+            state.projects.insert(
+                DEFAULT_PROJECT_ID.to_owned(),
+                Project {
+                    id: DEFAULT_PROJECT_ID.to_owned(),
+                    key: "AIPM".to_owned(),
+                    name: "AIPM".to_owned(),
+                    repository: None,
+                    archived: false,
+                    admin_count: 1,
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                    created_by: None,
+                },
+            );
+            state
+                .keys
+                .insert("AIPM".to_owned(), DEFAULT_PROJECT_ID.to_owned());
+            for role in Role::ALL {
+                let sub = format!("local-{}", role.as_str());
+                state.members.insert(
+                    (DEFAULT_PROJECT_ID.to_owned(), sub.clone()),
+                    Membership {
+                        project_id: DEFAULT_PROJECT_ID.to_owned(),
+                        member_sub: sub,
+                        role,
+                        display_name: None,
+                        added_at: now,
+                        added_by: None,
+                    },
+                );
+            }
+        }
+        projects
+    }
+
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.lock_any().unavailable = unavailable;
+    }
+
+    /// Archives or restores a project, as a test needs it.
+    pub fn set_archived(&self, project_id: &str, archived: bool) {
+        if let Some(project) = self.lock_any().projects.get_mut(project_id) {
+            project.archived = archived;
+        }
+    }
+
+    /// Everything the audit log holds, oldest first.
+    pub fn audit_log(&self) -> Vec<AuditEntry> {
+        self.lock_any().audit.clone()
+    }
+
+    fn lock_any(&self) -> MutexGuard<'_, ProjectsState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, ProjectsState>> {
+        let state = self.lock_any();
+        if state.unavailable {
+            return Err(Error::DependencyUnavailable {
+                dependency: "projects table",
+                message: "the in-memory store is set unavailable".into(),
+            });
+        }
+        Ok(state)
+    }
+}
+
+impl ProjectDirectory for MemoryProjects {
+    async fn project_id_for_key(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.lock()?.keys.get(key).cloned())
+    }
+
+    async fn access(
+        &self,
+        project_id: &str,
+        member_sub: &str,
+    ) -> Result<(Option<Project>, Option<Membership>)> {
+        let state = self.lock()?;
+        Ok((
+            state.projects.get(project_id).cloned(),
+            state
+                .members
+                .get(&(project_id.to_owned(), member_sub.to_owned()))
+                .cloned(),
+        ))
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.lock()?.audit.push(entry.clone());
+        Ok(())
+    }
+
+    async fn create_project(
+        &self,
+        project: &Project,
+        admin: &Membership,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
+        let mut state = self.lock()?;
+        if state.keys.contains_key(&project.key) || state.projects.contains_key(&project.id) {
+            return Ok(false);
+        }
+        state.keys.insert(project.key.clone(), project.id.clone());
+        state.projects.insert(project.id.clone(), project.clone());
+        state.members.insert(
+            (project.id.clone(), admin.member_sub.clone()),
+            admin.clone(),
+        );
+        state.audit.push(audit.clone());
+        Ok(true)
+    }
+
+    async fn memberships_of(&self, member_sub: &str) -> Result<Vec<Membership>> {
+        Ok(self
+            .lock()?
+            .members
+            .values()
+            .filter(|membership| membership.member_sub == member_sub)
+            .cloned()
+            .collect())
+    }
+
+    async fn projects(&self, project_ids: &[String]) -> Result<Vec<Project>> {
+        let state = self.lock()?;
+        Ok(project_ids
+            .iter()
+            .filter_map(|id| state.projects.get(id).cloned())
+            .collect())
+    }
+
+    async fn members(&self, project_id: &str) -> Result<Vec<Membership>> {
+        Ok(self
+            .lock()?
+            .members
+            .values()
+            .filter(|membership| membership.project_id == project_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn change_member(
+        &self,
+        change: &MemberChange,
+        audit: &AuditEntry,
+    ) -> Result<MemberChangeOutcome> {
+        let mut state = self.lock()?;
+        let key = (change.project_id.clone(), change.member_sub.clone());
+        if state.members.get(&key) != change.current.as_ref() {
+            return Ok(MemberChangeOutcome::Conflict);
+        }
+        let was_admin = change
+            .current
+            .as_ref()
+            .is_some_and(|member| member.role == Role::Admin);
+        let is_admin = change
+            .next
+            .as_ref()
+            .is_some_and(|member| member.role == Role::Admin);
+        let Some(project) = state.projects.get_mut(&change.project_id) else {
+            return Ok(MemberChangeOutcome::ProjectMissing);
+        };
+        match (was_admin, is_admin) {
+            (true, false) if project.admin_count <= 1 => return Ok(MemberChangeOutcome::LastAdmin),
+            (true, false) => project.admin_count -= 1,
+            (false, true) => project.admin_count += 1,
+            _ => {}
+        }
+        project.version += 1;
+        match &change.next {
+            Some(next) => state.members.insert(key, next.clone()),
+            None => state.members.remove(&key),
+        };
+        state.audit.push(audit.clone());
+        Ok(MemberChangeOutcome::Done)
+    }
+}
+
+/// A gate over [`MemoryProjects::with_default_project`] with the local stack's people:
+/// `local-admin` (the default when a request names nobody), one member per other role,
+/// `local-outsider` (a member of nothing) and `local-operator` (a deployment admin).
+pub fn local_gate() -> crate::authz::gate::Gate<MemoryProjects> {
+    local_gate_over(MemoryProjects::with_default_project())
+}
+
+/// [`local_gate`] over a given store, for tests that look into it.
+pub fn local_gate_over(projects: MemoryProjects) -> crate::authz::gate::Gate<MemoryProjects> {
+    use crate::authz::identity::{IdentityMode, LocalPerson};
+    let person = |sub: &str, deployment_admin: bool| LocalPerson {
+        sub: sub.to_owned(),
+        name: sub.to_owned(),
+        deployment_admin,
+    };
+    let people = vec![
+        person("local-admin", false),
+        person("local-maintainer", false),
+        person("local-contributor", false),
+        person("local-viewer", false),
+        person("local-outsider", false),
+        person("local-operator", true),
+    ];
+    crate::authz::gate::Gate::new(projects, IdentityMode::LocalPeople(people))
+}
+
+/// A gate of a signed-in stage (JWT) over the default project, with these extra members.
+pub fn jwt_gate(members: &[(&str, Role)]) -> crate::authz::gate::Gate<MemoryProjects> {
+    let projects = MemoryProjects::with_default_project();
+    {
+        let mut state = projects.lock_any();
+        for (sub, role) in members {
+            state.members.insert(
+                (DEFAULT_PROJECT_ID.to_owned(), (*sub).to_owned()),
+                Membership {
+                    project_id: DEFAULT_PROJECT_ID.to_owned(),
+                    member_sub: (*sub).to_owned(),
+                    role: *role,
+                    display_name: None,
+                    added_at: chrono::Utc::now(),
+                    added_by: None,
+                },
+            );
+        }
+    }
+    crate::authz::gate::Gate::new(
+        projects,
+        crate::authz::identity::IdentityMode::Jwt {
+            admin_group: "aipm-admins".to_owned(),
+        },
+    )
+}

@@ -1,0 +1,335 @@
+//! The one place every operation asks whether the person behind a request may act: it finds
+//! the caller, reads the project and their membership (one strongly consistent read, never the
+//! token's claims, so a removal counts from the next request), asks the policy, and writes
+//! denials and deployment-admin overrides to the audit log.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::Utc;
+use lambda_http::Request;
+
+use super::identity::{Caller, IdentityMode};
+use super::{Action, Decision, Facts, Standing, decide};
+use crate::error::{Error, Result};
+use crate::ports::ProjectDirectory;
+use crate::project::{AuditEntry, DEFAULT_PROJECT_ID, Project};
+
+/// Which project a request acts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectRef<'a> {
+    /// The project today's `/stories/…` routes act on.
+    Default,
+    /// A project named by its key in the path (`/projects/{key}/…`), current or renamed.
+    Key(&'a str),
+}
+
+/// A person admitted to a project: who, where, and as what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub caller: Caller,
+    pub project: Project,
+    pub standing: Standing,
+}
+
+impl Access {
+    /// The policy's decision on `action` for this person here, without enforcing it (what the
+    /// UI is told it may do).
+    pub fn decide(&self, action: Action, owns_task: bool) -> Decision {
+        decide(
+            self.standing,
+            action,
+            Facts {
+                archived: self.project.archived,
+                owns_task,
+            },
+        )
+    }
+}
+
+pub struct Gate<P> {
+    projects: P,
+    identity: IdentityMode,
+    /// Keys are reserved forever and never point elsewhere, so what a key resolved to once
+    /// holds for the life of the process.
+    keys: Mutex<HashMap<String, String>>,
+}
+
+impl<P: ProjectDirectory> Gate<P> {
+    pub fn new(projects: P, identity: IdentityMode) -> Self {
+        Self {
+            projects,
+            identity,
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The directory behind the gate, for the operations that manage projects and members.
+    pub fn projects(&self) -> &P {
+        &self.projects
+    }
+
+    /// The person behind the request; 401 when nobody signed in.
+    pub fn caller(&self, request: &Request) -> Result<Caller> {
+        self.identity.caller(request).ok_or(Error::Unauthenticated)
+    }
+
+    /// Admits the caller to the project if the policy allows `action` there.
+    pub async fn admit(
+        &self,
+        request: &Request,
+        project: ProjectRef<'_>,
+        action: Action,
+    ) -> Result<Access> {
+        let access = self.enter(request, project).await?;
+        self.require(&access, action, false, request.uri().path())
+            .await?;
+        Ok(access)
+    }
+
+    /// Admits the caller to a project they may see; 404 when they may not (not a member, or no
+    /// such project: the same answer, so existence does not leak).
+    pub async fn enter(&self, request: &Request, project: ProjectRef<'_>) -> Result<Access> {
+        let caller = self.caller(request)?;
+        let reference = match project {
+            ProjectRef::Default => DEFAULT_PROJECT_ID.to_owned(),
+            ProjectRef::Key(key) => key.to_owned(),
+        };
+        let not_found = || Error::ProjectNotFound {
+            reference: reference.clone(),
+        };
+        let project_id = match project {
+            ProjectRef::Default => DEFAULT_PROJECT_ID.to_owned(),
+            ProjectRef::Key(key) => self.project_id(key).await?.ok_or_else(not_found)?,
+        };
+        let (found, membership) = self.projects.access(&project_id, &caller.sub).await?;
+        let project = found.ok_or_else(not_found)?;
+        let standing = match membership {
+            _ if caller.deployment_admin => Standing::DeploymentAdmin,
+            Some(membership) => Standing::Member(membership.role),
+            None => Standing::Outsider,
+        };
+        let access = Access {
+            caller,
+            project,
+            standing,
+        };
+        let visible = access.decide(Action::ViewProject, false);
+        if !visible.allowed {
+            self.audit(&access, Action::ViewProject, visible, request.uri().path())
+                .await;
+            return Err(not_found());
+        }
+        Ok(access)
+    }
+
+    /// Refuses with 403 (naming the permission) unless the policy allows `action`; `owns_task`
+    /// says whether the code task acted on was started by the caller.
+    pub async fn require(
+        &self,
+        access: &Access,
+        action: Action,
+        owns_task: bool,
+        target: &str,
+    ) -> Result<()> {
+        let decision = access.decide(action, owns_task);
+        let overriding = access.standing == Standing::DeploymentAdmin && decision.allowed;
+        if !decision.allowed || overriding {
+            self.audit(access, action, decision, target).await;
+        }
+        if decision.allowed {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied {
+            permission: action.as_str(),
+            standing: access.standing.as_str(),
+            policy: decision.policy,
+        })
+    }
+
+    async fn project_id(&self, key: &str) -> Result<Option<String>> {
+        let cached = self
+            .keys
+            .lock()
+            .map(|keys| keys.get(key).cloned())
+            .unwrap_or_default();
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let found = self.projects.project_id_for_key(key).await?;
+        if let (Some(id), Ok(mut keys)) = (&found, self.keys.lock()) {
+            keys.insert(key.to_owned(), id.clone());
+        }
+        Ok(found)
+    }
+
+    /// Writes a denial or an override to the audit log. A failed write does not change the
+    /// answer (a denial stays a denial); it is logged with everything the entry held.
+    async fn audit(&self, access: &Access, action: Action, decision: Decision, target: &str) {
+        let entry = AuditEntry {
+            project_id: access.project.id.clone(),
+            at: Utc::now(),
+            actor: access.caller.sub.clone(),
+            actor_name: access.caller.name.clone(),
+            action: action.as_str().to_owned(),
+            decision: if decision.allowed { "allow" } else { "deny" }.to_owned(),
+            policy: decision.policy.to_owned(),
+            standing: access.standing.as_str().to_owned(),
+            target: Some(target.to_owned()),
+            change: None,
+        };
+        tracing::info!(
+            audit = true,
+            project = %entry.project_id,
+            actor = %entry.actor,
+            action = %entry.action,
+            decision = %entry.decision,
+            policy = %entry.policy,
+            standing = %entry.standing,
+            "authorization"
+        );
+        if let Err(error) = self.projects.record_audit(&entry).await {
+            tracing::warn!(%error, "the audit entry was not stored");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory_projects::MemoryProjects;
+    use crate::authz::identity::LocalPerson;
+    use crate::handlers::test_support::request;
+    use lambda_http::http::Method;
+
+    fn gate(projects: MemoryProjects) -> Gate<MemoryProjects> {
+        let people = [
+            "local-admin",
+            "local-viewer",
+            "local-contributor",
+            "local-outsider",
+        ]
+        .into_iter()
+        .map(|sub| LocalPerson {
+            sub: sub.into(),
+            name: sub.into(),
+            deployment_admin: false,
+        })
+        .chain([LocalPerson {
+            sub: "local-operator".into(),
+            name: "Operator".into(),
+            deployment_admin: true,
+        }])
+        .collect();
+        Gate::new(projects, IdentityMode::LocalPeople(people))
+    }
+
+    fn as_person(sub: &str) -> Request {
+        let mut request = request(Method::POST, "/stories/1/generate-code", "");
+        request.headers_mut().insert(
+            super::super::identity::LOCAL_PERSON_HEADER,
+            sub.parse().unwrap(),
+        );
+        request
+    }
+
+    #[tokio::test]
+    async fn outsiders_get_404_and_low_roles_403_with_the_permission() {
+        let projects = MemoryProjects::with_default_project();
+        let gate = gate(projects.clone());
+        let outsider = gate
+            .admit(
+                &as_person("local-outsider"),
+                ProjectRef::Default,
+                Action::GenerateCode,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(outsider, Error::ProjectNotFound { .. }));
+        let unknown_key = gate
+            .admit(
+                &as_person("local-admin"),
+                ProjectRef::Key("NOPE"),
+                Action::ViewProject,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(unknown_key, Error::ProjectNotFound { .. }));
+        let viewer = gate
+            .admit(
+                &as_person("local-viewer"),
+                ProjectRef::Default,
+                Action::GenerateCode,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            viewer,
+            Error::PermissionDenied {
+                permission: "generateCode",
+                standing: "viewer",
+                ..
+            }
+        ));
+        let log = projects.audit_log();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert_eq!(log[0].standing, "non-member");
+        assert_eq!(log[1].policy, "default-deny");
+        assert!(
+            gate.admit(
+                &as_person("local-contributor"),
+                ProjectRef::Key("AIPM"),
+                Action::GenerateCode
+            )
+            .await
+            .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deployment_admin_is_admitted_everywhere_and_audited_but_not_into_an_archive() {
+        let projects = MemoryProjects::with_default_project();
+        let gate = gate(projects.clone());
+        let access = gate
+            .admit(
+                &as_person("local-operator"),
+                ProjectRef::Default,
+                Action::ManageMembers,
+            )
+            .await
+            .unwrap();
+        assert_eq!(access.standing, Standing::DeploymentAdmin);
+        assert_eq!(projects.audit_log()[0].policy, "deployment-admins");
+        projects.set_archived(DEFAULT_PROJECT_ID, true);
+        let refused = gate
+            .admit(
+                &as_person("local-operator"),
+                ProjectRef::Default,
+                Action::EditStory,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            refused,
+            Error::PermissionDenied {
+                policy: "archived-read-only",
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_directory_is_a_503_not_a_denial() {
+        let projects = MemoryProjects::with_default_project();
+        projects.set_unavailable(true);
+        let failed = gate(projects)
+            .admit(
+                &as_person("local-admin"),
+                ProjectRef::Default,
+                Action::ViewProject,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(failed, Error::DependencyUnavailable { .. }));
+    }
+}
