@@ -11,6 +11,7 @@ for this stage and endpoint) for `cargo lambda watch --env-file`.
 """
 
 import argparse
+import datetime
 import json
 import secrets
 import os
@@ -81,6 +82,8 @@ class Template:
             if fn == "Ref":
                 if arg in self.params:
                     return self.params[arg]
+                if arg in self.doc.get("Parameters", {}):
+                    return self.doc["Parameters"][arg].get("Default", "")
                 kind = self.resources[arg]["Type"]
                 return self.queue_url(arg) if kind == "AWS::SQS::Queue" else self.name_of(arg)
             if fn == "Fn::Sub":
@@ -150,6 +153,44 @@ def create_event_buses(template, events):
         print(f"event bus {name}: ready ({logical_id})")
 
 
+LOCAL_PEOPLE = ROOT / "scripts" / "local-people.json"
+
+
+def seed_default_project(template, dynamodb, repository):
+    """The default project (key AIPM) with the local people as its members, as
+    scripts/local-people.json lists them. Conditional puts: a rerun keeps what people changed."""
+    table = template.name_of("ProjectsTable")
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    people = json.loads(LOCAL_PEOPLE.read_text())
+    admins = sum(1 for person in people if person.get("role") == "admin")
+    owner, _, name = repository.partition("/")
+    items = [
+        {"pk": {"S": "key#AIPM"}, "sk": {"S": "key"}, "projectId": {"S": "default"}},
+        {"pk": {"S": "project#default"}, "sk": {"S": "project"}, "id": {"S": "default"},
+         "key": {"S": "AIPM"}, "name": {"S": "AIPM (local)"}, "archived": {"BOOL": False},
+         "repository": {"M": {"owner": {"S": owner}, "name": {"S": name},
+                              "baseBranch": {"S": "main"}}},
+         "adminCount": {"N": str(admins)}, "version": {"N": "1"},
+         "createdAt": {"S": now}, "updatedAt": {"S": now}},
+    ]
+    for person in people:
+        if "role" not in person:
+            continue
+        items.append({"pk": {"S": "project#default"}, "sk": {"S": "member#" + person["sub"]},
+                      "projectId": {"S": "default"}, "memberSub": {"S": person["sub"]},
+                      "role": {"S": person["role"]}, "displayName": {"S": person["name"]},
+                      "addedAt": {"S": now}})
+    created = 0
+    for item in items:
+        try:
+            dynamodb.put_item(TableName=table, Item=item,
+                              ConditionExpression="attribute_not_exists(pk)")
+            created += 1
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            pass
+    print(f"default project AIPM: {created} of {len(items)} items created")
+
+
 def init_bare_repository(path):
     """A bare repository with one commit on main, unless it exists: the local code host."""
     if (path / "HEAD").exists():
@@ -187,6 +228,9 @@ def main():
     create_tables(template, session.client("dynamodb", endpoint_url=args.endpoint))
     create_queues(template, session.client("sqs", endpoint_url=args.endpoint))
     create_event_buses(template, session.client("events", endpoint_url=args.endpoint))
+    if args.stage == "local":
+        seed_default_project(template, session.client("dynamodb", endpoint_url=args.endpoint),
+                             "local/aipm")
 
     if args.env_file:
         env = template.function_environment()
@@ -200,6 +244,14 @@ def main():
         # deliveries with this one unless they read it from the env file.
         env.setdefault("AIPM_GITHUB_REPOSITORY", "local/aipm")
         env.setdefault("AIPM_GITHUB_WEBHOOK_SECRET", secrets.token_hex(16))
+        if args.stage == "local":
+            # The local stand-in for sign-in: a person is picked with the x-aipm-person header
+            # (the UI's person switcher). The functions refuse this mode on any other stage.
+            people = json.loads(LOCAL_PEOPLE.read_text())
+            env["AIPM_AUTH_MODE"] = "local-people"
+            env["AIPM_LOCAL_PEOPLE"] = json.dumps(
+                [{k: p[k] for k in ("sub", "name", "deploymentAdmin") if k in p} for p in people],
+                separators=(",", ":"))
         Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
         print(f"environment written to {args.env_file}")
 
