@@ -325,6 +325,18 @@ async fn sample_events_invoke_their_functions(api: &LocalApi) {
             400,
         ),
         ("github-webhook", "github-webhook-unsigned.json", 401),
+        ("create-story", "create-story-as-viewer.json", 403),
+        ("list-projects", "list-projects.json", 200),
+        ("create-project", "create-project-invalid-key.json", 400),
+        ("get-project-access", "get-project-access.json", 200),
+        (
+            "get-project-access",
+            "get-project-access-unknown-project.json",
+            404,
+        ),
+        ("list-members", "list-members.json", 200),
+        ("set-member", "set-member-last-admin.json", 409),
+        ("remove-member", "remove-member-not-found.json", 404),
     ];
     let on_disk = std::fs::read_dir(aipm_tests::repo_root().join("events"))
         .unwrap()

@@ -61,7 +61,7 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
     );
 
     let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    assert_eq!(routes.len(), 18 + UI_ROUTES.len());
+    assert_eq!(routes.len(), 24 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
@@ -203,6 +203,7 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
         "EventBus",
         "AiTable",
         "AiReviewQueue",
+        "ProjectsTable",
         "WorkerArtifactBucket}/worker/*",
         "autoScalingGroupName/${Service}-${Stage}-worker",
     ];
@@ -322,7 +323,7 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         json!({"Fn::Equals": [{"Ref": "Stage"}, "prod"]})
     );
     let functions = resources_of_type(&template, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 20);
+    assert_eq!(functions.len(), 26);
     for (name, function) in &functions {
         let preference = &function["Properties"]["DeploymentPreference"];
         assert_eq!(
@@ -361,13 +362,13 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         name.trim_end_matches(".Alias").to_owned()
     };
     let integrations = resources_of_type(&template, "AWS::ApiGatewayV2::Integration");
-    assert_eq!(integrations.len(), 19);
+    assert_eq!(integrations.len(), 25);
     for (_, integration) in integrations {
         let function = alias_of(&integration["Properties"]["IntegrationUri"]);
         assert!(template["Resources"][&function].is_object(), "{function}");
     }
     let permissions = resources_of_type(&template, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 21);
+    assert_eq!(permissions.len(), 27);
     for (_, permission) in permissions {
         alias_of(&permission["Properties"]["FunctionName"]);
     }
@@ -436,4 +437,58 @@ fn the_dashboard_covers_operations_tasks_and_queues() {
             }
         }
     }
+}
+
+/// The local stack's stand-in for sign-in (a person picked by a header) cannot reach AWS: no
+/// AuthMode value and no stage turns it on, no function's environment names local people, and
+/// every function is told the stage's real mode.
+#[test]
+fn the_local_sign_in_stand_in_cannot_be_deployed() {
+    let template = template();
+    let modes: Vec<String> = template["Parameters"]["AuthMode"]["AllowedValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|mode| mode.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(modes, ["jwt", "single-person-unsafe"]);
+    let stages = template["Parameters"]["Stage"]["AllowedValues"].to_string();
+    assert!(!stages.contains("local"), "{stages}");
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(globals["AIPM_AUTH_MODE"], json!({ "Ref": "AuthMode" }));
+    assert_eq!(globals["AIPM_PROJECTS_TABLE"], json!({ "Ref": "ProjectsTable" }));
+    let text = std::fs::read_to_string(aipm_tests::repo_root().join("template.yaml")).unwrap();
+    assert!(!text.contains("AIPM_LOCAL_PEOPLE"));
+    assert!(!text.contains("local-people"));
+}
+
+/// Every function that authorizes (builds the gate) may read the project and membership in one
+/// BatchGetItem and write denials to the audit log, and nothing else of the projects table
+/// beyond what its own operation needs.
+#[test]
+fn every_function_with_the_gate_may_read_memberships_and_write_the_audit_log() {
+    let template = template();
+    let root = aipm_tests::repo_root().join("functions");
+    let mut gated = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let main = std::fs::read_to_string(root.join(&name).join("src/main.rs")).unwrap();
+        if !main.contains("cold_start.gate()") {
+            continue;
+        }
+        gated += 1;
+        let logical: String = name
+            .split('-')
+            .map(|part| part[..1].to_uppercase() + &part[1..])
+            .collect::<String>()
+            + "Function";
+        let policies = template["Resources"][&logical]["Properties"]["Policies"].to_string();
+        for action in ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"] {
+            assert!(
+                policies.contains(action) && policies.contains("ProjectsTable"),
+                "{logical} lacks {action} on the projects table"
+            );
+        }
+    }
+    assert_eq!(gated, 22, "functions that authorize through the gate");
 }

@@ -74,6 +74,27 @@ impl<P: ProjectDirectory> Gate<P> {
         self.identity.caller(request).ok_or(Error::Unauthenticated)
     }
 
+    /// Admits the caller to an action outside any project (starting one): the policy decides
+    /// on their standing outside it.
+    pub fn admit_outside(&self, request: &Request, action: Action) -> Result<Caller> {
+        let caller = self.caller(request)?;
+        let standing = if caller.deployment_admin {
+            Standing::DeploymentAdmin
+        } else {
+            Standing::Outsider
+        };
+        let decision = decide(standing, action, Facts::default());
+        if decision.allowed {
+            Ok(caller)
+        } else {
+            Err(Error::PermissionDenied {
+                permission: action.as_str(),
+                standing: standing.as_str(),
+                policy: decision.policy,
+            })
+        }
+    }
+
     /// Admits the caller to the project if the policy allows `action` there.
     pub async fn admit(
         &self,

@@ -101,9 +101,7 @@ mod tests {
         );
         let mut forged = request(Method::POST, "/stories", r#"{"title":"Export"}"#);
         for (name, value) in [("x-user", "mallory"), ("x-aipm-person", "local-admin")] {
-            forged
-                .headers_mut()
-                .insert(name, value.parse().unwrap());
+            forged.headers_mut().insert(name, value.parse().unwrap());
         }
         let anonymous = respond(&operation, forged).await;
         assert_eq!(anonymous.status(), 401);

@@ -13,6 +13,7 @@ pub mod get_story;
 pub mod github_webhook;
 pub mod health_check;
 pub mod invest_review;
+pub mod projects;
 pub mod revisions;
 pub mod update_acceptance_test;
 pub mod update_story;
