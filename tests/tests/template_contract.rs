@@ -456,7 +456,10 @@ fn the_local_sign_in_stand_in_cannot_be_deployed() {
     assert!(!stages.contains("local"), "{stages}");
     let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(globals["AIPM_AUTH_MODE"], json!({ "Ref": "AuthMode" }));
-    assert_eq!(globals["AIPM_PROJECTS_TABLE"], json!({ "Ref": "ProjectsTable" }));
+    assert_eq!(
+        globals["AIPM_PROJECTS_TABLE"],
+        json!({ "Ref": "ProjectsTable" })
+    );
     let text = std::fs::read_to_string(aipm_tests::repo_root().join("template.yaml")).unwrap();
     assert!(!text.contains("AIPM_LOCAL_PEOPLE"));
     assert!(!text.contains("local-people"));
@@ -483,7 +486,11 @@ fn every_function_with_the_gate_may_read_memberships_and_write_the_audit_log() {
             .collect::<String>()
             + "Function";
         let policies = template["Resources"][&logical]["Properties"]["Policies"].to_string();
-        for action in ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"] {
+        for action in [
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+        ] {
             assert!(
                 policies.contains(action) && policies.contains("ProjectsTable"),
                 "{logical} lacks {action} on the projects table"
