@@ -247,11 +247,8 @@ def main():
         if args.stage == "local":
             # The local stand-in for sign-in: a person is picked with the x-aipm-person header
             # (the UI's person switcher). The functions refuse this mode on any other stage.
-            people = json.loads(LOCAL_PEOPLE.read_text())
             env["AIPM_AUTH_MODE"] = "local-people"
-            env["AIPM_LOCAL_PEOPLE"] = json.dumps(
-                [{k: p[k] for k in ("sub", "name", "deploymentAdmin") if k in p} for p in people],
-                separators=(",", ":"))
+            env["AIPM_LOCAL_PEOPLE_FILE"] = str(LOCAL_PEOPLE)
         Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
         print(f"environment written to {args.env_file}")
 

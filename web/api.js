@@ -2,6 +2,7 @@
 // error type carrying the API's stable code, message and details (or a network failure).
 
 import * as auth from './auth.js';
+import { currentPerson } from './person.js';
 
 export class ApiError extends Error {
   constructor(status, code, message, details = {}) {
@@ -28,6 +29,8 @@ export async function api(method, path, { body, headers = {} } = {}) {
   }
   const token = auth.accessToken();
   if (token) init.headers.authorization = `Bearer ${token}`;
+  const person = currentPerson();
+  if (person) init.headers['x-aipm-person'] = person.sub;
   let response;
   try {
     response = await fetch(path, init);

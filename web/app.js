@@ -3,6 +3,8 @@
 
 import { html, render } from './vendor-htm-preact.js';
 import * as auth from './auth.js';
+import * as person from './person.js';
+import { loadAccess } from './access.js';
 import { getState, setState, subscribe } from './store.js';
 import { parseRoute } from './router.js';
 import { initialStories, loadStories } from './stories.js';
@@ -13,9 +15,22 @@ import { Board } from './board.js';
 import { DraftFromIdea } from './drafts.js';
 import { ErrorNote } from './ui.js';
 
+function NoAccess({ error }) {
+  const hidden = error.status === 404;
+  return html`<section class="story-page no-access" aria-labelledby="no-access-heading">
+    <h2 id="no-access-heading">${hidden ? 'This project is not available to you' : 'Your access could not be checked'}</h2>
+    <p>${hidden
+      ? 'Either it does not exist or you are not one of its members. Ask one of its admins to add you.'
+      : error.message}</p>
+    ${hidden ? null : html`<button type="button" onClick=${loadAccess}>Try again</button>`}
+  </section>`;
+}
+
 function App({ state }) {
-  const { config, route, stories, story, health, signInError } = state;
-  const main = route.view === 'board'
+  const { config, route, stories, story, health, signInError, access } = state;
+  const main = access?.error && (access.error.status === 404 || !access.permissions)
+    ? html`<${NoAccess} error=${access.error} />`
+    : route.view === 'board'
     ? html`<${Board} stories=${stories} />`
     : html`<div class=${`workspace ${route.view === 'home' ? 'no-story' : 'has-story'}`}>
         <${StoryTree} stories=${stories} selectedId=${route.id} />
@@ -25,7 +40,7 @@ function App({ state }) {
             ? html`<${DraftFromIdea} />`
             : html`<section class="story-page placeholder"><p class="muted">Select a story in the tree, or create one.</p></section>`}
       </div>`;
-  return html`<${Header} config=${config} health=${health} route=${route} />
+  return html`<${Header} config=${config} health=${health} route=${route} access=${access} />
     ${signInError ? html`<div class="banner"><${ErrorNote} error=${{ message: signInError }} /></div>` : null}
     <main id="main">${main}</main>`;
 }
@@ -46,6 +61,7 @@ async function start() {
     return;
   }
   auth.configure(config);
+  person.configure(config);
   const signInError = await auth.completeSignIn();
   setState({
     config,
@@ -54,6 +70,7 @@ async function start() {
     stories: initialStories(),
     story: { id: null, detail: null, loading: false, error: null },
     health: {},
+    access: { loading: true },
   });
   // One render per burst of changes, and never inside a render: an effect that changes the
   // store (loading a story) must not re-enter Preact's render.
@@ -76,6 +93,7 @@ async function start() {
     auth.signIn();
     return;
   }
+  loadAccess();
   loadStories();
 }
 

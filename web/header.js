@@ -5,6 +5,7 @@ import { html, useEffect } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { update } from './store.js';
 import * as auth from './auth.js';
+import { currentPerson, localPeople, switchPerson } from './person.js';
 
 const HEALTH_EVERY_MS = 30000;
 
@@ -18,7 +19,20 @@ export async function checkHealth() {
   }
 }
 
-export function Header({ config, health, route }) {
+function Who({ access }) {
+  const people = localPeople();
+  const me = currentPerson();
+  const role = access?.role;
+  return html`<span class="who">
+    ${people.length ? html`<label class="person"><span class="visually-hidden">Acting as</span>
+      <select aria-label="Acting as (local people)" value=${me?.sub} onChange=${(event) => switchPerson(event.target.value)}>
+        ${people.map((person) => html`<option value=${person.sub}>${person.name}</option>`)}
+      </select></label>` : null}
+    ${access?.project ? html`<span class="project-role" title="Your role in this project">${access.project.name} · <strong>${role}</strong></span>` : null}
+  </span>`;
+}
+
+export function Header({ config, health, route, access }) {
   useEffect(() => {
     checkHealth();
     const timer = setInterval(checkHealth, HEALTH_EVERY_MS);
@@ -38,6 +52,7 @@ export function Header({ config, health, route }) {
     <span class=${`stage stage-${config.stage}`} title="Stage">${config.stage}</span>
     <button type="button" class=${`health health-${health.status || 'unknown'}`} onClick=${checkHealth}
       title="Check again" aria-live="polite"><span class="dot" aria-hidden="true"></span><span class="health-text">${healthText}</span></button>
+    <${Who} access=${access} />
     ${auth.enabled() ? html`<button type="button" class="link" onClick=${auth.signOut}>Sign out</button>` : null}
   </header>`;
 }

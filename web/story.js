@@ -12,6 +12,7 @@ import {
   changeStatus, createStory, deleteStory, descendants, loadStory, remember, showStory,
 } from './stories.js';
 import { AcceptanceTests } from './tests.js';
+import { Why, can } from './access.js';
 import { CodeTasks } from './tasks.js';
 
 const FIELDS = [
@@ -134,6 +135,7 @@ function StoryForm({ story }) {
     }
   };
 
+  const editing = can('editStory');
   return html`<form class="story-form" onSubmit=${save} aria-label="Story details">
     ${FIELDS.map((field) => {
       const id = `story-${field.name}`;
@@ -141,10 +143,11 @@ function StoryForm({ story }) {
       return html`<div class=${`field field-${field.name}`}>
         <label for=${id}>${field.label}</label>
         ${field.kind === 'textarea'
-          ? html`<textarea id=${id} rows=${field.name === 'description' ? 3 : 2} value=${draft[field.name]} onInput=${onInput}></textarea>`
+          ? html`<textarea id=${id} rows=${field.name === 'description' ? 3 : 2} value=${draft[field.name]} onInput=${onInput}
+              readOnly=${!editing.allowed}></textarea>`
           : html`<input id=${id} type=${field.kind === 'input' ? 'text' : field.kind}
               min=${field.kind === 'number' ? 0 : undefined} max=${field.kind === 'number' ? 100 : undefined}
-              required=${field.required} value=${draft[field.name]} onInput=${onInput} />`}
+              required=${field.required} value=${draft[field.name]} onInput=${onInput} readOnly=${!editing.allowed} />`}
       </div>`;
     })}
     ${conflict ? html`<div class="conflict" role="alert">
@@ -157,7 +160,9 @@ function StoryForm({ story }) {
     </div>` : null}
     <${ErrorNote} error=${error} onRetry=${save} />
     <div class="actions">
-      <button type="submit" disabled=${saving || !dirty}>${saving ? 'Saving…' : 'Save changes'}</button>
+      <button type="submit" disabled=${saving || !dirty || !editing.allowed}
+        aria-describedby=${editing.allowed ? undefined : 'edit-denied'}>${saving ? 'Saving…' : 'Save changes'}</button>
+      <${Why} check=${editing} id="edit-denied" />
       ${dirty ? html`<button type="button" class="secondary" onClick=${() => setDraft(draftOf(base))}>Undo edits</button>` : null}
       <span class="muted" aria-live="polite">${saved && !dirty ? 'Saved.' : dirty ? 'Unsaved changes' : `Version ${base.version}`}</span>
     </div>
@@ -196,14 +201,17 @@ function StatusControl({ story, byId }) {
       setBusy(null);
     }
   };
+  const moving = can('changeStatus');
   return html`<section class="panel status" aria-labelledby="status-heading">
     <h3 id="status-heading">Status <${StatusChip} status=${story.status} /></h3>
     ${story.acceptWarnings ? html`<p class="muted">Moved to Ready accepting INVEST warnings.</p>` : null}
     <div class="actions" role="group" aria-label="Change status">
       ${nextStatuses(story).map((status) => html`<button type="button" class="secondary"
-          disabled=${busy !== null} onClick=${() => move(status)}>
+          disabled=${busy !== null || !moving.allowed} onClick=${() => move(status)}
+          aria-describedby=${moving.allowed ? undefined : 'status-denied'}>
           ${busy === status ? 'Moving…' : `Move to ${status}`}</button>`)}
     </div>
+    <${Why} check=${moving} id="status-denied" />
     <${Refusal} error=${error} byId=${byId} onAcceptWarnings=${error ? () => move(error.details.to, true) : null} />
   </section>`;
 }
@@ -215,6 +223,7 @@ function Children({ story, childrenList }) {
     setTitle('');
     await loadStory(story.id);
   });
+  const creating = can('createStory');
   return html`<section class="panel children" aria-labelledby="children-heading">
     <h3 id="children-heading">Child stories (${childrenList.length})</h3>
     ${childrenList.length === 0 ? html`<p class="muted">No child stories.</p>` : html`<ul>
@@ -224,7 +233,8 @@ function Children({ story, childrenList }) {
       <label for="child-title">New child story</label>
       <input id="child-title" value=${title} maxlength="200" placeholder="Title of the child story"
         onInput=${(event) => setTitle(event.target.value)} />
-      <button type="submit" disabled=${busy || !title.trim()}>${busy ? 'Adding…' : 'Add child'}</button>
+      <button type="submit" disabled=${busy || !title.trim() || !creating.allowed}>${busy ? 'Adding…' : 'Add child'}</button>
+      <${Why} check=${creating} id="child-denied" />
     </form>
     <${ErrorNote} error=${error} onRetry=${add} />
   </section>`;
@@ -238,6 +248,7 @@ function DeleteStory({ story, byId }) {
     navigate(story.parentId != null ? storyHref(story.parentId) : '#/');
   });
   useEffect(() => { setConfirming(false); setError(null); }, [story.id]);
+  const deleting = can(below > 0 ? 'deleteSubtree' : 'deleteStory');
   return html`<section class="panel danger" aria-labelledby="delete-heading">
     <h3 id="delete-heading">Delete</h3>
     ${confirming ? html`<div class="confirm" role="alertdialog" aria-labelledby="delete-question">
@@ -249,7 +260,9 @@ function DeleteStory({ story, byId }) {
           ${busy ? 'Deleting…' : below > 0 ? `Delete ${below + 1} stories` : 'Delete story'}</button>
         <button type="button" class="secondary" onClick=${() => setConfirming(false)}>Keep it</button>
       </div>
-    </div>` : html`<button type="button" class="secondary destructive-outline" onClick=${() => setConfirming(true)}>Delete story…</button>`}
+    </div>` : html`<button type="button" class="secondary destructive-outline" disabled=${!deleting.allowed}
+        aria-describedby=${deleting.allowed ? undefined : 'delete-denied'} onClick=${() => setConfirming(true)}>Delete story…</button>
+      <${Why} check=${deleting} id="delete-denied" />`}
     <${ErrorNote} error=${error} onRetry=${remove} />
   </section>`;
 }

@@ -6,6 +6,7 @@ import { html, useState, useEffect, useRef } from './vendor-htm-preact.js';
 import { api, newIdempotencyKey } from './api.js';
 import { ErrorNote, duration, formatTime, useAction } from './ui.js';
 import { loadStory } from './stories.js';
+import { can, startedByMe } from './access.js';
 import { RequestChanges, RetryTask, Timeline, pullRequestOf, runName } from './revisions.js';
 
 const ACTIVE = new Set(['queued', 'running']);
@@ -64,6 +65,7 @@ function TaskPanel({ initial, onFinished, storyId }) {
   const finished = task && !ACTIVE.has(task.status);
   useEffect(() => { if (finished && initial && ACTIVE.has(initial.status)) onFinished(); }, [finished]);
   if (!task) return null;
+  const mayCancel = can('cancelTask', { ownTask: startedByMe(task) });
   return html`<div class="task" aria-live="polite" data-task-status=${task.status}>
     <dl class="task-facts">
       <dt>Status</dt><dd><span class=${`task-status task-${task.status}`}>${task.status.replace('_', ' ')}</span>
@@ -82,7 +84,8 @@ function TaskPanel({ initial, onFinished, storyId }) {
     ${task.logTail ? html`<details open=${ACTIVE.has(task.status)}><summary>Log tail</summary><pre class="log">${task.logTail}</pre></details>` : null}
     ${problem ? html`<p class="muted">Could not refresh the task (${problem.message}); trying again.</p>` : null}
     ${ACTIVE.has(task.status) && !cancelAsked ? html`<div class="actions">
-      <button type="button" class="secondary" disabled=${cancelling} onClick=${cancel}>${cancelling ? 'Cancelling…' : 'Cancel task'}</button>
+      <button type="button" class="secondary" disabled=${cancelling || !mayCancel.allowed} onClick=${cancel}
+        title=${mayCancel.reason || undefined}>${cancelling ? 'Cancelling…' : 'Cancel task'}</button>
     </div>` : null}
     <${ErrorNote} error=${error} onRetry=${cancel} />
     <${RetryTask} task=${task} storyId=${storyId} />
@@ -111,7 +114,8 @@ export function CodeTasks({ story }) {
   const [latest, ...earlier] = known;
   // A refusal of Generate is about the task that was newest then.
   useEffect(() => setError(null), [latest?.taskId]);
-  const reason = whyNotBuildable(story, known);
+  const permitted = can('generateCode');
+  const reason = permitted.allowed ? whyNotBuildable(story, known) : permitted.reason;
   const pull = pullRequestOf(known);
   const merged = pull && story.merge?.prNumber === pull.number;
   const canRevise = pull && !merged && (story.status === 'Ready' || story.status === 'In Progress');

@@ -6,6 +6,7 @@ import { api } from './api.js';
 import { ErrorNote, StatusChip, useAction } from './ui.js';
 import { loadStory } from './stories.js';
 import { SuggestTests } from './drafts.js';
+import { Why, can } from './access.js';
 
 const PARTS = [['given', 'Given'], ['when', 'When'], ['then', 'Then']];
 
@@ -68,6 +69,7 @@ function TestItem({ storyId, test }) {
     await api(method, `/stories/${storyId}/tests/${test.id}`, body ? { body } : {});
     await loadStory(storyId);
   });
+  const editable = can('editTests');
   if (editing) return html`<li id=${`test-${test.id}`} class="test"><${TestForm} storyId=${storyId} test=${test} onDone=${() => setEditing(false)} /></li>`;
   return html`<li id=${`test-${test.id}`} class="test">
     <div class="test-head">
@@ -83,13 +85,14 @@ function TestItem({ storyId, test }) {
       ${test.gwtHealth.issues.map((issue) => html`<li><strong>${issue.field}:</strong> ${issue.message} <div class="suggestion">Suggestion: ${issue.suggestion}</div></li>`)}
     </ul>`}
     <div class="actions" role="group" aria-label=${`Actions for ${test.title}`}>
-      <button type="button" class="secondary pass" disabled=${busy || test.status === 'Pass'} onClick=${() => act('PATCH', { status: 'Pass' })}>Pass</button>
-      <button type="button" class="secondary fail" disabled=${busy || test.status === 'Fail'} onClick=${() => act('PATCH', { status: 'Fail' })}>Fail</button>
-      <button type="button" class="secondary" disabled=${busy} onClick=${() => setEditing(true)}>Edit</button>
+      ${editable.allowed ? null : html`<${Why} check=${editable} />`}
+      <button type="button" class="secondary pass" disabled=${busy || test.status === 'Pass' || !editable.allowed} onClick=${() => act('PATCH', { status: 'Pass' })}>Pass</button>
+      <button type="button" class="secondary fail" disabled=${busy || test.status === 'Fail' || !editable.allowed} onClick=${() => act('PATCH', { status: 'Fail' })}>Fail</button>
+      <button type="button" class="secondary" disabled=${busy || !editable.allowed} onClick=${() => setEditing(true)}>Edit</button>
       ${confirming
         ? html`<button type="button" class="destructive" disabled=${busy} onClick=${() => act('DELETE')}>Delete this test</button>
                <button type="button" class="secondary" onClick=${() => setConfirming(false)}>Keep</button>`
-        : html`<button type="button" class="secondary" disabled=${busy} onClick=${() => setConfirming(true)}>Delete…</button>`}
+        : html`<button type="button" class="secondary" disabled=${busy || !editable.allowed} onClick=${() => setConfirming(true)}>Delete…</button>`}
     </div>
     <${ErrorNote} error=${error} onRetry=${() => setError(null)} />
   </li>`;
@@ -98,10 +101,11 @@ function TestItem({ storyId, test }) {
 export function AcceptanceTests({ story }) {
   const [adding, setAdding] = useState(false);
   const tests = story.acceptanceTests || [];
+  const mayAdd = can('editTests');
   return html`<section class="panel tests" aria-labelledby="tests-heading">
     <div class="panel-head">
       <h3 id="tests-heading">Acceptance tests (${tests.length})</h3>
-      ${adding ? null : html`<button type="button" onClick=${() => setAdding(true)}>Add test</button>`}
+      ${adding ? null : html`<button type="button" disabled=${!mayAdd.allowed} onClick=${() => setAdding(true)}>Add test</button>`}
     </div>
     ${tests.length === 0 && !adding ? html`<p class="muted">No acceptance tests yet. A story needs one to be Ready.</p>` : null}
     <ul class="test-list">${tests.map((test) => html`<${TestItem} key=${test.id} storyId=${story.id} test=${test} />`)}</ul>

@@ -6,6 +6,7 @@ import { html, useState, useRef, useEffect } from './vendor-htm-preact.js';
 import { ErrorNote, StatusChip, STATUSES, useAction } from './ui.js';
 import { DRAFT_HREF, storyHref, navigate } from './router.js';
 import { childrenIndex, createStory, loadStories } from './stories.js';
+import { can } from './access.js';
 
 /** The rows to show, in order, with their depth, given what is expanded and filtered. */
 export function visibleRows(byId, expanded, filter) {
@@ -71,6 +72,7 @@ export function StoryTree({ stories, selectedId }) {
   const [focusId, setFocusId] = useState(selectedId);
   const list = useRef(null);
   const rows = visibleRows(stories.byId, expanded, filter);
+  const mayCreate = can('createStory');
 
   // Open the branch that leads to the selected story, so a link to a story shows it in place.
   useEffect(() => {
@@ -124,7 +126,8 @@ export function StoryTree({ stories, selectedId }) {
   return html`<section class="tree" aria-labelledby="tree-heading">
     <div class="tree-head">
       <h2 id="tree-heading">Stories</h2>
-      <button type="button" onClick=${() => setCreating(!creating)} aria-expanded=${creating}>New story</button>
+      <button type="button" onClick=${() => setCreating(!creating)} aria-expanded=${creating}
+        disabled=${!mayCreate.allowed} title=${mayCreate.reason || undefined}>New story</button>
     </div>
     ${creating ? html`<${NewStoryForm} onDone=${() => setCreating(false)} />` : null}
     <div class="tree-filters">

@@ -35,8 +35,9 @@ pub mod vars {
     pub const AUTH_MODE: &str = "AIPM_AUTH_MODE";
     /// The Cognito group whose members are admins of every project (JWT mode).
     pub const ADMIN_GROUP: &str = "AIPM_ADMIN_GROUP";
-    /// The local stack's people (JSON, from scripts/local-people.json); local-people mode only.
-    pub const LOCAL_PEOPLE: &str = "AIPM_LOCAL_PEOPLE";
+    /// The file listing the local stack's people (scripts/local-people.json); local-people
+    /// mode only.
+    pub const LOCAL_PEOPLE_FILE: &str = "AIPM_LOCAL_PEOPLE_FILE";
     /// Projects, their key reservations, memberships and the audit log.
     pub const PROJECTS_TABLE: &str = "AIPM_PROJECTS_TABLE";
     /// Cognito managed login for the UI: `https://DOMAIN.auth.REGION.amazoncognito.com`.

@@ -275,8 +275,10 @@ async fn a_stopped_emulator_is_503_not_502(api: &LocalApi) {
         };
         let error =
             expect_error(request.send().await.unwrap(), 503, "DEPENDENCY_UNAVAILABLE").await;
+        // The gate reads the caller's membership before anything else, so the first table a
+        // request finds down is the projects table.
         assert_eq!(
-            error["error"]["details"]["dependency"], "stories table",
+            error["error"]["details"]["dependency"], "projects table",
             "{method} {path}"
         );
     }

@@ -113,7 +113,8 @@ impl Client {
             .await;
         let config: Value = serde_json::from_str(&config).expect("config.json is JSON");
         assert_eq!(config["stage"], "local");
-        assert_eq!(config["authMode"], "none");
+        assert_eq!(config["authMode"], "local-people");
+        assert_eq!(config["localPeople"][0]["sub"], "local-admin");
 
         let health = self.expect("GET /health", "/health", None, &[200]).await;
         assert_eq!(health["stage"], "local");

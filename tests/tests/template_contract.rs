@@ -461,7 +461,7 @@ fn the_local_sign_in_stand_in_cannot_be_deployed() {
         json!({ "Ref": "ProjectsTable" })
     );
     let text = std::fs::read_to_string(aipm_tests::repo_root().join("template.yaml")).unwrap();
-    assert!(!text.contains("AIPM_LOCAL_PEOPLE"));
+    assert!(!text.contains("AIPM_LOCAL_PEOPLE_FILE"));
     assert!(!text.contains("local-people"));
 }
 

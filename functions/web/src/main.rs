@@ -68,6 +68,7 @@ mod tests {
         let config = WebConfig {
             stage: "local".into(),
             sign_in: None,
+            local_people: Vec::new(),
         };
         let sources = sources();
         let built = Web::new(&ASSETS, &config);

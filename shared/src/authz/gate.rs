@@ -20,7 +20,8 @@ use crate::project::{AuditEntry, DEFAULT_PROJECT_ID, Project};
 pub enum ProjectRef<'a> {
     /// The project today's `/stories/…` routes act on.
     Default,
-    /// A project named by its key in the path (`/projects/{key}/…`), current or renamed.
+    /// A project named in the path (`/projects/{key}/…`) by its key, current or from before a
+    /// rename, or by its id (keys are capital letters only, ids never are).
     Key(&'a str),
 }
 
@@ -121,6 +122,7 @@ impl<P: ProjectDirectory> Gate<P> {
         };
         let project_id = match project {
             ProjectRef::Default => DEFAULT_PROJECT_ID.to_owned(),
+            ProjectRef::Key(id) if crate::project::validate_key(id).is_err() => id.to_owned(),
             ProjectRef::Key(key) => self.project_id(key).await?.ok_or_else(not_found)?,
         };
         let (found, membership) = self.projects.access(&project_id, &caller.sub).await?;

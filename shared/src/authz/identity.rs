@@ -81,19 +81,8 @@ impl IdentityMode {
                         vars::STAGE
                     )));
                 }
-                let people: Vec<LocalPerson> = value(vars::LOCAL_PEOPLE)
-                    .map(|text| serde_json::from_str(&text))
-                    .transpose()
-                    .map_err(|error| {
-                        InvalidIdentitySetting(format!("{}: {error}", vars::LOCAL_PEOPLE))
-                    })?
-                    .unwrap_or_default();
-                if people.is_empty() {
-                    return Err(InvalidIdentitySetting(format!(
-                        "{} names no local people",
-                        vars::LOCAL_PEOPLE
-                    )));
-                }
+                let path = value(vars::LOCAL_PEOPLE_FILE).unwrap_or_default();
+                let people = read_local_people(&path)?;
                 Ok(IdentityMode::LocalPeople(people))
             }
             other => Err(InvalidIdentitySetting(format!(
@@ -146,6 +135,20 @@ impl IdentityMode {
     }
 }
 
+/// The local people from their file (scripts/local-people.json): at least one.
+pub fn read_local_people(path: &str) -> Result<Vec<LocalPerson>, InvalidIdentitySetting> {
+    let problem = |what: String| {
+        InvalidIdentitySetting(format!("{} ({path}): {what}", vars::LOCAL_PEOPLE_FILE))
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| problem(error.to_string()))?;
+    let people: Vec<LocalPerson> =
+        serde_json::from_str(&text).map_err(|error| problem(error.to_string()))?;
+    if people.is_empty() {
+        return Err(problem("it names nobody".to_owned()));
+    }
+    Ok(people)
+}
+
 fn jwt_claims(request: &Request) -> Option<&std::collections::HashMap<String, String>> {
     match request.request_context_ref()? {
         lambda_http::request::RequestContext::ApiGatewayV2(context) => {
@@ -187,11 +190,15 @@ mod tests {
 
     #[test]
     fn the_local_stand_in_needs_the_local_stage() {
+        let file = std::env::temp_dir().join(format!("aipm-people-{}.json", std::process::id()));
+        std::fs::write(&file, r#"[{"sub":"a","name":"A","role":"admin"}]"#).unwrap();
+        let path = file.display().to_string();
         let env = |stage: &'static str| {
+            let path = path.clone();
             move |name: &str| match name {
                 vars::AUTH_MODE => Some("local-people".to_owned()),
                 vars::STAGE => Some(stage.to_owned()),
-                vars::LOCAL_PEOPLE => Some(r#"[{"sub":"a","name":"A"}]"#.to_owned()),
+                vars::LOCAL_PEOPLE_FILE => Some(path.clone()),
                 _ => None,
             }
         };
@@ -200,6 +207,12 @@ mod tests {
         assert!(
             refused.0.contains("only with AIPM_STAGE=local"),
             "{refused}"
+        );
+        std::fs::remove_file(&file).unwrap();
+        let unreadable = IdentityMode::from_lookup(env("local")).unwrap_err();
+        assert!(
+            unreadable.0.contains("AIPM_LOCAL_PEOPLE_FILE"),
+            "{unreadable}"
         );
         let unknown =
             IdentityMode::from_lookup(|name| (name == vars::AUTH_MODE).then(|| "none".to_owned()));

@@ -102,6 +102,17 @@ async fn me_says_what_the_person_may_do_and_why_not() {
     );
     assert_eq!(contributor["permissions"]["retryTask"]["allowed"], false);
     assert_eq!(contributor["permissions"]["retryTask"]["onOwnTasks"], true);
+    let by_id = json(
+        &respond(
+            &me,
+            at(Method::GET, "", "local-viewer", &[("key", "default")]),
+        )
+        .await,
+    );
+    assert_eq!(
+        by_id["project"]["key"], "AIPM",
+        "a project is found by its id too"
+    );
     let outsider = respond(
         &me,
         at(Method::GET, "", "local-outsider", &[("key", "AIPM")]),

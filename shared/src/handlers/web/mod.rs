@@ -54,8 +54,10 @@ pub struct SignIn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebConfig {
     pub stage: String,
-    /// `None` without JWT auth (local runs, dev with `AuthMode=none`).
+    /// `None` without JWT auth (the local stack, dev with `AuthMode=single-person-unsafe`).
     pub sign_in: Option<SignIn>,
+    /// The local stack's people the page lets one switch between (local-people mode only).
+    pub local_people: Vec<crate::authz::identity::LocalPerson>,
 }
 
 impl WebConfig {
@@ -79,7 +81,20 @@ impl WebConfig {
             }),
             _ => None,
         };
-        Ok(Self { stage, sign_in })
+        // The same file the API's functions read; unreadable, the page simply offers no switch
+        // and the API answers for the first person as always.
+        let local_people = match value(vars::AUTH_MODE).as_deref() {
+            Some("local-people") => crate::authz::identity::read_local_people(
+                &value(vars::LOCAL_PEOPLE_FILE).unwrap_or_default(),
+            )
+            .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        Ok(Self {
+            stage,
+            sign_in,
+            local_people,
+        })
     }
 
     fn to_json(&self, version: &str) -> serde_json::Value {
@@ -94,7 +109,17 @@ impl WebConfig {
         });
         json!({
             "stage": self.stage,
-            "authMode": if self.sign_in.is_some() { "jwt" } else { "none" },
+            "authMode": if self.sign_in.is_some() {
+                "jwt"
+            } else if !self.local_people.is_empty() {
+                "local-people"
+            } else {
+                "single-person-unsafe"
+            },
+            "localPeople": self.local_people.iter().map(|person| json!({
+                "sub": person.sub,
+                "name": person.name,
+            })).collect::<Vec<_>>(),
             "signIn": sign_in,
             "version": version,
         })
@@ -355,6 +380,7 @@ mod tests {
         WebConfig {
             stage: "local".into(),
             sign_in: None,
+            local_people: Vec::new(),
         }
     }
 
@@ -476,7 +502,8 @@ mod tests {
         let none = WebConfig::from_lookup(env(&[("AIPM_STAGE", "dev")])).unwrap();
         let json = config_json(&none);
         assert_eq!(json["stage"], "dev");
-        assert_eq!(json["authMode"], "none");
+        assert_eq!(json["authMode"], "single-person-unsafe");
+        assert_eq!(json["localPeople"], serde_json::json!([]));
         assert!(json["signIn"].is_null());
 
         let jwt = WebConfig::from_lookup(env(&[

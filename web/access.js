@@ -1,0 +1,51 @@
+// access.js — what the API says this person may do in the project (GET /projects/{key}/me),
+// loaded once per page: buttons are disabled with the API's own reason instead of guessing
+// from a role, and a project the person cannot see gets a page that says so.
+
+import { html } from './vendor-htm-preact.js';
+import { api } from './api.js';
+import { setState, getState } from './store.js';
+
+// Today's stories belong to the default project; `default` addresses it by its id.
+const PROJECT = 'default';
+
+export async function loadAccess() {
+  setState({ access: { ...(getState().access || {}), loading: true, error: null } });
+  try {
+    const { data } = await api('GET', `/projects/${PROJECT}/me`);
+    setState({ access: { loading: false, error: null, ...data } });
+  } catch (failure) {
+    setState({ access: { loading: false, error: failure } });
+  }
+}
+
+/**
+ * `{allowed, reason}` for one policy action. `ownTask`: the code task acted on was started by
+ * this person (contributors may act on their own tasks only). Until the answer is in, nothing
+ * is allowed and the reason says so.
+ */
+export function can(action, { ownTask = false } = {}) {
+  const access = getState().access || {};
+  const entry = access.permissions?.[action];
+  if (!entry) {
+    return {
+      allowed: false,
+      reason: access.loading !== false ? 'Checking what you may do…' : 'Your access could not be checked; reload the page.',
+    };
+  }
+  const allowed = ownTask && entry.onOwnTasks !== undefined ? entry.onOwnTasks : entry.allowed;
+  if (allowed) return { allowed: true, reason: null };
+  const reason = entry.reason || 'not allowed';
+  return { allowed: false, reason: `Not for you: ${reason}.` };
+}
+
+/** Whether the signed-in person started this code task. */
+export function startedByMe(task) {
+  const sub = getState().access?.person?.sub;
+  return Boolean(sub && task?.requestedBy === sub);
+}
+
+/** The reason beside a control the person may not use; nothing when they may. */
+export function Why({ check, id }) {
+  return check.allowed ? null : html`<span id=${id} class="muted denied">${check.reason}</span>`;
+}
