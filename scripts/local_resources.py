@@ -154,6 +154,8 @@ def create_event_buses(template, events):
 
 
 LOCAL_PEOPLE = ROOT / "scripts" / "local-people.json"
+# What template.yaml can deploy: these get no local people and no seeded project.
+DEPLOYABLE_STAGES = ("dev", "prod")
 
 
 def seed_default_project(template, dynamodb, repository):
@@ -228,7 +230,7 @@ def main():
     create_tables(template, session.client("dynamodb", endpoint_url=args.endpoint))
     create_queues(template, session.client("sqs", endpoint_url=args.endpoint))
     create_event_buses(template, session.client("events", endpoint_url=args.endpoint))
-    if args.stage == "local":
+    if args.stage not in DEPLOYABLE_STAGES:
         seed_default_project(template, session.client("dynamodb", endpoint_url=args.endpoint),
                              "local/aipm")
 
@@ -244,7 +246,7 @@ def main():
         # deliveries with this one unless they read it from the env file.
         env.setdefault("AIPM_GITHUB_REPOSITORY", "local/aipm")
         env.setdefault("AIPM_GITHUB_WEBHOOK_SECRET", secrets.token_hex(16))
-        if args.stage == "local":
+        if args.stage not in DEPLOYABLE_STAGES:
             # The local stand-in for sign-in: a person is picked with the x-aipm-person header
             # (the UI's person switcher). The functions refuse this mode on any other stage.
             env["AIPM_AUTH_MODE"] = "local-people"

@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod loopback;
 pub mod openapi;
 pub mod queue_feed;
+pub mod roles;
 pub mod router;
 pub mod runtime_api;
 pub mod sandbox;

@@ -119,6 +119,45 @@ impl Client {
         let health = self.expect("GET /health", "/health", None, &[200]).await;
         assert_eq!(health["stage"], "local");
 
+        // Projects and people: the default project the stack seeds, and one of one's own.
+        let mine = self.expect("GET /projects", "/projects", None, &[200]).await;
+        assert_eq!(mine["projects"][0]["project"]["key"], "AIPM");
+        assert_eq!(mine["projects"][0]["role"], "admin");
+        self.expect(
+            "POST /projects",
+            "/projects",
+            Some(json!({"key": "IDLE", "name": "Idle test"})),
+            &[201, 409],
+        )
+        .await;
+        let me = self
+            .expect("GET /projects/{key}/me", "/projects/AIPM/me", None, &[200])
+            .await;
+        assert_eq!(me["permissions"]["manageMembers"]["allowed"], true);
+        let members = self
+            .expect(
+                "GET /projects/{key}/members",
+                "/projects/AIPM/members",
+                None,
+                &[200],
+            )
+            .await;
+        assert!(members["members"].as_array().is_some_and(|m| m.len() >= 4));
+        self.expect(
+            "PUT /projects/{key}/members/{sub}",
+            "/projects/AIPM/members/idle-guest",
+            Some(json!({"role": "viewer"})),
+            &[200, 201],
+        )
+        .await;
+        self.expect(
+            "DELETE /projects/{key}/members/{sub}",
+            "/projects/AIPM/members/idle-guest",
+            None,
+            &[204],
+        )
+        .await;
+
         let story = self
             .expect(
                 "POST /stories",

@@ -452,8 +452,14 @@ fn the_local_sign_in_stand_in_cannot_be_deployed() {
         .map(|mode| mode.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(modes, ["jwt", "single-person-unsafe"]);
-    let stages = template["Parameters"]["Stage"]["AllowedValues"].to_string();
-    assert!(!stages.contains("local"), "{stages}");
+    let stages = template["Parameters"]["Stage"]["AllowedValues"].clone();
+    let deployable: Vec<&str> = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stage| stage.as_str().unwrap())
+        .collect();
+    assert_eq!(deployable, aipm::authz::identity::DEPLOYABLE_STAGES);
     let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(globals["AIPM_AUTH_MODE"], json!({ "Ref": "AuthMode" }));
     assert_eq!(

@@ -18,6 +18,10 @@ pub const LOCAL_PERSON_HEADER: &str = "x-aipm-person";
 /// The person everyone is on the single-person stage, and locally when no person is picked.
 pub const SINGLE_PERSON: &str = "single-person";
 
+/// The stages template.yaml can deploy (its `Stage` parameter's values); the local stand-in for
+/// sign-in refuses to start on them, whatever the environment says.
+pub const DEPLOYABLE_STAGES: [&str; 2] = ["dev", "prod"];
+
 /// A person as a request identifies them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -73,10 +77,11 @@ impl IdentityMode {
             }),
             Some("single-person-unsafe") => Ok(IdentityMode::SinglePersonUnsafe),
             Some("local-people") => {
-                if value(vars::STAGE).as_deref() != Some("local") {
+                let stage = value(vars::STAGE).unwrap_or_default();
+                if DEPLOYABLE_STAGES.contains(&stage.as_str()) {
                     return Err(InvalidIdentitySetting(format!(
-                        "{}=local-people is the local stack's stand-in for sign-in and works only \
-                         with {}=local",
+                        "{}=local-people is the local stack's stand-in for sign-in and never works \
+                         on a deployable stage ({}={stage})",
                         vars::AUTH_MODE,
                         vars::STAGE
                     )));
@@ -205,9 +210,11 @@ mod tests {
         assert!(IdentityMode::from_lookup(env("local")).is_ok());
         let refused = IdentityMode::from_lookup(env("dev")).unwrap_err();
         assert!(
-            refused.0.contains("only with AIPM_STAGE=local"),
+            refused.0.contains("never works on a deployable stage"),
             "{refused}"
         );
+        assert!(IdentityMode::from_lookup(env("prod")).is_err());
+        assert!(IdentityMode::from_lookup(env("fuzz")).is_ok());
         std::fs::remove_file(&file).unwrap();
         let unreadable = IdentityMode::from_lookup(env("local")).unwrap_err();
         assert!(

@@ -1,0 +1,293 @@
+//! Roles that the API enforces, against the stack `scripts/local-up` starts: every operation of
+//! docs/ROLES.md sent as a viewer, a contributor, a maintainer, an admin, a non-member and a
+//! deployment admin, each answer checked against the policy; then a removed member's very next
+//! request (404) and a contributor demoted to viewer whose next Generate code & PR is refused
+//! (403).
+
+use std::collections::BTreeMap;
+
+use aipm_tests::LocalUp;
+use aipm_tests::roles::{OPERATIONS, PEOPLE, expected};
+use serde_json::{Value, json};
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn send(
+        &self,
+        person: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-aipm-person", person);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the stack answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"))
+        };
+        (status, value)
+    }
+
+    /// As the admin, expecting success: fixtures.
+    async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, value) = self.send("local-admin", method, path, body).await;
+        assert!(status < 300, "{method} {path} as admin: {status} {value}");
+        value
+    }
+
+    async fn story(&self, title: &str, parent: Option<u64>) -> u64 {
+        let mut body = json!({
+            "title": title,
+            "asA": "product manager",
+            "iWant": "to export the story tree",
+            "soThat": "I can share progress",
+            "storyPoint": 3,
+        });
+        if let Some(parent) = parent {
+            body["parentId"] = json!(parent);
+        }
+        self.admin("POST", "/stories", Some(body)).await["id"]
+            .as_u64()
+            .expect("an id")
+    }
+
+    async fn test_of(&self, story: u64) -> String {
+        let body = json!({
+            "title": "export",
+            "given": ["a story tree of 3 stories"],
+            "when": ["the PM exports it"],
+            "then": ["a CSV with 3 rows is downloaded"],
+        });
+        self.admin("POST", &format!("/stories/{story}/tests"), Some(body))
+            .await["id"]
+            .as_str()
+            .expect("a test id")
+            .to_owned()
+    }
+
+    async fn ready_story(&self, title: &str) -> u64 {
+        let id = self.story(title, None).await;
+        self.test_of(id).await;
+        self.admin(
+            "PATCH",
+            &format!("/stories/{id}"),
+            Some(json!({"status": "Ready"})),
+        )
+        .await;
+        id
+    }
+}
+
+/// What the gate made of an answer: `allowed` (the operation ran, whatever its own answer),
+/// `403` or `404`.
+fn outcome(status: u16, body: &Value) -> String {
+    let code = body["error"]["code"].as_str().unwrap_or_default();
+    match (status, code) {
+        (403, "PERMISSION_DENIED") => "403".into(),
+        (404, "PROJECT_NOT_FOUND") => "404".into(),
+        _ => "allowed".into(),
+    }
+}
+
+#[tokio::test]
+async fn every_operation_answers_each_role_as_the_policy_says() {
+    let mut stack = LocalUp::start_with("roles", &[("AIPM_LOCAL_WORKER", "off")]).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: stack.url.clone(),
+    };
+    let mut observed: BTreeMap<(String, &str), (String, u16)> = BTreeMap::new();
+    for (index, (person, _)) in PEOPLE.iter().enumerate() {
+        // Fresh fixtures for each person, made by the admin.
+        let story = api.story(&format!("Story for {person}"), None).await;
+        let test_to_pass = api.test_of(story).await;
+        let test_to_delete = api.test_of(story).await;
+        let draft = api.story(&format!("Draft for {person}"), None).await;
+        api.test_of(draft).await;
+        let leaf = api.story(&format!("Leaf for {person}"), None).await;
+        let parent = api.story(&format!("Parent for {person}"), None).await;
+        api.story(&format!("Child for {person}"), Some(parent))
+            .await;
+        let buildable = api.ready_story(&format!("Buildable for {person}")).await;
+        let others = api
+            .ready_story(&format!("The admin's task for {person}"))
+            .await;
+        let task = api
+            .admin("POST", &format!("/stories/{others}/generate-code"), None)
+            .await["taskId"]
+            .as_str()
+            .expect("a task id")
+            .to_owned();
+        let key: String = ["VIEW", "CONT", "MAIN", "ADMN", "OUTS", "OPER"][index].into();
+        let temp = format!("temp-{index}");
+        api.admin(
+            "PUT",
+            &format!("/projects/AIPM/members/{temp}"),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+
+        let requests: Vec<(&str, String, Option<Value>)> = vec![
+            ("GET", "/stories?limit=5".into(), None),
+            ("GET", format!("/stories/{story}"), None),
+            ("POST", "/stories".into(), Some(json!({"title": "New"}))),
+            (
+                "PATCH",
+                format!("/stories/{story}"),
+                Some(json!({"description": "more"})),
+            ),
+            (
+                "PATCH",
+                format!("/stories/{draft}"),
+                Some(json!({"status": "Ready"})),
+            ),
+            ("DELETE", format!("/stories/{leaf}"), None),
+            ("DELETE", format!("/stories/{parent}?cascade=true"), None),
+            (
+                "POST",
+                format!("/stories/{story}/tests"),
+                Some(
+                    json!({"title": "t", "given": ["g"], "when": ["w"], "then": ["the count is 1"]}),
+                ),
+            ),
+            (
+                "PATCH",
+                format!("/stories/{story}/tests/{test_to_pass}"),
+                Some(json!({"status": "Pass"})),
+            ),
+            (
+                "DELETE",
+                format!("/stories/{story}/tests/{test_to_delete}"),
+                None,
+            ),
+            ("POST", format!("/stories/{buildable}/generate-code"), None),
+            ("GET", format!("/code-tasks/{task}"), None),
+            ("POST", format!("/code-tasks/{task}/cancel"), None),
+            ("POST", format!("/code-tasks/{task}/retry"), None),
+            (
+                "POST",
+                format!("/stories/{others}/change-requests"),
+                Some(json!({"feedback": "Keep the API unchanged"})),
+            ),
+            (
+                "POST",
+                "/story-drafts".into(),
+                Some(json!({"idea": "Let product managers export the story tree as CSV"})),
+            ),
+            ("POST", format!("/stories/{story}/test-drafts"), None),
+            ("POST", format!("/stories/{story}/invest-review"), None),
+            (
+                "POST",
+                "/projects".into(),
+                Some(json!({"key": key, "name": format!("Project of {person}")})),
+            ),
+            ("GET", "/projects/AIPM/me".into(), None),
+            ("GET", "/projects/AIPM/members".into(), None),
+            (
+                "PUT",
+                format!("/projects/AIPM/members/new-{index}"),
+                Some(json!({"role": "viewer"})),
+            ),
+            ("DELETE", format!("/projects/AIPM/members/{temp}"), None),
+        ];
+        assert_eq!(requests.len(), OPERATIONS.len());
+        for (operation, (method, path, body)) in OPERATIONS.iter().zip(requests) {
+            let (status, answer) = api.send(person, method, &path, body).await;
+            assert!(
+                status < 500 && status != 401,
+                "{} as {person}: {status} {answer}",
+                operation.route
+            );
+            observed.insert(
+                (operation.route.to_owned(), person),
+                (outcome(status, &answer), status),
+            );
+            if outcome(status, &answer) == "403" {
+                assert_eq!(
+                    answer["error"]["details"]["permission"],
+                    operation.action.as_str(),
+                    "{} as {person}",
+                    operation.route
+                );
+            }
+        }
+    }
+    let mut wrong = Vec::new();
+    for operation in OPERATIONS {
+        for (person, standing) in PEOPLE {
+            let (got, status) = &observed[&(operation.route.to_owned(), *person)];
+            let want = expected(operation, *standing);
+            if got != want {
+                wrong.push(format!(
+                    "{} as {person}: answered {status} ({got}), the policy says {want}",
+                    operation.route
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    // Removing a member: their very next request is 404.
+    let (before, _) = api
+        .send("local-contributor", "GET", "/stories?limit=1", None)
+        .await;
+    assert_eq!(before, 200);
+    api.admin("DELETE", "/projects/AIPM/members/local-contributor", None)
+        .await;
+    let (after, body) = api
+        .send("local-contributor", "GET", "/stories?limit=1", None)
+        .await;
+    assert_eq!(after, 404, "{body}");
+    assert_eq!(body["error"]["code"], "PROJECT_NOT_FOUND");
+
+    // Demoting a contributor to viewer: their next Generate code & PR is 403.
+    api.admin(
+        "PUT",
+        "/projects/AIPM/members/local-contributor",
+        Some(json!({"role": "contributor"})),
+    )
+    .await;
+    let first = api.ready_story("Demotion, first").await;
+    let (allowed, body) = api
+        .send(
+            "local-contributor",
+            "POST",
+            &format!("/stories/{first}/generate-code"),
+            None,
+        )
+        .await;
+    assert_eq!(allowed, 202, "{body}");
+    api.admin(
+        "PUT",
+        "/projects/AIPM/members/local-contributor",
+        Some(json!({"role": "viewer"})),
+    )
+    .await;
+    let second = api.ready_story("Demotion, second").await;
+    let (refused, body) = api
+        .send(
+            "local-contributor",
+            "POST",
+            &format!("/stories/{second}/generate-code"),
+            None,
+        )
+        .await;
+    assert_eq!(refused, 403, "{body}");
+    assert_eq!(body["error"]["details"]["permission"], "generateCode");
+    assert_eq!(body["error"]["details"]["role"], "viewer");
+    stack.stop().await;
+}
