@@ -1,0 +1,174 @@
+"""Moves a stage's single-project data into its default project, once and safely.
+
+    scripts/migrate-projects --stage dev --admin <cognito sub> [--admin <sub> ...]
+        [--key AIPM] [--name "AIPM"] [--repository owner/name] [--base-branch main]
+        [--endpoint-url http://127.0.0.1:4566] [--limit N] [--dry-run]
+
+What it does, each step skipped where it was done before:
+1. Creates the default project (id `default`, the key given, reserved forever) in
+   `{service}-{stage}-projects`, with every `--admin` as an admin member. Without a project the
+   stage answers 404 to everyone; a deployment admin (Cognito group AdminGroup) can always run
+   it and then add people in the UI.
+2. Stamps `projectId = default` on every story, acceptance test and code task that has none.
+   Story numbers and the id counter are not touched: the next story continues the numbering and
+   the old story URLs keep working.
+
+It is idempotent and resumable: an interrupted run (or `--limit N`, which stops after N item
+writes) is finished by running it again, and a run with nothing left to do changes nothing
+and says so. Every write is conditional, so two runs at once cannot write anything twice.
+"""
+
+import argparse
+import datetime
+import sys
+
+import boto3
+from botocore.config import Config
+
+DEFAULT_PROJECT = "default"
+COUNTER_ID = "0"
+TABLES = (("stories", "id"), ("acceptance-tests", "storyId"), ("code-tasks", "taskId"))
+
+
+def log(message):
+    print(message, flush=True)
+
+
+class Budget:
+    """How many item writes this run may still make (`--limit`); unlimited by default."""
+
+    def __init__(self, limit):
+        self.left = limit
+
+    def take(self):
+        if self.left is None:
+            return True
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def put_once(client, table, item, dry_run):
+    """Puts an item unless its key exists; True when it was written."""
+    if dry_run:
+        return not client.get_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]},
+                                   ConsistentRead=True).get("Item")
+    try:
+        client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        return True
+    except client.exceptions.ConditionalCheckFailedException:
+        return False
+
+
+def create_project(client, args, budget):
+    table = f"{args.service}-{args.stage}-projects"
+    at = now()
+    project = {
+        "pk": {"S": f"project#{DEFAULT_PROJECT}"}, "sk": {"S": "project"},
+        "id": {"S": DEFAULT_PROJECT}, "key": {"S": args.key}, "name": {"S": args.name},
+        "archived": {"BOOL": False}, "adminCount": {"N": str(len(args.admin))},
+        "version": {"N": "1"}, "createdAt": {"S": at}, "updatedAt": {"S": at},
+        "createdBy": {"S": "migrate-projects"},
+    }
+    if args.repository:
+        owner, _, name = args.repository.partition("/")
+        project["repository"] = {"M": {"owner": {"S": owner}, "name": {"S": name},
+                                       "baseBranch": {"S": args.base_branch}}}
+    items = [
+        {"pk": {"S": f"key#{args.key}"}, "sk": {"S": "key"}, "projectId": {"S": DEFAULT_PROJECT}},
+        project,
+    ]
+    for sub in args.admin:
+        items.append({
+            "pk": {"S": f"project#{DEFAULT_PROJECT}"}, "sk": {"S": f"member#{sub}"},
+            "projectId": {"S": DEFAULT_PROJECT}, "memberSub": {"S": sub}, "role": {"S": "admin"},
+            "addedAt": {"S": at}, "addedBy": {"S": "migrate-projects"},
+        })
+    created = 0
+    for item in items:
+        if not budget.take():
+            return created, False
+        if put_once(client, table, item, args.dry_run):
+            created += 1
+    return created, True
+
+
+def stamp(client, args, budget):
+    """Stamps projectId on every item of the three tables that lacks it; (stamped, finished)."""
+    stamped = {}
+    for name, hash_key in TABLES:
+        table = f"{args.service}-{args.stage}-{name}"
+        stamped[name] = 0
+        pages = client.get_paginator("scan").paginate(
+            TableName=table, ConsistentRead=True,
+            FilterExpression="attribute_not_exists(projectId)",
+            ProjectionExpression="#h" + (", #r" if name == "acceptance-tests" else ""),
+            ExpressionAttributeNames={"#h": hash_key, **({"#r": "id"} if name == "acceptance-tests" else {})},
+        )
+        for page in pages:
+            for key in page.get("Items", []):
+                if name == "stories" and key["id"].get("N") == COUNTER_ID:
+                    continue  # the id counter, not a story: the numbering continues from it
+                if not budget.take():
+                    log(f"{name}: {stamped[name]} stamped; stopped at the limit, run again to go on")
+                    return stamped, False
+                if not args.dry_run:
+                    try:
+                        client.update_item(
+                            TableName=table, Key=key,
+                            UpdateExpression="SET projectId = :p",
+                            ConditionExpression="attribute_exists(#h) AND attribute_not_exists(projectId)",
+                            ExpressionAttributeNames={"#h": hash_key},
+                            ExpressionAttributeValues={":p": {"S": DEFAULT_PROJECT}},
+                        )
+                    except client.exceptions.ConditionalCheckFailedException:
+                        continue  # deleted meanwhile, or another run stamped it
+                stamped[name] += 1
+        log(f"{name}: {stamped[name]} stamped")
+    return stamped, True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", required=True)
+    parser.add_argument("--service", default="aipm")
+    parser.add_argument("--admin", action="append", default=[],
+                        help="a Cognito sub to make admin of the default project (repeatable)")
+    parser.add_argument("--key", default="AIPM", help="the default project's key (2-10 capital letters)")
+    parser.add_argument("--name", default="AIPM")
+    parser.add_argument("--repository", help="owner/name of its code repository")
+    parser.add_argument("--base-branch", default="main")
+    parser.add_argument("--endpoint-url")
+    parser.add_argument("--region")
+    parser.add_argument("--limit", type=int, help="stop after this many item writes")
+    parser.add_argument("--dry-run", action="store_true", help="count what would change, write nothing")
+    args = parser.parse_args()
+    if not (2 <= len(args.key) <= 10 and args.key.isascii() and args.key.isalpha() and args.key.isupper()):
+        parser.error("--key is 2 to 10 capital letters, such as AIPM")
+    if not args.admin:
+        log("note: no --admin given; only deployment admins (the Cognito admin group) will see the project")
+
+    client = boto3.client("dynamodb", endpoint_url=args.endpoint_url, region_name=args.region,
+                          config=Config(retries={"max_attempts": 8, "mode": "standard"}))
+    budget = Budget(args.limit)
+    created, finished = create_project(client, args, budget)
+    log(f"default project {args.key}: {created} item(s) created")
+    if not finished:
+        log("stopped at the limit; run again to go on")
+        return 0
+    stamped, finished = stamp(client, args, budget)
+    changed = created + sum(stamped.values())
+    verb = "would change" if args.dry_run else "changed"
+    log(f"{verb} {changed} item(s)" + ("" if finished else " (not finished: run again)"))
+    if changed == 0 and finished:
+        log("nothing left to migrate")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
