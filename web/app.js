@@ -12,6 +12,7 @@ import { Header } from './header.js';
 import { StoryTree } from './tree.js';
 import { StoryPage } from './story.js';
 import { Board } from './board.js';
+import { People } from './people.js';
 import { DraftFromIdea } from './drafts.js';
 import { ErrorNote } from './ui.js';
 
@@ -32,6 +33,8 @@ function App({ state }) {
     ? html`<${NoAccess} error=${access.error} />`
     : route.view === 'board'
     ? html`<${Board} stories=${stories} />`
+    : route.view === 'people'
+    ? html`<${People} />`
     : html`<div class=${`workspace ${route.view === 'home' ? 'no-story' : 'has-story'}`}>
         <${StoryTree} stories=${stories} selectedId=${route.id} />
         ${route.view === 'story'

@@ -46,8 +46,9 @@ export function Header({ config, health, route, access }) {
   return html`<header class="top">
     <a class="brand" href="#/">AIPM</a>
     <nav aria-label="Views">
-      <a href="#/" aria-current=${route.view !== 'board' ? 'page' : undefined}>Stories</a>
+      <a href="#/" aria-current=${route.view !== 'board' && route.view !== 'people' ? 'page' : undefined}>Stories</a>
       <a href="#/board" aria-current=${route.view === 'board' ? 'page' : undefined}>Board</a>
+      <a href="#/people" aria-current=${route.view === 'people' ? 'page' : undefined}>People</a>
     </nav>
     <span class=${`stage stage-${config.stage}`} title="Stage">${config.stage}</span>
     <button type="button" class=${`health health-${health.status || 'unknown'}`} onClick=${checkHealth}

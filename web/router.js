@@ -6,6 +6,7 @@ export function parseRoute(hash) {
   const story = path.match(/^\/stories\/(\d+)$/);
   if (story) return { view: 'story', id: Number(story[1]) };
   if (path === '/board') return { view: 'board' };
+  if (path === '/people') return { view: 'people' };
   if (path === '/drafts/new') return { view: 'draft' };
   return { view: 'home' };
 }

@@ -120,7 +120,9 @@ impl Client {
         assert_eq!(health["stage"], "local");
 
         // Projects and people: the default project the stack seeds, and one of one's own.
-        let mine = self.expect("GET /projects", "/projects", None, &[200]).await;
+        let mine = self
+            .expect("GET /projects", "/projects", None, &[200])
+            .await;
         assert_eq!(mine["projects"][0]["project"]["key"], "AIPM");
         assert_eq!(mine["projects"][0]["role"], "admin");
         self.expect(

@@ -30,7 +30,14 @@ fn story(title: &str) -> NewStory {
 /// Runs the command against the emulator; what it printed.
 fn migrate(endpoint: &str, extra: &[&str]) -> String {
     let output = std::process::Command::new(repo_root().join("scripts/migrate-projects"))
-        .args(["--stage", "dev", "--endpoint-url", endpoint, "--region", "us-east-1"])
+        .args([
+            "--stage",
+            "dev",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+        ])
         .args(["--admin", "alice-sub", "--repository", "acme/shop"])
         .args(extra)
         .env("AWS_ACCESS_KEY_ID", "local")
@@ -96,7 +103,11 @@ async fn single_project_data_moves_into_the_default_project_once_and_resumably()
     assert_eq!(project.repository.unwrap().name, "shop");
     assert_eq!(admin.expect("alice is a member").role, Role::Admin);
     assert_eq!(
-        directory.project_id_for_key("AIPM").await.unwrap().as_deref(),
+        directory
+            .project_id_for_key("AIPM")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("default")
     );
 

@@ -1,0 +1,161 @@
+//! Roles in the UI, in a real Chromium against `scripts/local-up`: a viewer sees the story with
+//! Generate code & PR disabled and the reason beside it; an admin in another window makes them
+//! a contributor on the People page; the same person then generates code and the worker takes
+//! the task to `succeeded`.
+
+use std::time::Duration;
+
+use aipm_tests::LocalUp;
+use aipm_tests::browser::Browser;
+use futures::FutureExt;
+use serde_json::{Value, json};
+
+async fn as_admin(stack: &LocalUp, method: &str, path: &str, body: Option<Value>) -> Value {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", stack.url));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status().as_u16();
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status < 300, "{path}: {status} {value}");
+    value
+}
+
+/// Makes the page act as a local person, as the "Acting as" menu does, and opens `path`.
+async fn act_as(browser: &Browser, person: &str, path: &str) {
+    browser.open("/").await;
+    browser
+        .wait_until(
+            "the person is remembered",
+            &format!("(localStorage.setItem('aipm.localPerson', '{person}'), true)"),
+        )
+        .await;
+    browser.open(&format!("/?as={person}{path}")).await;
+}
+
+#[tokio::test]
+async fn a_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() {
+    let mut stack = LocalUp::start("ui-roles").await;
+    let story = as_admin(
+        &stack,
+        "POST",
+        "/stories",
+        Some(json!({
+            "title": "Export stories as CSV",
+            "asA": "product manager",
+            "iWant": "a CSV export of the story tree",
+            "soThat": "I can share progress with stakeholders",
+            "storyPoint": 3
+        })),
+    )
+    .await["id"]
+        .as_u64()
+        .expect("a story id");
+    as_admin(
+        &stack,
+        "POST",
+        &format!("/stories/{story}/tests"),
+        Some(json!({
+            "title": "Export",
+            "given": ["3 stories exist"],
+            "when": ["the PM exports the tree"],
+            "then": ["a CSV with 3 rows is downloaded"]
+        })),
+    )
+    .await;
+    as_admin(
+        &stack,
+        "PATCH",
+        &format!("/stories/{story}"),
+        Some(json!({"status": "Ready"})),
+    )
+    .await;
+
+    let viewer = Browser::start(&stack.url, "viewer", 1280, 900).await;
+    let admin = Browser::start(&stack.url, "admin", 1280, 900).await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        act_as(&viewer, "local-viewer", &format!("#/stories/{story}")).await;
+        viewer
+            .wait_for_text(
+                "#generate-reason",
+                "needs the contributor role; you are viewer",
+            )
+            .await;
+        viewer.wait_for_text(".project-role", "viewer").await;
+        let disabled = viewer
+            .wait_until(
+                "Generate code & PR is disabled",
+                "[...document.querySelectorAll('.code button.primary')].some((b) => b.disabled)",
+            )
+            .await;
+        assert_eq!(disabled, json!(true));
+        viewer
+            .wait_for_text("#status-denied", "needs the contributor role")
+            .await;
+        let read_only = viewer
+            .wait_until(
+                "the story form is read-only",
+                "document.getElementById('story-title')?.readOnly === true",
+            )
+            .await;
+        assert_eq!(read_only, json!(true));
+        viewer.screenshot("viewer-story").await;
+
+        // The admin promotes them on the People page.
+        act_as(&admin, "local-admin", "#/people").await;
+        admin
+            .wait_for_text(".member[data-sub='local-viewer']", "Vi Viewer")
+            .await;
+        let select = admin.element("#role-local-viewer").await;
+        select
+            .select_by_value("contributor")
+            .await
+            .expect("choose contributor");
+        admin
+            .wait_until(
+                "the promotion is stored and shown",
+                "document.getElementById('role-local-viewer')?.value === 'contributor' \
+                 && !document.getElementById('role-local-viewer').disabled",
+            )
+            .await;
+        admin.screenshot("people").await;
+        // The last admin cannot be demoted: the refusal shows on that row.
+        let own = admin.element("#role-local-admin").await;
+        own.select_by_value("viewer").await.expect("choose viewer");
+        admin
+            .wait_for_text(".member[data-sub='local-admin'] .error-note", "last admin")
+            .await;
+
+        // The same person, next page load: a contributor who ships code.
+        viewer.open(&format!("/?again=1#/stories/{story}")).await;
+        viewer.wait_for_text(".project-role", "contributor").await;
+        viewer
+            .wait_until(
+                "Generate code & PR is enabled",
+                "[...document.querySelectorAll('.code button.primary')].some((b) => !b.disabled \
+                 && b.textContent.includes('Generate code'))",
+            )
+            .await;
+        viewer.click_button(".code", "Generate code & PR").await;
+        viewer
+            .wait_until_within(
+                "the worker finished the task",
+                "document.querySelector('.task')?.dataset.taskStatus === 'succeeded'",
+                Duration::from_secs(120),
+            )
+            .await;
+        viewer.screenshot("contributor-shipped").await;
+    })
+    .catch_unwind()
+    .await;
+    if let Err(panic) = outcome {
+        viewer.save_failure("roles-viewer").await;
+        admin.save_failure("roles-admin").await;
+        std::panic::resume_unwind(panic);
+    }
+    viewer.close().await;
+    admin.close().await;
+    stack.stop().await;
+}
