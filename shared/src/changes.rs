@@ -26,6 +26,18 @@ pub struct StoryChanges {
 }
 
 impl StoryChanges {
+    /// Whether anything but the status (and what comes with a status move) changes.
+    pub fn edits_content(&self) -> bool {
+        let status_move = StoryChanges {
+            status: self.status,
+            accept_warnings: self.accept_warnings,
+            blocked_from: self.blocked_from,
+            updated_by: self.updated_by.clone(),
+            ..StoryChanges::default()
+        };
+        *self != status_move
+    }
+
     /// The story as it would be with these changes.
     pub fn apply_to(&self, story: &Story) -> Story {
         let mut next = story.clone();

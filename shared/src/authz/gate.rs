@@ -170,6 +170,19 @@ impl<P: ProjectDirectory> Gate<P> {
         })
     }
 
+    /// [`Gate::require`] for an action on a code task: contributors may act on the tasks they
+    /// started, maintainers on any.
+    pub async fn require_on_task(
+        &self,
+        access: &Access,
+        action: Action,
+        task: &crate::model::CodeTask,
+        target: &str,
+    ) -> Result<()> {
+        let owns_task = task.requested_by.as_deref() == Some(access.caller.sub.as_str());
+        self.require(access, action, owns_task, target).await
+    }
+
     async fn project_id(&self, key: &str) -> Result<Option<String>> {
         let cached = self
             .keys

@@ -12,6 +12,25 @@ use crate::http::{Operation, path_parameter};
 use crate::ports::{CancelOutcome, CodeTaskRepository, ProjectDirectory};
 use crate::validation::parse_task_id;
 
+/// The task a request names (`{taskId}`), once the caller may see the project and may take
+/// `action` on that task (their own, or any for maintainers): one check for cancel and retry.
+pub(crate) async fn task_acted_on<K: CodeTaskRepository, G: ProjectDirectory>(
+    gate: &Gate<G>,
+    tasks: &K,
+    request: &Request,
+    action: Action,
+) -> Result<(crate::authz::gate::Access, crate::model::CodeTask)> {
+    let access = gate.enter(request, ProjectRef::Default).await?;
+    let task_id = parse_task_id(&path_parameter(request, "taskId").unwrap_or_default())?;
+    let task = tasks
+        .get(&task_id)
+        .await?
+        .ok_or(Error::TaskNotFound { task_id })?;
+    gate.require_on_task(&access, action, &task, request.uri().path())
+        .await?;
+    Ok((access, task))
+}
+
 pub struct GetCodeTask<K, G> {
     tasks: K,
     gate: Gate<G>,
@@ -51,19 +70,9 @@ impl<K: CodeTaskRepository, G: ProjectDirectory> CancelCodeTask<K, G> {
 
 impl<K: CodeTaskRepository, G: ProjectDirectory> Operation for CancelCodeTask<K, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        let access = self.gate.enter(&request, ProjectRef::Default).await?;
-        let task_id = parse_task_id(&path_parameter(&request, "taskId").unwrap_or_default())?;
-        let task = self
-            .tasks
-            .get(&task_id)
-            .await?
-            .ok_or_else(|| Error::TaskNotFound {
-                task_id: task_id.clone(),
-            })?;
-        let owns_task = task.requested_by.as_deref() == Some(access.caller.sub.as_str());
-        self.gate
-            .require(&access, Action::CancelTask, owns_task, request.uri().path())
-            .await?;
+        let (_, task) =
+            task_acted_on(&self.gate, &self.tasks, &request, Action::CancelTask).await?;
+        let task_id = task.task_id;
         match self.tasks.request_cancel(&task_id, Utc::now()).await? {
             CancelOutcome::Cancelled(task) => {
                 // A queued task ends here; a running one ends when its worker stops the agent.

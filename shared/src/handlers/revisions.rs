@@ -15,7 +15,7 @@ use crate::handlers::views::TaskView;
 use crate::http::{Operation, parse_json_body, path_parameter};
 use crate::model::{StoryStatus, Trigger, TriggerKind};
 use crate::ports::{CodeHost, CodeTaskRepository, ProjectDirectory, StoryRepository, TaskQueue};
-use crate::validation::{parse_story_id, parse_task_id};
+use crate::validation::parse_story_id;
 
 pub const FEEDBACK_MAX_CHARS: usize = 4_000;
 
@@ -90,12 +90,11 @@ where
         let previous = follow_ups::pull_request_task(&self.tasks, story_id, None)
             .await?
             .ok_or(Error::NoPullRequest { story_id })?;
-        let owns_task = previous.requested_by.as_deref() == Some(access.caller.sub.as_str());
         self.gate
-            .require(
+            .require_on_task(
                 &access,
                 Action::RequestChanges,
-                owns_task,
+                &previous,
                 request.uri().path(),
             )
             .await?;
@@ -159,19 +158,14 @@ where
     G: ProjectDirectory,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        let access = self.gate.enter(&request, ProjectRef::Default).await?;
-        let task_id = parse_task_id(&path_parameter(&request, "taskId").unwrap_or_default())?;
-        let task = self
-            .tasks
-            .get(&task_id)
-            .await?
-            .ok_or_else(|| Error::TaskNotFound {
-                task_id: task_id.clone(),
-            })?;
-        let owns_task = task.requested_by.as_deref() == Some(access.caller.sub.as_str());
-        self.gate
-            .require(&access, Action::RetryTask, owns_task, request.uri().path())
-            .await?;
+        let (access, task) = crate::handlers::code_tasks::task_acted_on(
+            &self.gate,
+            &self.tasks,
+            &request,
+            Action::RetryTask,
+        )
+        .await?;
+        let task_id = task.task_id.clone();
         let recent = self.tasks.recent_for_story(task.story_id).await?;
         // A second click (or a replayed request) finds the retry the first one started.
         if let Some(retry) = recent.iter().find(|later| {

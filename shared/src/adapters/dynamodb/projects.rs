@@ -125,21 +125,17 @@ impl DynamoProjectDirectory {
         Ok(found)
     }
 
-    async fn query_members(&self, project_id: &str) -> Result<Vec<Membership>> {
+    /// Every membership a query finds, page after page: a project's (consistent) or a
+    /// person's (on the index, which DynamoDB reads only eventually consistently).
+    async fn memberships(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Membership>> {
         let mut members = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :member)")
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(format!("project#{project_id}")),
-                )
-                .expression_attribute_values(":member", AttributeValue::S("member#".into()))
-                .consistent_read(true)
+            let output = query
+                .clone()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -262,28 +258,15 @@ impl ProjectDirectory for DynamoProjectDirectory {
     }
 
     async fn memberships_of(&self, member_sub: &str) -> Result<Vec<Membership>> {
-        let mut memberships = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
+        self.memberships(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name(MEMBER_INDEX)
                 .key_condition_expression("memberSub = :sub")
-                .expression_attribute_values(":sub", AttributeValue::S(member_sub.to_owned()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|error| sdk_error(PROJECTS, error))?;
-            for item in output.items.unwrap_or_default() {
-                memberships.push(read(item)?);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(memberships);
-            }
-        }
+                .expression_attribute_values(":sub", AttributeValue::S(member_sub.to_owned())),
+        )
+        .await
     }
 
     async fn projects(&self, project_ids: &[String]) -> Result<Vec<Project>> {
@@ -292,7 +275,19 @@ impl ProjectDirectory for DynamoProjectDirectory {
     }
 
     async fn members(&self, project_id: &str) -> Result<Vec<Membership>> {
-        self.query_members(project_id).await
+        self.memberships(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :member)")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("project#{project_id}")),
+                )
+                .expression_attribute_values(":member", AttributeValue::S("member#".into()))
+                .consistent_read(true),
+        )
+        .await
     }
 
     async fn change_member(
