@@ -3,6 +3,7 @@
 //! the handlers' own overhead on the in-memory adapters, get-stories page cost as the table
 //! grows, and each function's zip size. Prints the tables and writes BENCHMARKS.md.
 
+mod authorization;
 mod breakdown;
 mod references;
 mod review_and_ai;
@@ -798,6 +799,12 @@ async fn main() {
         .ok()
         .map(|list| list.split(',').map(str::to_owned).collect());
     let mut report = String::new();
+    // `AIPM_BENCH_SECTION=authorization` measures only the policy and the gate, in seconds.
+    if std::env::var("AIPM_BENCH_SECTION").as_deref() == Ok("authorization") {
+        authorization::section(&mut report).await;
+        println!("{report}");
+        return;
+    }
     let _ = writeln!(report, "# Benchmarks\n");
     let _ = writeln!(
         report,
@@ -1026,6 +1033,8 @@ async fn main() {
         let _ = writeln!(report, "| {name} | {} | {} | {seen} |", us(p50), us(p99));
         worst_handler_p99 = worst_handler_p99.max(p99);
     }
+    eprintln!("authorization in process");
+    authorization::section(&mut report).await;
 
     let functions = || {
         figures
