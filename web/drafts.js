@@ -7,6 +7,7 @@ import { api } from './api.js';
 import { ErrorNote, useAction } from './ui.js';
 import { createStory, loadStory } from './stories.js';
 import { navigate, storyHref } from './router.js';
+import { can } from './access.js';
 
 const POINTS = ['', '1', '2', '3', '5', '8', '13'];
 
@@ -180,7 +181,8 @@ export function SuggestTests({ story }) {
       <label for="suggest-focus">Suggest tests about (optional)</label>
       <input id="suggest-focus" value=${focus} maxlength="1000" placeholder="e.g. an empty story tree"
         onInput=${(event) => setFocus(event.target.value)} />
-      <button type="button" class="secondary" disabled=${suggesting} onClick=${() => suggesting || suggest()}>
+      <button type="button" class="secondary" disabled=${suggesting || !can('useAiAssist').allowed}
+        title=${can('useAiAssist').reason || undefined} onClick=${() => suggesting || suggest()}>
         ${suggesting ? 'Suggesting… (up to 20 s)' : 'Suggest tests'}</button>
     </div>
     <${ErrorNote} error=${suggestError} onRetry=${suggest} />

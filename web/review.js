@@ -6,6 +6,7 @@ import { html, useEffect } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { ErrorNote, useAction } from './ui.js';
 import { loadStory } from './stories.js';
+import { can } from './access.js';
 
 const POLL_MS = 2000;
 const VERDICT_MARK = { pass: '✓', concern: '~', fail: '!' };
@@ -23,8 +24,9 @@ export function AiReviewPanel({ story }) {
     const timer = setTimeout(() => loadStory(story.id), POLL_MS);
     return () => clearTimeout(timer);
   }, [pending, story.version, review?.requestedAt, story.aiReview]);
-  const askButton = (label) => html`<button type="button" class="secondary" disabled=${asking || pending}
-    onClick=${() => asking || ask()}>${asking ? 'Asking…' : label}</button>`;
+  const allowed = can('useAiAssist');
+  const askButton = (label) => html`<button type="button" class="secondary" disabled=${asking || pending || !allowed.allowed}
+    title=${allowed.reason || undefined} onClick=${() => asking || ask()}>${asking ? 'Asking…' : label}</button>`;
   return html`<section class="panel ai-review" aria-labelledby="ai-review-heading" data-review-status=${review?.status || 'none'}>
     <h3 id="ai-review-heading">AI review ${review?.status === 'done'
       ? html`<span class="score">${review.score}/100</span>` : null}</h3>

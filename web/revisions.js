@@ -6,6 +6,7 @@ import { html, useState } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { ErrorNote, formatTime, useAction } from './ui.js';
 import { loadStory } from './stories.js';
+import { Why, can, startedByMe } from './access.js';
 
 const RETRYABLE = new Set(['failed', 'timed_out', 'cancelled']);
 const FEEDBACK_MAX = 4000;
@@ -87,6 +88,7 @@ export function RequestChanges({ story, pull }) {
     event.preventDefault();
     trySend();
   };
+  const allowed = can('requestChanges', { ownTask: pull.runs.some(startedByMe) });
   return html`<form class="request-changes" onSubmit=${submit} aria-labelledby="request-changes-heading">
     <h4 id="request-changes-heading">Request changes</h4>
     <div class="field">
@@ -96,8 +98,9 @@ export function RequestChanges({ story, pull }) {
         onInput=${(event) => { setFeedback(event.target.value); setOutcome(null); }}></textarea>
     </div>
     <div class="actions">
-      <button type="submit" class="secondary" disabled=${sending || !feedback.trim()}>
+      <button type="submit" class="secondary" disabled=${sending || !feedback.trim() || !allowed.allowed}>
         ${sending ? 'Sending…' : 'Request changes'}</button>
+      <${Why} check=${allowed} id="request-changes-denied" />
       ${outcome ? html`<span class="ok-note" role="status">${outcome}</span>` : null}
     </div>
     <${ErrorNote} error=${error} onRetry=${trySend} />
@@ -111,9 +114,11 @@ export function RetryTask({ task, storyId }) {
     loadStory(storyId);
   });
   if (!RETRYABLE.has(task.status) || !task.prNumber) return null;
+  const allowed = can('retryTask', { ownTask: startedByMe(task) });
   return html`<div class="actions">
-    <button type="button" class="secondary" disabled=${retrying} onClick=${() => retrying || retry()}>
+    <button type="button" class="secondary" disabled=${retrying || !allowed.allowed} onClick=${() => retrying || retry()}>
       ${retrying ? 'Retrying…' : `Retry on pull request #${task.prNumber}`}</button>
+    <${Why} check=${allowed} />
     <${ErrorNote} error=${error} onRetry=${retry} />
   </div>`;
 }

@@ -120,7 +120,31 @@ async fn a_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() {
                  && !document.getElementById('role-local-viewer').disabled",
             )
             .await;
+        let overflow = admin
+            .wait_until(
+                "the people page is measured",
+                "JSON.stringify([...document.querySelectorAll('body *')]\
+                   .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)\
+                   .map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)))",
+            )
+            .await;
+        assert_eq!(overflow, json!("[]"), "elements wider than the window");
         admin.screenshot("people").await;
+        // The same page on a phone: every member's role is still one menu away.
+        let phone = Browser::start(&stack.url, "people-phone", 390, 844).await;
+        act_as(&phone, "local-admin", "#/people").await;
+        phone
+            .wait_for_text(".member[data-sub='local-viewer']", "Vi Viewer")
+            .await;
+        let fits = phone
+            .wait_until(
+                "the page is no wider than the phone",
+                "document.documentElement.scrollWidth <= window.innerWidth",
+            )
+            .await;
+        assert_eq!(fits, json!(true));
+        phone.screenshot("people-phone").await;
+        phone.close().await;
         // The last admin cannot be demoted: the refusal shows on that row.
         let own = admin.element("#role-local-admin").await;
         own.select_by_value("viewer").await.expect("choose viewer");
