@@ -374,12 +374,34 @@ fn check_new_title(errors: &mut Vec<FieldError>, title: Option<String>) -> Optio
             ));
         } else {
             check_length(errors, "title", title, TITLE_MAX_CHARS);
+            let flagged = errors
+                .iter()
+                .any(|error| error.field == "title" && error.code == "CONTROL_CHARACTER");
+            if !flagged && title.chars().any(char::is_control) {
+                errors.push(FieldError::new(
+                    "title",
+                    "CONTROL_CHARACTER",
+                    "title is one line of text: no control characters (NUL, line breaks, tabs)",
+                ));
+            }
         }
     }
     title
 }
 
+/// The length limit, and no control characters but line breaks and tabs: a NUL or an escape
+/// sequence in a story would reach TASK.md, pull requests and terminals.
 fn check_length(errors: &mut Vec<FieldError>, field: &str, value: &str, max_chars: usize) {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        errors.push(FieldError::new(
+            field,
+            "CONTROL_CHARACTER",
+            format!("{field} holds a control character; only line breaks and tabs are allowed"),
+        ));
+    }
     let chars = value.chars().count();
     if chars > max_chars {
         errors.push(FieldError::new(
@@ -464,6 +486,31 @@ mod tests {
         assert_eq!(story.title, "Export CSV");
         assert_eq!(story.components, vec!["api".to_string()]);
         assert_eq!(story.assignee_email, None);
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_in_the_narrative_are_not() {
+        assert_eq!(
+            field_codes(validate_new_story(body("Export\0CSV"))),
+            vec![("title".to_string(), "CONTROL_CHARACTER")]
+        );
+        assert_eq!(
+            field_codes(validate_new_story(body("Export\nCSV"))),
+            vec![("title".to_string(), "CONTROL_CHARACTER")]
+        );
+        assert_eq!(
+            field_codes(validate_new_story(CreateStoryBody {
+                description: Some("bell \u{7} here".into()),
+                ..body("Export")
+            })),
+            vec![("description".to_string(), "CONTROL_CHARACTER")]
+        );
+        let story = validate_new_story(CreateStoryBody {
+            description: Some("first line\n\tsecond".into()),
+            ..body("Export")
+        })
+        .unwrap();
+        assert_eq!(story.description, "first line\n\tsecond");
     }
 
     #[test]
