@@ -28,6 +28,12 @@ use crate::router::Route;
 use crate::runtime_api::Posted;
 use crate::sandbox::{FunctionSpec, Invocation, Sandbox};
 
+/// A setting for stacks whose functions run with `AIPM_AUTH_MODE=jwt` (the sign-in test): the
+/// gateway then plays API Gateway's JWT authorizer for a request carrying a bearer token, handing
+/// the function this `sub` as the token's verified claim. It checks no signature: a test's
+/// stand-in, never part of `scripts/local-up` (whose people are picked by header instead).
+pub const AUTHORIZER_SUB: &str = "AIPM_LOCAL_AUTHORIZER_SUB";
+
 /// How the local stack runs its functions.
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
@@ -633,6 +639,19 @@ impl Serving {
         event["requestContext"]["requestId"] = json!(format!("local-{number}"));
         event["requestContext"]["timeEpoch"] = json!(now.timestamp_millis());
         event["requestContext"]["time"] = json!(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
+        let bearer = event["headers"]["authorization"]
+            .as_str()
+            .is_some_and(|value| value.starts_with("Bearer "));
+        if let (Some((_, sub)), true) = (
+            self.settings
+                .environment
+                .iter()
+                .find(|(name, _)| name == AUTHORIZER_SUB),
+            bearer,
+        ) {
+            event["requestContext"]["authorizer"] =
+                json!({ "jwt": { "claims": { "sub": sub }, "scopes": null } });
+        }
         let Some(pool) = self.pools.get(&function) else {
             return answer(404, &json!({"message": "Not Found"}));
         };

@@ -114,6 +114,12 @@ async fn the_page_signs_in_with_pkce_and_comes_back_where_the_user_was() {
         ("AIPM_AUTH_MODE", "jwt".to_owned()),
         ("AIPM_COGNITO_DOMAIN", cognito.uri()),
         ("AIPM_COGNITO_CLIENT_ID", CLIENT_ID.to_owned()),
+        // The functions take the signed-in person from the authorizer, as on AWS; here the
+        // gateway plays it for the seeded project's admin.
+        (
+            aipm_tests::gateway::AUTHORIZER_SUB,
+            "local-admin".to_owned(),
+        ),
     ] {
         environment.push((name.to_owned(), value));
     }
