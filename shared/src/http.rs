@@ -42,24 +42,6 @@ pub fn request_id(request: &Request) -> String {
     }
 }
 
-/// Who is calling, as API Gateway's JWT authorizer verified it: the token's `sub` claim. Only
-/// the authorizer's part of the request context counts; headers and bodies are never trusted
-/// for identity. Without an authorizer (local runs) there is no caller.
-pub fn caller(request: &Request) -> Option<String> {
-    match request.request_context_ref()? {
-        lambda_http::request::RequestContext::ApiGatewayV2(context) => context
-            .authorizer
-            .as_ref()?
-            .jwt
-            .as_ref()?
-            .claims
-            .get("sub")
-            .filter(|subject| !subject.is_empty())
-            .cloned(),
-        _ => None,
-    }
-}
-
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     match serde_json::to_vec(body) {
         Ok(bytes) => with_json_content_type(status, bytes),

@@ -50,22 +50,26 @@ impl MemoryProjects {
             state
                 .keys
                 .insert("AIPM".to_owned(), DEFAULT_PROJECT_ID.to_owned());
-            for role in Role::ALL {
-                let sub = format!("local-{}", role.as_str());
-                state.members.insert(
-                    (DEFAULT_PROJECT_ID.to_owned(), sub.clone()),
-                    Membership {
-                        project_id: DEFAULT_PROJECT_ID.to_owned(),
-                        member_sub: sub,
-                        role,
-                        display_name: None,
-                        added_at: now,
-                        added_by: None,
-                    },
-                );
-            }
+        }
+        for role in Role::ALL {
+            projects.add_to_default_project(&format!("local-{}", role.as_str()), role);
         }
         projects
+    }
+
+    /// Makes `sub` a member of the default project with `role`, as a fixture.
+    pub fn add_to_default_project(&self, sub: &str, role: Role) {
+        self.lock_any().members.insert(
+            (DEFAULT_PROJECT_ID.to_owned(), sub.to_owned()),
+            Membership {
+                project_id: DEFAULT_PROJECT_ID.to_owned(),
+                member_sub: sub.to_owned(),
+                role,
+                display_name: None,
+                added_at: chrono::Utc::now(),
+                added_by: None,
+            },
+        );
     }
 
     pub fn set_unavailable(&self, unavailable: bool) {
@@ -241,21 +245,8 @@ pub fn local_gate_over(projects: MemoryProjects) -> crate::authz::gate::Gate<Mem
 /// A gate of a signed-in stage (JWT) over the default project, with these extra members.
 pub fn jwt_gate(members: &[(&str, Role)]) -> crate::authz::gate::Gate<MemoryProjects> {
     let projects = MemoryProjects::with_default_project();
-    {
-        let mut state = projects.lock_any();
-        for (sub, role) in members {
-            state.members.insert(
-                (DEFAULT_PROJECT_ID.to_owned(), (*sub).to_owned()),
-                Membership {
-                    project_id: DEFAULT_PROJECT_ID.to_owned(),
-                    member_sub: (*sub).to_owned(),
-                    role: *role,
-                    display_name: None,
-                    added_at: chrono::Utc::now(),
-                    added_by: None,
-                },
-            );
-        }
+    for (sub, role) in members {
+        projects.add_to_default_project(sub, *role);
     }
     crate::authz::gate::Gate::new(
         projects,

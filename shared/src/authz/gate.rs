@@ -31,6 +31,9 @@ pub struct Access {
     pub caller: Caller,
     pub project: Project,
     pub standing: Standing,
+    /// The caller's own role in the project, whatever their standing: a deployment admin's
+    /// action is audited only where this role would not have allowed it.
+    pub role: Option<super::Role>,
 }
 
 impl Access {
@@ -114,28 +117,31 @@ impl<P: ProjectDirectory> Gate<P> {
     pub async fn enter(&self, request: &Request, project: ProjectRef<'_>) -> Result<Access> {
         let caller = self.caller(request)?;
         let reference = match project {
-            ProjectRef::Default => DEFAULT_PROJECT_ID.to_owned(),
-            ProjectRef::Key(key) => key.to_owned(),
+            ProjectRef::Default => DEFAULT_PROJECT_ID,
+            ProjectRef::Key(text) => text,
         };
         let not_found = || Error::ProjectNotFound {
-            reference: reference.clone(),
+            reference: reference.to_owned(),
         };
-        let project_id = match project {
-            ProjectRef::Default => DEFAULT_PROJECT_ID.to_owned(),
-            ProjectRef::Key(id) if crate::project::validate_key(id).is_err() => id.to_owned(),
-            ProjectRef::Key(key) => self.project_id(key).await?.ok_or_else(not_found)?,
+        // Keys are capital letters only and ids never are: anything else is taken as an id.
+        let project_id = if crate::project::validate_key(reference).is_ok() {
+            self.project_id(reference).await?.ok_or_else(not_found)?
+        } else {
+            reference.to_owned()
         };
         let (found, membership) = self.projects.access(&project_id, &caller.sub).await?;
         let project = found.ok_or_else(not_found)?;
-        let standing = match membership {
+        let role = membership.map(|membership| membership.role);
+        let standing = match role {
             _ if caller.deployment_admin => Standing::DeploymentAdmin,
-            Some(membership) => Standing::Member(membership.role),
+            Some(role) => Standing::Member(role),
             None => Standing::Outsider,
         };
         let access = Access {
             caller,
             project,
             standing,
+            role,
         };
         let visible = access.decide(Action::ViewProject, false);
         if !visible.allowed {
@@ -156,7 +162,14 @@ impl<P: ProjectDirectory> Gate<P> {
         target: &str,
     ) -> Result<()> {
         let decision = access.decide(action, owns_task);
-        let overriding = access.standing == Standing::DeploymentAdmin && decision.allowed;
+        let own_standing = access.role.map_or(Standing::Outsider, Standing::Member);
+        let facts = Facts {
+            archived: access.project.archived,
+            owns_task,
+        };
+        let overriding = access.standing == Standing::DeploymentAdmin
+            && decision.allowed
+            && !decide(own_standing, action, facts).allowed;
         if !decision.allowed || overriding {
             self.audit(access, action, decision, target).await;
         }
@@ -336,6 +349,16 @@ mod tests {
             .unwrap();
         assert_eq!(access.standing, Standing::DeploymentAdmin);
         assert_eq!(projects.audit_log()[0].policy, "deployment-admins");
+        // Where their own role allows it, nothing is overridden and nothing is audited.
+        projects.add_to_default_project("local-operator", crate::authz::Role::Admin);
+        gate.admit(
+            &as_person("local-operator"),
+            ProjectRef::Default,
+            Action::ManageMembers,
+        )
+        .await
+        .unwrap();
+        assert_eq!(projects.audit_log().len(), 1);
         projects.set_archived(DEFAULT_PROJECT_ID, true);
         let refused = gate
             .admit(
