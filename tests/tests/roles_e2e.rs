@@ -241,6 +241,31 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 
+    // Another project's key and ids: the projects each person started above are invisible to
+    // everyone else, whatever their role in AIPM, and "my projects" lists only one's own.
+    for (method, path, body) in [
+        ("GET", "/projects/ADMN/me", None),
+        ("GET", "/projects/ADMN/members", None),
+        (
+            "PUT",
+            "/projects/ADMN/members/local-viewer",
+            Some(json!({"role": "admin"})),
+        ),
+        ("DELETE", "/projects/ADMN/members/local-admin", None),
+    ] {
+        let (status, answer) = api.send("local-maintainer", method, path, body).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+        assert_eq!(answer["error"]["code"], "PROJECT_NOT_FOUND");
+    }
+    let (_, mine) = api.send("local-outsider", "GET", "/projects", None).await;
+    let keys: Vec<&str> = mine["projects"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|entry| entry["project"]["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["OUTS"], "the outsider's own project only");
+
     // Removing a member: their very next request is 404.
     let (before, _) = api
         .send("local-contributor", "GET", "/stories?limit=1", None)
