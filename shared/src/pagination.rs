@@ -44,6 +44,8 @@ impl Cursor {
 /// One request for a page of stories.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoryListQuery {
+    /// The project listed; its stories only.
+    pub numbering: crate::project::StoryNumbering,
     pub parent_id: Option<u64>,
     pub status: Option<StoryStatus>,
     pub limit: usize,
@@ -53,6 +55,7 @@ pub struct StoryListQuery {
 impl Default for StoryListQuery {
     fn default() -> Self {
         Self {
+            numbering: crate::project::StoryNumbering::default(),
             parent_id: None,
             status: None,
             limit: DEFAULT_PAGE_SIZE,
@@ -109,6 +112,7 @@ impl StoryListQuery {
             return Err(Error::InvalidCursor);
         }
         Ok(Self {
+            numbering: crate::project::StoryNumbering::default(),
             parent_id,
             status,
             limit,

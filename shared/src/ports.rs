@@ -43,8 +43,10 @@ pub enum UpdateOutcome {
 pub trait StoryRepository: Send + Sync + 'static {
     /// Stores a new story under a freshly allocated id. Fails with `ParentNotFound` when the
     /// parent does not exist (or is being deleted) at the moment of writing.
+    /// Stores a new story under the project's next story number.
     fn create(
         &self,
+        numbering: crate::project::StoryNumbering,
         story: NewStory,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Story>> + Send;
@@ -536,6 +538,10 @@ pub trait ProjectDirectory: Send + Sync + 'static {
         &self,
         entry: &crate::project::AuditEntry,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A fresh project ordinal (1, 2, …; the default project holds 0), the project's place in
+    /// the story id space. Never handed out twice.
+    fn allocate_ordinal(&self) -> impl Future<Output = Result<u32>> + Send;
 
     /// Reserves the key and stores the project with its first admin, all or nothing; false
     /// when the key is taken.

@@ -19,6 +19,10 @@ pub struct Project {
     /// 2–10 capital letters; stories show as `KEY-n`. A renamed key keeps resolving.
     pub key: String,
     pub name: String,
+    /// The project's place in the story id space (see [`StoryNumbering`]); the default project
+    /// is 0, so today's story ids and counter stay what they are.
+    #[serde(default)]
+    pub ordinal: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<RepositoryLink>,
     /// Read-only for everyone (the policy's `archived-read-only`).
@@ -84,6 +88,60 @@ pub struct AuditEntry {
     pub change: Option<String>,
 }
 
+/// Story ids are global, so every table and index keyed by a story id keeps working, and
+/// numbered per project: a project's `n`-th story has the id `ordinal × 2³² + n` and shows as
+/// `KEY-n`. Which project a story belongs to is therefore known from its id alone, without a
+/// read, and an id from another project is refused before anything is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoryNumbering {
+    pub ordinal: u32,
+}
+
+impl StoryNumbering {
+    const SHIFT: u32 = 32;
+
+    pub fn of(project: &Project) -> Self {
+        Self {
+            ordinal: project.ordinal,
+        }
+    }
+
+    /// The id under which the project's story counter is kept (no story has number 0).
+    pub fn counter_id(self) -> u64 {
+        u64::from(self.ordinal) << Self::SHIFT
+    }
+
+    /// The id of the project's story number `number`.
+    pub fn story_id(self, number: u32) -> u64 {
+        self.counter_id() | u64::from(number)
+    }
+
+    /// The smallest and largest story id the project can hold.
+    pub fn id_range(self) -> (u64, u64) {
+        (
+            self.counter_id() + 1,
+            self.counter_id() | u64::from(u32::MAX),
+        )
+    }
+
+    /// Whether the story id belongs to this project.
+    pub fn holds(self, id: u64) -> bool {
+        let (low, high) = self.id_range();
+        (low..=high).contains(&id)
+    }
+
+    /// The story's number within its project (`n` in `KEY-n`).
+    pub fn number(id: u64) -> u32 {
+        // The low 32 bits are the number by construction.
+        (id & u64::from(u32::MAX)) as u32
+    }
+}
+
+/// How a story shows to people: `KEY-n`.
+pub fn story_key(project_key: &str, id: u64) -> String {
+    format!("{project_key}-{}", StoryNumbering::number(id))
+}
+
 /// Whether `key` is a project key: 2–10 characters, capital letters A–Z only.
 pub fn validate_key(key: &str) -> Result<(), FieldError> {
     let length_ok = (2..=10).contains(&key.len());
@@ -130,6 +188,23 @@ mod tests {
         for bad in ["A", "ABCDEFGHIJK", "Shop", "SH0P", "SH-P", "", "ÄB"] {
             assert!(validate_key(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn story_ids_are_numbered_per_project_and_never_overlap() {
+        let default = StoryNumbering { ordinal: 0 };
+        let second = StoryNumbering { ordinal: 1 };
+        assert_eq!(default.counter_id(), 0);
+        assert_eq!(default.story_id(7), 7, "today's ids stay what they are");
+        assert_eq!(second.story_id(7), (1 << 32) + 7);
+        assert_eq!(StoryNumbering::number(second.story_id(7)), 7);
+        assert!(default.holds(7) && !second.holds(7));
+        assert!(second.holds(second.story_id(1)) && !default.holds(second.story_id(1)));
+        assert!(
+            !second.holds(second.counter_id()),
+            "the counter is not a story"
+        );
+        assert_eq!(story_key("SHOP", second.story_id(42)), "SHOP-42");
     }
 
     #[test]

@@ -562,6 +562,7 @@ pub async fn seed_ready_story_in(
     let now = chrono::Utc::now();
     let story = stories
         .create(
+            Default::default(),
             NewStory {
                 created_by: None,
                 parent_id: None,

@@ -63,11 +63,15 @@ async fn stories_round_trip_with_one_attribute_name_per_field() {
     let fixture = Fixture::start().await;
     let stories = fixture.stories();
     let parent = stories
-        .create(new_story("Parent", None), Utc::now())
+        .create(Default::default(), new_story("Parent", None), Utc::now())
         .await
         .unwrap();
     let child = stories
-        .create(new_story("Child", Some(parent.id)), Utc::now())
+        .create(
+            Default::default(),
+            new_story("Child", Some(parent.id)),
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!((parent.id, child.id), (1, 2));
@@ -117,7 +121,11 @@ async fn fifty_concurrent_creates_get_fifty_distinct_ids() {
         let stories = stories.clone();
         tokio::spawn(async move {
             stories
-                .create(new_story(&format!("s{n}"), None), Utc::now())
+                .create(
+                    Default::default(),
+                    new_story(&format!("s{n}"), None),
+                    Utc::now(),
+                )
                 .await
         })
     });
@@ -136,7 +144,11 @@ async fn a_missing_parent_is_refused_and_nothing_is_written() {
     let fixture = Fixture::start().await;
     let stories = fixture.stories();
     match stories
-        .create(new_story("Orphan", Some(41)), Utc::now())
+        .create(
+            Default::default(),
+            new_story("Orphan", Some(41)),
+            Utc::now(),
+        )
         .await
     {
         Err(Error::ParentNotFound { id }) => assert_eq!(id, 41),
@@ -144,7 +156,11 @@ async fn a_missing_parent_is_refused_and_nothing_is_written() {
     }
     // In an empty table the next id is 1: a story naming 1 as its parent names itself.
     match stories
-        .create(new_story("Its own parent", Some(1)), Utc::now())
+        .create(
+            Default::default(),
+            new_story("Its own parent", Some(1)),
+            Utc::now(),
+        )
         .await
     {
         Err(Error::ParentNotFound { id }) => assert_eq!(id, 1),
@@ -166,7 +182,7 @@ async fn listings_follow_every_change_and_the_emulator_counts_each_call() {
     };
     for title in ["One", "Two", "Three"] {
         stories
-            .create(new_story(title, None), Utc::now())
+            .create(Default::default(), new_story(title, None), Utc::now())
             .await
             .unwrap();
     }
@@ -175,21 +191,21 @@ async fn listings_follow_every_change_and_the_emulator_counts_each_call() {
 
     stories.delete(2).await.unwrap();
     stories
-        .create(new_story("Four", None), Utc::now())
+        .create(Default::default(), new_story("Four", None), Utc::now())
         .await
         .unwrap();
     assert_eq!(ids(stories.list(&query).await.unwrap()), vec![1, 3, 4]);
 
     // A transaction cancelled by its parent check restores the table from moto's backup.
     let refused = stories
-        .create(new_story("Orphan", Some(2)), Utc::now())
+        .create(Default::default(), new_story("Orphan", Some(2)), Utc::now())
         .await;
     assert!(
         matches!(refused, Err(Error::ParentNotFound { id: 2 })),
         "{refused:?}"
     );
     stories
-        .create(new_story("Six", Some(1)), Utc::now())
+        .create(Default::default(), new_story("Six", Some(1)), Utc::now())
         .await
         .unwrap();
     assert_eq!(ids(stories.list(&query).await.unwrap()), vec![1, 3, 4, 6]);
@@ -227,12 +243,16 @@ async fn listing_pages_through_everything_and_filters() {
     let fixture = Fixture::start().await;
     let stories = fixture.stories();
     let root = stories
-        .create(new_story("Root", None), Utc::now())
+        .create(Default::default(), new_story("Root", None), Utc::now())
         .await
         .unwrap();
     for n in 0..6 {
         stories
-            .create(new_story(&format!("Child {n}"), Some(root.id)), Utc::now())
+            .create(
+                Default::default(),
+                new_story(&format!("Child {n}"), Some(root.id)),
+                Utc::now(),
+            )
             .await
             .unwrap();
     }
@@ -313,7 +333,10 @@ async fn a_page_stays_under_its_byte_budget_whatever_the_stories_hold() {
     for n in 0..70 {
         let mut story = new_story(&format!("Big {n}"), None);
         story.description = "d".repeat(19_000);
-        stories.create(story, Utc::now()).await.unwrap();
+        stories
+            .create(Default::default(), story, Utc::now())
+            .await
+            .unwrap();
     }
     let page = stories
         .list(&StoryListQuery {
@@ -402,7 +425,7 @@ async fn acceptance_tests_belong_to_existing_stories_and_go_with_them() {
         other => panic!("expected StoryNotFound, got {other:?}"),
     }
     let story = stories
-        .create(new_story("Export", None), Utc::now())
+        .create(Default::default(), new_story("Export", None), Utc::now())
         .await
         .unwrap();
     for id in ["t1", "t2", "t3"] {
@@ -469,7 +492,7 @@ async fn a_story_holds_at_most_twenty_tests_even_under_concurrent_creates() {
     let fixture = Fixture::start().await;
     let (stories, tests) = (fixture.stories(), fixture.tests());
     let story = stories
-        .create(new_story("Export", None), Utc::now())
+        .create(Default::default(), new_story("Export", None), Utc::now())
         .await
         .unwrap();
     let attempts = (0..MAX_TESTS_PER_STORY + 10).map(|n| {
@@ -504,13 +527,17 @@ async fn a_story_being_deleted_takes_no_new_children_or_tests() {
     let fixture = Fixture::start().await;
     let (stories, tests) = (fixture.stories(), fixture.tests());
     let parent = stories
-        .create(new_story("Parent", None), Utc::now())
+        .create(Default::default(), new_story("Parent", None), Utc::now())
         .await
         .unwrap();
     assert!(stories.mark_deleting(parent.id).await.unwrap());
     assert!(matches!(
         stories
-            .create(new_story("Late child", Some(parent.id)), Utc::now())
+            .create(
+                Default::default(),
+                new_story("Late child", Some(parent.id)),
+                Utc::now()
+            )
             .await,
         Err(Error::ParentNotFound { .. })
     ));
@@ -520,7 +547,11 @@ async fn a_story_being_deleted_takes_no_new_children_or_tests() {
     ));
     stories.unmark_deleting(parent.id).await.unwrap();
     let child = stories
-        .create(new_story("Child", Some(parent.id)), Utc::now())
+        .create(
+            Default::default(),
+            new_story("Child", Some(parent.id)),
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -542,7 +573,7 @@ async fn concurrent_patches_race_safely_against_dynamodb() {
     let fixture = Fixture::start().await;
     let story = fixture
         .stories()
-        .create(new_story("Race", None), Utc::now())
+        .create(Default::default(), new_story("Race", None), Utc::now())
         .await
         .unwrap();
     let operation = Arc::new(UpdateStory::new(

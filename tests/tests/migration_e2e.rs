@@ -80,7 +80,11 @@ async fn single_project_data_moves_into_the_default_project_once_and_resumably()
     );
     for n in 1..=5 {
         let created = stories
-            .create(story(&format!("Story {n}")), chrono::Utc::now())
+            .create(
+                Default::default(),
+                story(&format!("Story {n}")),
+                chrono::Utc::now(),
+            )
             .await
             .unwrap();
         assert_eq!(created.id, n);
@@ -123,7 +127,11 @@ async fn single_project_data_moves_into_the_default_project_once_and_resumably()
 
     // The numbering goes on from the counter the single-project code kept.
     let next = stories
-        .create(story("After the migration"), chrono::Utc::now())
+        .create(
+            Default::default(),
+            story("After the migration"),
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(next.id, 6);

@@ -205,13 +205,18 @@ async fn mirror_export_and_import_keep_ids_parents_tests_and_the_counter() {
     for epic in 0..60 {
         let parent = prod
             .stories()
-            .create(new_story(&format!("Epic {epic}"), None), now)
+            .create(
+                Default::default(),
+                new_story(&format!("Epic {epic}"), None),
+                now,
+            )
             .await
             .unwrap();
         for child in 0..2 {
             let story = prod
                 .stories()
                 .create(
+                    Default::default(),
                     new_story(&format!("Story {epic}.{child}"), Some(parent.id)),
                     now,
                 )
@@ -226,7 +231,7 @@ async fn mirror_export_and_import_keep_ids_parents_tests_and_the_counter() {
     }
     let doomed = prod
         .stories()
-        .create(new_story("Deleted", None), now)
+        .create(Default::default(), new_story("Deleted", None), now)
         .await
         .unwrap();
     prod.client
@@ -256,7 +261,11 @@ async fn mirror_export_and_import_keep_ids_parents_tests_and_the_counter() {
     // dev holds stories of its own, which the mirror replaces.
     for n in 0..5 {
         dev.stories()
-            .create(new_story(&format!("Dev only {n}"), None), now)
+            .create(
+                Default::default(),
+                new_story(&format!("Dev only {n}"), None),
+                now,
+            )
             .await
             .unwrap();
     }
@@ -355,7 +364,7 @@ async fn mirror_export_and_import_keep_ids_parents_tests_and_the_counter() {
     assert_eq!(dev.tests().list(children[3]).await.unwrap().len(), 1);
     let next = dev
         .stories()
-        .create(new_story("New in dev", None), now)
+        .create(Default::default(), new_story("New in dev", None), now)
         .await
         .unwrap();
     assert_eq!(

@@ -141,55 +141,74 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
         )
         .await;
 
+        // Half the people go through the project-scoped routes, half through the older ones
+        // that act on the default project: both answer the same.
+        let base = if index % 2 == 1 { "/projects/AIPM" } else { "" };
         let requests: Vec<(&str, String, Option<Value>)> = vec![
-            ("GET", "/stories?limit=5".into(), None),
-            ("GET", format!("/stories/{story}"), None),
-            ("POST", "/stories".into(), Some(json!({"title": "New"}))),
+            ("GET", format!("{base}/stories?limit=5"), None),
+            ("GET", format!("{base}/stories/{story}"), None),
+            (
+                "POST",
+                format!("{base}/stories"),
+                Some(json!({"title": "New"})),
+            ),
             (
                 "PATCH",
-                format!("/stories/{story}"),
+                format!("{base}/stories/{story}"),
                 Some(json!({"description": "more"})),
             ),
             (
                 "PATCH",
-                format!("/stories/{draft}"),
+                format!("{base}/stories/{draft}"),
                 Some(json!({"status": "Ready"})),
             ),
-            ("DELETE", format!("/stories/{leaf}"), None),
-            ("DELETE", format!("/stories/{parent}?cascade=true"), None),
+            ("DELETE", format!("{base}/stories/{leaf}"), None),
+            (
+                "DELETE",
+                format!("{base}/stories/{parent}?cascade=true"),
+                None,
+            ),
             (
                 "POST",
-                format!("/stories/{story}/tests"),
+                format!("{base}/stories/{story}/tests"),
                 Some(
                     json!({"title": "t", "given": ["g"], "when": ["w"], "then": ["the count is 1"]}),
                 ),
             ),
             (
                 "PATCH",
-                format!("/stories/{story}/tests/{test_to_pass}"),
+                format!("{base}/stories/{story}/tests/{test_to_pass}"),
                 Some(json!({"status": "Pass"})),
             ),
             (
                 "DELETE",
-                format!("/stories/{story}/tests/{test_to_delete}"),
+                format!("{base}/stories/{story}/tests/{test_to_delete}"),
                 None,
             ),
-            ("POST", format!("/stories/{buildable}/generate-code"), None),
-            ("GET", format!("/code-tasks/{task}"), None),
-            ("POST", format!("/code-tasks/{task}/cancel"), None),
-            ("POST", format!("/code-tasks/{task}/retry"), None),
             (
                 "POST",
-                format!("/stories/{others}/change-requests"),
+                format!("{base}/stories/{buildable}/generate-code"),
+                None,
+            ),
+            ("GET", format!("{base}/code-tasks/{task}"), None),
+            ("POST", format!("{base}/code-tasks/{task}/cancel"), None),
+            ("POST", format!("{base}/code-tasks/{task}/retry"), None),
+            (
+                "POST",
+                format!("{base}/stories/{others}/change-requests"),
                 Some(json!({"feedback": "Keep the API unchanged"})),
             ),
             (
                 "POST",
-                "/story-drafts".into(),
+                format!("{base}/story-drafts"),
                 Some(json!({"idea": "Let product managers export the story tree as CSV"})),
             ),
-            ("POST", format!("/stories/{story}/test-drafts"), None),
-            ("POST", format!("/stories/{story}/invest-review"), None),
+            ("POST", format!("{base}/stories/{story}/test-drafts"), None),
+            (
+                "POST",
+                format!("{base}/stories/{story}/invest-review"),
+                None,
+            ),
             (
                 "POST",
                 "/projects".into(),
@@ -314,5 +333,142 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
     assert_eq!(refused, 403, "{body}");
     assert_eq!(body["error"]["details"]["permission"], "generateCode");
     assert_eq!(body["error"]["details"]["role"], "viewer");
+
+    // Ids of one project used under another: 404 on every route, for a person who is an admin
+    // of both (so nothing but the id's project can be the reason).
+    let aipm_story = api.ready_story("Lives in AIPM").await;
+    let aipm_test = api.test_of(aipm_story).await;
+    let aipm_task = api
+        .admin(
+            "POST",
+            &format!("/stories/{aipm_story}/generate-code"),
+            None,
+        )
+        .await["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_owned();
+    let admn_story = api
+        .admin(
+            "POST",
+            "/projects/ADMN/stories",
+            Some(json!({"title": "Lives in ADMN"})),
+        )
+        .await;
+    let admn_id = admn_story["id"].as_u64().expect("an id");
+    assert_ne!(admn_id, aipm_story);
+    assert_eq!(
+        admn_id & u64::from(u32::MAX),
+        1,
+        "ADMN numbers its own stories: ADMN-1"
+    );
+    let story_routes = |base: &str, story: u64| -> Vec<(&'static str, String, Option<Value>)> {
+        vec![
+            ("GET", format!("{base}/stories/{story}"), None),
+            (
+                "PATCH",
+                format!("{base}/stories/{story}"),
+                Some(json!({"description": "x"})),
+            ),
+            ("DELETE", format!("{base}/stories/{story}"), None),
+            (
+                "DELETE",
+                format!("{base}/stories/{story}?cascade=true"),
+                None,
+            ),
+            (
+                "POST",
+                format!("{base}/stories/{story}/tests"),
+                Some(
+                    json!({"title": "t", "given": ["g"], "when": ["w"], "then": ["the count is 1"]}),
+                ),
+            ),
+            (
+                "POST",
+                format!("{base}/stories/{story}/generate-code"),
+                None,
+            ),
+            (
+                "POST",
+                format!("{base}/stories/{story}/change-requests"),
+                Some(json!({"feedback": "Keep the API unchanged"})),
+            ),
+            ("POST", format!("{base}/stories/{story}/test-drafts"), None),
+            (
+                "POST",
+                format!("{base}/stories/{story}/invest-review"),
+                None,
+            ),
+            ("GET", format!("{base}/stories?parentId={story}"), None),
+        ]
+    };
+    let mut crossed = story_routes("/projects/ADMN", aipm_story);
+    crossed.extend([
+        (
+            "PATCH",
+            format!("/projects/ADMN/stories/{aipm_story}/tests/{aipm_test}"),
+            Some(json!({"status": "Pass"})),
+        ),
+        (
+            "DELETE",
+            format!("/projects/ADMN/stories/{aipm_story}/tests/{aipm_test}"),
+            None,
+        ),
+        (
+            "GET",
+            format!("/projects/ADMN/code-tasks/{aipm_task}"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/projects/ADMN/code-tasks/{aipm_task}/cancel"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/projects/ADMN/code-tasks/{aipm_task}/retry"),
+            None,
+        ),
+    ]);
+    crossed.extend(story_routes("", admn_id));
+    crossed.extend(story_routes("/projects/AIPM", admn_id));
+    for (method, path, body) in crossed {
+        let (status, answer) = api.send("local-admin", method, &path, body).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+        let code = answer["error"]["code"].as_str().unwrap_or_default();
+        assert!(
+            code == "STORY_NOT_FOUND" || code == "CODE_TASK_NOT_FOUND",
+            "{method} {path}: {answer}"
+        );
+    }
+    // A parent from the other project is a parent that does not exist.
+    for (method, path) in [
+        ("POST", "/projects/ADMN/stories".to_owned()),
+        ("POST", "/projects/ADMN/story-drafts".to_owned()),
+    ] {
+        let body = json!({"title": "Child", "idea": "An idea long enough to draft", "parentId": aipm_story});
+        let body = if path.ends_with("story-drafts") {
+            json!({"idea": body["idea"], "parentId": aipm_story})
+        } else {
+            json!({"title": body["title"], "parentId": aipm_story})
+        };
+        let (status, answer) = api.send("local-admin", method, &path, Some(body)).await;
+        assert_eq!(
+            answer["error"]["code"], "PARENT_NOT_FOUND",
+            "{path}: {status} {answer}"
+        );
+    }
+    // Nothing was touched: the AIPM story and its task are as they were.
+    let (status, still) = api
+        .send(
+            "local-admin",
+            "GET",
+            &format!("/projects/AIPM/stories/{aipm_story}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(still["acceptanceTests"][0]["status"], "Draft", "{still}");
+    assert_eq!(still["codeTasks"][0]["taskId"], aipm_task.as_str());
     stack.stop().await;
 }

@@ -18,6 +18,7 @@ use crate::ports::{
     StoryChanges, StoryRepository, TaskQueue, TestChanges, TestUpdateOutcome, UpdateGuard,
     UpdateOutcome,
 };
+use crate::project::StoryNumbering;
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
@@ -26,7 +27,8 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct MemoryState {
-    last_id: u64,
+    /// Each project's last story number, by ordinal.
+    last_numbers: BTreeMap<u32, u32>,
     stories: BTreeMap<u64, Story>,
     deleting: BTreeSet<u64>,
     tests: BTreeMap<(u64, String), AcceptanceTest>,
@@ -72,15 +74,21 @@ impl MemoryState {
 }
 
 impl StoryRepository for MemoryStore {
-    async fn create(&self, story: NewStory, now: DateTime<Utc>) -> Result<Story> {
+    async fn create(
+        &self,
+        numbering: StoryNumbering,
+        story: NewStory,
+        now: DateTime<Utc>,
+    ) -> Result<Story> {
         let mut state = self.lock()?;
         if let Some(parent) = story.parent_id
             && !state.parent_usable(parent)
         {
             return Err(Error::ParentNotFound { id: parent });
         }
-        state.last_id += 1;
-        let story = story.into_story(state.last_id, now);
+        let last = state.last_numbers.entry(numbering.ordinal).or_default();
+        *last += 1;
+        let story = story.into_story(numbering.story_id(*last), now);
         state.stories.insert(story.id, story.clone());
         Ok(story)
     }
@@ -91,10 +99,13 @@ impl StoryRepository for MemoryStore {
 
     async fn list(&self, query: &StoryListQuery) -> Result<Page<Story>> {
         let state = self.lock()?;
-        let start = query.after.map_or(0, |cursor| cursor.id);
+        let (low, high) = query.numbering.id_range();
+        let start = query
+            .after
+            .map_or(low, |cursor| cursor.id.saturating_add(1).max(low));
         let mut matching = state
             .stories
-            .range(start.saturating_add(1)..)
+            .range(start..=high)
             .map(|(_, story)| story)
             .filter(|story| query.parent_id.is_none() || story.parent_id == query.parent_id)
             .filter(|story| query.status.is_none_or(|status| story.status == status));

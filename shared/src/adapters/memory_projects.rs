@@ -21,6 +21,7 @@ struct ProjectsState {
     keys: BTreeMap<String, String>,
     members: BTreeMap<(String, String), Membership>,
     audit: Vec<AuditEntry>,
+    last_ordinal: u32,
     unavailable: bool,
 }
 
@@ -38,6 +39,7 @@ impl MemoryProjects {
                     id: DEFAULT_PROJECT_ID.to_owned(),
                     key: "AIPM".to_owned(),
                     name: "AIPM".to_owned(),
+                    ordinal: 0,
                     repository: None,
                     archived: false,
                     admin_count: 1,
@@ -70,6 +72,30 @@ impl MemoryProjects {
                 added_by: None,
             },
         );
+    }
+
+    /// Adds a second project (`key`, ordinal 1) whose only member is `admin`, as a fixture.
+    pub fn add_project(&self, key: &str, admin: &str) {
+        let mut state = self.lock_any();
+        let mut project = state.projects[DEFAULT_PROJECT_ID].clone();
+        state.last_ordinal += 1;
+        project.ordinal = state.last_ordinal;
+        project.id = key.to_lowercase();
+        project.key = key.to_owned();
+        project.name = key.to_owned();
+        state.keys.insert(key.to_owned(), project.id.clone());
+        state.members.insert(
+            (project.id.clone(), admin.to_owned()),
+            Membership {
+                project_id: project.id.clone(),
+                member_sub: admin.to_owned(),
+                role: Role::Admin,
+                display_name: None,
+                added_at: chrono::Utc::now(),
+                added_by: None,
+            },
+        );
+        state.projects.insert(project.id.clone(), project);
     }
 
     pub fn set_unavailable(&self, unavailable: bool) {
@@ -129,6 +155,12 @@ impl ProjectDirectory for MemoryProjects {
     async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
         self.lock()?.audit.push(entry.clone());
         Ok(())
+    }
+
+    async fn allocate_ordinal(&self) -> Result<u32> {
+        let mut state = self.lock()?;
+        state.last_ordinal += 1;
+        Ok(state.last_ordinal)
     }
 
     async fn create_project(

@@ -13,7 +13,7 @@ use super::identity::{Caller, IdentityMode};
 use super::{Action, Decision, Facts, Standing, decide};
 use crate::error::{Error, Result};
 use crate::ports::ProjectDirectory;
-use crate::project::{AuditEntry, DEFAULT_PROJECT_ID, Project};
+use crate::project::{AuditEntry, DEFAULT_PROJECT_ID, Project, StoryNumbering};
 
 /// Which project a request acts in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,18 @@ pub enum ProjectRef<'a> {
     /// A project named in the path (`/projects/{key}/…`) by its key, current or from before a
     /// rename, or by its id (keys are capital letters only, ids never are).
     Key(&'a str),
+}
+
+impl<'a> ProjectRef<'a> {
+    /// The project a request names: `/projects/{key}/…` routes carry a `key` path parameter,
+    /// the older un-prefixed routes act on the default project.
+    pub fn of(request: &'a Request) -> Self {
+        use lambda_http::RequestExt;
+        request
+            .path_parameters_ref()
+            .and_then(|parameters| parameters.first("key"))
+            .map_or(ProjectRef::Default, ProjectRef::Key)
+    }
 }
 
 /// A person admitted to a project: who, where, and as what.
@@ -37,6 +49,42 @@ pub struct Access {
 }
 
 impl Access {
+    /// The story id if it belongs to this project; 404 otherwise, exactly as for a story that
+    /// does not exist, so a guessed id of another project reveals nothing.
+    pub fn story(&self, id: u64) -> Result<u64> {
+        if StoryNumbering::of(&self.project).holds(id) {
+            Ok(id)
+        } else {
+            Err(Error::StoryNotFound { id })
+        }
+    }
+
+    /// The story named by the request's `{id}` path parameter: 400 unless it is a story id,
+    /// 404 unless it is one of this project's.
+    pub fn path_story(&self, request: &Request) -> Result<u64> {
+        let raw = crate::http::path_parameter(request, "id").unwrap_or_default();
+        self.story(crate::validation::parse_story_id(&raw)?)
+    }
+
+    /// Where a story of this project is read, under the same routes the request came by.
+    pub fn story_location(&self, request: &Request, id: u64) -> String {
+        match ProjectRef::of(request) {
+            ProjectRef::Default => format!("/stories/{id}"),
+            ProjectRef::Key(_) => format!("/projects/{}/stories/{id}", self.project.key),
+        }
+    }
+
+    /// Whether a code task belongs to this project (its story does); another project's task is
+    /// answered as missing.
+    pub fn holds_task(&self, task: &crate::model::CodeTask) -> bool {
+        self.story(task.story_id).is_ok()
+    }
+
+    /// How the project numbers its stories.
+    pub fn numbering(&self) -> StoryNumbering {
+        StoryNumbering::of(&self.project)
+    }
+
     /// The policy's decision on `action` for this person here, without enforcing it (what the
     /// UI is told it may do).
     pub fn decide(&self, action: Action, owns_task: bool) -> Decision {

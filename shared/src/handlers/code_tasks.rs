@@ -20,11 +20,12 @@ pub(crate) async fn task_acted_on<K: CodeTaskRepository, G: ProjectDirectory>(
     request: &Request,
     action: Action,
 ) -> Result<(crate::authz::gate::Access, crate::model::CodeTask)> {
-    let access = gate.enter(request, ProjectRef::Default).await?;
+    let access = gate.enter(request, ProjectRef::of(request)).await?;
     let task_id = parse_task_id(&path_parameter(request, "taskId").unwrap_or_default())?;
     let task = tasks
         .get(&task_id)
         .await?
+        .filter(|task| access.holds_task(task))
         .ok_or(Error::TaskNotFound { task_id })?;
     gate.require_on_task(&access, action, &task, request.uri().path())
         .await?;
@@ -44,14 +45,16 @@ impl<K: CodeTaskRepository, G: ProjectDirectory> GetCodeTask<K, G> {
 
 impl<K: CodeTaskRepository, G: ProjectDirectory> Operation for GetCodeTask<K, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        self.gate
-            .admit(&request, ProjectRef::Default, Action::ViewProject)
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::of(&request), Action::ViewProject)
             .await?;
         let task_id = parse_task_id(&path_parameter(&request, "taskId").unwrap_or_default())?;
         let task = self
             .tasks
             .get(&task_id)
             .await?
+            .filter(|task| access.holds_task(task))
             .ok_or(Error::TaskNotFound { task_id })?;
         Ok(TaskView(&task).respond(StatusCode::OK))
     }

@@ -8,10 +8,10 @@ use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::views::TestView;
-use crate::http::{Operation, parse_json_body, path_parameter};
+use crate::http::{Operation, parse_json_body};
 use crate::model::AcceptanceTest;
 use crate::ports::{AcceptanceTestRepository, ProjectDirectory};
-use crate::validation::{CreateTestBody, parse_story_id, validate_new_test};
+use crate::validation::{CreateTestBody, validate_new_test};
 
 pub struct CreateAcceptanceTest<T, G> {
     tests: T,
@@ -32,10 +32,11 @@ fn new_test_id() -> String {
 
 impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for CreateAcceptanceTest<T, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        self.gate
-            .admit(&request, ProjectRef::Default, Action::EditTests)
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::of(&request), Action::EditTests)
             .await?;
-        let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let story_id = access.path_story(&request)?;
         let body: CreateTestBody = parse_json_body(&request)?;
         let new = validate_new_test(body)?;
         let now = Utc::now();

@@ -27,15 +27,24 @@ impl<R: StoryRepository, G: ProjectDirectory> Operation for CreateStory<R, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let access = self
             .gate
-            .admit(&request, ProjectRef::Default, Action::CreateStory)
+            .admit(&request, ProjectRef::of(&request), Action::CreateStory)
             .await?;
         let body: CreateStoryBody = parse_json_body(&request)?;
         let mut new_story = validate_new_story(body)?;
-        new_story.created_by = Some(access.caller.sub);
-        let story = self.stories.create(new_story, Utc::now()).await?;
+        if let Some(parent) = new_story.parent_id {
+            // A parent in another project is, from here, a parent that does not exist.
+            access
+                .story(parent)
+                .map_err(|_| Error::ParentNotFound { id: parent })?;
+        }
+        new_story.created_by = Some(access.caller.sub.clone());
+        let story = self
+            .stories
+            .create(access.numbering(), new_story, Utc::now())
+            .await?;
         tracing::info!(story_id = story.id, "story created");
         let mut response = StoryView::new(&story, &[]).respond(StatusCode::CREATED);
-        let location = HeaderValue::from_str(&format!("/stories/{}", story.id))
+        let location = HeaderValue::from_str(&access.story_location(&request, story.id))
             .map_err(|error| Error::Internal(error.to_string()))?;
         response.headers_mut().insert(header::LOCATION, location);
         Ok(response)
@@ -168,5 +177,118 @@ mod tests {
         operation.stories.set_unavailable(false);
         let response = post(&operation, r#"{"title":"t"}"#).await;
         assert_eq!(json(&response)["id"], 1);
+    }
+
+    #[tokio::test]
+    async fn each_project_numbers_its_own_stories_and_sees_only_them() {
+        use crate::adapters::memory_projects::{MemoryProjects, local_gate_over};
+        use crate::handlers::get_stories::GetStories;
+        use crate::handlers::get_story::GetStory;
+        use crate::handlers::test_support::with_path;
+        use lambda_http::RequestExt;
+        let projects = MemoryProjects::with_default_project();
+        projects.add_project("SHOP", "local-admin");
+        let store = MemoryStore::new();
+        let create = CreateStory::new(store.clone(), local_gate_over(projects.clone()));
+        let in_project = |request: Request, key: &str| {
+            let mut parameters = request
+                .path_parameters()
+                .iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect::<std::collections::HashMap<_, _>>();
+            parameters.insert("key".to_owned(), key.to_owned());
+            request.with_path_parameters(parameters)
+        };
+        let default_story = post(&create, r#"{"title":"Default one"}"#).await;
+        assert_eq!(json(&default_story)["id"], 1);
+        let shop_story = respond(
+            &create,
+            in_project(
+                request(
+                    Method::POST,
+                    "/projects/SHOP/stories",
+                    r#"{"title":"Shop one"}"#,
+                ),
+                "SHOP",
+            ),
+        )
+        .await;
+        assert_eq!(shop_story.status(), 201);
+        let shop_id = (1u64 << 32) + 1;
+        assert_eq!(json(&shop_story)["id"], shop_id, "SHOP-1");
+        assert_eq!(
+            shop_story.headers()["location"],
+            format!("/projects/SHOP/stories/{shop_id}").as_str()
+        );
+        // A parent from the other project does not exist from here.
+        let foreign_parent = respond(
+            &create,
+            in_project(
+                request(
+                    Method::POST,
+                    "/projects/SHOP/stories",
+                    r#"{"title":"Child","parentId":1}"#,
+                ),
+                "SHOP",
+            ),
+        )
+        .await;
+        assert_eq!(foreign_parent.status(), 400);
+        assert_eq!(error_code(&foreign_parent), "PARENT_NOT_FOUND");
+
+        let list = GetStories::new(store.clone(), local_gate_over(projects.clone()));
+        let listed = respond(
+            &list,
+            in_project(request(Method::GET, "/projects/SHOP/stories", ""), "SHOP"),
+        )
+        .await;
+        let titles: Vec<String> = json(&listed)["stories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|story| story["title"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(titles, ["Shop one"]);
+        let default_list = respond(&list, request(Method::GET, "/stories", "")).await;
+        assert_eq!(json(&default_list)["stories"].as_array().unwrap().len(), 1);
+
+        let get = GetStory::new(
+            store.clone(),
+            store.clone(),
+            store,
+            local_gate_over(projects),
+        );
+        let crossed = respond(
+            &get,
+            in_project(
+                with_path(
+                    request(Method::GET, "/projects/SHOP/stories/1", ""),
+                    "id",
+                    "1",
+                ),
+                "SHOP",
+            ),
+        )
+        .await;
+        assert_eq!(
+            crossed.status(),
+            404,
+            "the default project's story under SHOP"
+        );
+        assert_eq!(error_code(&crossed), "STORY_NOT_FOUND");
+        let old_route = respond(
+            &get,
+            with_path(
+                request(Method::GET, "/stories/x", ""),
+                "id",
+                &shop_id.to_string(),
+            ),
+        )
+        .await;
+        assert_eq!(
+            old_route.status(),
+            404,
+            "SHOP's story under the default project"
+        );
     }
 }

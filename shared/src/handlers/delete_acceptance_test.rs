@@ -8,7 +8,7 @@ use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::http::{Operation, path_parameter};
 use crate::ports::{AcceptanceTestRepository, ProjectDirectory};
-use crate::validation::{parse_story_id, parse_test_id};
+use crate::validation::parse_test_id;
 
 pub struct DeleteAcceptanceTest<T, G> {
     tests: T,
@@ -23,10 +23,11 @@ impl<T: AcceptanceTestRepository, G: ProjectDirectory> DeleteAcceptanceTest<T, G
 
 impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for DeleteAcceptanceTest<T, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        self.gate
-            .admit(&request, ProjectRef::Default, Action::EditTests)
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::of(&request), Action::EditTests)
             .await?;
-        let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let story_id = access.path_story(&request)?;
         let id = parse_test_id(&path_parameter(&request, "testId").unwrap_or_default())?;
         if !self.tests.delete(story_id, &id).await? {
             return Err(Error::TestNotFound { story_id, id });

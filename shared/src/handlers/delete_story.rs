@@ -108,9 +108,11 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Opera
         } else {
             Action::DeleteStory
         };
-        self.gate
-            .admit(&request, ProjectRef::Default, action)
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::of(&request), action)
             .await?;
+        let id = access.story(id)?;
         // No read first: marking the story for deletion finds out whether it exists.
         if cascade {
             self.delete_subtree(id).await?;
@@ -166,6 +168,7 @@ mod tests {
         assert!(
             StoryRepository::create(
                 &store,
+                Default::default(),
                 crate::model::NewStory {
                     created_by: None,
                     parent_id: Some(1),

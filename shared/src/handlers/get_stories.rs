@@ -33,11 +33,16 @@ struct StoryPage {
 
 impl<R: StoryRepository, G: ProjectDirectory> Operation for GetStories<R, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        self.gate
-            .admit(&request, ProjectRef::Default, Action::ViewProject)
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::of(&request), Action::ViewProject)
             .await?;
         let parameters = request.query_string_parameters_ref();
-        let query = StoryListQuery::parse(|name| parameters.and_then(|map| map.first(name)))?;
+        let mut query = StoryListQuery::parse(|name| parameters.and_then(|map| map.first(name)))?;
+        query.numbering = access.numbering();
+        if let Some(parent) = query.parent_id {
+            access.story(parent)?;
+        }
         let page = self.stories.list(&query).await?;
         Ok(json_response(
             StatusCode::OK,
@@ -78,7 +83,10 @@ mod tests {
                 story_point: None,
                 assignee_email: None,
             };
-            repository.create(new, Utc::now()).await.unwrap();
+            repository
+                .create(Default::default(), new, Utc::now())
+                .await
+                .unwrap();
         }
         GetStories::new(repository, local_gate())
     }

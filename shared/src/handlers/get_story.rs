@@ -7,11 +7,10 @@ use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::views::StoryView;
-use crate::http::{Operation, path_parameter};
+use crate::http::Operation;
 use crate::ports::{
     AcceptanceTestRepository, CodeTaskRepository, ProjectDirectory, StoryRepository,
 };
-use crate::validation::parse_story_id;
 
 pub struct GetStory<S, T, K, G> {
     stories: S,
@@ -39,10 +38,11 @@ where
     G: ProjectDirectory,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        self.gate
-            .admit(&request, ProjectRef::Default, Action::ViewProject)
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::of(&request), Action::ViewProject)
             .await?;
-        let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let id = access.path_story(&request)?;
         // Four independent reads in one round trip.
         let (story, tests, children, tasks) = tokio::join!(
             self.stories.get(id),

@@ -92,7 +92,10 @@ pub(crate) mod test_support {
             story_point: Some(3),
             assignee_email: None,
         };
-        store.create(new, chrono::Utc::now()).await.unwrap()
+        store
+            .create(Default::default(), new, chrono::Utc::now())
+            .await
+            .unwrap()
     }
 
     pub async fn seed_test(

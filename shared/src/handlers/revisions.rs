@@ -12,10 +12,9 @@ use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, FieldError, Result};
 use crate::handlers::follow_ups::{self, Started};
 use crate::handlers::views::TaskView;
-use crate::http::{Operation, parse_json_body, path_parameter};
+use crate::http::{Operation, parse_json_body};
 use crate::model::{StoryStatus, Trigger, TriggerKind};
 use crate::ports::{CodeHost, CodeTaskRepository, ProjectDirectory, StoryRepository, TaskQueue};
-use crate::validation::parse_story_id;
 
 pub const FEEDBACK_MAX_CHARS: usize = 4_000;
 
@@ -74,8 +73,8 @@ where
     G: ProjectDirectory,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        let access = self.gate.enter(&request, ProjectRef::Default).await?;
-        let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let access = self.gate.enter(&request, ProjectRef::of(&request)).await?;
+        let story_id = access.path_story(&request)?;
         let feedback = feedback_from(parse_json_body(&request)?)?;
         let story = self
             .stories

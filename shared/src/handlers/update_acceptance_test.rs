@@ -10,9 +10,7 @@ use crate::error::{Error, Result};
 use crate::handlers::views::TestView;
 use crate::http::{Operation, header, parse_json_body, path_parameter};
 use crate::ports::{AcceptanceTestRepository, ProjectDirectory, TestUpdateOutcome};
-use crate::validation::{
-    UpdateTestBody, parse_if_match, parse_story_id, parse_test_id, validate_test_changes,
-};
+use crate::validation::{UpdateTestBody, parse_if_match, parse_test_id, validate_test_changes};
 
 pub struct UpdateAcceptanceTest<T, G> {
     tests: T,
@@ -27,10 +25,11 @@ impl<T: AcceptanceTestRepository, G: ProjectDirectory> UpdateAcceptanceTest<T, G
 
 impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for UpdateAcceptanceTest<T, G> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        self.gate
-            .admit(&request, ProjectRef::Default, Action::EditTests)
+        let access = self
+            .gate
+            .admit(&request, ProjectRef::of(&request), Action::EditTests)
             .await?;
-        let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let story_id = access.path_story(&request)?;
         let id = parse_test_id(&path_parameter(&request, "testId").unwrap_or_default())?;
         let if_match = parse_if_match(header(&request, "if-match"))?;
         let body: UpdateTestBody = parse_json_body(&request)?;

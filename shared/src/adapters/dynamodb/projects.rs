@@ -223,6 +223,28 @@ impl ProjectDirectory for DynamoProjectDirectory {
         Ok(())
     }
 
+    async fn allocate_ordinal(&self) -> Result<u32> {
+        const LAST: &str = "lastOrdinal";
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key("counter#projects".into(), "counter".into())))
+            .update_expression("ADD #last :one")
+            .expression_attribute_names("#last", LAST)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|error| sdk_error(PROJECTS, error))?;
+        output
+            .attributes()
+            .and_then(|attributes| attributes.get(LAST))
+            .and_then(|value| value.as_n().ok())
+            .and_then(|number| number.parse().ok())
+            .ok_or_else(|| Error::Internal("the project counter returned no ordinal".into()))
+    }
+
     async fn create_project(
         &self,
         project: &Project,

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::model::{NewStory, Story, StorySummary};
 use crate::pagination::{Cursor, PAGE_BYTE_BUDGET, Page, StoryListQuery};
 use crate::ports::{MAX_CHILDREN, StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome};
+use crate::project::StoryNumbering;
 
 pub(crate) const STORIES: &str = "stories table";
 /// A story may take children (and acceptance tests) only while it exists and is not being
@@ -24,8 +25,8 @@ pub(crate) const STORIES: &str = "stories table";
 pub(crate) const USABLE_PARENT: &str = "attribute_exists(id) AND attribute_not_exists(deleting)";
 /// The global secondary index on `parentId` declared in template.yaml.
 pub const PARENT_INDEX: &str = "parentId-index";
-/// Story ids come from an atomic counter kept in the stories table under this reserved id.
-const COUNTER_ID: &str = "0";
+/// Story numbers come from an atomic counter per project, kept in the stories table under
+/// the project's number 0 (the default project's is id 0, as before projects).
 const COUNTER_ATTRIBUTE: &str = "lastStoryId";
 /// An id collision can only follow a counter reset or restore; a few fresh ids settle it.
 const ID_ATTEMPTS: usize = 5;
@@ -46,12 +47,12 @@ impl DynamoStoryRepository {
         }
     }
 
-    async fn allocate_id(&self) -> Result<u64> {
+    async fn allocate_id(&self, numbering: StoryNumbering) -> Result<u64> {
         let output = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("id", AttributeValue::N(COUNTER_ID.into()))
+            .key("id", AttributeValue::N(numbering.counter_id().to_string()))
             .update_expression("ADD #last :one")
             .expression_attribute_names("#last", COUNTER_ATTRIBUTE)
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -63,8 +64,11 @@ impl DynamoStoryRepository {
             .attributes()
             .and_then(|attributes| attributes.get(COUNTER_ATTRIBUTE))
             .and_then(|value| value.as_n().ok())
-            .and_then(|number| number.parse().ok())
-            .ok_or_else(|| Error::Internal("the story id counter returned no number".into()))
+            .and_then(|number| number.parse::<u32>().ok())
+            .map(|number| numbering.story_id(number))
+            .ok_or_else(|| {
+                Error::Internal("the story counter returned no number a story id can hold".into())
+            })
     }
 
     /// Writes the story only if its id is free and, for a child, only if the parent exists at
@@ -120,13 +124,16 @@ impl DynamoStoryRepository {
     ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<Cursor>)> {
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
         let start = after.map(|cursor| self.start_key(cursor));
-        // The filter both reads share; the id counter lives at id 0, so a Scan skips it.
+        // The filter both reads share. A Scan keeps the project's id range, which leaves out
+        // its counter and every other project's stories.
         let mut filters = Vec::new();
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         if query.parent_id.is_none() {
-            filters.push("id > :counter");
-            values.insert(":counter".to_owned(), AttributeValue::N(COUNTER_ID.into()));
+            let (low, high) = query.numbering.id_range();
+            filters.push("id BETWEEN :low AND :high");
+            values.insert(":low".to_owned(), AttributeValue::N(low.to_string()));
+            values.insert(":high".to_owned(), AttributeValue::N(high.to_string()));
         }
         if let Some(status) = query.status {
             filters.push("#status = :status");
@@ -333,9 +340,14 @@ impl DynamoStoryRepository {
 }
 
 impl StoryRepository for DynamoStoryRepository {
-    async fn create(&self, story: NewStory, now: DateTime<Utc>) -> Result<Story> {
+    async fn create(
+        &self,
+        numbering: StoryNumbering,
+        story: NewStory,
+        now: DateTime<Utc>,
+    ) -> Result<Story> {
         for _ in 0..ID_ATTEMPTS {
-            let id = self.allocate_id().await?;
+            let id = self.allocate_id(numbering).await?;
             let stored = story.clone().into_story(id, now);
             match self.put_new(&stored).await? {
                 PutOutcome::Stored => return Ok(stored),
@@ -353,7 +365,8 @@ impl StoryRepository for DynamoStoryRepository {
     }
 
     async fn get(&self, id: u64) -> Result<Option<Story>> {
-        if id == 0 {
+        if StoryNumbering::number(id) == 0 {
+            // A project's counter, not a story.
             return Ok(None);
         }
         // Strongly consistent: a client reading its own write must see it.

@@ -16,7 +16,7 @@ pub use assistant::{Assistant, Provenance};
 use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, FieldError, Result};
-use crate::http::{Operation, json_response, parse_json_body, path_parameter};
+use crate::http::{Operation, json_response, parse_json_body};
 use crate::ports::{
     AcceptanceTestRepository, AssistLedger, JsonTask, LanguageModel, ProjectDirectory,
     StoryRepository,
@@ -28,7 +28,6 @@ use crate::rules::drafts::{
 };
 use crate::rules::gwt::{GwtHealth, gwt_health};
 use crate::rules::invest::{InvestAnalysis, analyze};
-use crate::validation::parse_story_id;
 
 /// A draft answers within this, model included: far inside API Gateway's 30 s.
 pub const DRAFT_BUDGET: Duration = Duration::from_secs(20);
@@ -103,18 +102,18 @@ where
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let access = self
             .gate
-            .admit(&request, ProjectRef::Default, Action::UseAiAssist)
+            .admit(&request, ProjectRef::of(&request), Action::UseAiAssist)
             .await?;
         let body: StoryDraftBody = parse_json_body(&request)?;
         let idea = body.idea.trim().to_owned();
         check_idea(&idea, "idea", true)?;
         let parent = match body.parent_id {
             Some(id) => {
-                let story = self
-                    .stories
-                    .get(id)
-                    .await?
-                    .ok_or(Error::ParentNotFound { id })?;
+                let story = match access.story(id) {
+                    Ok(id) => self.stories.get(id).await?,
+                    Err(_) => None,
+                }
+                .ok_or(Error::ParentNotFound { id })?;
                 Some(ParentContext {
                     title: story.title,
                     as_a: story.as_a,
@@ -213,9 +212,9 @@ where
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let access = self
             .gate
-            .admit(&request, ProjectRef::Default, Action::UseAiAssist)
+            .admit(&request, ProjectRef::of(&request), Action::UseAiAssist)
             .await?;
-        let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let story_id = access.path_story(&request)?;
         let empty = request.body().as_ref().iter().all(u8::is_ascii_whitespace);
         let body: TestDraftBody = if empty {
             TestDraftBody::default()

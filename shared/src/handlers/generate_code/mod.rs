@@ -16,7 +16,7 @@ use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::follow_ups::pull_request_task;
 use crate::handlers::views::TaskView;
-use crate::http::{Operation, parse_json_body, path_parameter};
+use crate::http::{Operation, parse_json_body};
 use crate::model::{CodeTask, HandOffStage, Story, StoryStatus, TaskStatus};
 use crate::ports::{
     AcceptanceTestRepository, CodeHost, CodeTaskRepository, CreateTaskOutcome, ProjectDirectory,
@@ -25,7 +25,6 @@ use crate::ports::{
 use crate::rules::brief::{
     BRIEF_PATH, branch_name, pull_request_body, request_fingerprint, task_brief, task_id_for_key,
 };
-use crate::validation::parse_story_id;
 
 pub const INSTRUCTIONS_MAX_CHARS: usize = 4_000;
 /// How long a request may take to hand a task off before another request may take over (a
@@ -71,7 +70,8 @@ where
     }
 
     /// Branch, brief, draft pull request, queue: each skipped if already done.
-    async fn hand_off(&self, story: &Story, mut task: CodeTask) -> Result<CodeTask> {
+    /// `label` is how people know the story: `KEY-n`.
+    async fn hand_off(&self, story: &Story, label: &str, mut task: CodeTask) -> Result<CodeTask> {
         if task.hand_off < HandOffStage::PullRequestOpened {
             let tests = self.tests.list(story.id).await?;
             self.host.ensure_branch(&task.branch).await?;
@@ -81,14 +81,14 @@ where
                     &task.branch,
                     BRIEF_PATH,
                     &brief,
-                    &format!("Add the brief for story {}", story.id),
+                    &format!("Add the brief for {label}"),
                 )
                 .await?;
             let pull = self
                 .host
                 .ensure_draft_pull_request(
                     &task.branch,
-                    &format!("Story {}: {}", story.id, story.title),
+                    &format!("{label}: {}", story.title),
                     &pull_request_body(story, &task.task_id, &tests),
                 )
                 .await?;
@@ -115,9 +115,14 @@ where
     }
 
     /// Hands off; on failure releases the claim so that the client's retry resumes at once.
-    async fn hand_off_or_release(&self, story: &Story, task: CodeTask) -> Result<CodeTask> {
+    async fn hand_off_or_release(
+        &self,
+        story: &Story,
+        label: &str,
+        task: CodeTask,
+    ) -> Result<CodeTask> {
         let task_id = task.task_id.clone();
-        match self.hand_off(story, task).await {
+        match self.hand_off(story, label, task).await {
             Ok(task) => Ok(task),
             Err(error) => {
                 if let Err(release) = self.tasks.release_hand_off(&task_id).await {
@@ -132,6 +137,7 @@ where
     async fn existing(
         &self,
         story: &Story,
+        label: &str,
         task: CodeTask,
         key: Option<&str>,
         fingerprint: &str,
@@ -147,7 +153,7 @@ where
             && task.hand_off_until.is_none_or(|until| until < Utc::now());
         if stalled {
             tracing::info!(task_id = %task.task_id, stage = ?task.hand_off, "resuming a hand-off");
-            let task = self.hand_off_or_release(story, task).await?;
+            let task = self.hand_off_or_release(story, label, task).await?;
             return Ok(TaskView(&task).respond(StatusCode::ACCEPTED));
         }
         if same_key || (task.status.is_active() && task.hand_off < HandOffStage::Enqueued) {
@@ -202,9 +208,10 @@ where
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let access = self
             .gate
-            .admit(&request, ProjectRef::Default, Action::GenerateCode)
+            .admit(&request, ProjectRef::of(&request), Action::GenerateCode)
             .await?;
-        let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let story_id = access.path_story(&request)?;
+        let label = crate::project::story_key(&access.project.key, story_id);
         let key = idempotency_key(&request)?;
         let empty_body = request.body().as_ref().iter().all(u8::is_ascii_whitespace);
         let body: GenerateCodeBody = if empty_body {
@@ -242,13 +249,13 @@ where
             // The same key always names the same task, finished or not.
             if let Some(task) = keyed_task? {
                 return self
-                    .existing(&story, task, key.as_deref(), &fingerprint)
+                    .existing(&story, &label, task, key.as_deref(), &fingerprint)
                     .await;
             }
             if let Some(active) = &story.active_task_id {
                 if let Some(task) = self.tasks.get(active).await? {
                     return self
-                        .existing(&story, task, key.as_deref(), &fingerprint)
+                        .existing(&story, &label, task, key.as_deref(), &fingerprint)
                         .await;
                 }
                 return Err(Error::ActiveTaskExists {
@@ -278,7 +285,7 @@ where
                 CreateTaskOutcome::Created => {
                     tracing::info!(task_id = %task.task_id, story_id, "code task recorded");
                     crate::telemetry::count_task_created();
-                    let task = self.hand_off_or_release(&story, task).await?;
+                    let task = self.hand_off_or_release(&story, &label, task).await?;
                     return Ok(TaskView(&task).respond(StatusCode::ACCEPTED));
                 }
                 // Another request won a race on the same key or the story: look again.

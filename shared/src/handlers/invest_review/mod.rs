@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
-use crate::http::{Operation, json_response, path_parameter};
+use crate::http::{Operation, json_response};
 use crate::model::{AiReview, ReviewStatus};
 use crate::ports::{
     AcceptanceTestRepository, AiFailure, Allowance, AssistLedger, JsonTask, LanguageModel,
@@ -21,7 +21,6 @@ use crate::rules::review::{
     REVIEW_MAX_TOKENS, REVIEW_PROMPT_VERSION, REVIEW_SYSTEM_PROMPT, content_hash,
     read_review_answer, review_schema, review_user_message, score,
 };
-use crate::validation::parse_story_id;
 
 /// Reviews per person per hour.
 pub const REVIEWS_PER_HOUR: u32 = 30;
@@ -64,9 +63,9 @@ where
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let access = self
             .gate
-            .admit(&request, ProjectRef::Default, Action::UseAiAssist)
+            .admit(&request, ProjectRef::of(&request), Action::UseAiAssist)
             .await?;
-        let story_id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let story_id = access.path_story(&request)?;
         if !self.enabled {
             return Err(Error::AiDisabled);
         }

@@ -160,10 +160,13 @@ impl<G: ProjectDirectory> Operation for CreateProject<G> {
             return Err(Error::Validation(problems));
         };
         let now = Utc::now();
+        // An ordinal lost to a taken key is a gap in the id space, nothing more.
+        let ordinal = self.gate.projects().allocate_ordinal().await?;
         let project = Project {
             id: uuid::Uuid::new_v4().simple().to_string(),
             key: body.key,
             name,
+            ordinal,
             repository,
             archived: false,
             admin_count: 1,

@@ -9,7 +9,7 @@ use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::views::StoryView;
-use crate::http::{Operation, header, parse_json_body, path_parameter};
+use crate::http::{Operation, header, parse_json_body};
 use crate::model::{AcceptanceTest, Story, StoryStatus};
 use crate::ports::{
     AcceptanceTestRepository, ProjectDirectory, StoryChanges, StoryRepository, UpdateGuard,
@@ -17,7 +17,7 @@ use crate::ports::{
 };
 use crate::rules::invest::analyze;
 use crate::rules::workflow::{TransitionContext, check_transition};
-use crate::validation::{UpdateStoryBody, parse_if_match, parse_story_id, validate_story_changes};
+use crate::validation::{UpdateStoryBody, parse_if_match, validate_story_changes};
 
 /// Without a client version, a write that lost a race is re-read and retried this many times.
 const UPDATE_ATTEMPTS: usize = 8;
@@ -94,8 +94,8 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Opera
     for UpdateStory<S, T, G>
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
-        let access = self.gate.enter(&request, ProjectRef::Default).await?;
-        let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
+        let access = self.gate.enter(&request, ProjectRef::of(&request)).await?;
+        let id = access.path_story(&request)?;
         let if_match = parse_if_match(header(&request, "if-match"))?;
         let body: UpdateStoryBody = parse_json_body(&request)?;
         let (mut requested, body_version) = validate_story_changes(body)?;
@@ -135,6 +135,10 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Opera
             if let Some(Some(parent)) = changes.parent_id
                 && current.parent_id != Some(parent)
             {
+                // A parent in another project does not exist from here.
+                access
+                    .story(parent)
+                    .map_err(|_| Error::ParentNotFound { id: parent })?;
                 self.check_new_parent(id, parent).await?;
             }
             if let Some(target) = changes.status.filter(|target| *target != current.status) {

@@ -397,7 +397,7 @@ async fn memory_store(count: usize) -> MemoryStore {
     let store = MemoryStore::new();
     for n in 0..count {
         store
-            .create(new_story(n), chrono::Utc::now())
+            .create(Default::default(), new_story(n), chrono::Utc::now())
             .await
             .expect("the in-memory store takes a story");
     }
