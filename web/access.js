@@ -5,17 +5,17 @@
 import { html } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { setState, getState } from './store.js';
-
-// Today's stories belong to the default project; `default` addresses it by its id.
-const PROJECT = 'default';
+import { currentProject } from './project.js';
 
 export async function loadAccess() {
+  const project = currentProject();
   setState({ access: { ...(getState().access || {}), loading: true, error: null } });
   try {
-    const { data } = await api('GET', `/projects/${PROJECT}/me`);
-    setState({ access: { loading: false, error: null, ...data } });
+    const { data } = await api('GET', `/projects/${encodeURIComponent(project)}/me`);
+    // A project switched meanwhile has its own answer coming.
+    if (currentProject() === project) setState({ access: { loading: false, error: null, ...data } });
   } catch (failure) {
-    setState({ access: { loading: false, error: failure } });
+    if (currentProject() === project) setState({ access: { loading: false, error: failure } });
   }
 }
 

@@ -1,12 +1,15 @@
-// app.js — the page's entry: reads config.json, finishes a sign-in round trip, loads the first
-// page of stories, and renders the views from the one store whenever it changes.
+// app.js — the page's entry: reads config.json, finishes a sign-in round trip, opens the project
+// the address names (or the one opened last), loads its first page of stories, and renders the
+// views from the one store whenever it changes.
 
 import { html, render } from './vendor-htm-preact.js';
 import * as auth from './auth.js';
 import * as person from './person.js';
 import { loadAccess } from './access.js';
 import { getState, setState, subscribe } from './store.js';
-import { parseRoute } from './router.js';
+import { PROJECTS_HREF, href, parseRoute } from './router.js';
+import { lastProject, rememberProject } from './project.js';
+import { MyProjects } from './projects.js';
 import { initialStories, loadStories } from './stories.js';
 import { Header } from './header.js';
 import { StoryTree } from './tree.js';
@@ -23,13 +26,15 @@ function NoAccess({ error }) {
     <p>${hidden
       ? 'Either it does not exist or you are not one of its members. Ask one of its admins to add you.'
       : error.message}</p>
-    ${hidden ? null : html`<button type="button" onClick=${loadAccess}>Try again</button>`}
+    ${hidden ? html`<p><a href=${PROJECTS_HREF}>See your projects</a></p>` : html`<button type="button" onClick=${loadAccess}>Try again</button>`}
   </section>`;
 }
 
 function App({ state }) {
-  const { config, route, stories, story, health, signInError, access } = state;
-  const main = access?.error && (access.error.status === 404 || !access.permissions)
+  const { config, route, stories, story, health, signInError, access, projects } = state;
+  const main = route.view === 'projects'
+    ? html`<${MyProjects} projects=${projects} />`
+    : access?.error && (access.error.status === 404 || !access.permissions)
     ? html`<${NoAccess} error=${access.error} />`
     : route.view === 'board'
     ? html`<${Board} stories=${stories} />`
@@ -43,7 +48,7 @@ function App({ state }) {
             ? html`<${DraftFromIdea} />`
             : html`<section class="story-page placeholder"><p class="muted">Select a story in the tree, or create one.</p></section>`}
       </div>`;
-  return html`<${Header} config=${config} health=${health} route=${route} access=${access} />
+  return html`<${Header} config=${config} health=${health} route=${route} access=${access} projects=${projects} />
     ${signInError ? html`<div class="banner"><${ErrorNote} error=${{ message: signInError }} /></div>` : null}
     <main id="main">${main}</main>`;
 }
@@ -66,10 +71,16 @@ async function start() {
   auth.configure(config);
   person.configure(config);
   const signInError = await auth.completeSignIn();
+  // A bare address opens the project this browser had open last; a link names its project.
+  const landing = parseRoute(location.hash);
+  if (!landing.project && landing.view === 'home' && lastProject()) {
+    history.replaceState(null, '', href('/', lastProject()));
+  }
   setState({
     config,
     signInError,
     route: parseRoute(location.hash),
+    projects: {},
     stories: initialStories(),
     story: { id: null, detail: null, loading: false, error: null },
     health: {},
@@ -90,12 +101,34 @@ async function start() {
   };
   root.innerHTML = '';
   subscribe(draw);
-  window.addEventListener('hashchange', () => setState({ route: parseRoute(location.hash) }));
+  openProject = getState().route.project;
+  window.addEventListener('hashchange', () => {
+    const route = parseRoute(location.hash);
+    setState({ route });
+    // The projects page belongs to no project: what was open stays loaded behind it.
+    if (route.view !== 'projects' && route.project !== openProject) enterProject(route.project);
+  });
   draw();
   if (auth.enabled() && !auth.accessToken()) {
     auth.signIn();
     return;
   }
+  loadAccess();
+  loadStories();
+}
+
+/** The project whose stories and access are loaded (null: the default project). */
+let openProject = null;
+
+/** Everything shown is of one project: switching drops the last one's stories and access. */
+function enterProject(key) {
+  openProject = key;
+  rememberProject(key);
+  setState({
+    stories: initialStories(),
+    story: { id: null, detail: null, loading: false, error: null },
+    access: { loading: true },
+  });
   loadAccess();
   loadStories();
 }

@@ -8,16 +8,17 @@ import { Refusal, StatusChip, STATUSES, nextStatuses } from './ui.js';
 import { changeStatus, loadStories } from './stories.js';
 import { ErrorNote } from './ui.js';
 import { can } from './access.js';
+import { storyLabel } from './project.js';
 
 function Card({ story, byId, onMove, moving, error }) {
   const options = nextStatuses(story);
   const mayMove = can('changeStatus');
   return html`<li class="card" draggable="true" data-id=${story.id}
       onDragStart=${(event) => { event.dataTransfer.setData('text/plain', String(story.id)); event.dataTransfer.effectAllowed = 'move'; }}>
-    <a href=${storyHref(story.id)}>#${story.id} ${story.title}</a>
+    <a href=${storyHref(story.id)}>${storyLabel(story.id)} ${story.title}</a>
     <div class="card-foot">
       <${StatusChip} status=${story.status} />
-      <label class="visually-hidden" for=${`move-${story.id}`}>Move story ${story.id} to</label>
+      <label class="visually-hidden" for=${`move-${story.id}`}>Move ${storyLabel(story.id)} to</label>
       <select id=${`move-${story.id}`} disabled=${moving || !mayMove.allowed} value=""
         title=${mayMove.reason || undefined}
         onChange=${(event) => { const to = event.target.value; event.target.value = ''; if (to) onMove(story, to); }}>

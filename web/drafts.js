@@ -8,6 +8,7 @@ import { ErrorNote, useAction } from './ui.js';
 import { createStory, loadStory } from './stories.js';
 import { navigate, storyHref } from './router.js';
 import { can } from './access.js';
+import { scoped, storyLabel } from './project.js';
 
 const POINTS = ['', '1', '2', '3', '5', '8', '13'];
 
@@ -71,7 +72,7 @@ export function DraftFromIdea() {
   const [tests, setTests] = useState([]);
   const [created, setCreated] = useState(null);
   const [draft, drafting, draftError] = useAction(async (regenerate = false) => {
-    const { data } = await api('POST', '/story-drafts', { body: { idea: idea.trim(), regenerate } });
+    const { data } = await api('POST', scoped('/story-drafts'), { body: { idea: idea.trim(), regenerate } });
     setResult(data);
     const { acceptanceTests, storyPoint, ...rest } = data.draft;
     setFields({ ...rest, storyPoint: storyPoint ? String(storyPoint) : '' });
@@ -91,7 +92,7 @@ export function DraftFromIdea() {
     const kept = tests.filter((test) => test.keep);
     for (let index = story.savedTests || 0; index < kept.length; index += 1) {
       const test = kept[index];
-      await api('POST', `/stories/${story.id}/tests`, {
+      await api('POST', scoped(`/stories/${story.id}/tests`), {
         body: { title: test.title.trim(), given: lines(test.given), when: lines(test.when), then: lines(test.then) },
       });
       story = { ...story, savedTests: index + 1 };
@@ -150,7 +151,7 @@ export function DraftFromIdea() {
       <div class="actions">
         <button type="submit" class="primary" disabled=${creating || !fields.title.trim()}>
           ${creating ? 'Creating…' : `Create story with ${kept} test${kept === 1 ? '' : 's'}`}</button>
-        ${created ? html`<span class="muted">Story #${created.id} is created; ${created.savedTests} of ${kept} tests saved.</span>` : null}
+        ${created ? html`<span class="muted">${storyLabel(created.id)} is created; ${created.savedTests} of ${kept} tests saved.</span>` : null}
       </div>
       <${ErrorNote} error=${createError} onRetry=${create} />
     </form>` : null}
@@ -164,13 +165,13 @@ export function SuggestTests({ story }) {
   const [added, setAdded] = useState([]);
   const [suggest, suggesting, suggestError] = useAction(async () => {
     const body = focus.trim() ? { idea: focus.trim() } : {};
-    const { data } = await api('POST', `/stories/${story.id}/test-drafts`, { body });
+    const { data } = await api('POST', scoped(`/stories/${story.id}/test-drafts`), { body });
     setResult(data);
     setAdded([]);
   });
   const [add, adding, addError] = useAction(async (index) => {
     const test = result.acceptanceTests[index];
-    await api('POST', `/stories/${story.id}/tests`, {
+    await api('POST', scoped(`/stories/${story.id}/tests`), {
       body: { title: test.title, given: test.given, when: test.when, then: test.then },
     });
     setAdded([...added, index]);

@@ -1,11 +1,13 @@
-// header.js — always visible: the product name, the views, the stage (local, dev, prod) and the
-// backend's health from GET /health, checked every 30 s.
+// header.js — always visible: the product name, the project switcher, the views, the stage
+// (local, dev, prod) and the backend's health from GET /health, checked every 30 s.
 
 import { html, useEffect } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { update } from './store.js';
 import * as auth from './auth.js';
 import { currentPerson, localPeople, switchPerson } from './person.js';
+import { loadMyProjects } from './project.js';
+import { PROJECTS_HREF, href, navigate } from './router.js';
 
 const HEALTH_EVERY_MS = 30000;
 
@@ -28,11 +30,27 @@ function Who({ access }) {
       <select aria-label="Acting as (local people)" value=${me?.sub} onChange=${(event) => switchPerson(event.target.value)}>
         ${people.map((person) => html`<option value=${person.sub}>${person.name}</option>`)}
       </select></label>` : null}
-    ${access?.project ? html`<span class="project-role" title="Your role in this project">${access.project.name} · <strong>${role}</strong></span>` : null}
+    ${role ? html`<span class="project-role" title="Your role in this project"><strong>${role}</strong></span>` : null}
   </span>`;
 }
 
-export function Header({ config, health, route, access }) {
+/** The project the page is in, and a menu of the person's other projects. */
+function ProjectSwitcher({ access, projects }) {
+  useEffect(() => { if (!projects?.list && !projects?.loading) loadMyProjects(); }, []);
+  const current = access?.project;
+  const list = projects?.list || [];
+  const known = current && list.some(({ project }) => project.key === current.key);
+  const options = known || !current ? list : [{ project: current }, ...list];
+  return html`<label class="project-switcher"><span class="visually-hidden">Project</span>
+    <select aria-label="Project" value=${current?.key || ''}
+      onChange=${(event) => navigate(event.target.value === '' ? PROJECTS_HREF : href('/', event.target.value))}>
+      ${current ? null : html`<option value="">Projects…</option>`}
+      ${options.map(({ project }) => html`<option value=${project.key}>${project.key} · ${project.name}${project.archived ? ' (archived)' : ''}</option>`)}
+      <option value="">All my projects…</option>
+    </select></label>`;
+}
+
+export function Header({ config, health, route, access, projects }) {
   useEffect(() => {
     checkHealth();
     const timer = setInterval(checkHealth, HEALTH_EVERY_MS);
@@ -44,11 +62,13 @@ export function Header({ config, health, route, access }) {
     unreachable: 'Backend unreachable',
   }[health.status] || 'Checking backend…';
   return html`<header class="top">
-    <a class="brand" href="#/">AIPM</a>
+    <a class="brand" href=${href('/')}>AIPM</a>
+    <${ProjectSwitcher} access=${access} projects=${projects} />
     <nav aria-label="Views">
-      <a href="#/" aria-current=${route.view !== 'board' && route.view !== 'people' ? 'page' : undefined}>Stories</a>
-      <a href="#/board" aria-current=${route.view === 'board' ? 'page' : undefined}>Board</a>
-      <a href="#/people" aria-current=${route.view === 'people' ? 'page' : undefined}>People</a>
+      <a href=${href('/')} aria-current=${['home', 'story', 'draft'].includes(route.view) ? 'page' : undefined}>Stories</a>
+      <a href=${href('/board')} aria-current=${route.view === 'board' ? 'page' : undefined}>Board</a>
+      <a href=${href('/people')} aria-current=${route.view === 'people' ? 'page' : undefined}>People</a>
+      <a href=${PROJECTS_HREF} aria-current=${route.view === 'projects' ? 'page' : undefined}>Projects</a>
     </nav>
     <span class=${`stage stage-${config.stage}`} title="Stage">${config.stage}</span>
     <button type="button" class=${`health health-${health.status || 'unknown'}`} onClick=${checkHealth}

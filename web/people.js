@@ -1,4 +1,4 @@
-// people.js — the project's people: every member with their role (GET /projects/default/members);
+// people.js — the project's people: every member with their role (GET /projects/{key}/members);
 // an admin changes a role from the menu beside a name, removes someone, or adds a person by
 // their sign-in subject. A refusal (the last admin, a role too low) is shown on that row.
 
@@ -6,13 +6,13 @@ import { html, useState, useEffect } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { ErrorNote, useAction } from './ui.js';
 import { Why, can, loadAccess } from './access.js';
+import { currentProject } from './project.js';
 
-const PROJECT = 'default';
 const ROLES = ['viewer', 'contributor', 'maintainer', 'admin'];
 
 function MemberRow({ member, onChanged, manage }) {
   const [change, busy, error] = useAction(async (role) => {
-    const path = `/projects/${PROJECT}/members/${encodeURIComponent(member.sub)}`;
+    const path = `/projects/${encodeURIComponent(currentProject())}/members/${encodeURIComponent(member.sub)}`;
     if (role === null) await api('DELETE', path);
     else await api('PUT', path, { body: { role } });
     await onChanged();
@@ -34,7 +34,7 @@ function AddPerson({ onChanged, manage }) {
   const [sub, setSub] = useState('');
   const [role, setRole] = useState('viewer');
   const [add, busy, error] = useAction(async () => {
-    await api('PUT', `/projects/${PROJECT}/members/${encodeURIComponent(sub.trim())}`, { body: { role } });
+    await api('PUT', `/projects/${encodeURIComponent(currentProject())}/members/${encodeURIComponent(sub.trim())}`, { body: { role } });
     setSub('');
     await onChanged();
   });
@@ -54,7 +54,7 @@ function AddPerson({ onChanged, manage }) {
 export function People() {
   const [members, setMembers] = useState(null);
   const [load, loading, error] = useAction(async () => {
-    const { data } = await api('GET', `/projects/${PROJECT}/members`);
+    const { data } = await api('GET', `/projects/${encodeURIComponent(currentProject())}/members`);
     setMembers(data.members);
   });
   // A change to one's own role changes what the page may offer.

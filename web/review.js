@@ -7,6 +7,7 @@ import { api } from './api.js';
 import { ErrorNote, useAction } from './ui.js';
 import { loadStory } from './stories.js';
 import { can } from './access.js';
+import { scoped } from './project.js';
 
 const POLL_MS = 2000;
 const VERDICT_MARK = { pass: '✓', concern: '~', fail: '!' };
@@ -15,7 +16,7 @@ export function AiReviewPanel({ story }) {
   const review = story.aiReview;
   const pending = review?.status === 'pending';
   const [ask, asking, error] = useAction(async () => {
-    await api('POST', `/stories/${story.id}/invest-review`);
+    await api('POST', scoped(`/stories/${story.id}/invest-review`));
     await loadStory(story.id);
   });
   // While the review runs, the story is read again until it is there.

@@ -7,6 +7,7 @@ import { api } from './api.js';
 import { ErrorNote, formatTime, useAction } from './ui.js';
 import { loadStory } from './stories.js';
 import { Why, can, startedByMe } from './access.js';
+import { scoped } from './project.js';
 
 const RETRYABLE = new Set(['failed', 'timed_out', 'cancelled']);
 const FEEDBACK_MAX = 4000;
@@ -72,7 +73,7 @@ export function RequestChanges({ story, pull }) {
   const [outcome, setOutcome] = useState(null);
   const [send, sending, error] = useAction(async () => {
     const text = feedback.trim();
-    const { data } = await api('POST', `/stories/${story.id}/change-requests`, { body: { feedback: text } });
+    const { data } = await api('POST', scoped(`/stories/${story.id}/change-requests`), { body: { feedback: text } });
     // The answer is the new revision, or the active task the request now waits on.
     const waiting = (data.pendingTriggers || []).some((trigger) => trigger.kind === 'request' && trigger.body === text);
     setOutcome(waiting
@@ -110,7 +111,7 @@ export function RequestChanges({ story, pull }) {
 /** Retry of the story's newest task when it did not succeed: same branch, same pull request. */
 export function RetryTask({ task, storyId }) {
   const [retry, retrying, error] = useAction(async () => {
-    await api('POST', `/code-tasks/${task.taskId}/retry`);
+    await api('POST', scoped(`/code-tasks/${task.taskId}/retry`));
     loadStory(storyId);
   });
   if (!RETRYABLE.has(task.status) || !task.prNumber) return null;

@@ -1,21 +1,40 @@
-// router.js — the page's place in the URL hash (#/stories/42, #/board), so links to a story
-// work and the back button goes back.
+// router.js — the page's place in the URL hash: the project (#/p/SHOP/…; none means the default
+// project, so links from before projects keep working) and the view in it (#/p/SHOP/stories/42,
+// #/p/SHOP/board), so links work and the back button goes back.
+
+import { getState } from './store.js';
 
 export function parseRoute(hash) {
-  const path = (hash || '').replace(/^#/, '');
+  let path = (hash || '').replace(/^#/, '');
+  let project = null;
+  const scoped = path.match(/^\/p\/([A-Za-z0-9]{1,64})(\/.*)?$/);
+  if (scoped) {
+    project = scoped[1];
+    path = scoped[2] || '/';
+  }
   const story = path.match(/^\/stories\/(\d+)$/);
-  if (story) return { view: 'story', id: Number(story[1]) };
-  if (path === '/board') return { view: 'board' };
-  if (path === '/people') return { view: 'people' };
-  if (path === '/drafts/new') return { view: 'draft' };
-  return { view: 'home' };
+  if (story) return { project, view: 'story', id: Number(story[1]) };
+  if (path === '/board') return { project, view: 'board' };
+  if (path === '/people') return { project, view: 'people' };
+  if (path === '/drafts/new') return { project, view: 'draft' };
+  if (path === '/projects') return { project, view: 'projects' };
+  return { project, view: 'home' };
+}
+
+/** A link to `path` (`/board`, `/stories/4`) in the project the page is in. */
+export function href(path, project = getState().route?.project) {
+  return project ? `#/p/${project}${path}` : `#${path}`;
 }
 
 export function storyHref(id) {
-  return `#/stories/${id}`;
+  return href(`/stories/${id}`);
 }
 
-export const DRAFT_HREF = '#/drafts/new';
+export function draftHref() {
+  return href('/drafts/new');
+}
+
+export const PROJECTS_HREF = '#/projects';
 
 export function navigate(hash) {
   if (location.hash !== hash) location.hash = hash;

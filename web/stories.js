@@ -3,6 +3,7 @@
 
 import { api } from './api.js';
 import { getState, update } from './store.js';
+import { scoped } from './project.js';
 
 const PAGE_SIZE = 500;
 
@@ -25,7 +26,7 @@ export async function loadStories({ more = false } = {}) {
   update('stories', { loading: true, error: null });
   try {
     const cursor = more && current.cursor ? `&cursor=${encodeURIComponent(current.cursor)}` : '';
-    const { data } = await api('GET', `/stories?limit=${PAGE_SIZE}${cursor}`);
+    const { data } = await api('GET', scoped(`/stories?limit=${PAGE_SIZE}${cursor}`));
     if (!more) update('stories', { byId: {} });
     merge(data.stories);
     update('stories', { cursor: data.nextCursor, loaded: true, loading: false });
@@ -75,7 +76,7 @@ export function descendants(byId, id) {
 }
 
 export async function createStory(fields) {
-  const { data } = await api('POST', '/stories', { body: fields });
+  const { data } = await api('POST', scoped('/stories'), { body: fields });
   remember(data);
   return data;
 }
@@ -84,7 +85,7 @@ export async function createStory(fields) {
 export async function changeStatus(id, status, { acceptWarnings = false } = {}) {
   const body = { status };
   if (acceptWarnings) body.acceptWarnings = true;
-  const { data } = await api('PATCH', `/stories/${id}`, { body });
+  const { data } = await api('PATCH', scoped(`/stories/${id}`), { body });
   performance.mark('aipm:status-answer');
   remember(data);
   return data;
@@ -93,7 +94,7 @@ export async function changeStatus(id, status, { acceptWarnings = false } = {}) 
 export async function deleteStory(id, cascade) {
   const byId = getState().stories.byId;
   const gone = [id, ...(cascade ? descendants(byId, id) : [])];
-  await api('DELETE', `/stories/${id}${cascade ? '?cascade=true' : ''}`);
+  await api('DELETE', scoped(`/stories/${id}${cascade ? '?cascade=true' : ''}`));
   forget(gone);
 }
 
@@ -101,7 +102,7 @@ export async function deleteStory(id, cascade) {
 export async function loadStory(id) {
   update('story', (current) => ({ id, loading: true, error: null, detail: current.id === id ? current.detail : null }));
   try {
-    const { data } = await api('GET', `/stories/${id}`);
+    const { data } = await api('GET', scoped(`/stories/${id}`));
     if (getState().story.id !== id) return;
     remember(data);
     update('story', { detail: data, loading: false });

@@ -6,7 +6,7 @@ import { AiReviewPanel } from './review.js';
 import { html, useState, useEffect } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { update } from './store.js';
-import { storyHref, navigate } from './router.js';
+import { href, storyHref, navigate } from './router.js';
 import { ErrorNote, Refusal, StatusChip, nextStatuses, useAction } from './ui.js';
 import {
   changeStatus, createStory, deleteStory, descendants, loadStory, remember, showStory,
@@ -14,6 +14,7 @@ import {
 import { AcceptanceTests } from './tests.js';
 import { Why, can } from './access.js';
 import { CodeTasks } from './tasks.js';
+import { scoped, storyLabel } from './project.js';
 
 const FIELDS = [
   { name: 'title', label: 'Title', kind: 'input', required: true },
@@ -67,9 +68,9 @@ function Breadcrumb({ story, byId }) {
     parent = known ? known.parentId : null;
   }
   return html`<nav aria-label="Breadcrumb" class="breadcrumb">
-    <a href="#/">Stories</a>
+    <a href=${href('/')}>Stories</a>
     ${trail.map((item) => html` <span aria-hidden="true">›</span> <a href=${storyHref(item.id)}>${item.title}</a>`)}
-    <span aria-hidden="true"> › </span><span aria-current="page">#${story.id}</span>
+    <span aria-hidden="true"> › </span><span aria-current="page">${storyLabel(story.id)}</span>
   </nav>`;
 }
 
@@ -102,7 +103,7 @@ function StoryForm({ story }) {
     setSaved(false);
     const version = overwrite && conflict ? conflict.currentVersion : base.version;
     try {
-      const { data } = await api('PATCH', `/stories/${story.id}`, {
+      const { data } = await api('PATCH', scoped(`/stories/${story.id}`), {
         body: changes,
         headers: { 'if-match': `"${version}"` },
       });
@@ -125,7 +126,7 @@ function StoryForm({ story }) {
     setConflict(null);
     setError(null);
     try {
-      const { data } = await api('GET', `/stories/${story.id}`);
+      const { data } = await api('GET', scoped(`/stories/${story.id}`));
       setBase(data);
       setDraft(draftOf(data));
       remember(data);
@@ -227,7 +228,7 @@ function Children({ story, childrenList }) {
   return html`<section class="panel children" aria-labelledby="children-heading">
     <h3 id="children-heading">Child stories (${childrenList.length})</h3>
     ${childrenList.length === 0 ? html`<p class="muted">No child stories.</p>` : html`<ul>
-      ${childrenList.map((child) => html`<li><a href=${storyHref(child.id)}>#${child.id} ${child.title}</a> <${StatusChip} status=${child.status} /></li>`)}
+      ${childrenList.map((child) => html`<li><a href=${storyHref(child.id)}>${storyLabel(child.id)} ${child.title}</a> <${StatusChip} status=${child.status} /></li>`)}
     </ul>`}
     <form class="inline-form" onSubmit=${(event) => { event.preventDefault(); add(); }}>
       <label for="child-title">New child story</label>
@@ -245,7 +246,7 @@ function DeleteStory({ story, byId }) {
   const below = Math.max(descendants(byId, story.id).length, story.children?.length || 0);
   const [remove, busy, error, setError] = useAction(async () => {
     await deleteStory(story.id, below > 0);
-    navigate(story.parentId != null ? storyHref(story.parentId) : '#/');
+    navigate(story.parentId != null ? storyHref(story.parentId) : href('/'));
   });
   useEffect(() => { setConfirming(false); setError(null); }, [story.id]);
   const deleting = can(below > 0 ? 'deleteSubtree' : 'deleteStory');
@@ -271,14 +272,14 @@ export function StoryPage({ id, story: page, byId }) {
   useEffect(() => { loadStory(id); }, [id]);
   if (page.error && !page.detail) {
     return html`<section class="story-page"><${ErrorNote} error=${page.error} onRetry=${() => loadStory(id)} />
-      ${page.error.status === 404 ? html`<p><a href="#/">Back to the stories</a></p>` : null}</section>`;
+      ${page.error.status === 404 ? html`<p><a href=${href('/')}>Back to the stories</a></p>` : null}</section>`;
   }
   const detail = page.detail && page.detail.id === id ? page.detail : null;
-  if (!detail) return html`<section class="story-page"><p class="muted">Loading story #${id}…</p></section>`;
+  if (!detail) return html`<section class="story-page"><p class="muted">Loading story ${storyLabel(id)}…</p></section>`;
   return html`<article class="story-page" aria-labelledby="story-heading">
-    <a class="back" href="#/">← All stories</a>
+    <a class="back" href=${href('/')}>← All stories</a>
     <${Breadcrumb} story=${detail} byId=${byId} />
-    <h2 id="story-heading">#${detail.id} ${detail.title} <${StatusChip} status=${detail.status} /></h2>
+    <h2 id="story-heading"><span class="story-key">${storyLabel(detail.id)}</span> ${detail.title} <${StatusChip} status=${detail.status} /></h2>
     <div class="story-grid">
       <div class="story-main">
         <${StoryForm} story=${detail} key=${detail.id} />

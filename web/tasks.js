@@ -8,6 +8,7 @@ import { ErrorNote, duration, formatTime, useAction } from './ui.js';
 import { loadStory } from './stories.js';
 import { can, startedByMe } from './access.js';
 import { RequestChanges, RetryTask, Timeline, pullRequestOf, runName } from './revisions.js';
+import { scoped } from './project.js';
 
 const ACTIVE = new Set(['queued', 'running']);
 const FIRST_POLL_MS = 1000;
@@ -34,7 +35,7 @@ function useLiveTask(initial) {
     let stopped = false;
     const poll = async () => {
       try {
-        const { data } = await api('GET', `/code-tasks/${task.taskId}`);
+        const { data } = await api('GET', scoped(`/code-tasks/${task.taskId}`));
         if (stopped) return;
         setProblem(null);
         setTask(data);
@@ -57,7 +58,7 @@ function TaskPanel({ initial, onFinished, storyId }) {
   const [task, setTask, problem] = useLiveTask(initial);
   const [cancelAsked, setCancelAsked] = useState(false);
   const [cancel, cancelling, error] = useAction(async () => {
-    const { status, data } = await api('POST', `/code-tasks/${task.taskId}/cancel`);
+    const { status, data } = await api('POST', scoped(`/code-tasks/${task.taskId}/cancel`));
     // 202: the worker stops the agent at its next heartbeat; the task ends as cancelled then.
     setCancelAsked(status === 202);
     setTask(data);
@@ -100,7 +101,7 @@ export function CodeTasks({ story }) {
   const [start, busy, error, setError] = useAction(async (newPullRequest = false) => {
     const body = instructions.trim() ? { instructions: instructions.trim() } : {};
     if (newPullRequest) body.newPullRequest = true;
-    const { data } = await api('POST', `/stories/${story.id}/generate-code`, {
+    const { data } = await api('POST', scoped(`/stories/${story.id}/generate-code`), {
       body,
       headers: { 'idempotency-key': key },
     });

@@ -7,6 +7,7 @@ import { ErrorNote, StatusChip, useAction } from './ui.js';
 import { loadStory } from './stories.js';
 import { SuggestTests } from './drafts.js';
 import { Why, can } from './access.js';
+import { scoped } from './project.js';
 
 const PARTS = [['given', 'Given'], ['when', 'When'], ['then', 'Then']];
 
@@ -26,9 +27,9 @@ function TestForm({ storyId, test, onDone }) {
     const body = { title: draft.title.trim(), given: lines(draft.given), when: lines(draft.when), then: lines(draft.then) };
     try {
       if (test) {
-        await api('PATCH', `/stories/${storyId}/tests/${test.id}`, { body, headers: { 'if-match': `"${test.version}"` } });
+        await api('PATCH', scoped(`/stories/${storyId}/tests/${test.id}`), { body, headers: { 'if-match': `"${test.version}"` } });
       } else {
-        await api('POST', `/stories/${storyId}/tests`, { body });
+        await api('POST', scoped(`/stories/${storyId}/tests`), { body });
       }
     } catch (failure) {
       if (failure.status === 412) {
@@ -66,7 +67,7 @@ function TestItem({ storyId, test }) {
   const [editing, setEditing] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const [act, busy, error, setError] = useAction(async (method, body) => {
-    await api(method, `/stories/${storyId}/tests/${test.id}`, body ? { body } : {});
+    await api(method, scoped(`/stories/${storyId}/tests/${test.id}`), body ? { body } : {});
     await loadStory(storyId);
   });
   const editable = can('editTests');

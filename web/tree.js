@@ -4,7 +4,8 @@
 
 import { html, useState, useRef, useEffect } from './vendor-htm-preact.js';
 import { ErrorNote, StatusChip, STATUSES, useAction } from './ui.js';
-import { DRAFT_HREF, storyHref, navigate } from './router.js';
+import { draftHref, storyHref, navigate } from './router.js';
+import { storyLabel } from './project.js';
 import { childrenIndex, createStory, loadStories } from './stories.js';
 import { can } from './access.js';
 
@@ -60,7 +61,7 @@ function NewStoryForm({ onDone }) {
       onInput=${(event) => setTitle(event.target.value)} autofocus />
     <button type="submit" disabled=${busy || !title.trim()}>${busy ? 'Creating…' : 'Create story'}</button>
     <button type="button" class="secondary" onClick=${onDone}>Cancel</button>
-    <a class="draft-link" href=${DRAFT_HREF} onClick=${onDone}>Or draft it from an idea…</a>
+    <a class="draft-link" href=${draftHref()} onClick=${onDone}>Or draft it from an idea…</a>
     <${ErrorNote} error=${error} onRetry=${create} />
   </form>`;
 }
@@ -159,7 +160,7 @@ export function StoryTree({ stories, selectedId }) {
               aria-label=${`${row.open ? 'Collapse' : 'Expand'} ${row.story.title}`}
               onClick=${(event) => { event.stopPropagation(); toggle(row.story.id); }}>${row.open ? '▾' : '▸'}</button>`
           : html`<span class="twisty" aria-hidden="true"></span>`}
-        <span class="tree-id">#${row.story.id}</span>
+        <span class="tree-id">${storyLabel(row.story.id)}</span>
         <a class="tree-title" href=${storyHref(row.story.id)} tabindex="-1">${row.story.title}</a>
         ${row.children ? html`<span class="count" title="children done / children">${row.done}/${row.children} done</span>` : null}
         <${StatusChip} status=${row.story.status} />

@@ -3,6 +3,7 @@
 
 import { html, useState } from './vendor-htm-preact.js';
 import { storyHref } from './router.js';
+import { storyLabel } from './project.js';
 
 export const STATUSES = ['Draft', 'Ready', 'In Progress', 'Blocked', 'Done'];
 
@@ -102,7 +103,7 @@ export function Refusal({ error, byId, onAcceptWarnings }) {
       ${reasons.map((reason) => html`<li>${reasonText(reason)}</li>`)}
     </ul>
     ${details.allowed?.length ? html`<p>Allowed from ${details.from}: ${details.allowed.join(', ')}.</p>` : null}
-    ${details.blockingChildren?.length ? html`<p>Children not Done: ${details.blockingChildren.map((child, at) => html`${at ? ', ' : ''}<a href=${storyHref(child.id)}>${child.title || byId?.[child.id]?.title || `#${child.id}`}</a> (${child.status})`)}</p>` : null}
+    ${details.blockingChildren?.length ? html`<p>Children not Done: ${details.blockingChildren.map((child, at) => html`${at ? ', ' : ''}<a href=${storyHref(child.id)}>${child.title || byId?.[child.id]?.title || storyLabel(child.id)}</a> (${child.status})`)}</p>` : null}
     ${details.blockingTests?.length ? html`<p>Tests not passing: ${details.blockingTests.map((test, at) => html`${at ? ', ' : ''}<a href=${`#test-${test.id}`} onClick=${(event) => { event.preventDefault(); document.getElementById(`test-${test.id}`)?.scrollIntoView(); }}>${test.title}</a> (${test.status})`)}</p>` : null}
     ${investWarnings.length ? html`<p>INVEST warnings: ${investWarnings.join(', ')} (see the INVEST panel).</p>` : null}
     ${onAcceptWarnings && reasons.length === 1 && reasons[0] === 'INVEST_WARNINGS'

@@ -1,7 +1,8 @@
 //! Roles in the UI, in a real Chromium against `scripts/local-up`: a viewer sees the story with
 //! Generate code & PR disabled and the reason beside it; an admin in another window makes them
 //! a contributor on the People page; the same person then generates code and the worker takes
-//! the task to `succeeded`.
+//! the task to `succeeded`. And projects: an admin starts one from "My projects", works in it
+//! (its stories numbered KEY-n), switches back, and someone who is not a member cannot see it.
 
 use std::time::Duration;
 
@@ -181,5 +182,124 @@ async fn a_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() {
     }
     viewer.close().await;
     admin.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_starts_a_project_works_in_it_and_an_outsider_cannot_see_it() {
+    let mut stack = LocalUp::start_with("ui-projects", &[("AIPM_LOCAL_WORKER", "off")]).await;
+    as_admin(
+        &stack,
+        "POST",
+        "/stories",
+        Some(json!({"title": "Lives in the default project"})),
+    )
+    .await;
+    let admin = Browser::start(&stack.url, "projects-admin", 1280, 900).await;
+    let outsider = Browser::start(&stack.url, "projects-outsider", 390, 844).await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        act_as(&admin, "local-admin", "#/projects").await;
+        admin
+            .wait_for_text(".project-list li[data-key='AIPM']", "admin")
+            .await;
+        // A key that is taken: the refusal sits beside the key, and what was typed stays.
+        admin.type_into("#project-key", "aipm").await;
+        admin.type_into("#project-name", "Web shop").await;
+        admin.type_into("#project-owner", "acme").await;
+        admin.type_into("#project-repo", "shop").await;
+        admin.click_button(".create-project", "Create project").await;
+        admin.wait_for_text("#project-key-error", "AIPM").await;
+        assert_eq!(admin.value_of("#project-name").await, "Web shop");
+        assert_eq!(admin.value_of("#project-owner").await, "acme");
+        admin.screenshot("project-key-taken").await;
+
+        admin.type_into("#project-key", "shop").await;
+        assert_eq!(admin.value_of("#project-key").await, "SHOP", "keys are capitals");
+        admin.click_button(".create-project", "Create project").await;
+        admin
+            .wait_until(
+                "the new project is open",
+                "location.hash === '#/p/SHOP/' \
+                 && document.querySelector('.project-switcher select')?.value === 'SHOP'",
+            )
+            .await;
+        admin.wait_for_text(".tree", "No stories yet").await;
+        admin.wait_for_text(".project-role", "admin").await;
+        admin.click_button(".tree-head", "New story").await;
+        admin.type_into("#new-story-title", "Checkout with a saved card").await;
+        admin.click_button(".tree form", "Create story").await;
+        admin.wait_for_text(".story-page h2", "SHOP-1").await;
+        admin.wait_for_text(".tree", "SHOP-1").await;
+        let hash = admin
+            .wait_until("the address names the project", "location.hash")
+            .await;
+        assert!(
+            hash.as_str().unwrap_or_default().starts_with("#/p/SHOP/stories/"),
+            "{hash}"
+        );
+        admin.screenshot("project-shop").await;
+
+        // Back to the default project through the switcher: its own stories only.
+        admin
+            .element(".project-switcher select")
+            .await
+            .select_by_value("AIPM")
+            .await
+            .expect("choose AIPM");
+        admin
+            .wait_for_text(".tree", "Lives in the default project")
+            .await;
+        let mixed = admin
+            .wait_until(
+                "the tree shows one project",
+                "!document.querySelector('.tree').textContent.includes('Checkout with a saved card')",
+            )
+            .await;
+        assert_eq!(mixed, json!(true));
+        // A reload of a bare address comes back to the project opened last.
+        admin.open("/?reload=1").await;
+        admin
+            .wait_until(
+                "the last project reopens",
+                "location.hash === '#/p/AIPM/'",
+            )
+            .await;
+
+        // Someone who is not a member guesses the address: nothing of it shows.
+        act_as(&outsider, "local-outsider", "#/p/SHOP/").await;
+        outsider
+            .wait_for_text("#no-access-heading", "not available to you")
+            .await;
+        let hidden = outsider
+            .wait_until(
+                "nothing of the project shows",
+                "!document.body.textContent.includes('Checkout with a saved card') \
+                 && !document.body.textContent.includes('Web shop')",
+            )
+            .await;
+        assert_eq!(hidden, json!(true));
+        outsider.screenshot("project-not-a-member-phone").await;
+        act_as(&outsider, "local-outsider", "#/projects").await;
+        outsider
+            .wait_for_text(".projects-page", "not a member of any project yet")
+            .await;
+        let fits = outsider
+            .wait_until(
+                "the page is no wider than the phone",
+                "document.documentElement.scrollWidth <= window.innerWidth",
+            )
+            .await;
+        assert_eq!(fits, json!(true));
+        outsider.screenshot("projects-phone").await;
+    })
+    .catch_unwind()
+    .await;
+    if let Err(panic) = outcome {
+        admin.save_failure("projects-admin").await;
+        outsider.save_failure("projects-outsider").await;
+        std::panic::resume_unwind(panic);
+    }
+    admin.close().await;
+    outsider.close().await;
     stack.stop().await;
 }
