@@ -10,6 +10,7 @@ import { getState, setState, subscribe } from './store.js';
 import { PROJECTS_HREF, href, parseRoute } from './router.js';
 import { lastProject, rememberProject } from './project.js';
 import { MyProjects } from './projects.js';
+import { JoinProject } from './invitations.js';
 import { initialStories, loadStories } from './stories.js';
 import { Header } from './header.js';
 import { StoryTree } from './tree.js';
@@ -34,6 +35,8 @@ function App({ state }) {
   const { config, route, stories, story, health, signInError, access, projects } = state;
   const main = route.view === 'projects'
     ? html`<${MyProjects} projects=${projects} />`
+    : route.view === 'join'
+    ? html`<${JoinProject} token=${route.token} />`
     : access?.error && (access.error.status === 404 || !access.permissions)
     ? html`<${NoAccess} error=${access.error} />`
     : route.view === 'board'
@@ -105,8 +108,7 @@ async function start() {
   window.addEventListener('hashchange', () => {
     const route = parseRoute(location.hash);
     setState({ route });
-    // The projects page belongs to no project: what was open stays loaded behind it.
-    if (route.view !== 'projects' && route.project !== openProject) enterProject(route.project);
+    if (!OUTSIDE_PROJECTS.includes(route.view) && route.project !== openProject) enterProject(route.project);
   });
   draw();
   if (auth.enabled() && !auth.accessToken()) {
@@ -116,6 +118,9 @@ async function start() {
   loadAccess();
   loadStories();
 }
+
+/** Pages that belong to no project: what was open stays loaded behind them. */
+const OUTSIDE_PROJECTS = ['projects', 'join'];
 
 /** The project whose stories and access are loaded (null: the default project). */
 let openProject = null;

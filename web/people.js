@@ -1,12 +1,13 @@
 // people.js — the project's people: every member with their role (GET /projects/{key}/members);
-// an admin changes a role from the menu beside a name, removes someone, or adds a person by
-// their sign-in subject. A refusal (the last admin, a role too low) is shown on that row.
+// an admin changes a role from the menu beside a name, removes someone, adds a person by their
+// sign-in subject or invites one by email. A refusal (the last admin, a role too low) is shown on that row.
 
 import { html, useState, useEffect } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { ErrorNote, useAction } from './ui.js';
 import { Why, can, loadAccess } from './access.js';
 import { currentProject } from './project.js';
+import { Invitations } from './invitations.js';
 
 const ROLES = ['viewer', 'contributor', 'maintainer', 'admin'];
 
@@ -71,5 +72,6 @@ export function People() {
       ${members.map((member) => html`<${MemberRow} key=${member.sub} member=${member} onChanged=${reload} manage=${manage} />`)}
     </ul>`}
     <${AddPerson} onChanged=${reload} manage=${manage} />
+    ${manage.allowed ? html`<${Invitations} />` : null}
   </section>`;
 }

@@ -12,6 +12,8 @@ export function parseRoute(hash) {
     project = scoped[1];
     path = scoped[2] || '/';
   }
+  const join = path.match(/^\/join\/([A-Za-z0-9.]{1,200})$/);
+  if (join) return { project: null, view: 'join', token: join[1] };
   const story = path.match(/^\/stories\/(\d+)$/);
   if (story) return { project, view: 'story', id: Number(story[1]) };
   if (path === '/board') return { project, view: 'board' };

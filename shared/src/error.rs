@@ -200,6 +200,16 @@ pub enum Error {
     #[error("{member} is not a member of this project")]
     MemberNotFound { member: String },
 
+    /// An unknown invitation, or a link whose secret does not match: the same answer.
+    #[error("this invitation does not exist; ask for a new link")]
+    InvitationNotFound,
+
+    #[error("this invitation is {state}; ask an admin of the project for a new one")]
+    InvitationNotPending { state: &'static str },
+
+    #[error("this invitation was sent to another email address than the one you signed in with")]
+    InvitationForAnotherEmail,
+
     #[error("internal error: {0}")]
     Internal(String),
 }

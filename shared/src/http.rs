@@ -278,6 +278,17 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "MEMBER_NOT_FOUND",
             json!({ "member": member }),
         ),
+        Error::InvitationNotFound => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND", json!({})),
+        Error::InvitationNotPending { state } => (
+            StatusCode::CONFLICT,
+            "INVITATION_NOT_PENDING",
+            json!({ "state": state }),
+        ),
+        Error::InvitationForAnotherEmail => (
+            StatusCode::FORBIDDEN,
+            "INVITATION_EMAIL_MISMATCH",
+            json!({}),
+        ),
         Error::DependencyUnavailable { dependency, .. } => {
             tracing::warn!(request_id, error = %error, "dependency unavailable");
             (

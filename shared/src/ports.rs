@@ -516,6 +516,17 @@ pub enum MemberChangeOutcome {
     ProjectMissing,
 }
 
+/// What accepting an invitation came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    Accepted,
+    /// No longer pending, expired, or re-sent with another secret meanwhile.
+    InvitationGone,
+    /// The membership changed since it was read: read again.
+    Conflict,
+    ProjectMissing,
+}
+
 /// Projects, their key reservations, memberships and audit log (the projects table).
 pub trait ProjectDirectory: Send + Sync + 'static {
     /// The project a key names, now or before a rename (keys are reserved forever).
@@ -551,6 +562,46 @@ pub trait ProjectDirectory: Send + Sync + 'static {
         admin: &crate::project::Membership,
         audit: &crate::project::AuditEntry,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores a new invitation, or a re-sent one (new secret and date) only while it is still
+    /// pending; with its audit entry, all or nothing. False when a re-sent one was not pending.
+    fn put_invitation(
+        &self,
+        invitation: &crate::project::Invitation,
+        audit: &crate::project::AuditEntry,
+        resend: bool,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    fn invitation(
+        &self,
+        project_id: &str,
+        invitation_id: &str,
+    ) -> impl Future<Output = Result<Option<crate::project::Invitation>>> + Send;
+
+    /// Every invitation of a project, newest first.
+    fn invitations(
+        &self,
+        project_id: &str,
+    ) -> impl Future<Output = Result<Vec<crate::project::Invitation>>> + Send;
+
+    /// Revokes a pending invitation with its audit entry; false when it was not pending.
+    fn revoke_invitation(
+        &self,
+        project_id: &str,
+        invitation_id: &str,
+        audit: &crate::project::AuditEntry,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Marks the invitation accepted by `accepted.accepted_by` — only while it is pending,
+    /// unexpired at `accepted.accepted_at` and still has `accepted.secret_hash` — and applies
+    /// the membership change (none when the person already holds that role or more), with the
+    /// audit entry: all or nothing.
+    fn accept_invitation(
+        &self,
+        accepted: &crate::project::Invitation,
+        change: Option<&MemberChange>,
+        audit: &crate::project::AuditEntry,
+    ) -> impl Future<Output = Result<AcceptOutcome>> + Send;
 
     /// Every membership of one person (the "my projects" list).
     fn memberships_of(

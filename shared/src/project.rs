@@ -61,6 +61,113 @@ pub struct Membership {
     pub added_by: Option<String>,
 }
 
+/// How long an invitation can be accepted.
+pub const INVITATION_DAYS: i64 = 7;
+
+/// An invitation to join a project with a role, addressed to an email. Whoever holds its link
+/// (and, when their sign-in carries a verified email, has that email) may accept it once; the
+/// link's secret is stored only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitation {
+    pub project_id: String,
+    pub invitation_id: String,
+    /// Lower-cased.
+    pub email: String,
+    pub role: Role,
+    /// SHA-256 of the link's secret, hex.
+    pub secret_hash: String,
+    pub status: InvitationStatus,
+    pub invited_by: String,
+    pub invited_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// How often the link was issued (1, then one more per re-send).
+    pub sent_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+}
+
+impl Invitation {
+    /// What people see: a pending invitation past its date is expired.
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        match self.status {
+            InvitationStatus::Pending if self.expires_at <= now => "expired",
+            InvitationStatus::Pending => "pending",
+            InvitationStatus::Accepted => "accepted",
+            InvitationStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// The secret of an invitation link and its stored hash.
+pub fn invitation_secret() -> (String, String) {
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let hash = secret_hash(&secret);
+    (secret, hash)
+}
+
+pub fn secret_hash(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+/// The token a link carries: project, invitation and secret, so accepting needs one read.
+pub fn invitation_token(invitation: &Invitation, secret: &str) -> String {
+    format!(
+        "{}.{}.{secret}",
+        invitation.project_id, invitation.invitation_id
+    )
+}
+
+/// The parts of a token, if it has the shape of one.
+pub fn parse_invitation_token(token: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = token.split('.');
+    let (project, invitation, secret) = (parts.next()?, parts.next()?, parts.next()?);
+    let plain = |text: &str| {
+        (1..=64).contains(&text.len()) && text.bytes().all(|byte| byte.is_ascii_alphanumeric())
+    };
+    (parts.next().is_none() && plain(project) && plain(invitation) && plain(secret))
+        .then_some((project, invitation, secret))
+}
+
+/// An email address as invitations take it: trimmed, lower-cased, one `@` with text on both
+/// sides and a dot in the domain, at most 254 characters, no spaces or control characters.
+pub fn validate_email(email: &str) -> Result<String, FieldError> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if valid {
+        Ok(email)
+    } else {
+        Err(FieldError::new(
+            "email",
+            "INVALID_EMAIL",
+            "an email address such as ana@example.com",
+        ))
+    }
+}
+
 /// One line of a project's audit log: a membership change, a denial, or a deployment admin
 /// acting where they are not a member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,6 +312,35 @@ mod tests {
             "the counter is not a story"
         );
         assert_eq!(story_key("SHOP", second.story_id(42)), "SHOP-42");
+    }
+
+    #[test]
+    fn invitation_tokens_round_trip_and_emails_are_normalised() {
+        let (secret, hash) = invitation_secret();
+        assert_eq!(secret.len(), 64);
+        assert_eq!(secret_hash(&secret), hash);
+        assert_ne!(invitation_secret().0, secret);
+        assert_eq!(
+            parse_invitation_token(&format!("p1.i2.{secret}")),
+            Some(("p1", "i2", secret.as_str()))
+        );
+        for bad in ["", "a.b", "a.b.c.d", "a..c", "a.b.c d", "../b.c"] {
+            assert_eq!(parse_invitation_token(bad), None, "{bad}");
+        }
+        assert_eq!(
+            validate_email("  Ana@Example.COM ").unwrap(),
+            "ana@example.com"
+        );
+        for bad in [
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a b@example.com",
+            "a@b@c.de",
+        ] {
+            assert!(validate_email(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -117,6 +117,31 @@ pub const OPERATIONS: &[Operation] = &[
         Action::ManageMembers,
         "remove a member",
     ),
+    op(
+        "GET /projects/{key}/invitations",
+        Action::ManageMembers,
+        "list invitations",
+    ),
+    op(
+        "POST /projects/{key}/invitations",
+        Action::ManageMembers,
+        "invite by email",
+    ),
+    op(
+        "DELETE /projects/{key}/invitations/{invitationId}",
+        Action::ManageMembers,
+        "revoke an invitation",
+    ),
+    op(
+        "POST /projects/{key}/invitations/{invitationId}/resend",
+        Action::ManageMembers,
+        "re-send an invitation",
+    ),
+    op(
+        "POST /invitations/accept",
+        Action::AcceptInvitation,
+        "join with an invitation link",
+    ),
 ];
 
 const fn op(route: &'static str, action: Action, note: &'static str) -> Operation {
@@ -168,10 +193,11 @@ pub fn document() -> String {
          | contributor | + stories, acceptance tests, status moves, Generate code & PR, AI assist; \
          retry, cancel and request changes on the tasks they started |\n\
          | maintainer | + any task, deleting a story with its children, repositories, project settings |\n\
-         | admin | + members and roles, archiving |\n\
+         | admin | + members, roles and invitations, archiving |\n\
          | deployment admin (Cognito group) | admin in every project; audited |\n\n\
          Not a member: 404 (the project is invisible). A role too low: 403 `PERMISSION_DENIED` \
-         naming the permission. An archived project is read-only for everyone.\n\n",
+         naming the permission. An archived project is read-only for everyone. Whoever holds \
+         a pending invitation link (sent to their email) joins with its role.\n\n",
     );
     text.push_str("| Operation | Action |");
     for (person, _) in PEOPLE {

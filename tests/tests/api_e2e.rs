@@ -339,6 +339,12 @@ async fn sample_events_invoke_their_functions(api: &LocalApi) {
         ("list-members", "list-members.json", 200),
         ("set-member", "set-member-last-admin.json", 409),
         ("remove-member", "remove-member-not-found.json", 404),
+        (
+            "create-invitation",
+            "create-invitation-invalid-email.json",
+            400,
+        ),
+        ("accept-invitation", "accept-invitation-unknown.json", 404),
     ];
     let on_disk = std::fs::read_dir(aipm_tests::repo_root().join("events"))
         .unwrap()

@@ -133,6 +133,32 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
             .expect("a task id")
             .to_owned();
         let key: String = ["VIEW", "CONT", "MAIN", "ADMN", "OUTS", "OPER"][index].into();
+        let email = ["vi", "cy", "mo", "ada", "oz", "op"][index];
+        let invite = |to: String| {
+            let api = &api;
+            async move {
+                api.admin(
+                    "POST",
+                    "/projects/AIPM/invitations",
+                    Some(json!({"email": to, "role": "viewer"})),
+                )
+                .await
+            }
+        };
+        let to_revoke =
+            invite(format!("revoke-{index}@example.test")).await["invitation"]["invitationId"]
+                .as_str()
+                .expect("an invitation id")
+                .to_owned();
+        let to_resend =
+            invite(format!("resend-{index}@example.test")).await["invitation"]["invitationId"]
+                .as_str()
+                .expect("an invitation id")
+                .to_owned();
+        let own_invitation = invite(format!("{email}@aipm.local")).await["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned();
         let temp = format!("temp-{index}");
         api.admin(
             "PUT",
@@ -222,6 +248,27 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
                 Some(json!({"role": "viewer"})),
             ),
             ("DELETE", format!("/projects/AIPM/members/{temp}"), None),
+            ("GET", "/projects/AIPM/invitations".into(), None),
+            (
+                "POST",
+                "/projects/AIPM/invitations".into(),
+                Some(json!({"email": format!("new-{index}@example.test"), "role": "viewer"})),
+            ),
+            (
+                "DELETE",
+                format!("/projects/AIPM/invitations/{to_revoke}"),
+                None,
+            ),
+            (
+                "POST",
+                format!("/projects/AIPM/invitations/{to_resend}/resend"),
+                None,
+            ),
+            (
+                "POST",
+                "/invitations/accept".into(),
+                Some(json!({"token": own_invitation})),
+            ),
         ];
         assert_eq!(requests.len(), OPERATIONS.len());
         for (operation, (method, path, body)) in OPERATIONS.iter().zip(requests) {
@@ -235,6 +282,9 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
                 (operation.route.to_owned(), person),
                 (outcome(status, &answer), status),
             );
+            if operation.action == aipm::authz::Action::AcceptInvitation {
+                assert_eq!(status, 200, "{person} accepts their invitation: {answer}");
+            }
             if outcome(status, &answer) == "403" {
                 assert_eq!(
                     answer["error"]["details"]["permission"],
@@ -245,6 +295,9 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
             }
         }
     }
+    // The outsider joined AIPM through their invitation: out again, for what follows.
+    api.admin("DELETE", "/projects/AIPM/members/local-outsider", None)
+        .await;
     let mut wrong = Vec::new();
     for operation in OPERATIONS {
         for (person, standing) in PEOPLE {

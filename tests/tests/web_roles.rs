@@ -1,7 +1,7 @@
-//! Roles in the UI, in a real Chromium against `scripts/local-up`: a viewer sees the story with
-//! Generate code & PR disabled and the reason beside it; an admin in another window makes them
-//! a contributor on the People page; the same person then generates code and the worker takes
-//! the task to `succeeded`. And projects: an admin starts one from "My projects", works in it
+//! Roles in the UI, in a real Chromium against `scripts/local-up`: an admin invites someone by
+//! email as a viewer on the People page; they open the link and accept; they see the story with
+//! Generate code & PR disabled and the reason beside it; the admin makes them a contributor; the
+//! same person then generates code and the worker takes the task to `succeeded`. And projects: an admin starts one from "My projects", works in it
 //! (its stories numbered KEY-n), switches back, and someone who is not a member cannot see it.
 
 use std::time::Duration;
@@ -37,7 +37,7 @@ async fn act_as(browser: &Browser, person: &str, path: &str) {
 }
 
 #[tokio::test]
-async fn a_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() {
+async fn an_invited_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() {
     let mut stack = LocalUp::start("ui-roles").await;
     let story = as_admin(
         &stack,
@@ -77,7 +77,40 @@ async fn a_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() {
     let viewer = Browser::start(&stack.url, "viewer", 1280, 900).await;
     let admin = Browser::start(&stack.url, "admin", 1280, 900).await;
     let outcome = std::panic::AssertUnwindSafe(async {
-        act_as(&viewer, "local-viewer", &format!("#/stories/{story}")).await;
+        // The admin invites Oz (not a member yet) as a viewer and gets the link to send.
+        act_as(&admin, "local-admin", "#/people").await;
+        admin.type_into("#invite-email", "oz@aipm.local").await;
+        admin
+            .element("#invite-role")
+            .await
+            .select_by_value("viewer")
+            .await
+            .expect("choose viewer");
+        admin.click_button(".invitations form", "Invite").await;
+        admin
+            .wait_for_text(".invitation[data-email='oz@aipm.local']", "pending")
+            .await;
+        let link = admin.value_of("#invitation-link").await;
+        assert!(link.contains("#/join/"), "{link}");
+        admin.screenshot("invitation-link").await;
+
+        // Oz opens the link and joins.
+        act_as(&viewer, "local-outsider", "#/projects").await;
+        let join = link
+            .split_once('#')
+            .map(|(_, fragment)| format!("#{fragment}"))
+            .expect("a fragment");
+        viewer.open(&format!("/?join=1{join}")).await;
+        viewer.click_button(".join", "Accept invitation").await;
+        viewer.wait_for_text("#join-heading", "You joined").await;
+        viewer.wait_for_text(".join", "viewer").await;
+        viewer.screenshot("invitation-accepted").await;
+        // The link is single use.
+        viewer.open(&format!("/?again=0{join}")).await;
+        viewer.click_button(".join", "Accept invitation").await;
+        viewer.wait_for_text(".join .error-note", "already been used").await;
+
+        viewer.open(&format!("/?joined=1#/stories/{story}")).await;
         viewer
             .wait_for_text(
                 "#generate-reason",
@@ -107,9 +140,9 @@ async fn a_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() {
         // The admin promotes them on the People page.
         act_as(&admin, "local-admin", "#/people").await;
         admin
-            .wait_for_text(".member[data-sub='local-viewer']", "Vi Viewer")
+            .wait_for_text(".member[data-sub='local-outsider']", "Oz Outsider")
             .await;
-        let select = admin.element("#role-local-viewer").await;
+        let select = admin.element("#role-local-outsider").await;
         select
             .select_by_value("contributor")
             .await
@@ -117,8 +150,8 @@ async fn a_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() {
         admin
             .wait_until(
                 "the promotion is stored and shown",
-                "document.getElementById('role-local-viewer')?.value === 'contributor' \
-                 && !document.getElementById('role-local-viewer').disabled",
+                "document.getElementById('role-local-outsider')?.value === 'contributor' \
+                 && !document.getElementById('role-local-outsider').disabled",
             )
             .await;
         let overflow = admin
@@ -135,7 +168,7 @@ async fn a_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() {
         let phone = Browser::start(&stack.url, "people-phone", 390, 844).await;
         act_as(&phone, "local-admin", "#/people").await;
         phone
-            .wait_for_text(".member[data-sub='local-viewer']", "Vi Viewer")
+            .wait_for_text(".member[data-sub='local-outsider']", "Oz Outsider")
             .await;
         let fits = phone
             .wait_until(

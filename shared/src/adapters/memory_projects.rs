@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::authz::Role;
 use crate::error::{Error, Result};
-use crate::ports::{MemberChange, MemberChangeOutcome, ProjectDirectory};
-use crate::project::{AuditEntry, DEFAULT_PROJECT_ID, Membership, Project};
+use crate::ports::{AcceptOutcome, MemberChange, MemberChangeOutcome, ProjectDirectory};
+use crate::project::{
+    AuditEntry, DEFAULT_PROJECT_ID, Invitation, InvitationStatus, Membership, Project,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryProjects {
@@ -21,6 +23,7 @@ struct ProjectsState {
     keys: BTreeMap<String, String>,
     members: BTreeMap<(String, String), Membership>,
     audit: Vec<AuditEntry>,
+    invitations: BTreeMap<(String, String), Invitation>,
     last_ordinal: u32,
     unavailable: bool,
 }
@@ -96,6 +99,17 @@ impl MemoryProjects {
             },
         );
         state.projects.insert(project.id.clone(), project);
+    }
+
+    /// Moves an invitation's date into the past, as time would.
+    pub fn expire_invitation(&self, project_id: &str, invitation_id: &str) {
+        if let Some(invitation) = self
+            .lock_any()
+            .invitations
+            .get_mut(&(project_id.to_owned(), invitation_id.to_owned()))
+        {
+            invitation.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
+        }
     }
 
     pub fn set_unavailable(&self, unavailable: bool) {
@@ -183,6 +197,111 @@ impl ProjectDirectory for MemoryProjects {
         Ok(true)
     }
 
+    async fn put_invitation(
+        &self,
+        invitation: &Invitation,
+        audit: &AuditEntry,
+        resend: bool,
+    ) -> Result<bool> {
+        let mut state = self.lock()?;
+        let key = (
+            invitation.project_id.clone(),
+            invitation.invitation_id.clone(),
+        );
+        let pending = state
+            .invitations
+            .get(&key)
+            .map(|current| current.status == InvitationStatus::Pending);
+        if (resend && pending != Some(true)) || (!resend && pending.is_some()) {
+            return Ok(false);
+        }
+        state.invitations.insert(key, invitation.clone());
+        state.audit.push(audit.clone());
+        Ok(true)
+    }
+
+    async fn invitation(
+        &self,
+        project_id: &str,
+        invitation_id: &str,
+    ) -> Result<Option<Invitation>> {
+        Ok(self
+            .lock()?
+            .invitations
+            .get(&(project_id.to_owned(), invitation_id.to_owned()))
+            .cloned())
+    }
+
+    async fn invitations(&self, project_id: &str) -> Result<Vec<Invitation>> {
+        let mut found: Vec<Invitation> = self
+            .lock()?
+            .invitations
+            .values()
+            .filter(|invitation| invitation.project_id == project_id)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.invited_at.cmp(&a.invited_at));
+        Ok(found)
+    }
+
+    async fn revoke_invitation(
+        &self,
+        project_id: &str,
+        invitation_id: &str,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
+        let mut state = self.lock()?;
+        let key = (project_id.to_owned(), invitation_id.to_owned());
+        match state.invitations.get_mut(&key) {
+            Some(invitation) if invitation.status == InvitationStatus::Pending => {
+                invitation.status = InvitationStatus::Revoked;
+                state.audit.push(audit.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn accept_invitation(
+        &self,
+        accepted: &Invitation,
+        change: Option<&MemberChange>,
+        audit: &AuditEntry,
+    ) -> Result<AcceptOutcome> {
+        {
+            let state = self.lock()?;
+            let key = (accepted.project_id.clone(), accepted.invitation_id.clone());
+            let holds = state.invitations.get(&key).is_some_and(|current| {
+                current.status == InvitationStatus::Pending
+                    && current.secret_hash == accepted.secret_hash
+            });
+            if !holds {
+                return Ok(AcceptOutcome::InvitationGone);
+            }
+            if let Some(change) = change
+                && state
+                    .members
+                    .get(&(change.project_id.clone(), change.member_sub.clone()))
+                    != change.current.as_ref()
+            {
+                return Ok(AcceptOutcome::Conflict);
+            }
+        }
+        if let Some(change) = change {
+            match self.change_member(change, audit).await? {
+                MemberChangeOutcome::Done => {}
+                MemberChangeOutcome::ProjectMissing => return Ok(AcceptOutcome::ProjectMissing),
+                _ => return Ok(AcceptOutcome::Conflict),
+            }
+        } else {
+            self.lock()?.audit.push(audit.clone());
+        }
+        let mut state = self.lock()?;
+        let key = (accepted.project_id.clone(), accepted.invitation_id.clone());
+        state.invitations.insert(key, accepted.clone());
+        Ok(AcceptOutcome::Accepted)
+    }
+
     async fn memberships_of(&self, member_sub: &str) -> Result<Vec<Membership>> {
         Ok(self
             .lock()?
@@ -262,6 +381,7 @@ pub fn local_gate_over(projects: MemoryProjects) -> crate::authz::gate::Gate<Mem
         sub: sub.to_owned(),
         name: sub.to_owned(),
         deployment_admin,
+        email: Some(format!("{sub}@example.test")),
     };
     let people = vec![
         person("local-admin", false),

@@ -147,6 +147,34 @@ impl<P: ProjectDirectory> Gate<P> {
         }
     }
 
+    /// Admits someone holding an invitation to a project (by id) they may not be a member of
+    /// yet: the policy decides on their standing there; a missing project is 404.
+    pub async fn admit_invitee(&self, request: &Request, project_id: &str) -> Result<Access> {
+        let caller = self.caller(request)?;
+        let (found, membership) = self.projects.access(project_id, &caller.sub).await?;
+        let project = found.ok_or(Error::InvitationNotFound)?;
+        let role = membership.map(|membership| membership.role);
+        let standing = match role {
+            _ if caller.deployment_admin => Standing::DeploymentAdmin,
+            Some(role) => Standing::Member(role),
+            None => Standing::Outsider,
+        };
+        let access = Access {
+            caller,
+            project,
+            standing,
+            role,
+        };
+        self.require(
+            &access,
+            Action::AcceptInvitation,
+            false,
+            request.uri().path(),
+        )
+        .await?;
+        Ok(access)
+    }
+
     /// Admits the caller to the project if the policy allows `action` there.
     pub async fn admit(
         &self,
@@ -311,11 +339,13 @@ mod tests {
             sub: sub.into(),
             name: sub.into(),
             deployment_admin: false,
+            email: None,
         })
         .chain([LocalPerson {
             sub: "local-operator".into(),
             name: "Operator".into(),
             deployment_admin: true,
+            email: None,
         }])
         .collect();
         Gate::new(projects, IdentityMode::LocalPeople(people))

@@ -31,6 +31,9 @@ pub struct Caller {
     pub name: Option<String>,
     /// In the deployment's admin group: admin in every project, audited.
     pub deployment_admin: bool,
+    /// The verified email the sign-in carries, if any: an invitation addressed to another
+    /// email is not theirs to accept.
+    pub email: Option<String>,
 }
 
 /// One person of the local stack (scripts/local-people.json).
@@ -41,6 +44,8 @@ pub struct LocalPerson {
     pub name: String,
     #[serde(default)]
     pub deployment_admin: bool,
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// How requests are tied to people on this stage.
@@ -110,16 +115,23 @@ impl IdentityMode {
                 let deployment_admin = claims
                     .get("cognito:groups")
                     .is_some_and(|groups| groups_claim(groups).any(|group| group == admin_group));
+                // Cognito says whether the address was verified; an unverified one proves nothing.
+                let email = claims
+                    .get("email")
+                    .filter(|_| claims.get("email_verified").is_some_and(|v| v == "true"))
+                    .cloned();
                 Some(Caller {
                     sub,
                     name,
                     deployment_admin,
+                    email,
                 })
             }
             IdentityMode::SinglePersonUnsafe => Some(Caller {
                 sub: SINGLE_PERSON.to_owned(),
                 name: Some("Single person".to_owned()),
                 deployment_admin: true,
+                email: None,
             }),
             IdentityMode::LocalPeople(people) => {
                 let picked = request
@@ -134,6 +146,7 @@ impl IdentityMode {
                     sub: person.sub.clone(),
                     name: Some(person.name.clone()),
                     deployment_admin: person.deployment_admin,
+                    email: person.email.clone(),
                 })
             }
         }
@@ -184,11 +197,13 @@ mod tests {
                 sub: "local-admin".into(),
                 name: "Ada".into(),
                 deployment_admin: false,
+                email: None,
             },
             LocalPerson {
                 sub: "local-operator".into(),
                 name: "Olu".into(),
                 deployment_admin: true,
+                email: None,
             },
         ])
     }

@@ -105,11 +105,13 @@ pub enum Action {
     ManageMembers,
     ArchiveProject,
     CreateProject,
+    /// Joining a project by an invitation link (the link itself is checked by the handler).
+    AcceptInvitation,
 }
 
 impl Action {
     /// In the order of the decision table's rows.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::ViewProject,
         Action::CreateStory,
         Action::EditStory,
@@ -127,6 +129,7 @@ impl Action {
         Action::ManageMembers,
         Action::ArchiveProject,
         Action::CreateProject,
+        Action::AcceptInvitation,
     ];
 
     /// The action's id in policy/aipm.cedar, also the permission a 403 names.
@@ -149,6 +152,7 @@ impl Action {
             Action::ManageMembers => "manageMembers",
             Action::ArchiveProject => "archiveProject",
             Action::CreateProject => "createProject",
+            Action::AcceptInvitation => "acceptInvitation",
         }
     }
 

@@ -14,8 +14,8 @@ use super::stories::failed_conditions;
 use crate::adapters::sdk_error;
 use crate::authz::Role;
 use crate::error::{Error, Result};
-use crate::ports::{MemberChange, MemberChangeOutcome, ProjectDirectory};
-use crate::project::{AuditEntry, Membership, Project};
+use crate::ports::{AcceptOutcome, MemberChange, MemberChangeOutcome, ProjectDirectory};
+use crate::project::{AuditEntry, Invitation, Membership, Project};
 
 const PROJECTS: &str = "projects table";
 
@@ -45,6 +45,13 @@ fn member_key(project_id: &str, member_sub: &str) -> Item {
     key(
         format!("project#{project_id}"),
         format!("member#{member_sub}"),
+    )
+}
+
+fn invitation_key(project_id: &str, invitation_id: &str) -> Item {
+    key(
+        format!("project#{project_id}"),
+        format!("invite#{invitation_id}"),
     )
 }
 
@@ -81,6 +88,85 @@ impl DynamoProjectDirectory {
                 .build(),
         )?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The two writes of a membership change: the membership, conditioned on it being as
+    /// read, and the project's admin count, which may not fall to zero. Also the count's change.
+    fn membership_writes(&self, change: &MemberChange) -> Result<([TransactWriteItem; 2], i64)> {
+        let was = change.current.as_ref().map(|member| member.role);
+        let will = change.next.as_ref().map(|member| member.role);
+        let delta: i64 = match (was == Some(Role::Admin), will == Some(Role::Admin)) {
+            (true, false) => -1,
+            (false, true) => 1,
+            _ => 0,
+        };
+        let item_key = member_key(&change.project_id, &change.member_sub);
+        let (condition, old_role) = match was {
+            Some(role) => (
+                "attribute_exists(pk) AND #role = :was",
+                Some(AttributeValue::S(role.as_str().to_owned())),
+            ),
+            None => ("attribute_not_exists(pk)", None),
+        };
+        let member_write = match &change.next {
+            Some(next) => {
+                let mut item = with_key(next, item_key)?;
+                item.insert(
+                    "memberSub".into(),
+                    AttributeValue::S(next.member_sub.clone()),
+                );
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(condition);
+                let put = match &old_role {
+                    Some(role) => put
+                        .expression_attribute_names("#role", "role")
+                        .expression_attribute_values(":was", role.clone()),
+                    None => put,
+                };
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build()
+            }
+            None => {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(item_key))
+                    .condition_expression(condition);
+                let delete = match &old_role {
+                    Some(role) => delete
+                        .expression_attribute_names("#role", "role")
+                        .expression_attribute_values(":was", role.clone()),
+                    None => delete,
+                };
+                TransactWriteItem::builder()
+                    .delete(built(delete.build())?)
+                    .build()
+            }
+        };
+        let guard = if delta < 0 {
+            "attribute_exists(pk) AND adminCount > :one"
+        } else {
+            "attribute_exists(pk)"
+        };
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(project_key(&change.project_id)))
+                .update_expression("SET adminCount = adminCount + :delta, version = version + :one")
+                .condition_expression(guard)
+                .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .build(),
+        )?;
+        Ok((
+            [
+                member_write,
+                TransactWriteItem::builder().update(update).build(),
+            ],
+            delta,
+        ))
     }
 
     fn audit_put(&self, entry: &AuditEntry) -> Result<TransactWriteItem> {
@@ -279,6 +365,186 @@ impl ProjectDirectory for DynamoProjectDirectory {
         }
     }
 
+    async fn put_invitation(
+        &self,
+        invitation: &Invitation,
+        audit: &AuditEntry,
+        resend: bool,
+    ) -> Result<bool> {
+        let item = with_key(
+            invitation,
+            invitation_key(&invitation.project_id, &invitation.invitation_id),
+        )?;
+        let put = if resend {
+            built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_exists(pk) AND #status = :pending")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+                    .build(),
+            )
+            .map(|put| TransactWriteItem::builder().put(put).build())?
+        } else {
+            self.put(item, Some("attribute_not_exists(pk)"))?
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put)
+            .transact_items(self.audit_put(audit)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.first() == Some(&true) => Ok(false),
+                _ => Err(sdk_error(PROJECTS, error)),
+            },
+        }
+    }
+
+    async fn invitation(
+        &self,
+        project_id: &str,
+        invitation_id: &str,
+    ) -> Result<Option<Invitation>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(invitation_key(project_id, invitation_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| sdk_error(PROJECTS, error))?;
+        output.item.map(read).transpose()
+    }
+
+    async fn invitations(&self, project_id: &str) -> Result<Vec<Invitation>> {
+        let mut found: Vec<Invitation> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :invite)")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("project#{project_id}")),
+                )
+                .expression_attribute_values(":invite", AttributeValue::S("invite#".into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| sdk_error(PROJECTS, error))?;
+            for item in output.items.unwrap_or_default() {
+                found.push(read(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                found.sort_by(|a, b| b.invited_at.cmp(&a.invited_at));
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn revoke_invitation(
+        &self,
+        project_id: &str,
+        invitation_id: &str,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(invitation_key(project_id, invitation_id)))
+                .update_expression("SET #status = :revoked")
+                .condition_expression("attribute_exists(pk) AND #status = :pending")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":revoked", AttributeValue::S("revoked".into()))
+                .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+                .build(),
+        )?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.audit_put(audit)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.first() == Some(&true) => Ok(false),
+                _ => Err(sdk_error(PROJECTS, error)),
+            },
+        }
+    }
+
+    async fn accept_invitation(
+        &self,
+        accepted: &Invitation,
+        change: Option<&MemberChange>,
+        audit: &AuditEntry,
+    ) -> Result<AcceptOutcome> {
+        let accepted_by = accepted.accepted_by.clone().unwrap_or_default();
+        let accepted_at = accepted
+            .accepted_at
+            .map(|at| at.to_rfc3339())
+            .unwrap_or_default();
+        // Expiry was checked on the read; the secret and the status are checked here, so a
+        // re-send or a revoke in between wins.
+        let update = built(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(invitation_key(
+                    &accepted.project_id,
+                    &accepted.invitation_id,
+                )))
+                .update_expression("SET #status = :accepted, acceptedBy = :by, acceptedAt = :at")
+                .condition_expression(
+                    "attribute_exists(pk) AND #status = :pending AND secretHash = :hash",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":accepted", AttributeValue::S("accepted".into()))
+                .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+                .expression_attribute_values(
+                    ":hash",
+                    AttributeValue::S(accepted.secret_hash.clone()),
+                )
+                .expression_attribute_values(":by", AttributeValue::S(accepted_by))
+                .expression_attribute_values(":at", AttributeValue::S(accepted_at))
+                .build(),
+        )?;
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        if let Some(change) = change {
+            let (writes, _) = self.membership_writes(change)?;
+            for write in writes {
+                transaction = transaction.transact_items(write);
+            }
+        }
+        let result = transaction
+            .transact_items(self.audit_put(audit)?)
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(AcceptOutcome::Accepted);
+        };
+        match failed_conditions(&error) {
+            Some(failed) if failed.first() == Some(&true) => Ok(AcceptOutcome::InvitationGone),
+            Some(failed) if failed.get(1) == Some(&true) => Ok(AcceptOutcome::Conflict),
+            Some(failed) if failed.get(2) == Some(&true) => Ok(AcceptOutcome::ProjectMissing),
+            _ => Err(sdk_error(PROJECTS, error)),
+        }
+    }
+
     async fn memberships_of(&self, member_sub: &str) -> Result<Vec<Membership>> {
         self.memberships(
             self.client
@@ -317,78 +583,12 @@ impl ProjectDirectory for DynamoProjectDirectory {
         change: &MemberChange,
         audit: &AuditEntry,
     ) -> Result<MemberChangeOutcome> {
-        let was = change.current.as_ref().map(|member| member.role);
-        let will = change.next.as_ref().map(|member| member.role);
-        let delta: i64 = match (was == Some(Role::Admin), will == Some(Role::Admin)) {
-            (true, false) => -1,
-            (false, true) => 1,
-            _ => 0,
-        };
-        let item_key = member_key(&change.project_id, &change.member_sub);
-        let (condition, old_role) = match was {
-            Some(role) => (
-                "attribute_exists(pk) AND #role = :was",
-                Some(AttributeValue::S(role.as_str().to_owned())),
-            ),
-            None => ("attribute_not_exists(pk)", None),
-        };
-        let member_write = match &change.next {
-            Some(next) => {
-                let mut item = with_key(next, item_key)?;
-                item.insert(
-                    "memberSub".into(),
-                    AttributeValue::S(next.member_sub.clone()),
-                );
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression(condition);
-                let put = match &old_role {
-                    Some(role) => put
-                        .expression_attribute_names("#role", "role")
-                        .expression_attribute_values(":was", role.clone()),
-                    None => put,
-                };
-                TransactWriteItem::builder()
-                    .put(built(put.build())?)
-                    .build()
-            }
-            None => {
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(item_key))
-                    .condition_expression(condition);
-                let delete = match &old_role {
-                    Some(role) => delete
-                        .expression_attribute_names("#role", "role")
-                        .expression_attribute_values(":was", role.clone()),
-                    None => delete,
-                };
-                TransactWriteItem::builder()
-                    .delete(built(delete.build())?)
-                    .build()
-            }
-        };
-        let guard = if delta < 0 {
-            "attribute_exists(pk) AND adminCount > :one"
-        } else {
-            "attribute_exists(pk)"
-        };
-        let update = built(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(project_key(&change.project_id)))
-                .update_expression("SET adminCount = adminCount + :delta, version = version + :one")
-                .condition_expression(guard)
-                .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .build(),
-        )?;
+        let ([member_write, count_update], delta) = self.membership_writes(change)?;
         let result = self
             .client
             .transact_write_items()
             .transact_items(member_write)
-            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(count_update)
             .transact_items(self.audit_put(audit)?)
             .send()
             .await;

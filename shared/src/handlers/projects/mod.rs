@@ -17,6 +17,9 @@ use crate::project::{
     AuditEntry, Membership, Project, RepositoryLink, validate_key, validate_name,
 };
 
+mod invitations;
+pub use invitations::{AcceptInvitation, ChangeInvitation, CreateInvitation, ListInvitations};
+
 /// How often a membership change is re-read and re-tried when someone changed it meanwhile.
 const CHANGE_ATTEMPTS: usize = 3;
 
