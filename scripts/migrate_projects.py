@@ -9,7 +9,9 @@ What it does, each step skipped where it was done before:
    `{service}-{stage}-projects`, with every `--admin` as an admin member. Without a project the
    stage answers 404 to everyone; a deployment admin (Cognito group AdminGroup) can always run
    it and then add people in the UI.
-2. Stamps `projectId = default` on every story, acceptance test and code task that has none.
+2. Stamps `projectId = default` on every story, acceptance test and code task that has none,
+   and `rootOf = 0` (the default project's ordinal) on every story without a parent, which
+   puts it in the index the tree's first level is read from.
    Story numbers and the id counter are not touched: the next story continues the numbering and
    the old story URLs keep working.
 
@@ -99,38 +101,68 @@ def create_project(client, args, budget):
 
 
 def stamp(client, args, budget):
-    """Stamps projectId on every item of the three tables that lacks it; (stamped, finished)."""
+    """Stamps projectId on every item of the three tables that lacks it, and rootOf on every
+    story without a parent that lacks it; (stamped, finished)."""
     stamped = {}
     for name, hash_key in TABLES:
         table = f"{args.service}-{args.stage}-{name}"
         stamped[name] = 0
+        stories = name == "stories"
+        names = {"#h": hash_key}
+        if name == "acceptance-tests":
+            names["#r"] = "id"
         pages = client.get_paginator("scan").paginate(
             TableName=table, ConsistentRead=True,
-            FilterExpression="attribute_not_exists(projectId)",
-            ProjectionExpression="#h" + (", #r" if name == "acceptance-tests" else ""),
-            ExpressionAttributeNames={"#h": hash_key, **({"#r": "id"} if name == "acceptance-tests" else {})},
+            FilterExpression="attribute_not_exists(projectId)" + (
+                " OR (attribute_not_exists(parentId) AND attribute_not_exists(rootOf))" if stories else ""),
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
         )
         for page in pages:
             for key in page.get("Items", []):
-                if name == "stories" and key["id"].get("N") == COUNTER_ID:
+                if stories and key["id"].get("N") == COUNTER_ID:
                     continue  # the id counter, not a story: the numbering continues from it
                 if not budget.take():
                     log(f"{name}: {stamped[name]} stamped; stopped at the limit, run again to go on")
                     return stamped, False
-                if not args.dry_run:
-                    try:
-                        client.update_item(
-                            TableName=table, Key=key,
-                            UpdateExpression="SET projectId = :p",
-                            ConditionExpression="attribute_exists(#h) AND attribute_not_exists(projectId)",
-                            ExpressionAttributeNames={"#h": hash_key},
-                            ExpressionAttributeValues={":p": {"S": DEFAULT_PROJECT}},
-                        )
-                    except client.exceptions.ConditionalCheckFailedException:
-                        continue  # deleted meanwhile, or another run stamped it
+                if not args.dry_run and not stamp_one(client, table, hash_key, key, stories):
+                    continue  # deleted or changed meanwhile, or another run stamped it
                 stamped[name] += 1
         log(f"{name}: {stamped[name]} stamped")
     return stamped, True
+
+
+def stamp_one(client, table, hash_key, key, story):
+    """One conditional stamp; False when the item changed under it (a later run sees it)."""
+    names = {"#h": hash_key}
+    values = {":p": {"S": DEFAULT_PROJECT}}
+    update = "SET projectId = if_not_exists(projectId, :p)"
+    condition = "attribute_exists(#h)"
+    if story:
+        # Only a story that is still a root joins the root index; a reparented one was stamped
+        # by the write that gave it a parent.
+        try:
+            client.update_item(
+                TableName=table, Key=key,
+                UpdateExpression=update + ", rootOf = if_not_exists(rootOf, :o)",
+                ConditionExpression=condition + " AND attribute_not_exists(parentId)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={**values, ":o": {"N": "0"}},
+            )
+            return True
+        except client.exceptions.ConditionalCheckFailedException:
+            pass
+        condition += " AND attribute_not_exists(projectId)"
+    else:
+        condition += " AND attribute_not_exists(projectId)"
+    try:
+        client.update_item(
+            TableName=table, Key=key, UpdateExpression=update, ConditionExpression=condition,
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        )
+        return True
+    except client.exceptions.ConditionalCheckFailedException:
+        return False
 
 
 def main():

@@ -24,6 +24,9 @@ pub struct Cursor {
     pub id: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<u64>,
+    /// Set in a listing of a project's root stories: the project's ordinal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_of: Option<u32>,
 }
 
 impl Cursor {
@@ -47,6 +50,8 @@ pub struct StoryListQuery {
     /// The project listed; its stories only.
     pub numbering: crate::project::StoryNumbering,
     pub parent_id: Option<u64>,
+    /// Only the stories without a parent (`parentId=root`): the tree's first level.
+    pub roots: bool,
     pub status: Option<StoryStatus>,
     pub limit: usize,
     pub after: Option<Cursor>,
@@ -57,6 +62,7 @@ impl Default for StoryListQuery {
         Self {
             numbering: crate::project::StoryNumbering::default(),
             parent_id: None,
+            roots: false,
             status: None,
             limit: DEFAULT_PAGE_SIZE,
             after: None,
@@ -65,14 +71,25 @@ impl Default for StoryListQuery {
 }
 
 impl StoryListQuery {
-    /// Reads `parentId`, `status`, `limit` and `cursor` from the query string.
+    /// The cursor of this listing that resumes after story `id`.
+    pub fn cursor_after(&self, id: u64) -> Cursor {
+        Cursor {
+            id,
+            parent_id: self.parent_id,
+            root_of: self.roots.then_some(self.numbering.ordinal),
+        }
+    }
+
+    /// Reads `parentId` (a story id, or `root`), `status`, `limit` and `cursor` from the query
+    /// string.
     pub fn parse<'a>(param: impl Fn(&str) -> Option<&'a str>) -> Result<Self> {
+        let roots = param("parentId") == Some("root");
         let parent_id = match param("parentId") {
-            None | Some("") => None,
+            None | Some("") | Some("root") => None,
             Some(raw) => Some(
                 parse_story_id(raw).map_err(|_| Error::InvalidQueryParameter {
                     name: "parentId",
-                    message: "must be a story id (a positive integer)".into(),
+                    message: "must be a story id (a positive integer) or root".into(),
                 })?,
             ),
         };
@@ -106,7 +123,7 @@ impl StoryListQuery {
             Some(token) => Some(Cursor::decode(token)?),
         };
         if let Some(cursor) = after
-            && cursor.parent_id != parent_id
+            && (cursor.parent_id != parent_id || cursor.root_of.is_some() != roots)
         {
             // A cursor only makes sense for the listing that issued it.
             return Err(Error::InvalidCursor);
@@ -114,6 +131,7 @@ impl StoryListQuery {
         Ok(Self {
             numbering: crate::project::StoryNumbering::default(),
             parent_id,
+            roots,
             status,
             limit,
             after,
@@ -148,6 +166,7 @@ mod tests {
         let cursor = Cursor {
             id: 42,
             parent_id: Some(7),
+            root_of: None,
         };
         let token = cursor.encode();
         assert!(
@@ -168,6 +187,7 @@ mod tests {
         let child_cursor = Cursor {
             id: 3,
             parent_id: Some(1),
+            root_of: None,
         }
         .encode();
         assert!(matches!(

@@ -625,3 +625,95 @@ async fn concurrent_patches_race_safely_against_dynamodb() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_root_index_follows_creates_and_moves_and_keeps_projects_apart() {
+    use aipm::ports::{StoryChanges, UpdateGuard};
+    use aipm::project::StoryNumbering;
+    let mut fixture = Fixture::start().await;
+    let stories = fixture.stories();
+    let shop = StoryNumbering { ordinal: 3 };
+    let first = stories
+        .create(Default::default(), new_story("Root one", None), Utc::now())
+        .await
+        .unwrap();
+    let second = stories
+        .create(Default::default(), new_story("Root two", None), Utc::now())
+        .await
+        .unwrap();
+    let child = stories
+        .create(
+            Default::default(),
+            new_story("Child", Some(first.id)),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let elsewhere = stories
+        .create(shop, new_story("Shop root", None), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.id, shop.story_id(1));
+    let roots = |numbering: StoryNumbering, after: Option<Cursor>| {
+        let stories = stories.clone();
+        async move {
+            let page = stories
+                .list(&StoryListQuery {
+                    numbering,
+                    roots: true,
+                    limit: 1,
+                    after,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            (
+                page.items.iter().map(|story| story.id).collect::<Vec<_>>(),
+                page.next,
+            )
+        }
+    };
+    // One a page, through the cursor: the default project's two roots, never the child or
+    // another project's root.
+    let (page_one, next) = roots(Default::default(), None).await;
+    let (page_two, _) = roots(Default::default(), next).await;
+    assert_eq!([page_one, page_two].concat(), [first.id, second.id]);
+    assert_eq!(roots(shop, None).await.0, [elsewhere.id]);
+
+    // Moving a root under a parent takes it out of the index; moving it back puts it in.
+    let move_to = |parent: Option<u64>| StoryChanges {
+        parent_id: Some(parent),
+        ..Default::default()
+    };
+    stories
+        .update(
+            second.id,
+            &move_to(Some(first.id)),
+            &UpdateGuard::default(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let all_roots = || async {
+        let page = stories
+            .list(&StoryListQuery {
+                roots: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        page.items.iter().map(|story| story.id).collect::<Vec<_>>()
+    };
+    assert_eq!(all_roots().await, [first.id]);
+    stories
+        .update(
+            child.id,
+            &move_to(None),
+            &UpdateGuard::default(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all_roots().await, [first.id, child.id]);
+    fixture.emulator.stop().await;
+}

@@ -79,16 +79,33 @@ async fn single_project_data_moves_into_the_default_project_once_and_resumably()
         &config.stories_table,
     );
     for n in 1..=5 {
+        let mut new = story(&format!("Story {n}"));
+        // Story 5 is a child of story 1.
+        new.parent_id = (n == 5).then_some(1);
         let created = stories
-            .create(
-                Default::default(),
-                story(&format!("Story {n}")),
-                chrono::Utc::now(),
-            )
+            .create(Default::default(), new, chrono::Utc::now())
             .await
             .unwrap();
         assert_eq!(created.id, n);
+        // Today's single-project code writes no root index entry.
+        client
+            .update_item()
+            .table_name(&config.stories_table)
+            .key("id", AttributeValue::N(n.to_string()))
+            .update_expression("REMOVE rootOf")
+            .send()
+            .await
+            .unwrap();
     }
+    let roots = |stories: DynamoStoryRepository| async move {
+        let query = aipm::pagination::StoryListQuery {
+            roots: true,
+            ..Default::default()
+        };
+        let page = stories.list(&query).await.unwrap();
+        page.items.iter().map(|story| story.id).collect::<Vec<_>>()
+    };
+    assert_eq!(roots(stories.clone()).await, Vec::<u64>::new());
     tests.create(&sample_test(1, "t1")).await.unwrap();
     tests.create(&sample_test(2, "t2")).await.unwrap();
     let projects_table = config.stories_table.replace("-stories", "-projects");
@@ -120,6 +137,12 @@ async fn single_project_data_moves_into_the_default_project_once_and_resumably()
     assert!(second.contains("acceptance-tests: 2 stamped"), "{second}");
     assert_eq!(unstamped(&client, &config.stories_table).await, 0);
     assert_eq!(unstamped(&client, &config.acceptance_tests_table).await, 0);
+
+    assert_eq!(
+        roots(stories.clone()).await,
+        [1, 2, 3, 4],
+        "the roots are in the tree's first level, the child is not"
+    );
 
     let third = migrate(&emulator.endpoint, &[]);
     assert!(third.contains("changed 0 item(s)"), "{third}");

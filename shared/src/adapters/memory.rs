@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     AcceptanceTest, CodeTask, HandOffStage, NewStory, Story, StoryStatus, StorySummary, TaskStatus,
 };
-use crate::pagination::{Cursor, Page, StoryListQuery};
+use crate::pagination::{Page, StoryListQuery};
 use crate::ports::{
     AcceptanceTestRepository, CancelOutcome, CodeHost, CodeTaskRepository, CreateTaskOutcome,
     DependencyCheck, FollowUp, FollowUpOutcome, HealthProbe, MAX_CHILDREN, PullRequest,
@@ -108,13 +108,11 @@ impl StoryRepository for MemoryStore {
             .range(start..=high)
             .map(|(_, story)| story)
             .filter(|story| query.parent_id.is_none() || story.parent_id == query.parent_id)
+            .filter(|story| !query.roots || story.parent_id.is_none())
             .filter(|story| query.status.is_none_or(|status| story.status == status));
         let items: Vec<Story> = matching.by_ref().take(query.limit).cloned().collect();
         let next = match (items.last(), matching.next()) {
-            (Some(last), Some(_)) => Some(Cursor {
-                id: last.id,
-                parent_id: query.parent_id,
-            }),
+            (Some(last), Some(_)) => Some(query.cursor_after(last.id)),
             _ => None,
         };
         Ok(Page { items, next })

@@ -240,7 +240,7 @@ impl ProjectDirectory for MemoryProjects {
             .filter(|invitation| invitation.project_id == project_id)
             .cloned()
             .collect();
-        found.sort_by(|a, b| b.invited_at.cmp(&a.invited_at));
+        found.sort_by_key(|invitation| std::cmp::Reverse(invitation.invited_at));
         Ok(found)
     }
 

@@ -1,4 +1,6 @@
-//! GET /stories: a bounded page of stories, filtered by parent and status, with a cursor.
+//! GET /stories: a bounded page of stories, filtered by parent (or `root`: the top level) and
+//! status, with a cursor. A level of the tree (`parentId` given) also says how many children
+//! each story has and how many of them are Done, so the tree can load one level at a time.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -23,10 +25,24 @@ impl<R: StoryRepository, G: ProjectDirectory> GetStories<R, G> {
     }
 }
 
+/// Children are counted this many stories at a time (one Query each).
+const COUNT_CONCURRENCY: usize = 16;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedStory {
+    #[serde(flatten)]
+    story: Story,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    done_child_count: Option<usize>,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StoryPage {
-    stories: Vec<Story>,
+    stories: Vec<ListedStory>,
     /// Pass as `cursor` to get the next page; `null` when there is none.
     next_cursor: Option<String>,
 }
@@ -44,10 +60,44 @@ impl<R: StoryRepository, G: ProjectDirectory> Operation for GetStories<R, G> {
             access.story(parent)?;
         }
         let page = self.stories.list(&query).await?;
+        let counted = query.roots || query.parent_id.is_some();
+        let counts: Vec<Option<(usize, usize)>> = if counted {
+            use futures::StreamExt;
+            let ids: Vec<u64> = page.items.iter().map(|story| story.id).collect();
+            let stories = &self.stories;
+            futures::stream::iter(ids)
+                .map(|id| stories.children(id))
+                .buffered(COUNT_CONCURRENCY)
+                .map(|children| {
+                    children.map(|children| {
+                        let done = children
+                            .iter()
+                            .filter(|child| child.status == crate::model::StoryStatus::Done)
+                            .count();
+                        Some((children.len(), done))
+                    })
+                })
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_>>()?
+        } else {
+            vec![None; page.items.len()]
+        };
+        let stories = page
+            .items
+            .into_iter()
+            .zip(counts)
+            .map(|(story, count)| ListedStory {
+                story,
+                child_count: count.map(|(total, _)| total),
+                done_child_count: count.map(|(_, done)| done),
+            })
+            .collect();
         Ok(json_response(
             StatusCode::OK,
             &StoryPage {
-                stories: page.items,
+                stories,
                 next_cursor: page.next.map(|cursor| cursor.encode()),
             },
         ))
@@ -156,5 +206,47 @@ mod tests {
             assert_eq!(response.status(), 400, "{query:?}");
             assert_eq!(error_code(&response), code, "{query:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_tree_level_comes_with_child_counts_and_root_means_the_top() {
+        use crate::handlers::test_support::seed_story;
+        use crate::ports::{StoryChanges, UpdateGuard};
+        let store = MemoryStore::new();
+        let epic = seed_story(&store, "Epic", None).await;
+        let loner = seed_story(&store, "Loner", None).await;
+        let done = seed_story(&store, "Done child", Some(epic.id)).await;
+        seed_story(&store, "Open child", Some(epic.id)).await;
+        store
+            .update(
+                done.id,
+                &StoryChanges {
+                    status: Some(crate::model::StoryStatus::Done),
+                    ..Default::default()
+                },
+                &UpdateGuard::default(),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let operation = GetStories::new(store, local_gate());
+        let roots = json(&list(&operation, &[("parentId", "root")]).await);
+        assert_eq!(ids(&roots), vec![epic.id, loner.id]);
+        assert_eq!(roots["stories"][0]["childCount"], 2);
+        assert_eq!(roots["stories"][0]["doneChildCount"], 1);
+        assert_eq!(roots["stories"][1]["childCount"], 0);
+        let children = json(&list(&operation, &[("parentId", &epic.id.to_string())]).await);
+        assert_eq!(children["stories"][0]["childCount"], 0);
+        // The flat listing (the board's) carries no counts: it is one read, not one per story.
+        let flat = json(&list(&operation, &[]).await);
+        assert_eq!(ids(&flat).len(), 4);
+        assert!(flat["stories"][0].get("childCount").is_none());
+        // A root listing's cursor is not a flat listing's.
+        let page = json(&list(&operation, &[("parentId", "root"), ("limit", "1")]).await);
+        let cursor = page["nextCursor"].as_str().unwrap().to_owned();
+        let mixed = list(&operation, &[("cursor", &cursor)]).await;
+        assert_eq!(error_code(&mixed), "INVALID_CURSOR");
+        let next = json(&list(&operation, &[("parentId", "root"), ("cursor", &cursor)]).await);
+        assert_eq!(ids(&next), vec![loner.id]);
     }
 }

@@ -446,7 +446,7 @@ impl ProjectDirectory for DynamoProjectDirectory {
             }
             start = output.last_evaluated_key;
             if start.is_none() {
-                found.sort_by(|a, b| b.invited_at.cmp(&a.invited_at));
+                found.sort_by_key(|invitation| std::cmp::Reverse(invitation.invited_at));
                 return Ok(found);
             }
         }

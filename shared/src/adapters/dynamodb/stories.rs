@@ -25,6 +25,10 @@ pub(crate) const STORIES: &str = "stories table";
 pub(crate) const USABLE_PARENT: &str = "attribute_exists(id) AND attribute_not_exists(deleting)";
 /// The global secondary index on `parentId` declared in template.yaml.
 pub const PARENT_INDEX: &str = "parentId-index";
+/// The sparse index of root stories: a story without a parent carries its project's ordinal in
+/// `rootOf`, so a project's first tree level is one Query, not a Scan of every project.
+pub const ROOT_INDEX: &str = "rootOf-index";
+const ROOT_ATTRIBUTE: &str = "rootOf";
 /// Story numbers come from an atomic counter per project, kept in the stories table under
 /// the project's number 0 (the default project's is id 0, as before projects).
 const COUNTER_ATTRIBUTE: &str = "lastStoryId";
@@ -79,8 +83,11 @@ impl DynamoStoryRepository {
         if story.parent_id == Some(story.id) {
             return Ok(PutOutcome::ParentMissing(story.id));
         }
-        let item = serde_dynamo::to_item(story)
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(story)
             .map_err(|error| Error::Internal(format!("serializing story: {error}")))?;
+        if story.parent_id.is_none() {
+            item.insert(ROOT_ATTRIBUTE.to_owned(), root_of(story.id));
+        }
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -111,6 +118,12 @@ impl DynamoStoryRepository {
         if let Some(parent) = cursor.parent_id {
             key.insert("parentId".to_owned(), AttributeValue::N(parent.to_string()));
         }
+        if let Some(ordinal) = cursor.root_of {
+            key.insert(
+                ROOT_ATTRIBUTE.to_owned(),
+                AttributeValue::N(ordinal.to_string()),
+            );
+        }
         key
     }
 
@@ -129,7 +142,7 @@ impl DynamoStoryRepository {
         let mut filters = Vec::new();
         let mut names = HashMap::new();
         let mut values = HashMap::new();
-        if query.parent_id.is_none() {
+        if query.parent_id.is_none() && !query.roots {
             let (low, high) = query.numbering.id_range();
             filters.push("id BETWEEN :low AND :high");
             values.insert(":low".to_owned(), AttributeValue::N(low.to_string()));
@@ -146,6 +159,27 @@ impl DynamoStoryRepository {
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
         let names = (!names.is_empty()).then_some(names);
         let (items, last_key) = match query.parent_id {
+            None if query.roots => {
+                values.insert(
+                    ":root".to_owned(),
+                    AttributeValue::N(query.numbering.ordinal.to_string()),
+                );
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(ROOT_INDEX)
+                    .key_condition_expression("rootOf = :root")
+                    .set_filter_expression(filter)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(Some(values))
+                    .limit(limit)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|error| sdk_error(STORIES, error))?;
+                (output.items, output.last_evaluated_key)
+            }
             Some(parent) => {
                 values.insert(":parent".to_owned(), AttributeValue::N(parent.to_string()));
                 let output = self
@@ -222,6 +256,11 @@ enum PutOutcome {
     ParentMissing(u64),
 }
 
+/// The `rootOf` value of a root story: its project's ordinal, the high half of its id.
+fn root_of(id: u64) -> AttributeValue {
+    AttributeValue::N((id >> 32).to_string())
+}
+
 pub(crate) fn story_key(id: u64) -> HashMap<String, AttributeValue> {
     HashMap::from([("id".to_owned(), AttributeValue::N(id.to_string()))])
 }
@@ -235,11 +274,14 @@ fn cursor_from_key(key: &HashMap<String, AttributeValue>) -> Result<Cursor> {
         id: number_attribute(key, "id")
             .ok_or_else(|| Error::Internal("a page key without a numeric id".into()))?,
         parent_id: number_attribute(key, "parentId"),
+        root_of: number_attribute(key, ROOT_ATTRIBUTE)
+            .and_then(|ordinal| u32::try_from(ordinal).ok()),
     })
 }
 
 /// The update expression for a PATCH: the changed fields, a version bump, and the guard.
 fn story_update_expression(
+    id: u64,
     changes: &StoryChanges,
     guard: &UpdateGuard,
     now: DateTime<Utc>,
@@ -268,6 +310,16 @@ fn story_update_expression(
         story_point => "storyPoint", assignee_email => "assigneeEmail",
         parent_id => "parentId", blocked_from => "blockedFrom"
     );
+    // A story moved to the top level joins the root index; one given a parent leaves it.
+    match changes.parent_id {
+        Some(None) => {
+            expression.set(ROOT_ATTRIBUTE, &(id >> 32))?;
+        }
+        Some(Some(_)) => {
+            expression.set_or_remove::<u32>(ROOT_ATTRIBUTE, &None)?;
+        }
+        None => {}
+    }
     expression.set("updatedAt", &now)?;
     expression.increment("version");
     expression.require_exists("id");
@@ -387,19 +439,13 @@ impl StoryRepository for DynamoStoryRepository {
             for item in items {
                 if stories.len() == query.limit {
                     // The extra item, left unread: the next page starts at it.
-                    after = stories.last().map(|last| Cursor {
-                        id: last.id,
-                        parent_id: query.parent_id,
-                    });
+                    after = stories.last().map(|last| query.cursor_after(last.id));
                     break;
                 }
                 let story: Story = serde_dynamo::from_item(item)
                     .map_err(|error| Error::Internal(format!("reading a story: {error}")))?;
                 bytes += serde_json::to_vec(&story).map_or(0, |json| json.len());
-                let cursor = Cursor {
-                    id: story.id,
-                    parent_id: query.parent_id,
-                };
+                let cursor = query.cursor_after(story.id);
                 stories.push(story);
                 if bytes >= PAGE_BYTE_BUDGET && stories.len() < query.limit {
                     return Ok(Page {
@@ -456,7 +502,7 @@ impl StoryRepository for DynamoStoryRepository {
         guard: &UpdateGuard,
         now: DateTime<Utc>,
     ) -> Result<UpdateOutcome> {
-        let expression = story_update_expression(changes, guard, now)?;
+        let expression = story_update_expression(id, changes, guard, now)?;
         if let Some(Some(parent)) = changes.parent_id {
             return self.update_with_parent_check(id, parent, &expression).await;
         }
