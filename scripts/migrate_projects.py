@@ -12,6 +12,10 @@ What it does, each step skipped where it was done before:
 2. Stamps `projectId = default` on every story, acceptance test and code task that has none,
    and `rootOf = 0` (the default project's ordinal) on every story without a parent, which
    puts it in the index the tree's first level is read from.
+3. Counts each story's children (`childCount`, `doneChildCount`) where the counters are
+   missing; from then on every write that adds, removes, moves or finishes a child keeps them.
+   Run it before people use the new version, so no child is added between the count and the
+   write (a counter present is never overwritten).
    Story numbers and the id counter are not touched: the next story continues the numbering and
    the old story URLs keep working.
 
@@ -165,6 +169,44 @@ def stamp_one(client, table, hash_key, key, story):
         return False
 
 
+def count_children(client, args, budget):
+    """Writes the child counters of every parent that has none; (counted, finished)."""
+    table = f"{args.service}-{args.stage}-stories"
+    totals, done, counted_already = {}, {}, set()
+    pages = client.get_paginator("scan").paginate(
+        TableName=table, ConsistentRead=True,
+        ProjectionExpression="id, parentId, #s, childCount", ExpressionAttributeNames={"#s": "status"},
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            if "childCount" in item:
+                counted_already.add(item["id"]["N"])
+            parent = item.get("parentId", {}).get("N")
+            if parent:
+                totals[parent] = totals.get(parent, 0) + 1
+                done[parent] = done.get(parent, 0) + (item.get("status", {}).get("S") == "Done")
+    counted = 0
+    for parent, total in sorted(totals.items(), key=lambda entry: int(entry[0])):
+        if parent in counted_already:
+            continue
+        if not budget.take():
+            log(f"child counters: {counted} written; stopped at the limit, run again to go on")
+            return counted, False
+        if not args.dry_run:
+            try:
+                client.update_item(
+                    TableName=table, Key={"id": {"N": parent}},
+                    UpdateExpression="SET childCount = :c, doneChildCount = :d",
+                    ConditionExpression="attribute_exists(id) AND attribute_not_exists(childCount)",
+                    ExpressionAttributeValues={":c": {"N": str(total)}, ":d": {"N": str(done[parent])}},
+                )
+            except client.exceptions.ConditionalCheckFailedException:
+                continue  # counted by another run, or gone
+        counted += 1
+    log(f"child counters: {counted} written")
+    return counted, True
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True)
@@ -194,7 +236,10 @@ def main():
         log("stopped at the limit; run again to go on")
         return 0
     stamped, finished = stamp(client, args, budget)
-    changed = created + sum(stamped.values())
+    counted = 0
+    if finished:
+        counted, finished = count_children(client, args, budget)
+    changed = created + sum(stamped.values()) + counted
     verb = "would change" if args.dry_run else "changed"
     log(f"{verb} {changed} item(s)" + ("" if finished else " (not finished: run again)"))
     if changed == 0 and finished:

@@ -11,7 +11,7 @@ import { PROJECTS_HREF, href, parseRoute } from './router.js';
 import { lastProject, rememberProject } from './project.js';
 import { MyProjects } from './projects.js';
 import { JoinProject } from './invitations.js';
-import { initialStories, loadStories } from './stories.js';
+import { initialStories, loadLevel } from './stories.js';
 import { Header } from './header.js';
 import { StoryTree } from './tree.js';
 import { StoryPage } from './story.js';
@@ -116,7 +116,7 @@ async function start() {
     return;
   }
   loadAccess();
-  loadStories();
+  loadLevel('root');
 }
 
 /** Pages that belong to no project: what was open stays loaded behind them. */
@@ -135,7 +135,7 @@ function enterProject(key) {
     access: { loading: true },
   });
   loadAccess();
-  loadStories();
+  loadLevel('root');
 }
 
 start();

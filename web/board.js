@@ -2,7 +2,7 @@
 // to" menu from the keyboard or a phone) changes the status through the API; a refused move
 // leaves the card where it was and says why on the card.
 
-import { html, useState } from './vendor-htm-preact.js';
+import { html, useState, useEffect } from './vendor-htm-preact.js';
 import { storyHref } from './router.js';
 import { Refusal, StatusChip, STATUSES, nextStatuses } from './ui.js';
 import { changeStatus, loadStories } from './stories.js';
@@ -32,6 +32,8 @@ function Card({ story, byId, onMove, moving, error }) {
 }
 
 export function Board({ stories }) {
+  // The board shows every story, so it pages through the flat listing (the tree loads levels).
+  useEffect(() => { if (!stories.loaded) loadStories(); }, [stories.loaded]);
   const [moving, setMoving] = useState(null);
   const [errors, setErrors] = useState({});
   const [over, setOver] = useState(null);

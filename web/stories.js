@@ -1,14 +1,61 @@
-// stories.js — the stories the page has loaded (pages of GET /stories, never the whole table at
-// once) and the actions that change them through the API; tree and board read from here.
+// stories.js — the stories the page has loaded and the actions that change them through the API.
+// The tree loads one level at a time (GET /stories?parentId=root|id, each story with its child
+// counts), so a big project opens fast; the board pages through the flat listing. Both read the
+// same stories by id.
 
 import { api } from './api.js';
 import { getState, update } from './store.js';
 import { scoped } from './project.js';
 
 const PAGE_SIZE = 500;
+// One level of the tree per request, up to this many stories (then "Load more").
+const LEVEL_SIZE = 200;
 
 export function initialStories() {
-  return { byId: {}, cursor: null, loaded: false, loading: false, error: null };
+  // `levels`: per parent id (or 'root'), whether that level of the tree is loaded.
+  return { byId: {}, cursor: null, loaded: false, loading: false, error: null, levels: {} };
+}
+
+function setLevel(key, changes) {
+  update('stories', (current) => ({
+    levels: { ...current.levels, [key]: { ...(current.levels[key] || {}), ...changes } },
+  }));
+}
+
+/** One level of the tree: the top (`'root'`) or a story's children; `more` for its next page. */
+export async function loadLevel(parent = 'root', { more = false } = {}) {
+  const key = String(parent);
+  const level = getState().stories.levels[key] || {};
+  if (level.loading || (level.loaded && !more)) return;
+  setLevel(key, { loading: true, error: null });
+  try {
+    const cursor = more && level.cursor ? `&cursor=${encodeURIComponent(level.cursor)}` : '';
+    const { data } = await api('GET', scoped(`/stories?parentId=${key}&limit=${LEVEL_SIZE}${cursor}`));
+    merge(data.stories);
+    setLevel(key, { loaded: true, loading: false, cursor: data.nextCursor });
+    if (key === 'root') performance.mark('aipm:stories-loaded');
+  } catch (error) {
+    setLevel(key, { loading: false, error });
+  }
+}
+
+/** Loads every level between the top and a story, so a link to a deep story shows it in place. */
+export async function revealStory(id) {
+  const chain = [];
+  let story = getState().stories.byId[id];
+  while (story && story.parentId != null && chain.length < 100) {
+    chain.push(story.parentId);
+    if (!getState().stories.byId[story.parentId]) {
+      try {
+        const { data } = await api('GET', scoped(`/stories/${story.parentId}`));
+        remember(data);
+      } catch {
+        break;
+      }
+    }
+    story = getState().stories.byId[story.parentId];
+  }
+  await Promise.all(['root', ...chain].map((parent) => loadLevel(parent)));
 }
 
 function merge(stories) {
@@ -19,7 +66,7 @@ function merge(stories) {
   });
 }
 
-/** The first page, or the next one with `more`. */
+/** The flat listing (the board's): its first page, or the next one with `more`. */
 export async function loadStories({ more = false } = {}) {
   const current = getState().stories;
   if (current.loading) return;
@@ -27,13 +74,17 @@ export async function loadStories({ more = false } = {}) {
   try {
     const cursor = more && current.cursor ? `&cursor=${encodeURIComponent(current.cursor)}` : '';
     const { data } = await api('GET', scoped(`/stories?limit=${PAGE_SIZE}${cursor}`));
-    if (!more) update('stories', { byId: {} });
     merge(data.stories);
     update('stories', { cursor: data.nextCursor, loaded: true, loading: false });
-    performance.mark('aipm:stories-loaded');
   } catch (error) {
     update('stories', { loading: false, error });
   }
+}
+
+/** Every story of the project, page after page (finding a story anywhere in the tree). */
+export async function loadAllStories() {
+  if (!getState().stories.loaded) await loadStories();
+  while (getState().stories.cursor && !getState().stories.error) await loadStories({ more: true });
 }
 
 /** Keeps a story the API returned (created, read, changed) in the loaded set. */

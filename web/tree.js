@@ -1,16 +1,18 @@
 // tree.js — the story tree: roots and children as an outline with status chips and each parent's
-// done/total count, expand and collapse, filter by status, find by title, load more, keyboard
-// navigation (arrows, Home/End, Enter), and a form for a new root story.
+// done/total count, loaded one level at a time as branches open, expand and collapse, filter by
+// status, find by title (over the whole project), load more, keyboard navigation (arrows,
+// Home/End, Enter), and a form for a new root story.
 
 import { html, useState, useRef, useEffect } from './vendor-htm-preact.js';
 import { ErrorNote, StatusChip, STATUSES, useAction } from './ui.js';
 import { draftHref, storyHref, navigate } from './router.js';
 import { storyLabel } from './project.js';
-import { childrenIndex, createStory, loadStories } from './stories.js';
+import { childrenIndex, createStory, loadAllStories, loadLevel, revealStory } from './stories.js';
 import { can } from './access.js';
 
-/** The rows to show, in order, with their depth, given what is expanded and filtered. */
-export function visibleRows(byId, expanded, filter) {
+/** The rows to show, in order, with their depth, given what is expanded and filtered. A branch
+ * whose level is not loaded yet shows the counts the API gave with its parent. */
+export function visibleRows(byId, expanded, filter, levels = {}) {
   const index = childrenIndex(byId);
   const roots = Object.values(byId)
     .filter((story) => story.parentId == null || !byId[story.parentId])
@@ -34,9 +36,16 @@ export function visibleRows(byId, expanded, filter) {
     if (filtering && !keep[id]) return;
     const story = byId[id];
     const children = index[id] || [];
-    const done = children.filter((child) => byId[child].status === 'Done').length;
+    const loaded = levels[id]?.loaded;
+    const count = loaded || story.childCount === undefined ? children.length : Math.max(story.childCount, children.length);
+    const done = loaded || story.doneChildCount === undefined
+      ? children.filter((child) => byId[child].status === 'Done').length
+      : story.doneChildCount;
     const open = filtering ? children.some((child) => keep[child]) : expanded.has(id);
-    rows.push({ story, depth, children: children.length, done, open, match: filtering && matches(story) });
+    rows.push({
+      story, depth, children: count, done, open, match: filtering && matches(story),
+      loading: Boolean(open && levels[id]?.loading),
+    });
     if (open) children.forEach((child) => walk(child, depth + 1));
   };
   roots.forEach((id) => walk(id, 1));
@@ -72,12 +81,17 @@ export function StoryTree({ stories, selectedId }) {
   const [creating, setCreating] = useState(false);
   const [focusId, setFocusId] = useState(selectedId);
   const list = useRef(null);
-  const rows = visibleRows(stories.byId, expanded, filter);
+  const levels = stories.levels || {};
+  const rows = visibleRows(stories.byId, expanded, filter, levels);
   const mayCreate = can('createStory');
+  const top = levels.root || {};
+  const selectedKnown = Boolean(selectedId && stories.byId[selectedId]);
 
-  // Open the branch that leads to the selected story, so a link to a story shows it in place.
+  // Open the branch that leads to the selected story, loading its levels, so a link to a story
+  // shows it in place.
   useEffect(() => {
-    if (!selectedId || !stories.byId[selectedId]) return;
+    if (!selectedKnown) return;
+    revealStory(selectedId);
     const next = new Set(expanded);
     let parent = stories.byId[selectedId].parentId;
     let changed = false;
@@ -87,13 +101,25 @@ export function StoryTree({ stories, selectedId }) {
     }
     if (changed) setExpanded(next);
     setFocusId(selectedId);
-  }, [selectedId, stories.loaded]);
+  }, [selectedId, selectedKnown, stories.byId[selectedId]?.parentId, Object.keys(stories.byId).length]);
 
   const toggle = (id, open) => {
     const next = new Set(expanded);
-    if (open ?? !next.has(id)) next.add(id); else next.delete(id);
+    if (open ?? !next.has(id)) {
+      next.add(id);
+      loadLevel(id);
+    } else {
+      next.delete(id);
+    }
     setExpanded(next);
   };
+  // Finding by title looks through the whole project, not only the levels opened so far.
+  const search = (changes) => {
+    const next = { ...filter, ...changes };
+    setFilter(next);
+    if (next.text.trim() || next.status) loadAllStories();
+  };
+  const searchingAll = (filter.text.trim() || filter.status) && (stories.loading || !stories.loaded);
   const focusRow = (id) => {
     setFocusId(id);
     requestAnimationFrame(() => list.current?.querySelector(`[data-id="${id}"]`)?.focus());
@@ -134,16 +160,17 @@ export function StoryTree({ stories, selectedId }) {
     <div class="tree-filters">
       <label class="visually-hidden" for="tree-find">Find by title</label>
       <input id="tree-find" type="search" placeholder="Find by title" value=${filter.text}
-        onInput=${(event) => setFilter({ ...filter, text: event.target.value })} />
+        onInput=${(event) => search({ text: event.target.value })} />
       <label class="visually-hidden" for="tree-status">Filter by status</label>
       <select id="tree-status" value=${filter.status}
-        onChange=${(event) => setFilter({ ...filter, status: event.target.value })}>
+        onChange=${(event) => search({ status: event.target.value })}>
         <option value="">All statuses</option>
         ${STATUSES.map((status) => html`<option value=${status}>${status}</option>`)}
       </select>
     </div>
-    <${ErrorNote} error=${stories.error} onRetry=${() => loadStories({ more: stories.loaded })} />
-    ${stories.loaded && rows.length === 0
+    <${ErrorNote} error=${top.error} onRetry=${() => loadLevel('root', { more: Boolean(top.loaded) })} />
+    <${ErrorNote} error=${stories.error} onRetry=${loadAllStories} />
+    ${top.loaded && rows.length === 0 && !searchingAll
       ? html`<p class="empty">${filter.text || filter.status ? 'No story matches.' : 'No stories yet. Create the first one.'}</p>`
       : null}
     <ul role="tree" aria-label="Story tree" ref=${list} onKeyDown=${onKeyDown}>
@@ -158,7 +185,7 @@ export function StoryTree({ stories, selectedId }) {
         ${row.children
           ? html`<button type="button" class="twisty" tabindex="-1"
               aria-label=${`${row.open ? 'Collapse' : 'Expand'} ${row.story.title}`}
-              onClick=${(event) => { event.stopPropagation(); toggle(row.story.id); }}>${row.open ? '▾' : '▸'}</button>`
+              onClick=${(event) => { event.stopPropagation(); toggle(row.story.id); }}>${row.loading ? '…' : row.open ? '▾' : '▸'}</button>`
           : html`<span class="twisty" aria-hidden="true"></span>`}
         <span class="tree-id">${storyLabel(row.story.id)}</span>
         <a class="tree-title" href=${storyHref(row.story.id)} tabindex="-1">${row.story.title}</a>
@@ -166,9 +193,10 @@ export function StoryTree({ stories, selectedId }) {
         <${StatusChip} status=${row.story.status} />
       </li>`)}
     </ul>
-    ${stories.loading ? html`<p class="muted" aria-live="polite">Loading stories…</p>` : null}
-    ${stories.cursor && !stories.loading
-      ? html`<button type="button" class="secondary load-more" onClick=${() => loadStories({ more: true })}>Load more stories</button>`
+    ${top.loading ? html`<p class="muted" aria-live="polite">Loading stories…</p>` : null}
+    ${searchingAll ? html`<p class="muted" aria-live="polite">Searching all stories…</p>` : null}
+    ${top.cursor && !top.loading
+      ? html`<button type="button" class="secondary load-more" onClick=${() => loadLevel('root', { more: true })}>Load more stories</button>`
       : null}
   </section>`;
 }

@@ -88,6 +88,13 @@ pub struct Story {
     /// The advisory AI INVEST review, for the content it names (`contentHash`); never a gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai_review: Option<AiReview>,
+    /// How many children it has and how many of them are Done: kept by every write that adds,
+    /// removes, moves or finishes a child (in the same transaction), so a level of the tree is
+    /// one read. Absent on a story that never had a child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_child_count: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +245,8 @@ impl NewStory {
             active_task_id: None,
             merge: None,
             ai_review: None,
+            child_count: None,
+            done_child_count: None,
             version: 1,
             created_at: now,
             updated_at: now,

@@ -1,12 +1,13 @@
 //! The UI's figures for `scripts/bench`, measured in headless Chromium against a served stack:
-//! bytes of a first load (compressed, as transferred), how long the tree takes to render once
-//! the last page of stories has arrived, and how long a status change takes to show after the
-//! API's answer. The page marks those moments with the Performance API (`aipm:stories-loaded`,
-//! `aipm:status-answer`, `aipm:rendered`); this reads the marks.
+//! bytes of a first load (compressed, as transferred), the tree's first paint (from navigation to
+//! the first render with the project's top level, which is all a big project loads at first),
+//! how long that render takes once the level has arrived, and how long a status change takes to
+//! show after the API's answer. The page marks those moments with the Performance API
+//! (`aipm:stories-loaded`, `aipm:status-answer`, `aipm:rendered`); this reads the marks.
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::browser::Browser;
 
@@ -19,7 +20,9 @@ pub struct UiFigures {
     /// The stories' JSON the first screen fetched (not part of the UI's own weight).
     pub data_bytes: u64,
     pub tree_rows: u64,
-    /// From the last page of stories merged to the tree rendered with all of them.
+    /// From navigation start to the first render showing the tree's top level.
+    pub first_paint: Vec<Duration>,
+    /// From the top level's stories merged to the tree rendered with them.
     pub tree_render: Vec<Duration>,
     /// From the API's answer to a status change to the page showing it.
     pub status_change: Vec<Duration>,
@@ -39,41 +42,33 @@ fn between_marks(from: &str) -> String {
     )
 }
 
-/// Opens the UI afresh `loads` times (a new profile each: nothing cached) with `stories` in the
-/// table, and changes one story's status `changes` times.
-pub async fn measure(base: &str, stories: u64, loads: usize, changes: usize) -> UiFigures {
+/// Opens the UI afresh `loads` times (a new profile each: nothing cached) on a project whose top
+/// level holds `roots` stories, and changes one story's status `changes` times.
+pub async fn measure(base: &str, roots: u64, loads: usize, changes: usize) -> UiFigures {
     let mut figures = UiFigures::default();
     for load in 0..loads {
         let browser = Browser::start(base, &format!("bench-{load}"), 1280, 800).await;
         browser.open("/").await;
-        // Every page of stories: the tree renders once more after each.
-        loop {
-            let rows = browser
-                .client
-                .execute(
-                    "return document.querySelectorAll('.tree-row').length",
-                    vec![],
-                )
-                .await
-                .ok()
-                .and_then(|value| value.as_u64())
-                .unwrap_or(0);
-            if rows >= stories {
-                figures.tree_rows = rows;
-                break;
-            }
-            let more = browser
-                .client
-                .execute(
-                    "const b = document.querySelector('.load-more'); if (b) { b.click(); return true; } return false;",
-                    vec![],
-                )
-                .await
-                .unwrap_or(json!(false));
-            if more != json!(true) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+        let rows = browser
+            .wait_until(
+                "the tree's top level is shown",
+                &format!(
+                    "document.querySelectorAll('.tree-row').length >= {roots} \
+                     && document.querySelectorAll('.tree-row').length"
+                ),
+            )
+            .await;
+        figures.tree_rows = rows.as_u64().unwrap_or(0);
+        let painted = browser
+            .wait_until(
+                "the tree's first paint",
+                "(() => { const loaded = performance.getEntriesByName('aipm:stories-loaded')[0]; \
+                 if (!loaded) return null; \
+                 const shown = performance.getEntriesByName('aipm:rendered').find(m => m.startTime >= loaded.startTime); \
+                 return shown ? shown.startTime : null; })()",
+            )
+            .await;
+        figures.first_paint.push(millis(&painted));
         let render = browser
             .wait_until(
                 "the tree's render time",
@@ -98,7 +93,8 @@ pub async fn measure(base: &str, stories: u64, loads: usize, changes: usize) -> 
                 let path = name.split_once("//").map_or(name, |(_, rest)| {
                     rest.find('/').map_or("/", |at| &rest[at..])
                 });
-                let kind = if path.starts_with("/stories") || path.starts_with("/health") {
+                let data = ["/stories", "/projects", "/health"];
+                let kind = if data.iter().any(|prefix| path.starts_with(prefix)) {
                     figures.data_bytes += bytes;
                     continue;
                 } else if path == "/" || path.ends_with(".html") {
@@ -117,7 +113,7 @@ pub async fn measure(base: &str, stories: u64, loads: usize, changes: usize) -> 
 
             // Status changes on the first story, back and forth.
             browser.open("/#/stories/1").await;
-            browser.wait_for_text(".story-page h2", "#1").await;
+            browser.wait_for_text(".story-page h2", "AIPM-1").await;
             for change in 0..changes {
                 let (label, shows) = if change % 2 == 0 {
                     ("Move to Blocked", "Blocked")

@@ -715,5 +715,51 @@ async fn the_root_index_follows_creates_and_moves_and_keeps_projects_apart() {
         .await
         .unwrap();
     assert_eq!(all_roots().await, [first.id, child.id]);
+
+    // The child counters moved with every write: `second` went under `first`, `child` left it.
+    let counts = |id: u64| {
+        let stories = stories.clone();
+        async move {
+            let story = stories.get(id).await.unwrap().unwrap();
+            (story.child_count, story.done_child_count)
+        }
+    };
+    assert_eq!(counts(first.id).await, (Some(1), Some(0)));
+    let finish = StoryChanges {
+        status: Some(StoryStatus::Done),
+        ..Default::default()
+    };
+    stories
+        .update(second.id, &finish, &UpdateGuard::default(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(counts(first.id).await, (Some(1), Some(1)));
+    // A Done child moved away takes its Done with it; to a parent that is gone, nothing moves.
+    let refused = stories
+        .update(
+            second.id,
+            &move_to(Some(999_999)),
+            &UpdateGuard::default(),
+            Utc::now(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::ParentNotFound { id: 999_999 })),
+        "{refused:?}"
+    );
+    assert_eq!(counts(first.id).await, (Some(1), Some(1)));
+    stories
+        .update(
+            second.id,
+            &move_to(Some(child.id)),
+            &UpdateGuard::default(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(counts(first.id).await, (Some(0), Some(0)));
+    assert_eq!(counts(child.id).await, (Some(1), Some(1)));
+    stories.delete(second.id).await.unwrap();
+    assert_eq!(counts(child.id).await, (Some(0), Some(0)));
     fixture.emulator.stop().await;
 }

@@ -87,12 +87,14 @@ async fn single_project_data_moves_into_the_default_project_once_and_resumably()
             .await
             .unwrap();
         assert_eq!(created.id, n);
-        // Today's single-project code writes no root index entry.
+    }
+    for n in 1..=5 {
+        // Today's single-project code writes no root index entry and no child counters.
         client
             .update_item()
             .table_name(&config.stories_table)
             .key("id", AttributeValue::N(n.to_string()))
-            .update_expression("REMOVE rootOf")
+            .update_expression("REMOVE rootOf, childCount, doneChildCount")
             .send()
             .await
             .unwrap();
@@ -143,6 +145,12 @@ async fn single_project_data_moves_into_the_default_project_once_and_resumably()
         [1, 2, 3, 4],
         "the roots are in the tree's first level, the child is not"
     );
+    let parent = stories.get(1).await.unwrap().expect("story 1");
+    assert_eq!(
+        (parent.child_count, parent.done_child_count),
+        (Some(1), Some(0))
+    );
+    assert_eq!(stories.get(2).await.unwrap().unwrap().child_count, None);
 
     let third = migrate(&emulator.endpoint, &[]);
     assert!(third.contains("changed 0 item(s)"), "{third}");

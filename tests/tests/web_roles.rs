@@ -272,6 +272,42 @@ async fn an_admin_starts_a_project_works_in_it_and_an_outsider_cannot_see_it() {
         );
         admin.screenshot("project-shop").await;
 
+        // The tree loads level by level: after a reload only the top level is read, with each
+        // story's child count; opening a branch loads it; a link to a child opens its branch.
+        let shop_one = hash
+            .as_str()
+            .and_then(|hash| hash.rsplit('/').next())
+            .expect("the story's id")
+            .to_owned();
+        let child = as_admin(
+            &stack,
+            "POST",
+            "/projects/SHOP/stories",
+            Some(json!({"title": "Remember the card", "parentId": shop_one.parse::<u64>().unwrap()})),
+        )
+        .await["id"]
+            .as_u64()
+            .expect("an id");
+        admin.open("/?levels=1#/p/SHOP/").await;
+        admin.wait_for_text(".tree-row .count", "0/1 done").await;
+        let unloaded = admin
+            .wait_until(
+                "the child is not read before its branch opens",
+                "!document.querySelector('.tree').textContent.includes('Remember the card')",
+            )
+            .await;
+        assert_eq!(unloaded, json!(true));
+        admin.click(".tree-row .twisty").await;
+        admin.wait_for_text(".tree", "Remember the card").await;
+        admin.open(&format!("/?deep=1#/p/SHOP/stories/{child}")).await;
+        admin.wait_for_text(".story-page h2", "SHOP-2").await;
+        admin
+            .wait_until(
+                "the branch of a linked story opens",
+                "document.querySelector('.tree-row.selected')?.textContent.includes('Remember the card')",
+            )
+            .await;
+
         // Back to the default project through the switcher: its own stories only.
         admin
             .element(".project-switcher select")

@@ -38,6 +38,30 @@ struct MemoryState {
     unavailable: bool,
 }
 
+impl MemoryState {
+    /// The story with its child counters as DynamoDB keeps them (absent until it has had a
+    /// child).
+    fn counted(&self, story: &Story) -> Story {
+        let children: Vec<&Story> = self
+            .stories
+            .values()
+            .filter(|child| child.parent_id == Some(story.id))
+            .collect();
+        let mut story = story.clone();
+        if !children.is_empty() {
+            story.child_count = u32::try_from(children.len()).ok();
+            story.done_child_count = u32::try_from(
+                children
+                    .iter()
+                    .filter(|child| child.status == StoryStatus::Done)
+                    .count(),
+            )
+            .ok();
+        }
+        story
+    }
+}
+
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
@@ -94,7 +118,8 @@ impl StoryRepository for MemoryStore {
     }
 
     async fn get(&self, id: u64) -> Result<Option<Story>> {
-        Ok(self.lock()?.stories.get(&id).cloned())
+        let state = self.lock()?;
+        Ok(state.stories.get(&id).map(|story| state.counted(story)))
     }
 
     async fn list(&self, query: &StoryListQuery) -> Result<Page<Story>> {
@@ -110,7 +135,11 @@ impl StoryRepository for MemoryStore {
             .filter(|story| query.parent_id.is_none() || story.parent_id == query.parent_id)
             .filter(|story| !query.roots || story.parent_id.is_none())
             .filter(|story| query.status.is_none_or(|status| story.status == status));
-        let items: Vec<Story> = matching.by_ref().take(query.limit).cloned().collect();
+        let items: Vec<Story> = matching
+            .by_ref()
+            .take(query.limit)
+            .map(|story| state.counted(story))
+            .collect();
         let next = match (items.last(), matching.next()) {
             (Some(last), Some(_)) => Some(query.cursor_after(last.id)),
             _ => None,

@@ -1,6 +1,7 @@
 //! GET /stories: a bounded page of stories, filtered by parent (or `root`: the top level) and
-//! status, with a cursor. A level of the tree (`parentId` given) also says how many children
-//! each story has and how many of them are Done, so the tree can load one level at a time.
+//! status, with a cursor. A level of the tree (`parentId` given) says for each story how many
+//! children it has and how many of them are Done (counters kept on the story by every write
+//! that changes them), so the tree loads one level at a time, one read per level.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -25,24 +26,10 @@ impl<R: StoryRepository, G: ProjectDirectory> GetStories<R, G> {
     }
 }
 
-/// Children are counted this many stories at a time (one Query each).
-const COUNT_CONCURRENCY: usize = 16;
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ListedStory {
-    #[serde(flatten)]
-    story: Story,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    child_count: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    done_child_count: Option<usize>,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StoryPage {
-    stories: Vec<ListedStory>,
+    stories: Vec<Story>,
     /// Pass as `cursor` to get the next page; `null` when there is none.
     next_cursor: Option<String>,
 }
@@ -60,40 +47,14 @@ impl<R: StoryRepository, G: ProjectDirectory> Operation for GetStories<R, G> {
             access.story(parent)?;
         }
         let page = self.stories.list(&query).await?;
-        let counted = query.roots || query.parent_id.is_some();
-        let counts: Vec<Option<(usize, usize)>> = if counted {
-            use futures::StreamExt;
-            let ids: Vec<u64> = page.items.iter().map(|story| story.id).collect();
-            let stories = &self.stories;
-            futures::stream::iter(ids)
-                .map(|id| stories.children(id))
-                .buffered(COUNT_CONCURRENCY)
-                .map(|children| {
-                    children.map(|children| {
-                        let done = children
-                            .iter()
-                            .filter(|child| child.status == crate::model::StoryStatus::Done)
-                            .count();
-                        Some((children.len(), done))
-                    })
-                })
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_>>()?
-        } else {
-            vec![None; page.items.len()]
-        };
-        let stories = page
-            .items
-            .into_iter()
-            .zip(counts)
-            .map(|(story, count)| ListedStory {
-                story,
-                child_count: count.map(|(total, _)| total),
-                done_child_count: count.map(|(_, done)| done),
-            })
-            .collect();
+        let mut stories = page.items;
+        // A level of the tree says for every story how many children it has, none included.
+        if query.roots || query.parent_id.is_some() {
+            for story in &mut stories {
+                story.child_count = Some(story.child_count.unwrap_or(0));
+                story.done_child_count = Some(story.done_child_count.unwrap_or(0));
+            }
+        }
         Ok(json_response(
             StatusCode::OK,
             &StoryPage {
@@ -237,10 +198,11 @@ mod tests {
         assert_eq!(roots["stories"][1]["childCount"], 0);
         let children = json(&list(&operation, &[("parentId", &epic.id.to_string())]).await);
         assert_eq!(children["stories"][0]["childCount"], 0);
-        // The flat listing (the board's) carries no counts: it is one read, not one per story.
+        // The flat listing (the board's) shows the counters only where a story has children.
         let flat = json(&list(&operation, &[]).await);
         assert_eq!(ids(&flat).len(), 4);
-        assert!(flat["stories"][0].get("childCount").is_none());
+        assert_eq!(flat["stories"][0]["childCount"], 2);
+        assert!(flat["stories"][1].get("childCount").is_none());
         // A root listing's cursor is not a flat listing's.
         let page = json(&list(&operation, &[("parentId", "root"), ("limit", "1")]).await);
         let cursor = page["nextCursor"].as_str().unwrap().to_owned();

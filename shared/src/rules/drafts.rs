@@ -383,6 +383,8 @@ pub fn as_story(draft: &StoryDraft) -> (Story, Vec<AcceptanceTest>) {
         active_task_id: None,
         merge: None,
         ai_review: None,
+        child_count: None,
+        done_child_count: None,
     };
     let tests = draft
         .acceptance_tests

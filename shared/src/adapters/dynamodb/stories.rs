@@ -6,15 +6,13 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use crate::adapters::expression::UpdateExpression;
 use crate::adapters::sdk_error;
 use crate::error::{Error, Result};
-use crate::model::{NewStory, Story, StorySummary};
+use crate::model::{NewStory, Story, StoryStatus, StorySummary};
 use crate::pagination::{Cursor, PAGE_BYTE_BUDGET, Page, StoryListQuery};
 use crate::ports::{MAX_CHILDREN, StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome};
 use crate::project::StoryNumbering;
@@ -99,7 +97,8 @@ impl DynamoStoryRepository {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build());
         if let Some(parent) = story.parent_id {
-            transaction = transaction.transact_items(usable_parent_check(&self.table, parent)?);
+            transaction =
+                transaction.transact_items(parent_counts(&self.table, parent, 1, 0, true)?);
         }
         match transaction.send().await {
             Ok(_) => Ok(PutOutcome::Stored),
@@ -219,15 +218,56 @@ impl DynamoStoryRepository {
     }
 }
 
-/// A `ConditionCheck` that `parent` exists and is not being deleted.
-pub(crate) fn usable_parent_check(table: &str, parent: u64) -> Result<TransactWriteItem> {
-    let check = ConditionCheck::builder()
+/// An Update of a parent's child counters by `children` and `done` (each may be 0 or
+/// negative). With `usable`, only if the parent can take a child now (it exists and is not
+/// being deleted); otherwise only if it exists.
+fn parent_counts(
+    table: &str,
+    parent: u64,
+    children: i64,
+    done: i64,
+    usable: bool,
+) -> Result<TransactWriteItem> {
+    let update = aws_sdk_dynamodb::types::Update::builder()
         .table_name(table)
         .key("id", AttributeValue::N(parent.to_string()))
-        .condition_expression(USABLE_PARENT)
+        .update_expression(
+            "SET childCount = if_not_exists(childCount, :zero) + :children, \
+             doneChildCount = if_not_exists(doneChildCount, :zero) + :done",
+        )
+        .condition_expression(if usable {
+            USABLE_PARENT
+        } else {
+            "attribute_exists(id)"
+        })
+        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+        .expression_attribute_values(":children", AttributeValue::N(children.to_string()))
+        .expression_attribute_values(":done", AttributeValue::N(done.to_string()))
         .build()
         .map_err(|error| Error::Internal(error.to_string()))?;
-    Ok(TransactWriteItem::builder().condition_check(check).build())
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// How a change to a story moves its parents' counters: `(parent, children, done, usable)` for
+/// each parent whose counters change; the new parent must be usable.
+fn counter_moves(current: &Story, changes: &StoryChanges) -> Vec<(u64, i64, i64, bool)> {
+    let new_parent = changes.parent_id.unwrap_or(current.parent_id);
+    let was_done = i64::from(current.status == StoryStatus::Done);
+    let will_done = i64::from(changes.status.unwrap_or(current.status) == StoryStatus::Done);
+    let mut moves = Vec::new();
+    if new_parent != current.parent_id {
+        if let Some(old) = current.parent_id {
+            moves.push((old, -1, -was_done, false));
+        }
+        if let Some(new) = new_parent {
+            moves.push((new, 1, will_done, true));
+        }
+    } else if let Some(parent) = current.parent_id
+        && was_done != will_done
+    {
+        moves.push((parent, 0, will_done - was_done, false));
+    }
+    moves
 }
 
 /// Which items of a cancelled transaction failed their condition; `None` when the transaction
@@ -341,33 +381,67 @@ impl DynamoStoryRepository {
         })
     }
 
-    /// Reparenting: the update and a check that the new parent is usable, in one transaction.
-    async fn update_with_parent_check(
+    /// A change of status or parent: the story, read first, and the counters of the parents it
+    /// leaves, joins or finishes under, in one transaction pinned to the version read (a
+    /// concurrent change makes it a conflict, which the caller retries or reports).
+    async fn update_counted(
         &self,
         id: u64,
-        parent: u64,
-        expression: &UpdateExpression,
+        changes: &StoryChanges,
+        guard: &UpdateGuard,
+        now: DateTime<Utc>,
     ) -> Result<UpdateOutcome> {
-        let update = expression.transaction_update(&self.table, story_key(id))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(usable_parent_check(&self.table, parent)?)
-            .send()
-            .await;
-        match result {
+        let Some(current) = self.get_consistent(id).await? else {
+            return Ok(UpdateOutcome::NotFound);
+        };
+        if guard
+            .version
+            .is_some_and(|version| version != current.version)
+            || guard.status.is_some_and(|status| status != current.status)
+        {
+            return Ok(UpdateOutcome::Conflict);
+        }
+        let pinned = UpdateGuard {
+            version: Some(current.version),
+            status: guard.status,
+        };
+        let expression = story_update_expression(id, changes, &pinned, now)?;
+        let moves = counter_moves(&current, changes);
+        let mut transaction = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .update(expression.transaction_update(&self.table, story_key(id))?)
+                .build(),
+        );
+        for (parent, children, done, usable) in &moves {
+            transaction = transaction.transact_items(parent_counts(
+                &self.table,
+                *parent,
+                *children,
+                *done,
+                *usable,
+            )?);
+        }
+        match transaction.send().await {
             Ok(_) => Ok(match self.get_consistent(id).await? {
                 Some(story) => UpdateOutcome::Updated(Box::new(story)),
                 None => UpdateOutcome::NotFound,
             }),
-            Err(error) => match failed_conditions(&error) {
-                Some(failed) if failed.get(1) == Some(&true) => {
-                    Err(Error::ParentNotFound { id: parent })
+            Err(error) => {
+                let Some(failed) = failed_conditions(&error) else {
+                    return Err(sdk_error(STORIES, error));
+                };
+                if failed.first() == Some(&true) {
+                    return self.conflict_or_missing(id).await;
                 }
-                Some(failed) if failed.first() == Some(&true) => self.conflict_or_missing(id).await,
-                _ => Err(sdk_error(STORIES, error)),
-            },
+                // A new parent that cannot take children is the caller's error; an old one
+                // that changed is a race to retry.
+                for ((parent, _, _, usable), failed) in moves.iter().zip(failed.iter().skip(1)) {
+                    if *failed && *usable {
+                        return Err(Error::ParentNotFound { id: *parent });
+                    }
+                }
+                Ok(UpdateOutcome::Conflict)
+            }
         }
     }
 
@@ -502,10 +576,10 @@ impl StoryRepository for DynamoStoryRepository {
         guard: &UpdateGuard,
         now: DateTime<Utc>,
     ) -> Result<UpdateOutcome> {
-        let expression = story_update_expression(id, changes, guard, now)?;
-        if let Some(Some(parent)) = changes.parent_id {
-            return self.update_with_parent_check(id, parent, &expression).await;
+        if changes.status.is_some() || changes.parent_id.is_some() {
+            return self.update_counted(id, changes, guard, now).await;
         }
+        let expression = story_update_expression(id, changes, guard, now)?;
         let result = expression
             .update_item(&self.client, &self.table, story_key(id))
             .return_values(ReturnValue::AllNew)
@@ -581,13 +655,59 @@ impl StoryRepository for DynamoStoryRepository {
     }
 
     async fn delete(&self, id: u64) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::N(id.to_string()))
-            .send()
-            .await
-            .map_err(|error| sdk_error(STORIES, error))?;
-        Ok(())
+        for _ in 0..ID_ATTEMPTS {
+            let Some(current) = self.get_consistent(id).await? else {
+                return Ok(());
+            };
+            let Some(parent) = current.parent_id else {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("id", AttributeValue::N(id.to_string()))
+                    .send()
+                    .await
+                    .map_err(|error| sdk_error(STORIES, error))?;
+                return Ok(());
+            };
+            // The story as read goes, and its parent counts one child (and maybe one Done)
+            // fewer; if it changed meanwhile, read again.
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key("id", AttributeValue::N(id.to_string()))
+                .condition_expression("version = :version")
+                .expression_attribute_values(
+                    ":version",
+                    AttributeValue::N(current.version.to_string()),
+                )
+                .build()
+                .map_err(|error| Error::Internal(error.to_string()))?;
+            let done = i64::from(current.status == StoryStatus::Done);
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().delete(delete).build())
+                .transact_items(parent_counts(&self.table, parent, -1, -done, false)?)
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(error) => match failed_conditions(&error) {
+                    Some(failed) if failed.first() == Some(&true) => continue,
+                    Some(failed) if failed.get(1) == Some(&true) => {
+                        // The parent is gone already (a subtree going away): nothing to count.
+                        self.client
+                            .delete_item()
+                            .table_name(&self.table)
+                            .key("id", AttributeValue::N(id.to_string()))
+                            .send()
+                            .await
+                            .map_err(|error| sdk_error(STORIES, error))?;
+                        return Ok(());
+                    }
+                    _ => return Err(sdk_error(STORIES, error)),
+                },
+            }
+        }
+        Err(Error::ConcurrentUpdate)
     }
 }
