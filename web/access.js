@@ -36,6 +36,8 @@ export function can(action, { ownTask = false } = {}) {
   const allowed = ownTask && entry.onOwnTasks !== undefined ? entry.onOwnTasks : entry.allowed;
   if (allowed) return { allowed: true, reason: null };
   const reason = entry.reason || 'not allowed';
+  // An archived project refuses everyone alike: that is about the project, not the person.
+  if (reason.startsWith('the project is archived')) return { allowed: false, reason: `The${reason.slice(3)}.` };
   return { allowed: false, reason: `Not for you: ${reason}.` };
 }
 

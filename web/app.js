@@ -42,7 +42,7 @@ function App({ state }) {
     : route.view === 'board'
     ? html`<${Board} stories=${stories} />`
     : route.view === 'people'
-    ? html`<${People} />`
+    ? html`<${People} project=${access?.project} />`
     : html`<div class=${`workspace ${route.view === 'home' ? 'no-story' : 'has-story'}`}>
         <${StoryTree} stories=${stories} selectedId=${route.id} />
         ${route.view === 'story'

@@ -1,6 +1,6 @@
 // people.js — the project's people: every member with their role (GET /projects/{key}/members);
 // an admin changes a role from the menu beside a name, removes someone, adds a person by their
-// sign-in subject or invites one by email. A refusal (the last admin, a role too low) is shown on that row.
+// sign-in subject or invites one by email; below, the project's own settings. A refusal (the last admin, a role too low) is shown on that row.
 
 import { html, useState, useEffect } from './vendor-htm-preact.js';
 import { api } from './api.js';
@@ -8,6 +8,7 @@ import { ErrorNote, useAction } from './ui.js';
 import { Why, can, loadAccess } from './access.js';
 import { currentProject } from './project.js';
 import { Invitations } from './invitations.js';
+import { ProjectSettings } from './settings.js';
 
 const ROLES = ['viewer', 'contributor', 'maintainer', 'admin'];
 
@@ -52,7 +53,7 @@ function AddPerson({ onChanged, manage }) {
   </form>`;
 }
 
-export function People() {
+export function People({ project }) {
   const [members, setMembers] = useState(null);
   const [load, loading, error] = useAction(async () => {
     const { data } = await api('GET', `/projects/${encodeURIComponent(currentProject())}/members`);
@@ -73,5 +74,6 @@ export function People() {
     </ul>`}
     <${AddPerson} onChanged=${reload} manage=${manage} />
     ${manage.allowed ? html`<${Invitations} />` : null}
+    ${project ? html`<${ProjectSettings} key=${`${project.key}-${project.version}`} project=${project} />` : null}
   </section>`;
 }

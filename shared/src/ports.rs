@@ -516,6 +516,16 @@ pub enum MemberChangeOutcome {
     ProjectMissing,
 }
 
+/// What a change of a project's settings came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectUpdateOutcome {
+    Updated,
+    /// The new key is reserved (by this project before, or by another).
+    KeyTaken,
+    /// The project changed since it was read: read again.
+    Conflict,
+}
+
 /// What accepting an invitation came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcceptOutcome {
@@ -562,6 +572,17 @@ pub trait ProjectDirectory: Send + Sync + 'static {
         admin: &crate::project::Membership,
         audit: &crate::project::AuditEntry,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Replaces the project's record if it still has `expected_version`, reserving `new_key`
+    /// (forever, as every key) when the key changes; with the audit entry, all or nothing. The
+    /// old key stays reserved and keeps resolving to the project.
+    fn update_project(
+        &self,
+        project: &crate::project::Project,
+        expected_version: u64,
+        new_key: Option<&str>,
+        audit: &crate::project::AuditEntry,
+    ) -> impl Future<Output = Result<ProjectUpdateOutcome>> + Send;
 
     /// Stores a new invitation, or a re-sent one (new secret and date) only while it is still
     /// pending; with its audit entry, all or nothing. False when a re-sent one was not pending.

@@ -98,6 +98,16 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op("POST /projects", Action::CreateProject, "start a project"),
     op(
+        "PATCH /projects/{key}",
+        Action::EditSettings,
+        "rename the project, link its repository",
+    ),
+    op(
+        "PATCH /projects/{key} (archived)",
+        Action::ArchiveProject,
+        "archive the project (and restore it)",
+    ),
+    op(
         "GET /projects/{key}/me",
         Action::ViewProject,
         "what I may do",

@@ -240,6 +240,17 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
                 "/projects".into(),
                 Some(json!({"key": key, "name": format!("Project of {person}")})),
             ),
+            (
+                "PATCH",
+                "/projects/AIPM".into(),
+                Some(json!({"name": format!("AIPM, renamed by {person}")})),
+            ),
+            (
+                "PATCH",
+                "/projects/AIPM".into(),
+                // Archived and restored at once is no change: the permission is what is tested.
+                Some(json!({"archived": false})),
+            ),
             ("GET", "/projects/AIPM/me".into(), None),
             ("GET", "/projects/AIPM/members".into(), None),
             (

@@ -61,8 +61,8 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
     );
 
     let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    // 29 operations, 16 of them also under /projects/{key}.
-    assert_eq!(routes.len(), 29 + 16 + UI_ROUTES.len());
+    // 30 operations, 16 of them also under /projects/{key}.
+    assert_eq!(routes.len(), 30 + 16 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
@@ -324,7 +324,7 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         json!({"Fn::Equals": [{"Ref": "Stage"}, "prod"]})
     );
     let functions = resources_of_type(&template, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 31);
+    assert_eq!(functions.len(), 32);
     for (name, function) in &functions {
         let preference = &function["Properties"]["DeploymentPreference"];
         assert_eq!(
@@ -363,13 +363,13 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         name.trim_end_matches(".Alias").to_owned()
     };
     let integrations = resources_of_type(&template, "AWS::ApiGatewayV2::Integration");
-    assert_eq!(integrations.len(), 30);
+    assert_eq!(integrations.len(), 31);
     for (_, integration) in integrations {
         let function = alias_of(&integration["Properties"]["IntegrationUri"]);
         assert!(template["Resources"][&function].is_object(), "{function}");
     }
     let permissions = resources_of_type(&template, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 32 + 16);
+    assert_eq!(permissions.len(), 33 + 16);
     for (_, permission) in permissions {
         alias_of(&permission["Properties"]["FunctionName"]);
     }
@@ -504,5 +504,5 @@ fn every_function_with_the_gate_may_read_memberships_and_write_the_audit_log() {
             );
         }
     }
-    assert_eq!(gated, 27, "functions that authorize through the gate");
+    assert_eq!(gated, 28, "functions that authorize through the gate");
 }

@@ -308,6 +308,39 @@ async fn an_admin_starts_a_project_works_in_it_and_an_outsider_cannot_see_it() {
             )
             .await;
 
+        // Settings: archiving makes the project read-only, with the reason shown; restoring
+        // undoes it; a new key becomes the address and the old one keeps working.
+        admin.open("/?settings=1#/p/SHOP/people").await;
+        admin.click_button(".project-settings", "Archive project").await;
+        admin.wait_for_text(".archived-note", "archived").await;
+        admin.screenshot("project-archived").await;
+        admin.open("/?archived=1#/p/SHOP/").await;
+        let read_only = admin
+            .wait_until(
+                "New story is disabled in an archived project",
+                "document.querySelector('.tree-head button')?.disabled === true \
+                 && document.querySelector('.tree-head button').title.includes('archived')",
+            )
+            .await;
+        assert_eq!(read_only, json!(true));
+        admin.open("/?restore=1#/p/SHOP/people").await;
+        admin.click_button(".project-settings", "Restore project").await;
+        admin
+            .wait_until(
+                "the project is restored",
+                "!document.querySelector('.archived-note') \
+                 && document.querySelector('.project-settings .archive button')?.textContent === 'Archive project'",
+            )
+            .await;
+        admin.type_into("#settings-key", "store").await;
+        admin.click_button(".settings-form", "Save settings").await;
+        admin
+            .wait_until("the new key is the address", "location.hash === '#/p/STORE/people'")
+            .await;
+        admin.open("/?oldkey=1#/p/SHOP/").await;
+        admin.wait_for_text(".tree", "Checkout with a saved card").await;
+        admin.wait_for_text(".tree", "STORE-1").await;
+
         // Back to the default project through the switcher: its own stories only.
         admin
             .element(".project-switcher select")

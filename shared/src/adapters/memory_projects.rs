@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::authz::Role;
 use crate::error::{Error, Result};
-use crate::ports::{AcceptOutcome, MemberChange, MemberChangeOutcome, ProjectDirectory};
+use crate::ports::{
+    AcceptOutcome, MemberChange, MemberChangeOutcome, ProjectDirectory, ProjectUpdateOutcome,
+};
 use crate::project::{
     AuditEntry, DEFAULT_PROJECT_ID, Invitation, InvitationStatus, Membership, Project,
 };
@@ -195,6 +197,29 @@ impl ProjectDirectory for MemoryProjects {
         );
         state.audit.push(audit.clone());
         Ok(true)
+    }
+
+    async fn update_project(
+        &self,
+        project: &Project,
+        expected_version: u64,
+        new_key: Option<&str>,
+        audit: &AuditEntry,
+    ) -> Result<ProjectUpdateOutcome> {
+        let mut state = self.lock()?;
+        match state.projects.get(&project.id) {
+            Some(current) if current.version == expected_version => {}
+            _ => return Ok(ProjectUpdateOutcome::Conflict),
+        }
+        if let Some(new_key) = new_key {
+            if state.keys.contains_key(new_key) {
+                return Ok(ProjectUpdateOutcome::KeyTaken);
+            }
+            state.keys.insert(new_key.to_owned(), project.id.clone());
+        }
+        state.projects.insert(project.id.clone(), project.clone());
+        state.audit.push(audit.clone());
+        Ok(ProjectUpdateOutcome::Updated)
     }
 
     async fn put_invitation(

@@ -14,7 +14,9 @@ use super::stories::failed_conditions;
 use crate::adapters::sdk_error;
 use crate::authz::Role;
 use crate::error::{Error, Result};
-use crate::ports::{AcceptOutcome, MemberChange, MemberChangeOutcome, ProjectDirectory};
+use crate::ports::{
+    AcceptOutcome, MemberChange, MemberChangeOutcome, ProjectDirectory, ProjectUpdateOutcome,
+};
 use crate::project::{AuditEntry, Invitation, Membership, Project};
 
 const PROJECTS: &str = "projects table";
@@ -362,6 +364,48 @@ impl ProjectDirectory for DynamoProjectDirectory {
                 Some(failed) if failed.iter().any(|failed| *failed) => Ok(false),
                 _ => Err(sdk_error(PROJECTS, error)),
             },
+        }
+    }
+
+    async fn update_project(
+        &self,
+        project: &Project,
+        expected_version: u64,
+        new_key: Option<&str>,
+        audit: &AuditEntry,
+    ) -> Result<ProjectUpdateOutcome> {
+        let record = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(with_key(project, project_key(&project.id))?))
+                .condition_expression("attribute_exists(pk) AND version = :version")
+                .expression_attribute_values(
+                    ":version",
+                    AttributeValue::N(expected_version.to_string()),
+                )
+                .build(),
+        )?;
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(record).build());
+        if let Some(new_key) = new_key {
+            let mut reservation = key(format!("key#{new_key}"), "key".to_owned());
+            reservation.insert("projectId".into(), AttributeValue::S(project.id.clone()));
+            transaction = transaction
+                .transact_items(self.put(reservation, Some("attribute_not_exists(pk)"))?);
+        }
+        let result = transaction
+            .transact_items(self.audit_put(audit)?)
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(ProjectUpdateOutcome::Updated);
+        };
+        match failed_conditions(&error) {
+            Some(failed) if failed.first() == Some(&true) => Ok(ProjectUpdateOutcome::Conflict),
+            Some(failed) if failed.get(1) == Some(&true) => Ok(ProjectUpdateOutcome::KeyTaken),
+            _ => Err(sdk_error(PROJECTS, error)),
         }
     }
 

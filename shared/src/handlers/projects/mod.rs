@@ -18,7 +18,9 @@ use crate::project::{
 };
 
 mod invitations;
+mod settings;
 pub use invitations::{AcceptInvitation, ChangeInvitation, CreateInvitation, ListInvitations};
+pub use settings::UpdateProject;
 
 /// How often a membership change is re-read and re-tried when someone changed it meanwhile.
 const CHANGE_ATTEMPTS: usize = 3;
@@ -98,7 +100,7 @@ struct CreateProjectBody {
     repository: Option<RepositoryBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RepositoryBody {
     owner: String,

@@ -1,0 +1,312 @@
+//! PATCH /projects/{key}: a project's settings. Its name, key (the old one stays reserved and
+//! keeps resolving) and code repository need `editSettings` (maintainers); archiving and
+//! restoring need `archiveProject` (admins). Only what is sent changes.
+
+use chrono::Utc;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ProjectView, RepositoryBody, project_key, repository_link};
+use crate::authz::Action;
+use crate::authz::gate::{Access, Gate, ProjectRef};
+use crate::error::{Error, Result};
+use crate::http::{Operation, json_response, parse_json_body};
+use crate::ports::{ProjectDirectory, ProjectUpdateOutcome};
+use crate::project::{AuditEntry, Project, validate_key, validate_name};
+
+/// How often a change is re-read and re-tried when someone changed the project meanwhile.
+const UPDATE_ATTEMPTS: usize = 3;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ProjectChanges {
+    name: Option<String>,
+    key: Option<String>,
+    archived: Option<bool>,
+    /// `null` unlinks the repository.
+    #[serde(default, with = "serde_with_null")]
+    repository: Option<Option<RepositoryBody>>,
+}
+
+/// `absent` → None, `null` → Some(None), a value → Some(Some(value)).
+mod serde_with_null {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+/// The project as it will be, and what the change says in the audit log.
+fn apply(current: &Project, changes: &ProjectChanges) -> Result<(Project, Vec<String>)> {
+    let mut next = current.clone();
+    let mut said = Vec::new();
+    let mut problems = Vec::new();
+    if let Some(name) = &changes.name {
+        match validate_name(name) {
+            Ok(name) if name != current.name => {
+                said.push(format!("name {} -> {name}", current.name));
+                next.name = name;
+            }
+            Ok(_) => {}
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if let Some(key) = &changes.key {
+        match validate_key(key) {
+            Ok(()) if *key != current.key => {
+                said.push(format!("key {} -> {key}", current.key));
+                next.key = key.clone();
+            }
+            Ok(()) => {}
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if let Some(repository) = &changes.repository {
+        let link = match repository {
+            None => Ok(None),
+            Some(body) => repository_link(body.clone()).map(Some),
+        };
+        match link {
+            Ok(link) if link != current.repository => {
+                said.push("repository changed".to_owned());
+                next.repository = link;
+            }
+            Ok(_) => {}
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if let Some(archived) = changes.archived
+        && archived != current.archived
+    {
+        said.push(if archived { "archived" } else { "restored" }.to_owned());
+        next.archived = archived;
+    }
+    if !problems.is_empty() {
+        return Err(Error::Validation(problems));
+    }
+    Ok((next, said))
+}
+
+pub struct UpdateProject<G> {
+    gate: Gate<G>,
+}
+
+impl<G> UpdateProject<G> {
+    pub fn new(gate: Gate<G>) -> Self {
+        Self { gate }
+    }
+}
+
+impl<G: ProjectDirectory> UpdateProject<G> {
+    /// The permissions the change needs: settings for name, key and repository, archiving for
+    /// archiving or restoring.
+    async fn require(&self, access: &Access, changes: &ProjectChanges, target: &str) -> Result<()> {
+        if changes.archived.is_some() {
+            self.gate
+                .require(access, Action::ArchiveProject, false, target)
+                .await?;
+        }
+        let settings =
+            changes.name.is_some() || changes.key.is_some() || changes.repository.is_some();
+        if settings || changes.archived.is_none() {
+            self.gate
+                .require(access, Action::EditSettings, false, target)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl<G: ProjectDirectory> Operation for UpdateProject<G> {
+    async fn handle(&self, request: Request) -> Result<Response<Body>> {
+        let key = project_key(&request);
+        let mut access = self.gate.enter(&request, ProjectRef::Key(&key)).await?;
+        let changes: ProjectChanges = parse_json_body(&request)?;
+        // Restoring an archived project and renaming it are two steps: the policy keeps an
+        // archived project read-only for everything but archiving.
+        self.require(&access, &changes, request.uri().path())
+            .await?;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = access.project.clone();
+            let (mut next, said) = apply(&current, &changes)?;
+            if said.is_empty() {
+                return Ok(json_response(StatusCode::OK, &ProjectView::from(&current)));
+            }
+            next.version = current.version + 1;
+            next.updated_at = Utc::now();
+            let new_key = (next.key != current.key).then(|| next.key.clone());
+            let action = if changes.archived.is_some() && changes.name.is_none() {
+                Action::ArchiveProject
+            } else {
+                Action::EditSettings
+            };
+            let audit = AuditEntry {
+                project_id: current.id.clone(),
+                at: next.updated_at,
+                actor: access.caller.sub.clone(),
+                actor_name: access.caller.name.clone(),
+                action: action.as_str().to_owned(),
+                decision: "allow".to_owned(),
+                policy: access.decide(action, false).policy.to_owned(),
+                standing: access.standing.as_str().to_owned(),
+                target: Some(current.id.clone()),
+                change: Some(said.join("; ")),
+            };
+            match self
+                .gate
+                .projects()
+                .update_project(&next, current.version, new_key.as_deref(), &audit)
+                .await?
+            {
+                ProjectUpdateOutcome::Updated => {
+                    tracing::info!(project = %next.id, change = %said.join("; "), "project changed");
+                    return Ok(json_response(
+                        StatusCode::OK,
+                        &json!(ProjectView::from(&next)),
+                    ));
+                }
+                ProjectUpdateOutcome::KeyTaken => {
+                    return Err(Error::ProjectKeyTaken { key: next.key });
+                }
+                ProjectUpdateOutcome::Conflict => {
+                    access = self.gate.enter(&request, ProjectRef::Key(&key)).await?;
+                }
+            }
+        }
+        Err(Error::ConcurrentUpdate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory_projects::{MemoryProjects, local_gate_over};
+    use crate::handlers::test_support::{error_code, json, request};
+    use crate::http::respond;
+    use lambda_http::RequestExt;
+    use lambda_http::http::Method;
+
+    async fn patch(
+        projects: &MemoryProjects,
+        person: &str,
+        key: &str,
+        body: &str,
+    ) -> Response<Body> {
+        let mut request = request(Method::PATCH, "/projects/x", body).with_path_parameters(
+            std::collections::HashMap::from([("key".to_owned(), key.to_owned())]),
+        );
+        request.headers_mut().insert(
+            crate::authz::identity::LOCAL_PERSON_HEADER,
+            person.parse().unwrap(),
+        );
+        respond(
+            &UpdateProject::new(local_gate_over(projects.clone())),
+            request,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_renamed_key_keeps_resolving_and_is_never_reused() {
+        let projects = MemoryProjects::with_default_project();
+        let renamed = patch(
+            &projects,
+            "local-maintainer",
+            "AIPM",
+            r#"{"key":"CORE","name":"Core"}"#,
+        )
+        .await;
+        assert_eq!(renamed.status(), 200);
+        assert_eq!(json(&renamed)["key"], "CORE");
+        assert_eq!(json(&renamed)["version"], 2);
+        // The old key still names the project.
+        let by_old = patch(
+            &projects,
+            "local-maintainer",
+            "AIPM",
+            r#"{"name":"Core platform"}"#,
+        )
+        .await;
+        assert_eq!(json(&by_old)["name"], "Core platform");
+        // Going back to the old key is taking a reserved key.
+        let back = patch(&projects, "local-maintainer", "CORE", r#"{"key":"AIPM"}"#).await;
+        assert_eq!(back.status(), 409);
+        assert_eq!(error_code(&back), "PROJECT_KEY_TAKEN");
+        let log = projects.audit_log();
+        assert!(log.iter().any(|entry| entry.change.as_deref() == Some("name AIPM -> Core; key AIPM -> CORE")), "{log:?}");
+    }
+
+    #[tokio::test]
+    async fn archiving_is_for_admins_and_makes_the_project_read_only() {
+        let projects = MemoryProjects::with_default_project();
+        let refused = patch(
+            &projects,
+            "local-maintainer",
+            "AIPM",
+            r#"{"archived":true}"#,
+        )
+        .await;
+        assert_eq!(refused.status(), 403);
+        assert_eq!(
+            json(&refused)["error"]["details"]["permission"],
+            "archiveProject"
+        );
+        let contributor = patch(&projects, "local-contributor", "AIPM", r#"{"name":"X"}"#).await;
+        assert_eq!(
+            json(&contributor)["error"]["details"]["permission"],
+            "editSettings"
+        );
+        assert_eq!(
+            patch(&projects, "local-admin", "AIPM", r#"{"archived":true}"#)
+                .await
+                .status(),
+            200
+        );
+        let rename = patch(&projects, "local-admin", "AIPM", r#"{"name":"Renamed"}"#).await;
+        assert_eq!(
+            json(&rename)["error"]["details"]["policy"],
+            "archived-read-only"
+        );
+        let restored = patch(&projects, "local-admin", "AIPM", r#"{"archived":false}"#).await;
+        assert_eq!(json(&restored)["archived"], false);
+    }
+
+    #[tokio::test]
+    async fn bad_settings_are_a_clear_400_and_nothing_changes() {
+        let projects = MemoryProjects::with_default_project();
+        let bad = patch(
+            &projects,
+            "local-admin",
+            "AIPM",
+            r#"{"key":"lower","name":"","repository":{"owner":"../x","name":"y"}}"#,
+        )
+        .await;
+        assert_eq!(bad.status(), 400);
+        assert_eq!(
+            json(&bad)["error"]["details"]["fields"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        let unknown = patch(&projects, "local-admin", "AIPM", r#"{"owner":"me"}"#).await;
+        assert_eq!(unknown.status(), 400);
+        let linked = patch(
+            &projects,
+            "local-admin",
+            "AIPM",
+            r#"{"repository":{"owner":"acme","name":"shop","baseBranch":"trunk"}}"#,
+        )
+        .await;
+        assert_eq!(json(&linked)["repository"]["baseBranch"], "trunk");
+        let unlinked = patch(&projects, "local-admin", "AIPM", r#"{"repository":null}"#).await;
+        assert!(json(&unlinked).get("repository").is_none());
+    }
+}

@@ -1,0 +1,82 @@
+// settings.js — the project's settings on the People page: name, key (the old key keeps
+// working) and code repository for maintainers, archive and restore for admins; each refusal is
+// shown beside the form and nothing typed is lost.
+
+import { html, useState } from './vendor-htm-preact.js';
+import { api } from './api.js';
+import { ErrorNote, useAction } from './ui.js';
+import { Why, can, loadAccess } from './access.js';
+import { loadMyProjects } from './project.js';
+import { href, navigate } from './router.js';
+
+function fieldsOf(project) {
+  return {
+    name: project.name,
+    key: project.key,
+    owner: project.repository?.owner || '',
+    repo: project.repository?.name || '',
+    baseBranch: project.repository?.baseBranch || 'main',
+  };
+}
+
+export function ProjectSettings({ project }) {
+  const [fields, setFields] = useState(() => fieldsOf(project));
+  const [saved, setSaved] = useState(false);
+  const edit = can('editSettings');
+  const archive = can('archiveProject');
+  const set = (name) => (event) => {
+    setSaved(false);
+    setFields({ ...fields, [name]: name === 'key' ? event.target.value.toUpperCase() : event.target.value });
+  };
+  const path = `/projects/${encodeURIComponent(project.key)}`;
+  const [save, saving, saveError] = useAction(async () => {
+    const body = { name: fields.name.trim(), key: fields.key.trim() };
+    body.repository = fields.owner.trim() || fields.repo.trim()
+      ? { owner: fields.owner.trim(), name: fields.repo.trim(), baseBranch: fields.baseBranch.trim() || 'main' }
+      : null;
+    const { data } = await api('PATCH', path, { body });
+    setSaved(true);
+    await loadMyProjects();
+    // A new key is the project's address from now on (the old one keeps working).
+    if (data.key !== project.key) navigate(href('/people', data.key));
+    await loadAccess();
+  });
+  const [toggle, toggling, toggleError] = useAction(async () => {
+    await api('PATCH', path, { body: { archived: !project.archived } });
+    await loadMyProjects();
+    await loadAccess();
+  });
+  return html`<section class="project-settings" aria-labelledby="settings-heading">
+    <h3 id="settings-heading">Project</h3>
+    ${project.archived ? html`<p class="archived-note" role="status">This project is archived: everyone can read it, nobody can change it until an admin restores it.</p>` : null}
+    <form class="settings-form" onSubmit=${(event) => { event.preventDefault(); save(); }}>
+      <label for="settings-name">Name</label>
+      <input id="settings-name" value=${fields.name} maxlength="100" readonly=${!edit.allowed} onInput=${set('name')} />
+      <label for="settings-key">Key</label>
+      <input id="settings-key" value=${fields.key} maxlength="10" readonly=${!edit.allowed} onInput=${set('key')}
+        aria-describedby="settings-key-help" />
+      <span id="settings-key-help" class="muted">Links with the old key keep working; a key is never used again.</span>
+      <fieldset class="repository">
+        <legend>Code repository</legend>
+        <label for="settings-owner">Owner</label>
+        <input id="settings-owner" value=${fields.owner} maxlength="100" readonly=${!edit.allowed} onInput=${set('owner')} />
+        <label for="settings-repo">Repository</label>
+        <input id="settings-repo" value=${fields.repo} maxlength="100" readonly=${!edit.allowed} onInput=${set('repo')} />
+        <label for="settings-branch">Base branch</label>
+        <input id="settings-branch" value=${fields.baseBranch} maxlength="100" readonly=${!edit.allowed} onInput=${set('baseBranch')} />
+      </fieldset>
+      <div class="actions">
+        <button type="submit" disabled=${saving || !edit.allowed}>${saving ? 'Saving…' : 'Save settings'}</button>
+        ${saved ? html`<span class="muted" role="status">Saved.</span>` : null}
+        <${Why} check=${edit} id="settings-denied" />
+      </div>
+      <${ErrorNote} error=${saveError} onRetry=${save} />
+    </form>
+    <div class="actions archive">
+      <button type="button" class=${project.archived ? 'secondary' : 'destructive-outline'} disabled=${toggling || !archive.allowed}
+        onClick=${toggle}>${project.archived ? 'Restore project' : 'Archive project'}</button>
+      <${Why} check=${archive} id="archive-denied" />
+      <${ErrorNote} error=${toggleError} onRetry=${toggle} />
+    </div>
+  </section>`;
+}
