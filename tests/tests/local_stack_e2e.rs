@@ -20,6 +20,9 @@ struct Client {
     base: String,
     /// The route keys (`GET /stories/{id}`) requests went to.
     covered: BTreeSet<String>,
+    /// `/projects/AIPM` while the story routes are sent under a project, empty for the routes
+    /// that act on the default project.
+    scope: String,
 }
 
 impl Client {
@@ -32,6 +35,22 @@ impl Client {
         body: Option<Value>,
         expected: &[u16],
     ) -> Value {
+        // Under a project, the story, task and draft routes take its prefix.
+        let scoped_route;
+        let scoped_path;
+        let (route, path) = match route.split_once(' ') {
+            Some((method, template))
+                if !self.scope.is_empty()
+                    && ["/stories", "/code-tasks", "/story-drafts"]
+                        .iter()
+                        .any(|start| template.starts_with(start)) =>
+            {
+                scoped_route = format!("{method} /projects/{{key}}{template}");
+                scoped_path = format!("{}{path}", self.scope);
+                (scoped_route.as_str(), scoped_path.as_str())
+            }
+            _ => (route, path),
+        };
         let (method, _) = route.split_once(' ').expect("a route key");
         let method = Method::from_bytes(method.as_bytes()).expect("a method");
         let mut request = self
@@ -159,7 +178,75 @@ impl Client {
             &[204],
         )
         .await;
+        let renamed = self
+            .expect(
+                "PATCH /projects/{key}",
+                "/projects/IDLE",
+                Some(json!({"name": "Idle test, renamed"})),
+                &[200],
+            )
+            .await;
+        assert_eq!(renamed["name"], "Idle test, renamed");
+        let invited = self
+            .expect(
+                "POST /projects/{key}/invitations",
+                "/projects/IDLE/invitations",
+                Some(json!({"email": "ada@aipm.local", "role": "viewer"})),
+                &[201],
+            )
+            .await;
+        let invitation = invited["invitation"]["invitationId"]
+            .as_str()
+            .expect("an invitation id")
+            .to_owned();
+        let resent = self
+            .expect(
+                "POST /projects/{key}/invitations/{invitationId}/resend",
+                &format!("/projects/IDLE/invitations/{invitation}/resend"),
+                None,
+                &[200],
+            )
+            .await;
+        assert_ne!(resent["token"], invited["token"]);
+        // The admin accepting their own invitation keeps their role.
+        let joined = self
+            .expect(
+                "POST /invitations/accept",
+                "/invitations/accept",
+                Some(json!({"token": resent["token"]})),
+                &[200],
+            )
+            .await;
+        assert_eq!(joined["role"], "admin");
+        let listed = self
+            .expect(
+                "GET /projects/{key}/invitations",
+                "/projects/IDLE/invitations",
+                None,
+                &[200],
+            )
+            .await;
+        assert_eq!(listed["invitations"][0]["state"], "accepted");
+        let refused = self
+            .expect(
+                "DELETE /projects/{key}/invitations/{invitationId}",
+                &format!("/projects/IDLE/invitations/{invitation}"),
+                None,
+                &[409],
+            )
+            .await;
+        assert_eq!(refused["error"]["code"], "INVITATION_NOT_PENDING");
 
+        // The story routes, as they act on the default project and under /projects/{key}.
+        for scope in ["", "/projects/AIPM"] {
+            self.scope = scope.to_owned();
+            self.story_routes().await;
+        }
+        self.scope.clear();
+    }
+
+    /// Every story, test, task and draft route, in the scope set.
+    async fn story_routes(&mut self) {
         let story = self
             .expect(
                 "POST /stories",
@@ -382,6 +469,7 @@ async fn the_local_stack_keeps_answering_after_idling_and_after_a_function_dies(
         http: reqwest::Client::new(),
         base: stack.url.clone(),
         covered: BTreeSet::new(),
+        scope: String::new(),
     };
 
     client.every_route().await;
