@@ -1,7 +1,8 @@
-//! The local stack as a person uses it: started by `scripts/local-up`, every route answered,
-//! left idle for longer than twice any time limit in it, then every route answered again; a
-//! function process killed by pid is replaced without the next request noticing; a burst of
-//! parallel requests to one function runs in several sandboxes, as on Lambda.
+//! The local stack as a person uses it: started by `scripts/local-up`, every route answered; a
+//! burst of parallel requests to one function runs in several sandboxes, as on Lambda; left
+//! idle for longer than twice any time limit in it, the extra sandboxes retire (without a panic
+//! in the function's log) and every route answers again; a function process killed by pid is
+//! replaced without the next request noticing.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -482,7 +483,38 @@ async fn the_local_stack_keeps_answering_after_idling_and_after_a_function_dies(
         "every route of the router is exercised"
     );
 
+    // Sixteen requests in flight at once to one function run in several sandboxes.
+    let burst = (0..16).map(|_| {
+        let http = client.http.clone();
+        let url = format!("{}/stories?limit=20", stack.url);
+        async move {
+            http.get(url)
+                .timeout(Duration::from_secs(40))
+                .send()
+                .await
+                .map(|response| response.status().as_u16())
+        }
+    });
+    let statuses = futures::future::join_all(burst).await;
+    assert!(
+        statuses.iter().all(|status| matches!(status, Ok(200))),
+        "every request of the burst is answered: {statuses:?}"
+    );
+    let sandboxes = stack.sandboxes().await;
+    assert!(
+        pids_of(&sandboxes, "get-stories").len() > 1,
+        "concurrent requests ran in more than one sandbox: {sandboxes}"
+    );
     tokio::time::sleep(IDLE).await;
+    // Idle, the extra sandboxes retired: one get-stories process is left, and none of them
+    // died in a panic on the way out.
+    let idle = stack.sandboxes().await;
+    assert_eq!(pids_of(&idle, "get-stories").len(), 1, "{idle}");
+    let log = std::fs::read_to_string(stack.state.join("logs/get-stories.log")).unwrap_or_default();
+    assert!(
+        !log.contains("panicked") && !log.contains("lambda-runtime-aws-request-id"),
+        "a retired sandbox of get-stories panicked:\n{log}"
+    );
     client.every_route().await;
 
     // A function process dies (here: killed); the next request to it is still answered.
@@ -518,27 +550,5 @@ async fn the_local_stack_keeps_answering_after_idling_and_after_a_function_dies(
     );
     assert!(after["replaced"].as_u64().unwrap_or(0) >= 1, "{after}");
 
-    // Sixteen requests in flight at once to one function run in several sandboxes.
-    let burst = (0..16).map(|_| {
-        let http = client.http.clone();
-        let url = format!("{}/stories?limit=20", stack.url);
-        async move {
-            http.get(url)
-                .timeout(Duration::from_secs(40))
-                .send()
-                .await
-                .map(|response| response.status().as_u16())
-        }
-    });
-    let statuses = futures::future::join_all(burst).await;
-    assert!(
-        statuses.iter().all(|status| matches!(status, Ok(200))),
-        "every request of the burst is answered: {statuses:?}"
-    );
-    let sandboxes = stack.sandboxes().await;
-    assert!(
-        pids_of(&sandboxes, "get-stories").len() > 1,
-        "concurrent requests ran in more than one sandbox: {sandboxes}"
-    );
     stack.stop().await;
 }

@@ -64,6 +64,9 @@ impl Drop for RuntimeApi {
     }
 }
 
+/// How long a retired process's last poll is held before the connection is let go.
+const RETIRED_POLL: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn reply(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
@@ -77,6 +80,11 @@ impl Shared {
             let _ = self.polls.send(Instant::now());
             let next = self.events.lock().await.recv().await;
             let Some((id, event)) = next else {
+                // No more events for this process (it is being retired): the poll stays open,
+                // as Lambda's does between events, while the process is stopped. An answer now
+                // would be an event without a request id, which the runtime client panics on;
+                // the late one only frees the connection of a process long gone.
+                tokio::time::sleep(RETIRED_POLL).await;
                 return reply(StatusCode::GONE, Bytes::new());
             };
             self.delivered.fetch_add(1, Ordering::SeqCst);

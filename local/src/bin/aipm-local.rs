@@ -1,11 +1,11 @@
 //! `aipm-local`: serves the local stack's API the way API Gateway and Lambda would, for
-//! `scripts/local-up` (see `aipm_tests::gateway`).
+//! `scripts/local-up` (see `aipm_local::gateway`).
 //!
 //! aipm-local --port 9000 --env-file FILE --log-dir DIR [--max-sandboxes 8]
 
 use std::process::ExitCode;
 
-use aipm_tests::gateway::{Gateway, GatewaySettings};
+use aipm_local::gateway::{Gateway, GatewaySettings};
 
 fn usage() -> ExitCode {
     eprintln!("usage: aipm-local --port PORT --env-file FILE --log-dir DIR [--max-sandboxes N]");

@@ -41,10 +41,11 @@ pub struct Sandbox {
     pub started: Instant,
     pub last_used: Instant,
     pub invocations: u64,
+    /// Dropping it stops the process; declared first so that a dropped sandbox stops its
+    /// process before its Runtime API goes away.
+    _stop: oneshot::Sender<()>,
     runtime: RuntimeApi,
     exited: watch::Receiver<Exit>,
-    /// Dropping it stops the process.
-    _stop: oneshot::Sender<()>,
 }
 
 impl Sandbox {
