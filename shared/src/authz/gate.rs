@@ -49,6 +49,22 @@ pub struct Access {
 }
 
 impl Access {
+    /// The caller in the project with their own role there (if any): a deployment admin stands
+    /// as one whatever their role.
+    fn new(caller: Caller, project: Project, role: Option<super::Role>) -> Self {
+        let standing = match role {
+            _ if caller.deployment_admin => Standing::DeploymentAdmin,
+            Some(role) => Standing::Member(role),
+            None => Standing::Outsider,
+        };
+        Self {
+            caller,
+            project,
+            standing,
+            role,
+        }
+    }
+
     /// The story id if it belongs to this project; 404 otherwise, exactly as for a story that
     /// does not exist, so a guessed id of another project reveals nothing.
     pub fn story(&self, id: u64) -> Result<u64> {
@@ -153,18 +169,11 @@ impl<P: ProjectDirectory> Gate<P> {
         let caller = self.caller(request)?;
         let (found, membership) = self.projects.access(project_id, &caller.sub).await?;
         let project = found.ok_or(Error::InvitationNotFound)?;
-        let role = membership.map(|membership| membership.role);
-        let standing = match role {
-            _ if caller.deployment_admin => Standing::DeploymentAdmin,
-            Some(role) => Standing::Member(role),
-            None => Standing::Outsider,
-        };
-        let access = Access {
+        let access = Access::new(
             caller,
             project,
-            standing,
-            role,
-        };
+            membership.map(|membership| membership.role),
+        );
         self.require(
             &access,
             Action::AcceptInvitation,
@@ -207,18 +216,11 @@ impl<P: ProjectDirectory> Gate<P> {
         };
         let (found, membership) = self.projects.access(&project_id, &caller.sub).await?;
         let project = found.ok_or_else(not_found)?;
-        let role = membership.map(|membership| membership.role);
-        let standing = match role {
-            _ if caller.deployment_admin => Standing::DeploymentAdmin,
-            Some(role) => Standing::Member(role),
-            None => Standing::Outsider,
-        };
-        let access = Access {
+        let access = Access::new(
             caller,
             project,
-            standing,
-            role,
-        };
+            membership.map(|membership| membership.role),
+        );
         let visible = access.decide(Action::ViewProject, false);
         if !visible.allowed {
             self.audit(&access, Action::ViewProject, visible, request.uri().path())

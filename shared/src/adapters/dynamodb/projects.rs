@@ -171,6 +171,25 @@ impl DynamoProjectDirectory {
         ))
     }
 
+    /// One conditional write and its audit entry, together; false when the write's condition
+    /// did not hold (nothing was written).
+    async fn write_with_audit(&self, write: TransactWriteItem, audit: &AuditEntry) -> Result<bool> {
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(write)
+            .transact_items(self.audit_put(audit)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.first() == Some(&true) => Ok(false),
+                _ => Err(sdk_error(PROJECTS, error)),
+            },
+        }
+    }
+
     fn audit_put(&self, entry: &AuditEntry) -> Result<TransactWriteItem> {
         self.put(audit_item(entry)?, None)
     }
@@ -433,20 +452,7 @@ impl ProjectDirectory for DynamoProjectDirectory {
         } else {
             self.put(item, Some("attribute_not_exists(pk)"))?
         };
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(put)
-            .transact_items(self.audit_put(audit)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match failed_conditions(&error) {
-                Some(failed) if failed.first() == Some(&true) => Ok(false),
-                _ => Err(sdk_error(PROJECTS, error)),
-            },
-        }
+        self.write_with_audit(put, audit).await
     }
 
     async fn invitation(
@@ -513,20 +519,8 @@ impl ProjectDirectory for DynamoProjectDirectory {
                 .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
                 .build(),
         )?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.audit_put(audit)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match failed_conditions(&error) {
-                Some(failed) if failed.first() == Some(&true) => Ok(false),
-                _ => Err(sdk_error(PROJECTS, error)),
-            },
-        }
+        self.write_with_audit(TransactWriteItem::builder().update(update).build(), audit)
+            .await
     }
 
     async fn accept_invitation(

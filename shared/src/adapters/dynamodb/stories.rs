@@ -157,36 +157,25 @@ impl DynamoStoryRepository {
         }
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
         let names = (!names.is_empty()).then_some(names);
-        let (items, last_key) = match query.parent_id {
-            None if query.roots => {
-                values.insert(
-                    ":root".to_owned(),
-                    AttributeValue::N(query.numbering.ordinal.to_string()),
-                );
+        // A level of the tree is a Query on one of the two indexes.
+        let level = match query.parent_id {
+            Some(parent) => Some((PARENT_INDEX, "parentId = :key", parent)),
+            None if query.roots => Some((
+                ROOT_INDEX,
+                "rootOf = :key",
+                u64::from(query.numbering.ordinal),
+            )),
+            None => None,
+        };
+        let (items, last_key) = match level {
+            Some((index, condition, key)) => {
+                values.insert(":key".to_owned(), AttributeValue::N(key.to_string()));
                 let output = self
                     .client
                     .query()
                     .table_name(&self.table)
-                    .index_name(ROOT_INDEX)
-                    .key_condition_expression("rootOf = :root")
-                    .set_filter_expression(filter)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(Some(values))
-                    .limit(limit)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|error| sdk_error(STORIES, error))?;
-                (output.items, output.last_evaluated_key)
-            }
-            Some(parent) => {
-                values.insert(":parent".to_owned(), AttributeValue::N(parent.to_string()));
-                let output = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(PARENT_INDEX)
-                    .key_condition_expression("parentId = :parent")
+                    .index_name(index)
+                    .key_condition_expression(condition)
                     .set_filter_expression(filter)
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(Some(values))

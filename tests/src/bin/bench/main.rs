@@ -231,7 +231,6 @@ fn new_story(n: usize) -> NewStory {
 /// transaction each, and moto copies the whole table for every transaction: O(n²) to fill
 /// 10,000.
 async fn seed_stories(backend: &Backend, ids: std::ops::Range<u64>, status: StoryStatus) {
-    use aws_sdk_dynamodb::types::AttributeValue;
     let now = chrono::Utc::now();
     let last = ids.end.saturating_sub(1);
     let items = ids
@@ -242,15 +241,7 @@ async fn seed_stories(backend: &Backend, ids: std::ops::Range<u64>, status: Stor
         })
         .collect();
     batch_put(backend, &backend.config.stories_table, items).await;
-    aws_sdk_dynamodb::Client::new(&backend.sdk)
-        .update_item()
-        .table_name(&backend.config.stories_table)
-        .key("id", AttributeValue::N("0".into()))
-        .update_expression("SET lastStoryId = :last")
-        .expression_attribute_values(":last", AttributeValue::N(last.to_string()))
-        .send()
-        .await
-        .expect("the id counter moves past the seeded stories");
+    move_counter_past(backend, last).await;
 }
 
 /// Writes a tree of `roots` × `per_root` stories straight into the table, as
@@ -278,6 +269,12 @@ async fn seed_tree(backend: &Backend, roots: u64, per_root: u64) {
         })
         .collect();
     batch_put(backend, &backend.config.stories_table, items).await;
+    move_counter_past(backend, last).await;
+}
+
+/// Moves the default project's story counter to `last`, past stories written straight in.
+async fn move_counter_past(backend: &Backend, last: u64) {
+    use aws_sdk_dynamodb::types::AttributeValue;
     aws_sdk_dynamodb::Client::new(&backend.sdk)
         .update_item()
         .table_name(&backend.config.stories_table)
