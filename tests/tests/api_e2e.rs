@@ -117,11 +117,23 @@ async fn stories_are_created_read_and_paged(http: &Client, api: &LocalApi) {
     assert_eq!(fetched["children"][0]["id"], 2);
     assert_eq!(fetched["acceptanceTests"], json!([]));
     assert_eq!(fetched["codeTasks"], json!([]));
-    // What was created is what is read back, plus the story's tests, children and tasks.
+    // The new child counts on its parent, written with the child.
+    assert_eq!(
+        (&fetched["childCount"], &fetched["doneChildCount"]),
+        (&json!(1), &json!(0))
+    );
+    // What was created is what is read back, plus the story's tests, children, tasks and
+    // child counters.
     let object = fetched.as_object_mut().unwrap();
-    object.remove("children");
-    object.remove("acceptanceTests");
-    object.remove("codeTasks");
+    for added in [
+        "children",
+        "acceptanceTests",
+        "codeTasks",
+        "childCount",
+        "doneChildCount",
+    ] {
+        object.remove(added);
+    }
     assert_eq!(fetched, first);
 
     let page = body(http.get(api.url("/stories?limit=1")).send().await.unwrap()).await;
