@@ -47,8 +47,12 @@ export function accessToken() {
 }
 
 /** Leaves for the login page; the current page (hash) comes back afterwards. */
+// Several views may ask at once (each request answered 401); one round trip serves them all.
+let signingIn = false;
+
 export async function signIn() {
-  if (!settings) return;
+  if (!settings || signingIn) return;
+  signingIn = true;
   const verifier = randomText(48);
   const state = randomText(16);
   sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state, returnTo: location.hash }));

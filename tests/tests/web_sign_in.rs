@@ -143,7 +143,7 @@ async fn the_page_signs_in_with_pkce_and_comes_back_where_the_user_was() {
         .client
         .execute(
             "const real = window.fetch;\
-             window.fetch = (url, init) => String(url).startsWith('/stories')\
+             window.fetch = (url, init) => String(url).includes('/stories')\
                ? Promise.resolve(new Response('{\"message\":\"Unauthorized\"}', {status: 401}))\
                : real(url, init);\
              location.hash = '#/stories/1';",
