@@ -32,6 +32,8 @@ const ROOT_ATTRIBUTE: &str = "rootOf";
 const COUNTER_ATTRIBUTE: &str = "lastStoryId";
 /// An id collision can only follow a counter reset or restore; a few fresh ids settle it.
 const ID_ATTEMPTS: usize = 5;
+/// A delete that keeps finding the story changed under it gives up after this many reads.
+const DELETE_ATTEMPTS: usize = 5;
 /// Reads a filtered listing may spend looking for matches before returning a short page.
 const LIST_ROUNDS: usize = 8;
 
@@ -434,6 +436,18 @@ impl DynamoStoryRepository {
         }
     }
 
+    /// Deletes the story item alone: it has no parent whose counters it is in.
+    async fn delete_uncounted(&self, id: u64) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(story_key(id)))
+            .send()
+            .await
+            .map_err(|error| sdk_error(STORIES, error))?;
+        Ok(())
+    }
+
     async fn get_consistent(&self, id: u64) -> Result<Option<Story>> {
         let output = self
             .client
@@ -644,19 +658,12 @@ impl StoryRepository for DynamoStoryRepository {
     }
 
     async fn delete(&self, id: u64) -> Result<()> {
-        for _ in 0..ID_ATTEMPTS {
+        for _ in 0..DELETE_ATTEMPTS {
             let Some(current) = self.get_consistent(id).await? else {
                 return Ok(());
             };
             let Some(parent) = current.parent_id else {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key("id", AttributeValue::N(id.to_string()))
-                    .send()
-                    .await
-                    .map_err(|error| sdk_error(STORIES, error))?;
-                return Ok(());
+                return self.delete_uncounted(id).await;
             };
             // The story as read goes, and its parent counts one child (and maybe one Done)
             // fewer; if it changed meanwhile, read again.
@@ -684,14 +691,7 @@ impl StoryRepository for DynamoStoryRepository {
                     Some(failed) if failed.first() == Some(&true) => continue,
                     Some(failed) if failed.get(1) == Some(&true) => {
                         // The parent is gone already (a subtree going away): nothing to count.
-                        self.client
-                            .delete_item()
-                            .table_name(&self.table)
-                            .key("id", AttributeValue::N(id.to_string()))
-                            .send()
-                            .await
-                            .map_err(|error| sdk_error(STORIES, error))?;
-                        return Ok(());
+                        return self.delete_uncounted(id).await;
                     }
                     _ => return Err(sdk_error(STORIES, error)),
                 },
