@@ -10,15 +10,14 @@ import { getState, setState, subscribe } from './store.js';
 import { PROJECTS_HREF, href, parseRoute } from './router.js';
 import { lastProject, rememberProject } from './project.js';
 import { MyProjects } from './projects.js';
-import { JoinProject } from './invitations.js';
 import { initialStories, loadLevel } from './stories.js';
 import { Header } from './header.js';
 import { StoryTree } from './tree.js';
 import { StoryPage } from './story.js';
 import { Board } from './board.js';
-import { People } from './people.js';
 import { DraftFromIdea } from './drafts.js';
 import { ErrorNote } from './ui.js';
+import { Lazy } from './lazy.js';
 
 function NoAccess({ error }) {
   const hidden = error.status === 404;
@@ -36,13 +35,13 @@ function App({ state }) {
   const main = route.view === 'projects'
     ? html`<${MyProjects} projects=${projects} />`
     : route.view === 'join'
-    ? html`<${JoinProject} token=${route.token} />`
+    ? html`<${Lazy} path="./invitations.js" name="JoinProject" props=${{ token: route.token }} />`
     : access?.error && (access.error.status === 404 || !access.permissions)
     ? html`<${NoAccess} error=${access.error} />`
     : route.view === 'board'
     ? html`<${Board} stories=${stories} />`
     : route.view === 'people'
-    ? html`<${People} project=${access?.project} />`
+    ? html`<${Lazy} path="./people.js" name="People" props=${{ project: access?.project }} />`
     : html`<div class=${`workspace ${route.view === 'home' ? 'no-story' : 'has-story'}`}>
         <${StoryTree} stories=${stories} selectedId=${route.id} />
         ${route.view === 'story'

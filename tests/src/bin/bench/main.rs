@@ -5,6 +5,7 @@
 
 mod authorization;
 mod breakdown;
+mod projects;
 mod references;
 mod review_and_ai;
 
@@ -982,6 +983,8 @@ async fn main() {
     let task_id = generated["taskId"].as_str().unwrap_or("0").to_owned();
 
     let (pools, _) = review_and_ai::seed(&backend, pools_base, runs, story, &task_id).await;
+    // Ten more than the runs, as above.
+    projects::seed(&backend, runs + 10).await;
 
     let mut figures = Vec::new();
     let mut breakdowns = Vec::new();
@@ -995,6 +998,7 @@ async fn main() {
         create_base,
     ));
     all.extend(review_and_ai::scenarios(&pools, &backend));
+    all.extend(projects::scenarios());
     for scenario in all {
         if let Some(only) = &only
             && !only.iter().any(|name| name == scenario.function)
@@ -1054,6 +1058,7 @@ async fn main() {
     }
     references::write_ratios(&mut report, &figures);
     references::write_zip_change(&mut report, &figures);
+    references::write_authorization_budget(&mut report, &figures);
     breakdown::write(&mut report, &breakdowns);
 
     if only.is_some() {

@@ -206,6 +206,93 @@ const ZIP_BEFORE_KIB: [(&str, u64); 20] = [
     ("retry-code-task", 5344),
 ];
 
+/// DynamoDB requests per warm request in the last BENCHMARKS.md written before authorization
+/// (commit 27daf33, 2026-12-02 03:06 UTC): the budget is one more read per request at most.
+const CALLS_BEFORE_AUTHORIZATION: [(&str, f64); 19] = [
+    ("health-check", 3.0),
+    ("get-stories", 1.0),
+    ("get-story", 4.0),
+    ("create-story", 2.0),
+    ("update-story", 4.0),
+    ("delete-story", 5.0),
+    ("create-acceptance-test", 1.0),
+    ("update-acceptance-test", 1.0),
+    ("delete-acceptance-test", 1.0),
+    ("generate-code", 2.0),
+    ("get-code-task", 1.0),
+    ("cancel-code-task", 1.0),
+    ("draft-story", 3.0),
+    ("draft-acceptance-test", 5.0),
+    ("request-invest-review", 4.0),
+    ("invest-reviewer", 3.0),
+    ("github-webhook", 1.0),
+    ("request-changes", 3.0),
+    ("retry-code-task", 4.0),
+];
+
+/// The budget of issue 25 (authorization in): every function's ready within 2.0× the floor,
+/// every zip within 4 MiB, and at most one more DynamoDB request than before authorization.
+pub fn write_authorization_budget(report: &mut String, figures: &[Figures]) {
+    let Some(floor) = measured(figures, FLOOR) else {
+        return;
+    };
+    let functions = || figures.iter().filter(|f| !is_reference(f.function));
+    let _ = writeln!(
+        report,
+        "\n## Authorization's budget (same run)\n\n*Calls before* is the function's DynamoDB \
+         requests per warm request in the last run before authorization (commit 27daf33); the \
+         budget is one more at most. Functions new with projects have no before.\n\n\
+         | function | ready ÷ floor (≤ 2.0×) | zip MiB (≤ 4) | calls before | calls now | more |\n\
+         |---|---:|---:|---:|---:|---:|"
+    );
+    for f in functions() {
+        let before = CALLS_BEFORE_AUTHORIZATION
+            .iter()
+            .find(|(name, _)| *name == f.function)
+            .map(|(_, calls)| *calls);
+        let (before_text, more) = match before {
+            Some(before) => (
+                format!("{before:.1}"),
+                format!("{:+.1}", f.dynamodb_calls - before),
+            ),
+            None => ("—".to_owned(), "—".to_owned()),
+        };
+        let _ = writeln!(
+            report,
+            "| {} | {} | {:.2} | {before_text} | {:.1} | {more} |",
+            f.function,
+            ratio(
+                f.ready_median.as_secs_f64(),
+                floor.ready_median.as_secs_f64()
+            ),
+            f.zip_bytes as f64 / 1024.0 / 1024.0,
+            f.dynamodb_calls,
+        );
+    }
+    let worst = |key: &dyn Fn(&Figures) -> f64| {
+        functions()
+            .max_by(|a, b| key(a).total_cmp(&key(b)))
+            .map(|f| (f.function, key(f)))
+            .unwrap_or(("—", 0.0))
+    };
+    let (ready_name, ready) = worst(&|f| f.ready_median.as_secs_f64());
+    let (zip_name, zip) = worst(&|f| f.zip_bytes as f64);
+    let (calls_name, calls) = worst(&|f| {
+        CALLS_BEFORE_AUTHORIZATION
+            .iter()
+            .find(|(name, _)| *name == f.function)
+            .map_or(f64::MIN, |(_, before)| f.dynamodb_calls - before)
+    });
+    let _ = writeln!(
+        report,
+        "\n- slowest ready ÷ floor: {} ({ready_name}; target ≤ 2.0×)\n\
+         - largest zip: {:.2} MiB ({zip_name}; target ≤ 4 MiB)\n\
+         - most DynamoDB requests added per request: {calls:+.1} ({calls_name}; target ≤ +1)",
+        ratio(ready, floor.ready_median.as_secs_f64()),
+        zip / 1024.0 / 1024.0,
+    );
+}
+
 /// A function's zip before issue 17's work and now, in KiB.
 struct ZipChange {
     before: u64,

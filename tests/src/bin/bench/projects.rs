@@ -1,0 +1,287 @@
+//! The project, membership and invitation operations in the benchmark: the invitations they
+//! revoke and accept, seeded straight into the projects table, and the event of each request.
+//! Every request is the local admin's (the default local person) in the default project, but
+//! accepting, which is the invited person's (Oz, who is no member until the first accept).
+
+use aipm::adapters::dynamodb::projects::DynamoProjectDirectory;
+use aipm::authz::Role;
+use aipm::authz::identity::LOCAL_PERSON_HEADER;
+use aipm::ports::ProjectDirectory;
+use aipm::project::{
+    AuditEntry, DEFAULT_PROJECT_ID, INVITATION_DAYS, Invitation, InvitationStatus, secret_hash,
+};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use super::{Backend, Scenario, api_event};
+
+/// The default project's key in the local stack (scripts/local_resources.py seeds it).
+const KEY: &str = "AIPM";
+/// The invited person's address in scripts/local-people.json, and their `sub`.
+const INVITEE_EMAIL: &str = "oz@aipm.local";
+const INVITEE: &str = "local-outsider";
+
+fn revocable(n: usize) -> String {
+    format!("benchrevoke{n}")
+}
+
+fn acceptable(n: usize) -> String {
+    format!("benchaccept{n}")
+}
+
+const RESENT: &str = "benchresend";
+
+fn secret(n: usize) -> String {
+    format!("benchsecret{n}")
+}
+
+/// A project key of capital letters that no other request uses: `BN` and `n` in base 26.
+fn fresh_key(mut n: usize) -> String {
+    let mut key = String::from("BN");
+    loop {
+        key.push(char::from(b'A' + (n % 26) as u8));
+        n /= 26;
+        if n == 0 {
+            return key;
+        }
+    }
+}
+
+/// Pending invitations to the default project: `count` to revoke, `count` to accept (for Oz,
+/// each with its known secret) and one to re-send over and over.
+pub async fn seed(backend: &Backend, count: usize) {
+    let directory = DynamoProjectDirectory::new(
+        aws_sdk_dynamodb::Client::new(&backend.sdk),
+        backend.setting("AIPM_PROJECTS_TABLE"),
+    );
+    let now = chrono::Utc::now();
+    let invitation = |id: String, email: String, secret: &str| Invitation {
+        project_id: DEFAULT_PROJECT_ID.to_owned(),
+        invitation_id: id,
+        email,
+        role: Role::Contributor,
+        secret_hash: secret_hash(secret),
+        status: InvitationStatus::Pending,
+        invited_by: "local-admin".to_owned(),
+        invited_at: now,
+        expires_at: now + chrono::Duration::days(INVITATION_DAYS),
+        sent_count: 1,
+        accepted_by: None,
+        accepted_at: None,
+    };
+    let audit = AuditEntry {
+        project_id: DEFAULT_PROJECT_ID.to_owned(),
+        at: now,
+        actor: "local-admin".to_owned(),
+        actor_name: None,
+        action: "manageMembers".to_owned(),
+        decision: "allow".to_owned(),
+        policy: "bench-seed".to_owned(),
+        standing: "admin".to_owned(),
+        target: None,
+        change: Some("seeded by the benchmark".to_owned()),
+    };
+    let mut invitations = vec![invitation(
+        RESENT.to_owned(),
+        "resend@example.com".to_owned(),
+        "unused",
+    )];
+    for n in 0..count {
+        invitations.push(invitation(
+            revocable(n),
+            format!("revoke{n}@example.com"),
+            "unused",
+        ));
+        invitations.push(invitation(
+            acceptable(n),
+            INVITEE_EMAIL.to_owned(),
+            &secret(n),
+        ));
+    }
+    futures::stream::iter(invitations)
+        .map(|invitation| {
+            let directory = &directory;
+            let audit = &audit;
+            async move { directory.put_invitation(&invitation, audit, false).await }
+        })
+        .buffer_unordered(4)
+        .for_each(|stored| async move {
+            stored.expect("a benchmark invitation is stored");
+        })
+        .await;
+}
+
+fn plain() -> Value {
+    json!({})
+}
+
+pub fn scenarios() -> Vec<Scenario> {
+    let members = format!("/projects/{KEY}/members/{{sub}}");
+    let invitations = format!("/projects/{KEY}/invitations");
+    vec![
+        Scenario {
+            function: "list-projects",
+            event: Box::new(|_| api_event("GET", "/projects", "/projects", None, plain())),
+        },
+        Scenario {
+            function: "create-project",
+            event: Box::new(|n| {
+                api_event(
+                    "POST",
+                    "/projects",
+                    "/projects",
+                    Some(json!({"key": fresh_key(n), "name": format!("Bench project {n}")})),
+                    plain(),
+                )
+            }),
+        },
+        Scenario {
+            function: "update-project",
+            event: Box::new(|n| {
+                api_event(
+                    "PATCH",
+                    "/projects/{key}",
+                    &format!("/projects/{KEY}"),
+                    Some(json!({"name": format!("AIPM (local) {n}")})),
+                    plain(),
+                )
+            }),
+        },
+        Scenario {
+            function: "get-project-access",
+            event: Box::new(|_| {
+                api_event(
+                    "GET",
+                    "/projects/{key}/me",
+                    &format!("/projects/{KEY}/me"),
+                    None,
+                    plain(),
+                )
+            }),
+        },
+        Scenario {
+            function: "list-members",
+            event: Box::new(|_| {
+                api_event(
+                    "GET",
+                    "/projects/{key}/members",
+                    &format!("/projects/{KEY}/members"),
+                    None,
+                    plain(),
+                )
+            }),
+        },
+        // Each request adds a person, whom remove-member's request of the same number removes.
+        Scenario {
+            function: "set-member",
+            event: Box::new({
+                let members = members.clone();
+                move |n| {
+                    api_event(
+                        "PUT",
+                        "/projects/{key}/members/{sub}",
+                        &members.replace("{sub}", &format!("bench-person-{n}")),
+                        Some(json!({"role": "contributor", "displayName": format!("Person {n}")})),
+                        plain(),
+                    )
+                }
+            }),
+        },
+        Scenario {
+            function: "remove-member",
+            event: Box::new(move |n| {
+                api_event(
+                    "DELETE",
+                    "/projects/{key}/members/{sub}",
+                    &members.replace("{sub}", &format!("bench-person-{n}")),
+                    None,
+                    plain(),
+                )
+            }),
+        },
+        Scenario {
+            function: "create-invitation",
+            event: Box::new({
+                let invitations = invitations.clone();
+                move |n| {
+                    api_event(
+                        "POST",
+                        "/projects/{key}/invitations",
+                        &invitations,
+                        Some(json!({"email": format!("new{n}@example.com"), "role": "viewer"})),
+                        plain(),
+                    )
+                }
+            }),
+        },
+        Scenario {
+            function: "list-invitations",
+            event: Box::new({
+                let invitations = invitations.clone();
+                move |_| {
+                    api_event(
+                        "GET",
+                        "/projects/{key}/invitations",
+                        &invitations,
+                        None,
+                        plain(),
+                    )
+                }
+            }),
+        },
+        Scenario {
+            function: "resend-invitation",
+            event: Box::new({
+                let invitations = invitations.clone();
+                move |_| {
+                    api_event(
+                        "POST",
+                        "/projects/{key}/invitations/{invitationId}/resend",
+                        &format!("{invitations}/{RESENT}/resend"),
+                        None,
+                        plain(),
+                    )
+                }
+            }),
+        },
+        Scenario {
+            function: "revoke-invitation",
+            event: Box::new(move |n| {
+                api_event(
+                    "DELETE",
+                    "/projects/{key}/invitations/{invitationId}",
+                    &format!("{invitations}/{}", revocable(n)),
+                    None,
+                    plain(),
+                )
+            }),
+        },
+        Scenario {
+            function: "accept-invitation",
+            event: Box::new(|n| {
+                let token = format!("{DEFAULT_PROJECT_ID}.{}.{}", acceptable(n), secret(n));
+                api_event(
+                    "POST",
+                    "/invitations/accept",
+                    "/invitations/accept",
+                    Some(json!({ "token": token })),
+                    json!({ LOCAL_PERSON_HEADER: INVITEE }),
+                )
+            }),
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_key;
+
+    #[test]
+    fn fresh_keys_are_valid_and_distinct() {
+        let keys: std::collections::HashSet<String> = (0..2000).map(fresh_key).collect();
+        assert_eq!(keys.len(), 2000);
+        assert!(keys.iter().all(
+            |key| (2..=10).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_uppercase())
+        ));
+    }
+}
