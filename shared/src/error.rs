@@ -147,6 +147,11 @@ pub enum Error {
     NoPullRequest { story_id: u64 },
 
     #[error(
+        "project {key} has no code repository yet; a maintainer links one in the project's settings"
+    )]
+    RepositoryNotLinked { key: String },
+
+    #[error(
         "you have used {operation} {limit} times this hour, its hourly limit; try again in {retry_after_seconds} s"
     )]
     RateLimited {

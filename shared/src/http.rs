@@ -199,6 +199,11 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "NO_PULL_REQUEST",
             json!({ "storyId": story_id }),
         ),
+        Error::RepositoryNotLinked { key } => (
+            StatusCode::CONFLICT,
+            "REPOSITORY_NOT_LINKED",
+            json!({ "project": key }),
+        ),
         Error::RateLimited {
             operation,
             limit,
@@ -666,6 +671,11 @@ mod tests {
                 "PULL_REQUEST_CLOSED",
             ),
             (Error::NoPullRequest { story_id: 1 }, 409, "NO_PULL_REQUEST"),
+            (
+                Error::RepositoryNotLinked { key: "SHOP".into() },
+                409,
+                "REPOSITORY_NOT_LINKED",
+            ),
             (
                 Error::WebhookHeaderMissing {
                     header: "X-GitHub-Event",

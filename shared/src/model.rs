@@ -501,6 +501,10 @@ pub struct CodeTask {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replies: Vec<CommentReply>,
     pub branch: String,
+    /// The repository the task's branch and pull request are in: its project's link when the
+    /// task was recorded. `None` for tasks from before projects: the deployment's repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<crate::project::RepositoryLink>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr_number: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -557,6 +561,7 @@ impl CodeTask {
             pending_triggers: Vec::new(),
             replies: Vec::new(),
             branch,
+            repository: None,
             pr_number: None,
             pr_url: None,
             idempotency_key: None,
@@ -605,6 +610,7 @@ impl CodeTask {
         } else {
             triggers
         };
+        next.repository = self.repository.clone();
         next.pr_number = self.pr_number;
         next.pr_url = self.pr_url.clone();
         next.instructions = self.instructions.clone();

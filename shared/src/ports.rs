@@ -252,6 +252,13 @@ pub trait TaskQueue: Send + Sync + 'static {
 /// Where the code lives: GitHub, or a bare repository on disk for local runs. Every call is
 /// idempotent, so a retried hand-off converges on one branch, one brief and one pull request.
 pub trait CodeHost: Send + Sync + 'static {
+    /// The same host acting on `repository` (a project's link, which a code task records), or
+    /// on the deployment's configured repository when `None`. Cheap: clients and credentials
+    /// are shared.
+    fn scoped(&self, repository: Option<&crate::project::RepositoryLink>) -> Self
+    where
+        Self: Sized;
+
     /// Creates `branch` from the default branch unless it exists.
     fn ensure_branch(&self, branch: &str) -> impl Future<Output = Result<()>> + Send;
 

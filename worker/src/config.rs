@@ -29,8 +29,11 @@ pub struct WorkerConfig {
     /// below the drain lifecycle hook's 15 minutes, which aipm-drain keeps extending.
     pub drain_grace: Duration,
     pub work_dir: PathBuf,
-    /// Where branches are cloned from and pushed to.
+    /// Where branches are cloned from and pushed to, for tasks that record no repository.
     pub git_remote: String,
+    /// `AIPM_GIT_REMOTE` was given: every task uses `git_remote` (tests pointing GitHub mode
+    /// at a repository on disk).
+    pub git_remote_fixed: bool,
     /// Names of environment variables passed through to the agent (e.g. its API key).
     pub agent_env: Vec<String>,
     /// The unprivileged account the agent runs as (`AIPM_AGENT_USER`); none runs it as the
@@ -144,10 +147,22 @@ impl WorkerConfig {
         })
     }
 
+    /// Where a task's branch is cloned from: its project's repository on GitHub, or the one
+    /// remote of the local host (which holds every project's branches) or of `AIPM_GIT_REMOTE`.
+    pub fn remote_for(&self, task: &aipm::model::CodeTask) -> String {
+        match (&task.repository, &self.code_host) {
+            (Some(link), CodeHostConfig::GitHub { .. }) if !self.git_remote_fixed => {
+                format!("https://github.com/{}/{}.git", link.owner, link.name)
+            }
+            _ => self.git_remote.clone(),
+        }
+    }
+
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let missing = |error: MissingVariable| error.to_string();
         let tables = Config::from_lookup(&lookup).map_err(missing)?;
         let code_host = CodeHostConfig::from_lookup(&lookup).map_err(missing)?;
+        let git_remote_fixed = lookup("AIPM_GIT_REMOTE").is_some();
         let git_remote = match (lookup("AIPM_GIT_REMOTE"), &code_host) {
             (Some(remote), _) => remote,
             (None, CodeHostConfig::LocalGit { repository, .. }) => repository.clone(),
@@ -179,6 +194,7 @@ impl WorkerConfig {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("aipm-worker")),
             git_remote,
+            git_remote_fixed,
             agent_env: agent.passthrough,
             agent_user: lookup("AIPM_AGENT_USER")
                 .map(|name| crate::isolation::AgentUser::lookup(name.trim()))
@@ -216,6 +232,35 @@ mod tests {
         assert_eq!(config.git_remote, "/srv/repo.git");
         assert_eq!(config.max_attempts, 3);
         assert_eq!(config.lease, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn each_task_is_cloned_from_the_repository_its_project_links() {
+        let mut task = aipm::model::CodeTask::queued("t".into(), 1, "b".into(), chrono::Utc::now());
+        let shop = aipm::project::RepositoryLink {
+            owner: "acme".into(),
+            name: "shop".into(),
+            base_branch: "main".into(),
+        };
+        let local =
+            WorkerConfig::from_lookup(|name| base().get(name).map(|v| v.to_string())).unwrap();
+        let mut env = base();
+        env.insert("AIPM_CODE_HOST", "github");
+        env.insert("AIPM_GITHUB_REPOSITORY", "acme/app");
+        env.insert("AIPM_GITHUB_TOKEN", "t");
+        let github =
+            WorkerConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap();
+        env.insert("AIPM_GIT_REMOTE", "/srv/mirror.git");
+        let fixed = WorkerConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap();
+        assert_eq!(github.remote_for(&task), "https://github.com/acme/app.git");
+        task.repository = Some(shop);
+        assert_eq!(github.remote_for(&task), "https://github.com/acme/shop.git");
+        assert_eq!(
+            local.remote_for(&task),
+            "/srv/repo.git",
+            "one local repository"
+        );
+        assert_eq!(fixed.remote_for(&task), "/srv/mirror.git");
     }
 
     #[test]

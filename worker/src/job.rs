@@ -117,7 +117,10 @@ async fn run_in<H: CodeHost>(
 ) -> JobEnd {
     let (workspace, log) = (files.workspace, files.log);
     let config = &context.config;
-    match revision::pull_request_closed(&context.host, task).await {
+    // Every call about this task goes to the repository it records (its project's).
+    let host = context.host.scoped(task.repository.as_ref());
+    let host = &host;
+    match revision::pull_request_closed(host, task).await {
         Ok(None) => {}
         Ok(Some(reason)) => {
             return JobEnd::Cancelled {
@@ -133,7 +136,7 @@ async fn run_in<H: CodeHost>(
             };
         }
     }
-    let token = match context.host.git_token().await {
+    let token = match host.git_token().await {
         Ok(token) => token,
         Err(error) => {
             return JobEnd::Failed {
@@ -144,7 +147,9 @@ async fn run_in<H: CodeHost>(
         }
     };
     let auth = token.as_deref();
-    if let Err(error) = git::clone_branch(&config.git_remote, &task.branch, workspace, auth).await {
+    if let Err(error) =
+        git::clone_branch(&config.remote_for(task), &task.branch, workspace, auth).await
+    {
         return JobEnd::Failed {
             error,
             retry: true,
@@ -153,7 +158,7 @@ async fn run_in<H: CodeHost>(
     }
     let follows = task.kind == TaskKind::Revise || task.parent_task_id.is_some();
     let items = if follows {
-        match revision::prepare_brief(&context.host, task, workspace).await {
+        match revision::prepare_brief(host, task, workspace).await {
             Ok(items) => items,
             Err(error) => {
                 return JobEnd::Failed {
@@ -305,7 +310,7 @@ async fn run_in<H: CodeHost>(
     });
     let reported = match (task.kind, task.pr_number) {
         (TaskKind::Revise, _) => revision::report(
-            &context.host,
+            host,
             task,
             &items,
             files.result,
@@ -317,8 +322,8 @@ async fn run_in<H: CodeHost>(
             let report =
                 pull_request_report(task, committed.as_ref(), started.elapsed(), tail.as_deref());
             async {
-                context.host.comment(number, &report).await?;
-                context.host.mark_ready_for_review(number).await
+                host.comment(number, &report).await?;
+                host.mark_ready_for_review(number).await
             }
             .await
             .map(|()| None)

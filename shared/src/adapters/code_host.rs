@@ -90,10 +90,19 @@ impl crate::ports::SecretSource for GitHubTokenSource {
 /// The GitHub host with a token that is re-read after its TTL, and once more when GitHub
 /// answers 401, before the call is retried. Every call it retries is safe to repeat: GitHub
 /// did nothing with a request it refused.
+#[derive(Clone)]
 pub struct RefreshingGitHub {
+    /// `owner/name` this copy acts on; scoped copies share everything else.
     repository: String,
-    api_url: String,
     default_branch: String,
+    shared: Arc<SharedGitHub>,
+}
+
+/// What every repository's copy of the host shares: the token and the client built for it.
+struct SharedGitHub {
+    configured_repository: String,
+    configured_branch: String,
+    api_url: String,
     tokens: GitHubTokenSource,
     /// The client built for the token last read, and that token.
     current: Mutex<Option<(GitHubHost, String)>>,
@@ -114,34 +123,44 @@ impl RefreshingGitHub {
     ) -> Self {
         Self {
             repository: repository.to_owned(),
-            api_url: api_url.to_owned(),
             default_branch: default_branch.to_owned(),
-            tokens,
-            current: Mutex::new(None),
+            shared: Arc::new(SharedGitHub {
+                configured_repository: repository.to_owned(),
+                configured_branch: default_branch.to_owned(),
+                api_url: api_url.to_owned(),
+                tokens,
+                current: Mutex::new(None),
+            }),
         }
     }
 
     /// The token for git over HTTPS, from the same cache.
     pub async fn token(&self) -> Result<String> {
-        self.tokens.get(false).await
+        self.shared.tokens.get(false).await
     }
 
     async fn host(&self, refresh: bool) -> Result<GitHubHost> {
-        let token = self.tokens.get(refresh).await?;
-        let mut current = self.current.lock().await;
-        if let Some((host, built_for)) = current.as_ref()
-            && *built_for == token
-        {
-            return Ok(host.clone());
-        }
-        let host = GitHubHost::new(
-            &self.repository,
-            &self.api_url,
-            &self.default_branch,
-            &token,
-        )?;
-        *current = Some((host.clone(), token));
-        Ok(host)
+        let shared = &self.shared;
+        let token = shared.tokens.get(refresh).await?;
+        let mut current = shared.current.lock().await;
+        let built = match current.as_ref() {
+            Some((host, built_for)) if *built_for == token => host.clone(),
+            _ => {
+                let host = GitHubHost::new(
+                    &shared.configured_repository,
+                    &shared.api_url,
+                    &shared.configured_branch,
+                    &token,
+                )?;
+                *current = Some((host.clone(), token));
+                host
+            }
+        };
+        let (owner, repo) = self
+            .repository
+            .split_once('/')
+            .unwrap_or((self.repository.as_str(), ""));
+        Ok(built.on(owner, repo, &self.default_branch))
     }
 
     async fn call<T, F, Fut>(&self, call: F) -> Result<T>
@@ -160,6 +179,29 @@ impl RefreshingGitHub {
 }
 
 impl CodeHost for RefreshingGitHub {
+    fn scoped(&self, repository: Option<&crate::project::RepositoryLink>) -> Self {
+        let (repository, default_branch) = match repository {
+            Some(link) => (
+                format!("{}/{}", link.owner, link.name),
+                // A delivery's repository names no base branch; reading needs none.
+                if link.base_branch.is_empty() {
+                    self.shared.configured_branch.clone()
+                } else {
+                    link.base_branch.clone()
+                },
+            ),
+            None => (
+                self.shared.configured_repository.clone(),
+                self.shared.configured_branch.clone(),
+            ),
+        };
+        Self {
+            repository,
+            default_branch,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     async fn ensure_branch(&self, branch: &str) -> Result<()> {
         self.call(|host| async move { host.ensure_branch(branch).await })
             .await
@@ -285,6 +327,13 @@ impl ConfiguredCodeHost {
 }
 
 impl CodeHost for ConfiguredCodeHost {
+    fn scoped(&self, repository: Option<&crate::project::RepositoryLink>) -> Self {
+        match self {
+            Self::LocalGit(host) => Self::LocalGit(host.scoped(repository)),
+            Self::GitHub(host) => Self::GitHub(Arc::new(host.scoped(repository))),
+        }
+    }
+
     async fn git_token(&self) -> Result<Option<String>> {
         match self {
             Self::LocalGit(_) => Ok(None),

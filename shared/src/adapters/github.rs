@@ -111,6 +111,16 @@ impl GitHubHost {
         })
     }
 
+    /// The same client (and token) on another repository.
+    pub fn on(&self, owner: &str, repo: &str, default_branch: &str) -> Self {
+        Self {
+            client: self.client.clone(),
+            owner: owner.to_owned(),
+            repo: repo.to_owned(),
+            default_branch: default_branch.to_owned(),
+        }
+    }
+
     fn route(&self, rest: &str) -> String {
         format!("/repos/{}/{}/{rest}", self.owner, self.repo)
     }
@@ -213,6 +223,16 @@ impl ReviewerDirectory for GitHubHost {
 }
 
 impl CodeHost for GitHubHost {
+    fn scoped(&self, repository: Option<&crate::project::RepositoryLink>) -> Self {
+        match repository {
+            Some(link) if link.base_branch.is_empty() => {
+                self.on(&link.owner, &link.name, &self.default_branch)
+            }
+            Some(link) => self.on(&link.owner, &link.name, &link.base_branch),
+            None => self.clone(),
+        }
+    }
+
     async fn pull_request_state(&self, number: u64) -> Result<PullRequestState> {
         let pull = self
             .get(self.route(&format!("pulls/{number}")))

@@ -170,6 +170,16 @@ impl LocalGitHost {
 }
 
 impl CodeHost for LocalGitHost {
+    /// The local stand-in for GitHub is one repository on disk: every project's branches live
+    /// in it (they are named by project key, so they never meet); a link chooses the base branch.
+    fn scoped(&self, repository: Option<&crate::project::RepositoryLink>) -> Self {
+        let mut scoped = self.clone();
+        if let Some(link) = repository.filter(|link| !link.base_branch.is_empty()) {
+            scoped.default_branch = link.base_branch.clone();
+        }
+        scoped
+    }
+
     async fn ensure_branch(&self, branch: &str) -> Result<()> {
         let reference = format!("refs/heads/{branch}");
         if self.resolve(&reference).await?.is_some() {

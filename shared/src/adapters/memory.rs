@@ -540,6 +540,8 @@ impl TaskQueue for MemoryStore {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCodeHost {
     state: Arc<Mutex<MemoryHostState>>,
+    /// `owner/name` this copy acts on (`None`: the configured one); every copy shares the state.
+    repository: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -547,6 +549,9 @@ pub struct MemoryHostState {
     pub branches: BTreeSet<String>,
     pub files: BTreeMap<(String, String), String>,
     pub pulls: Vec<(String, String, String)>,
+    /// The repository each pull request was opened in, in `pulls`' order (`configured` when the
+    /// task named none).
+    pub pull_repositories: Vec<String>,
     pub comments: Vec<(u64, String)>,
     pub ready: BTreeSet<u64>,
     /// Pull requests that are no longer open, by number.
@@ -582,6 +587,13 @@ impl MemoryCodeHost {
 }
 
 impl CodeHost for MemoryCodeHost {
+    fn scoped(&self, repository: Option<&crate::project::RepositoryLink>) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+            repository: repository.map(|link| format!("{}/{}", link.owner, link.name)),
+        }
+    }
+
     async fn ensure_branch(&self, branch: &str) -> Result<()> {
         self.available()?.branches.insert(branch.to_owned());
         Ok(())
@@ -613,6 +625,8 @@ impl CodeHost for MemoryCodeHost {
                 state
                     .pulls
                     .push((branch.to_owned(), title.to_owned(), body.to_owned()));
+                let repository = self.repository.as_deref().unwrap_or("configured");
+                state.pull_repositories.push(repository.to_owned());
                 state.pulls.len() - 1
             }
         };

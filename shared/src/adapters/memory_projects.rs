@@ -118,6 +118,13 @@ impl MemoryProjects {
         self.lock_any().unavailable = unavailable;
     }
 
+    /// Links a repository to a project (or unlinks it), as a test needs it.
+    pub fn link_repository(&self, project_id: &str, link: Option<crate::project::RepositoryLink>) {
+        if let Some(project) = self.lock_any().projects.get_mut(project_id) {
+            project.repository = link;
+        }
+    }
+
     /// Archives or restores a project, as a test needs it.
     pub fn set_archived(&self, project_id: &str, archived: bool) {
         if let Some(project) = self.lock_any().projects.get_mut(project_id) {

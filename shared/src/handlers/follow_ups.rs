@@ -41,8 +41,11 @@ pub async fn pull_request_task<K: CodeTaskRepository>(
         }))
 }
 
-/// Refuses work on a pull request that is merged or closed.
-pub async fn require_open<H: CodeHost>(host: &H, pr_number: u64) -> Result<()> {
+/// Refuses work on a task's pull request once it is merged or closed; asks the repository the
+/// task works in.
+pub async fn require_open<H: CodeHost>(host: &H, task: &CodeTask) -> Result<()> {
+    let pr_number = task.pr_number.unwrap_or_default();
+    let host = host.scoped(task.repository.as_ref());
     match host.pull_request_state(pr_number).await?.status {
         PullRequestStatus::Open => Ok(()),
         PullRequestStatus::Merged => Err(Error::PullRequestClosed {

@@ -97,8 +97,7 @@ where
                 request.uri().path(),
             )
             .await?;
-        let pr_number = previous.pr_number.unwrap_or_default();
-        follow_ups::require_open(&self.host, pr_number).await?;
+        follow_ups::require_open(&self.host, &previous).await?;
         let trigger = Trigger {
             body: Some(feedback),
             ..Trigger::new(
@@ -190,7 +189,7 @@ where
                 status: task.status.as_str(),
             });
         }
-        follow_ups::require_open(&self.host, task.pr_number.unwrap_or_default()).await?;
+        follow_ups::require_open(&self.host, &task).await?;
         let trigger = Trigger::new(
             TriggerKind::Retry,
             task_id.clone(),

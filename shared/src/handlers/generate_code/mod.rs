@@ -22,6 +22,7 @@ use crate::ports::{
     AcceptanceTestRepository, CodeHost, CodeTaskRepository, CreateTaskOutcome, ProjectDirectory,
     PullRequestStatus, StoryRepository, TaskQueue,
 };
+use crate::project::{DEFAULT_PROJECT_ID, Project, RepositoryLink};
 use crate::rules::brief::{
     BRIEF_PATH, branch_name, pull_request_body, request_fingerprint, task_brief, task_id_for_key,
 };
@@ -69,23 +70,22 @@ where
         }
     }
 
-    /// Branch, brief, draft pull request, queue: each skipped if already done.
-    /// `label` is how people know the story: `KEY-n`.
+    /// Branch, brief, draft pull request, queue: each skipped if already done, each in the
+    /// repository the task records. `label` is how people know the story: `KEY-n`.
     async fn hand_off(&self, story: &Story, label: &str, mut task: CodeTask) -> Result<CodeTask> {
         if task.hand_off < HandOffStage::PullRequestOpened {
+            let host = self.host.scoped(task.repository.as_ref());
             let tests = self.tests.list(story.id).await?;
-            self.host.ensure_branch(&task.branch).await?;
+            host.ensure_branch(&task.branch).await?;
             let brief = task_brief(story, &tests, task.instructions.as_deref());
-            self.host
-                .ensure_file(
-                    &task.branch,
-                    BRIEF_PATH,
-                    &brief,
-                    &format!("Add the brief for {label}"),
-                )
-                .await?;
-            let pull = self
-                .host
+            host.ensure_file(
+                &task.branch,
+                BRIEF_PATH,
+                &brief,
+                &format!("Add the brief for {label}"),
+            )
+            .await?;
+            let pull = host
                 .ensure_draft_pull_request(
                     &task.branch,
                     &format!("{label}: {}", story.title),
@@ -171,7 +171,8 @@ where
             return Ok(());
         };
         let pr_number = previous.pr_number.unwrap_or_default();
-        match self.host.pull_request_state(pr_number).await?.status {
+        let host = self.host.scoped(previous.repository.as_ref());
+        match host.pull_request_state(pr_number).await?.status {
             PullRequestStatus::Open => Err(Error::PullRequestOpen {
                 pr_number,
                 pr_url: previous.pr_url,
@@ -179,6 +180,19 @@ where
             }),
             PullRequestStatus::Merged | PullRequestStatus::Closed => Ok(()),
         }
+    }
+}
+
+/// Where a new task of the project works: the repository the project links. The default project
+/// may link none and then works in the deployment's configured repository, as before projects;
+/// any other project needs a link first.
+fn task_repository(project: &Project) -> Result<Option<RepositoryLink>> {
+    match &project.repository {
+        Some(link) => Ok(Some(link.clone())),
+        None if project.id == DEFAULT_PROJECT_ID => Ok(None),
+        None => Err(Error::RepositoryNotLinked {
+            key: project.key.clone(),
+        }),
     }
 }
 
@@ -212,6 +226,7 @@ where
             .await?;
         let story_id = access.path_story(&request)?;
         let label = crate::project::story_key(&access.project.key, story_id);
+        let repository = task_repository(&access.project)?;
         let key = idempotency_key(&request)?;
         let empty_body = request.body().as_ref().iter().all(u8::is_ascii_whitespace);
         let body: GenerateCodeBody = if empty_body {
@@ -276,6 +291,7 @@ where
             let now = Utc::now();
             let mut task = CodeTask::queued(task_id, story_id, String::new(), now);
             task.branch = branch_name(&story, &task.task_id);
+            task.repository = repository.clone();
             task.hand_off_until = Some(now + Duration::seconds(HAND_OFF_SECONDS));
             task.idempotency_key = key.clone();
             task.request_fingerprint = Some(fingerprint.clone());

@@ -199,3 +199,66 @@ async fn a_code_host_outage_is_503_and_a_retry_resumes_without_duplicates() {
     assert_eq!(host.state().pulls.len(), 1);
     assert_eq!(store.sent_task_ids(), vec![task_id]);
 }
+
+/// POST …/generate-code under `/projects/{key}/…`.
+async fn post_in_project(operation: &Operation, key: &str, story: u64) -> Response<Body> {
+    use lambda_http::RequestExt;
+    let parameters: std::collections::HashMap<String, String> = [
+        ("key".to_owned(), key.to_owned()),
+        ("id".to_owned(), story.to_string()),
+    ]
+    .into();
+    let request = request(Method::POST, "/x", "").with_path_parameters(parameters);
+    respond(operation, request).await
+}
+
+#[tokio::test]
+async fn the_task_works_in_the_repository_its_project_links() {
+    use crate::adapters::memory_projects::{MemoryProjects, local_gate_over};
+    use crate::project::{DEFAULT_PROJECT_ID, RepositoryLink};
+    let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+    let projects = MemoryProjects::with_default_project();
+    projects.add_project("SHOP", "local-admin");
+    projects.link_repository(
+        DEFAULT_PROJECT_ID,
+        Some(RepositoryLink {
+            owner: "acme".into(),
+            name: "shop".into(),
+            base_branch: "trunk".into(),
+        }),
+    );
+    let operation = GenerateCode::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        host.clone(),
+        local_gate_over(projects.clone()),
+    );
+    let story = ready_story(&store).await;
+    let response = post(&operation, story, "", None).await;
+    assert_eq!(response.status(), 202);
+    let task_id = json(&response)["taskId"].as_str().unwrap().to_owned();
+    assert_eq!(host.state().pull_repositories, vec!["acme/shop".to_owned()]);
+    let recorded = CodeTaskRepository::get(&store, &task_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        recorded
+            .repository
+            .map(|link| (link.owner, link.name, link.base_branch)),
+        Some(("acme".into(), "shop".into(), "trunk".into())),
+        "the worker and every follow-up find the repository on the task"
+    );
+
+    // A project that links no repository yet has nowhere to put the code.
+    let unlinked = post_in_project(&operation, "SHOP", (1u64 << 32) + 1).await;
+    assert_eq!(unlinked.status(), 409);
+    assert_eq!(error_code(&unlinked), "REPOSITORY_NOT_LINKED");
+    assert_eq!(
+        host.state().pull_repositories.len(),
+        1,
+        "nothing was opened"
+    );
+}

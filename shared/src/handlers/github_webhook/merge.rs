@@ -21,6 +21,8 @@ use crate::rules::invest::analyze;
 use crate::rules::workflow::{TransitionContext, TransitionRefusal, check_transition};
 
 pub struct Closed {
+    /// `owner/name` the delivery came from.
+    pub repository: String,
     pub pr_number: u64,
     pub branch: String,
     pub merged: bool,
@@ -35,6 +37,7 @@ pub async fn pull_request_closed<S, T, K, H, E>(
     tasks: &K,
     host: &H,
     events: &E,
+    rules: &super::TriggerRules,
     closed: Closed,
 ) -> Result<Response<Body>>
 where
@@ -50,6 +53,9 @@ where
     let Some(task) = pull_request_task(tasks, story_id, Some(closed.pr_number)).await? else {
         return Ok(super::ignored("not a pull request AIPM opened"));
     };
+    if !super::payload::works_in(&task, &closed.repository, rules) {
+        return Ok(super::ignored("another repository"));
+    }
     let Some(story) = stories.get(story_id).await? else {
         return Ok(super::ignored("the story was deleted"));
     };
@@ -83,6 +89,7 @@ where
         }
         Some(refusal) => {
             let comment = blocked_comment(story_id, story.status, refusal);
+            let host = host.scoped(task.repository.as_ref());
             if let Err(error) = host.comment(closed.pr_number, &comment).await {
                 tracing::warn!(%error, "could not say on the pull request why the story is not Done");
             }

@@ -29,7 +29,7 @@ use crate::ports::{
     SecretSource, StoryRepository, TaskQueue,
 };
 pub use payload::TriggerRules;
-use payload::{Decision, Envelope, MARKER, decide, story_of_branch};
+use payload::{Decision, Envelope, MARKER, decide, delivery_repository, story_of_branch, works_in};
 use signature::signature_matches;
 
 /// Revisions one pull request gets at most: past this, a review loop (or a reviewer and an agent
@@ -108,23 +108,29 @@ where
         Err(Error::WebhookSignatureInvalid)
     }
 
-    /// Whether `login` may write to the repository, as GitHub says (cached for a while).
-    async fn may_write(&self, login: &str) -> Result<bool> {
+    /// The host acting on the repository a delivery came from.
+    fn host_for(&self, repository: &str) -> H {
+        self.host.scoped(delivery_repository(repository).as_ref())
+    }
+
+    /// Whether `login` may write to `repository`, as GitHub says (cached for a while).
+    async fn may_write(&self, repository: &str, login: &str) -> Result<bool> {
+        let cache_key = format!("{}:{login}", repository.to_lowercase());
         let cached = self
             .permissions
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-            .get(login)
+            .get(&cache_key)
             .filter(|(_, read_at)| read_at.elapsed() < PERMISSION_TTL)
             .map(|(permission, _)| permission.clone());
         let permission = match cached {
             Some(permission) => permission,
             None => {
-                let permission = self.host.permission(login).await?;
+                let permission = self.host_for(repository).permission(login).await?;
                 self.permissions
                     .lock()
                     .unwrap_or_else(|poison| poison.into_inner())
-                    .insert(login.to_owned(), (permission.clone(), Instant::now()));
+                    .insert(cache_key, (permission.clone(), Instant::now()));
                 permission
             }
         };
@@ -144,14 +150,16 @@ where
 
     async fn revise(
         &self,
+        repository: &str,
         pr_number: u64,
         branch: String,
         trigger: Trigger,
         once_key: String,
     ) -> Result<Response<Body>> {
+        let host = self.host_for(repository);
         // A conversation comment does not name the branch; the pull request does.
         let branch = if branch.is_empty() {
-            let state = self.host.pull_request_state(pr_number).await?;
+            let state = host.pull_request_state(pr_number).await?;
             if state.status != crate::ports::PullRequestStatus::Open {
                 return Ok(ignored("the pull request is not open"));
             }
@@ -170,10 +178,13 @@ where
         if previous.branch != branch {
             return Ok(ignored("not a pull request AIPM opened"));
         }
+        if !works_in(&previous, repository, &self.rules) {
+            return Ok(ignored("another repository"));
+        }
         if self.is_own_account(&trigger.sender).await? {
             return Ok(ignored("AIPM's own account"));
         }
-        if !self.may_write(&trigger.sender).await? {
+        if !self.may_write(repository, &trigger.sender).await? {
             return Ok(ignored("the sender cannot write to the repository"));
         }
         if previous.revision >= MAX_REVISIONS_PER_PULL_REQUEST {
@@ -181,7 +192,7 @@ where
             let notice = format!(
                 "{MARKER}revision-cap -->\nAIPM has made {MAX_REVISIONS_PER_PULL_REQUEST} revisions of this pull request, its limit; it takes no more review requests here. Continue by hand, or open a new pull request from AIPM."
             );
-            if let Err(error) = self.host.comment(pr_number, &notice).await {
+            if let Err(error) = host.comment(pr_number, &notice).await {
                 tracing::warn!(%error, "could not say that the revision limit is reached");
             }
             return Ok(ignored("the pull request reached its revision limit"));
@@ -268,7 +279,11 @@ where
                 branch,
                 trigger,
                 once_key,
-            } => self.revise(pr_number, branch, trigger, once_key).await,
+            } => {
+                let repository = &envelope.repository.full_name;
+                self.revise(repository, pr_number, branch, trigger, once_key)
+                    .await
+            }
             Decision::Closed {
                 pr_number,
                 branch,
@@ -278,6 +293,7 @@ where
                 merged_by,
             } => {
                 let closed = merge::Closed {
+                    repository: envelope.repository.full_name.clone(),
                     pr_number,
                     branch,
                     merged,
@@ -291,6 +307,7 @@ where
                     &self.tasks,
                     &self.host,
                     &self.events,
+                    &self.rules,
                     closed,
                 )
                 .await

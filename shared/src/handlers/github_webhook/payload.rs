@@ -134,6 +134,27 @@ pub enum Decision {
     },
 }
 
+/// Whether `task` works in `repository` (`owner/name`, as a delivery names it): the repository
+/// it records, or for tasks from before projects the deployment's configured one.
+pub fn works_in(task: &crate::model::CodeTask, repository: &str, rules: &TriggerRules) -> bool {
+    let own = match &task.repository {
+        Some(link) => format!("{}/{}", link.owner, link.name),
+        None => rules.repository.clone(),
+    };
+    own.eq_ignore_ascii_case(repository)
+}
+
+/// The repository a delivery names, as a link the code host can be scoped to (the base branch
+/// is not needed to read or comment on a pull request).
+pub fn delivery_repository(full_name: &str) -> Option<crate::project::RepositoryLink> {
+    let (owner, name) = full_name.split_once('/')?;
+    Some(crate::project::RepositoryLink {
+        owner: owner.to_owned(),
+        name: name.to_owned(),
+        base_branch: String::new(),
+    })
+}
+
 /// The story a branch AIPM opened belongs to: `aipm/story-<id>-…`.
 pub fn story_of_branch(branch: &str) -> Option<u64> {
     let rest = branch.strip_prefix("aipm/story-")?;
@@ -161,14 +182,9 @@ fn trigger(
 }
 
 /// Decides from the payload alone; who the sender is allowed to be is checked afterwards.
+/// Which repository the delivery is from is checked once the task is found: each task records the
+/// repository its project links (see [`works_in`]).
 pub fn decide(event: &str, envelope: &Envelope, rules: &TriggerRules, delivery: &str) -> Decision {
-    if !envelope
-        .repository
-        .full_name
-        .eq_ignore_ascii_case(&rules.repository)
-    {
-        return Decision::Ignore("another repository");
-    }
     if envelope.sender.is_bot() {
         return Decision::Ignore("sent by a bot");
     }
@@ -426,12 +442,13 @@ mod tests {
             decide("pull_request_review", &closed, &rules(), "d"),
             Decision::Ignore("the pull request is not open")
         );
+        // The repository is the task's to judge (works_in), not the payload's.
         let mut elsewhere = review("changes_requested", "", human());
         elsewhere.repository.full_name = "acme/other".into();
-        assert_eq!(
+        assert!(matches!(
             decide("pull_request_review", &elsewhere, &rules(), "d"),
-            Decision::Ignore("another repository")
-        );
+            Decision::Revise { .. }
+        ));
         assert_eq!(
             decide("push", &review("x", "", human()), &rules(), "d"),
             Decision::Ignore("an event AIPM does not act on")
@@ -441,6 +458,20 @@ mod tests {
     #[test]
     fn branches_name_their_story() {
         assert_eq!(story_of_branch("aipm/story-12-export-ab12"), Some(12));
+        let mut task = crate::model::CodeTask::queued(
+            "t".into(),
+            12,
+            "aipm/story-12-x".into(),
+            chrono::Utc::now(),
+        );
+        assert!(works_in(&task, "ACME/shop", &rules()), "the configured one");
+        assert!(!works_in(&task, "acme/other", &rules()));
+        task.repository = delivery_repository("acme/other");
+        assert!(
+            works_in(&task, "acme/other", &rules()),
+            "the project's link"
+        );
+        assert!(!works_in(&task, "acme/shop", &rules()));
         assert_eq!(story_of_branch("aipm/story-x"), None);
         assert_eq!(story_of_branch("feature/story-12"), None);
     }
