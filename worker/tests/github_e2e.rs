@@ -38,60 +38,66 @@ fn not_found() -> ResponseTemplate {
 
 /// GitHub as far as AIPM uses it; the branch and brief exist once created.
 async fn github() -> MockServer {
+    github_at("acme/app", "main").await
+}
+
+/// [`github`] for the repository `full_name` whose base branch is `base`.
+async fn github_at(full_name: &str, base: &str) -> MockServer {
+    let repo = format!("/repos/{full_name}");
     let server = MockServer::start().await;
     let main_ref = json!({
-        "ref": "refs/heads/main", "node_id": "REF_main", "url": format!("{REPO}/git/refs/heads/main"),
+        "ref": format!("refs/heads/{base}"), "node_id": "REF_main", "url": format!("{repo}/git/refs/heads/{base}"),
         "object": { "type": "commit", "sha": "aa218f56b14c9653891f9e74264a383fa43fefbd", "url": "" }
     });
     Mock::given(method("GET"))
-        .and(path(format!("{REPO}/git/ref/heads/main")))
+        .and(path(format!("{repo}/git/ref/heads/{base}")))
         .respond_with(ResponseTemplate::new(200).set_body_json(main_ref.clone()))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path_regex(r"^/repos/acme/app/git/ref/heads/aipm/.+$"))
+        .and(path_regex(format!("^{repo}/git/ref/heads/aipm/.+$")))
         .respond_with(not_found())
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path(format!("{REPO}/git/refs")))
+        .and(path(format!("{repo}/git/refs")))
         .respond_with(ResponseTemplate::new(201).set_body_json(main_ref))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(format!("{REPO}/contents/TASK.md")))
+        .and(path(format!("{repo}/contents/TASK.md")))
         .respond_with(not_found())
         .mount(&server)
         .await;
-    Mock::given(method("PUT")).and(path(format!("{REPO}/contents/TASK.md")))
+    Mock::given(method("PUT")).and(path(format!("{repo}/contents/TASK.md")))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
             "content": { "name": "TASK.md", "path": "TASK.md", "sha": "95b966ae1c166bd92f8ae7d1c313e738c731dfc3" },
             "commit": { "sha": "7638417db6d59f3c431d3e1f261cc637155684cd", "message": "Add the brief" }
         })))
         .mount(&server).await;
     Mock::given(method("GET"))
-        .and(path(format!("{REPO}/pulls")))
+        .and(path(format!("{repo}/pulls")))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
         .mount(&server)
         .await;
     let pull = json!({
-        "url": "https://api.github.com/repos/acme/app/pulls/7", "id": 1, "node_id": "PR_kwDOtest7",
-        "html_url": "https://github.com/acme/app/pull/7", "number": 7, "state": "open", "draft": true,
-        "title": "Story", "head": { "ref": "aipm/x" }, "base": { "ref": "main" }
+        "url": format!("https://api.github.com/repos/{full_name}/pulls/7"), "id": 1, "node_id": "PR_kwDOtest7",
+        "html_url": format!("https://github.com/{full_name}/pull/7"), "number": 7, "state": "open", "draft": true,
+        "title": "Story", "head": { "ref": "aipm/x" }, "base": { "ref": base }
     });
     Mock::given(method("POST"))
-        .and(path(format!("{REPO}/pulls")))
+        .and(path(format!("{repo}/pulls")))
         .respond_with(ResponseTemplate::new(201).set_body_json(pull.clone()))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(format!("{REPO}/pulls/7")))
+        .and(path(format!("{repo}/pulls/7")))
         .respond_with(ResponseTemplate::new(200).set_body_json(pull))
         .mount(&server)
         .await;
-    Mock::given(method("POST")).and(path(format!("{REPO}/issues/7/comments")))
+    Mock::given(method("POST")).and(path(format!("{repo}/issues/7/comments")))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "id": 1, "node_id": "IC_1", "body": "report", "html_url": "https://github.com/acme/app/pull/7#issuecomment-1"
+            "id": 1, "node_id": "IC_1", "body": "report", "html_url": format!("https://github.com/{full_name}/pull/7#issuecomment-1")
         })))
         .mount(&server).await;
     Mock::given(method("POST"))
@@ -158,6 +164,18 @@ impl Stack {
     }
 
     async fn generate_with(&self, host: ConfiguredCodeHost, story: u64, key: &str) -> (u16, Value) {
+        let gate = aipm::adapters::memory_projects::local_gate();
+        self.generate_through(host, gate, story, key).await
+    }
+
+    /// generate-code with the projects (and their links) `gate` holds.
+    async fn generate_through(
+        &self,
+        host: ConfiguredCodeHost,
+        gate: aipm::authz::gate::Gate<aipm::adapters::memory_projects::MemoryProjects>,
+        story: u64,
+        key: &str,
+    ) -> (u16, Value) {
         let operation = GenerateCode::new(
             DynamoStoryRepository::new(
                 aws_sdk_dynamodb::Client::new(&self.sdk),
@@ -174,7 +192,7 @@ impl Stack {
                 &self.config.code_tasks_queue_url,
             ),
             host,
-            aipm::adapters::memory_projects::local_gate(),
+            gate,
         );
         let mut request = Request::new(Body::Empty).with_path_parameters(
             std::collections::HashMap::from([("id".to_owned(), story.to_string())]),
@@ -661,4 +679,51 @@ async fn review_comments_are_read_page_by_page_and_permissions_as_documented() {
         "a 404 is no permission"
     );
     assert_eq!(host.own_login().await.unwrap(), "aipm-bot");
+}
+
+#[tokio::test]
+async fn a_project_that_links_another_repository_gets_its_branch_and_pull_request_there() {
+    use aipm::adapters::memory_projects::{MemoryProjects, local_gate_over};
+    use aipm::project::{DEFAULT_PROJECT_ID, RepositoryLink};
+    // The deployment is set up for acme/app; the project links acme/shop, based on trunk.
+    let server = github_at("acme/shop", "trunk").await;
+    let stack = stack().await;
+    let story = stack.ready_story().await;
+    let projects = MemoryProjects::with_default_project();
+    projects.link_repository(
+        DEFAULT_PROJECT_ID,
+        Some(RepositoryLink {
+            owner: "acme".into(),
+            name: "shop".into(),
+            base_branch: "trunk".into(),
+        }),
+    );
+    let host = github_host(&stack.sdk, &server.uri(), GitHubToken::Value(TOKEN.into())).await;
+    let (status, task) = stack
+        .generate_through(host, local_gate_over(projects), story, "shop-1")
+        .await;
+    assert_eq!(status, 202, "{task}");
+    assert_eq!(task["prUrl"], "https://github.com/acme/shop/pull/7");
+    let made = calls(&server).await;
+    assert_eq!(count(&made, "GET", "/repos/acme/shop/git/ref/heads/trunk"), 1);
+    assert_eq!(count(&made, "POST", "/repos/acme/shop/pulls"), 1);
+    assert!(
+        made.iter().all(|(_, route, _)| !route.starts_with("/repos/acme/app")),
+        "nothing went to the deployment's repository: {made:?}"
+    );
+    let requests = server.received_requests().await.unwrap_or_default();
+    let opened: Value = requests
+        .iter()
+        .find(|r| r.method.as_str() == "POST" && r.url.path() == "/repos/acme/shop/pulls")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .expect("a pull request was opened");
+    assert_eq!(opened["base"], "trunk", "the project's base branch");
+    let recorded = stack
+        .tasks()
+        .get(task["taskId"].as_str().unwrap())
+        .await
+        .unwrap()
+        .expect("the task is stored");
+    let link = recorded.repository.expect("the task records its repository");
+    assert_eq!((link.owner.as_str(), link.name.as_str()), ("acme", "shop"));
 }
