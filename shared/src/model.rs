@@ -505,6 +505,10 @@ pub struct CodeTask {
     /// task was recorded. `None` for tasks from before projects: the deployment's repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<crate::project::RepositoryLink>,
+    /// The project of the story (`None` for tasks from before projects: the default project),
+    /// where the policy is asked when a webhook or the worker acts for the task's requester.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr_number: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -562,6 +566,7 @@ impl CodeTask {
             replies: Vec::new(),
             branch,
             repository: None,
+            project_id: None,
             pr_number: None,
             pr_url: None,
             idempotency_key: None,
@@ -611,6 +616,7 @@ impl CodeTask {
             triggers
         };
         next.repository = self.repository.clone();
+        next.project_id = self.project_id.clone();
         next.pr_number = self.pr_number;
         next.pr_url = self.pr_url.clone();
         next.instructions = self.instructions.clone();

@@ -275,17 +275,41 @@ impl ColdStart {
         crate::authz::gate::Gate<crate::adapters::dynamodb::DynamoProjectDirectory>,
         lambda_http::Error,
     > {
+        let identity =
+            crate::authz::identity::IdentityMode::from_lookup(|name| std::env::var(name).ok())?;
+        Ok(crate::authz::gate::Gate::new(
+            self.project_directory()?,
+            identity,
+        ))
+    }
+
+    /// The gate of a consumer of records (the webhook): nobody signs its requests in; it acts
+    /// for the people its records name.
+    pub fn records_gate(
+        &self,
+    ) -> Result<
+        crate::authz::gate::Gate<crate::adapters::dynamodb::DynamoProjectDirectory>,
+        lambda_http::Error,
+    > {
+        Ok(crate::authz::gate::Gate::new(
+            self.project_directory()?,
+            crate::authz::identity::IdentityMode::Records,
+        ))
+    }
+
+    fn project_directory(
+        &self,
+    ) -> Result<crate::adapters::dynamodb::DynamoProjectDirectory, crate::config::MissingVariable>
+    {
         let table = std::env::var(crate::config::vars::PROJECTS_TABLE)
             .ok()
             .filter(|table| !table.trim().is_empty())
             .ok_or(crate::config::MissingVariable(
                 crate::config::vars::PROJECTS_TABLE,
             ))?;
-        let identity =
-            crate::authz::identity::IdentityMode::from_lookup(|name| std::env::var(name).ok())?;
-        Ok(crate::authz::gate::Gate::new(
-            crate::adapters::dynamodb::DynamoProjectDirectory::new(self.dynamodb.clone(), table),
-            identity,
+        Ok(crate::adapters::dynamodb::DynamoProjectDirectory::new(
+            self.dynamodb.clone(),
+            table,
         ))
     }
 

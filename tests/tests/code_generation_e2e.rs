@@ -70,7 +70,7 @@ fn branches(repository: &Path, story: u64) -> Vec<String> {
         &[
             "for-each-ref",
             "--format=%(refname:short)",
-            &format!("refs/heads/aipm/story-{story}-*"),
+            &format!("refs/heads/aipm/AIPM-{story}-*"),
         ],
     )
     .unwrap_or_default()
@@ -110,7 +110,7 @@ async fn generate_code_hands_a_ready_story_to_the_queue_once() {
     let task_id = task["taskId"].as_str().unwrap().to_owned();
     let branch = task["branch"].as_str().unwrap().to_owned();
     assert!(
-        branch.starts_with(&format!("aipm/story-{story}-export-stories-as-csv-")),
+        branch.starts_with(&format!("aipm/AIPM-{story}-export-stories-as-csv-")),
         "{branch}"
     );
 

@@ -705,10 +705,14 @@ async fn a_project_that_links_another_repository_gets_its_branch_and_pull_reques
     assert_eq!(status, 202, "{task}");
     assert_eq!(task["prUrl"], "https://github.com/acme/shop/pull/7");
     let made = calls(&server).await;
-    assert_eq!(count(&made, "GET", "/repos/acme/shop/git/ref/heads/trunk"), 1);
+    assert_eq!(
+        count(&made, "GET", "/repos/acme/shop/git/ref/heads/trunk"),
+        1
+    );
     assert_eq!(count(&made, "POST", "/repos/acme/shop/pulls"), 1);
     assert!(
-        made.iter().all(|(_, route, _)| !route.starts_with("/repos/acme/app")),
+        made.iter()
+            .all(|(_, route, _)| !route.starts_with("/repos/acme/app")),
         "nothing went to the deployment's repository: {made:?}"
     );
     let requests = server.received_requests().await.unwrap_or_default();
@@ -724,6 +728,8 @@ async fn a_project_that_links_another_repository_gets_its_branch_and_pull_reques
         .await
         .unwrap()
         .expect("the task is stored");
-    let link = recorded.repository.expect("the task records its repository");
+    let link = recorded
+        .repository
+        .expect("the task records its repository");
     assert_eq!((link.owner.as_str(), link.name.as_str()), ("acme", "shop"));
 }

@@ -18,6 +18,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             secret,
             cold_start.event_publisher(),
             webhook.rules,
+            cold_start.records_gate()?,
         ),
     )
     .await

@@ -426,6 +426,11 @@ pub fn local_gate_over(projects: MemoryProjects) -> crate::authz::gate::Gate<Mem
     crate::authz::gate::Gate::new(projects, IdentityMode::LocalPeople(people))
 }
 
+/// The gate of a consumer of records (the webhook) over a given store.
+pub fn records_gate_over(projects: MemoryProjects) -> crate::authz::gate::Gate<MemoryProjects> {
+    crate::authz::gate::Gate::new(projects, crate::authz::identity::IdentityMode::Records)
+}
+
 /// A gate of a signed-in stage (JWT) over the default project, with these extra members.
 pub fn jwt_gate(members: &[(&str, Role)]) -> crate::authz::gate::Gate<MemoryProjects> {
     let projects = MemoryProjects::with_default_project();

@@ -230,6 +230,42 @@ impl<P: ProjectDirectory> Gate<P> {
         Ok(access)
     }
 
+    /// Decides for the person a consumer acts for (the webhook starting a revision for the
+    /// task's requester): their role read now, as for any request, so a removed or demoted
+    /// person's work stops with their next trigger; a refusal is audited like any other.
+    pub async fn act_for(
+        &self,
+        sub: &str,
+        project_id: &str,
+        action: Action,
+        owns_task: bool,
+        target: &str,
+    ) -> Result<Access> {
+        let (found, membership) = self.projects.access(project_id, sub).await?;
+        let project = found.ok_or_else(|| Error::ProjectNotFound {
+            reference: project_id.to_owned(),
+        })?;
+        let caller = Caller {
+            sub: sub.to_owned(),
+            name: None,
+            deployment_admin: false,
+            email: None,
+        };
+        let access = Access::new(caller, project, membership.map(|m| m.role));
+        self.require(&access, action, owns_task, target).await?;
+        Ok(access)
+    }
+
+    /// The id of story `number` of the project `key` names (now or before a rename), if there
+    /// is such a project: how a branch `aipm/KEY-n-…` leads back to its story.
+    pub async fn story_id_in(&self, key: &str, number: u32) -> Result<Option<u64>> {
+        let Some(project_id) = self.project_id(key).await? else {
+            return Ok(None);
+        };
+        let (project, _) = self.projects.access(&project_id, "").await?;
+        Ok(project.map(|project| StoryNumbering::of(&project).story_id(number)))
+    }
+
     /// Refuses with 403 (naming the permission) unless the policy allows `action`; `owns_task`
     /// says whether the code task acted on was started by the caller.
     pub async fn require(

@@ -58,6 +58,9 @@ pub enum IdentityMode {
     SinglePersonUnsafe,
     /// The local stack: the person is picked by [`LOCAL_PERSON_HEADER`], the first one by default.
     LocalPeople(Vec<LocalPerson>),
+    /// A consumer of records (the webhook): no request carries a person; it acts for the people
+    /// its records name, through [`crate::authz::gate::Gate::act_for`].
+    Records,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +130,7 @@ impl IdentityMode {
                     email,
                 })
             }
+            IdentityMode::Records => None,
             IdentityMode::SinglePersonUnsafe => Some(Caller {
                 sub: SINGLE_PERSON.to_owned(),
                 name: Some("Single person".to_owned()),

@@ -13,10 +13,11 @@ pub const PULL_REQUEST_BODY_MAX_CHARS: usize = 60_000;
 pub const BRIEF_PATH: &str = "TASK.md";
 const SLUG_MAX_CHARS: usize = 40;
 
-/// `aipm/story-<id>-<slug>-<short task id>`.
-pub fn branch_name(story: &Story, task_id: &str) -> String {
+/// `aipm/<KEY-n>-<slug>-<short task id>`: the story as people know it (`label`), so a branch
+/// says which project and story it is for. Branches of before projects say `story-<id>`.
+pub fn branch_name(story: &Story, label: &str, task_id: &str) -> String {
     let short: String = task_id.chars().take(8).collect();
-    format!("aipm/story-{}-{}-{short}", story.id, slug(&story.title))
+    format!("aipm/{label}-{}-{short}", slug(&story.title))
 }
 
 /// Lower-case ASCII letters and digits joined by single hyphens.
@@ -197,9 +198,10 @@ mod tests {
     fn branch_names_are_safe_and_traceable() {
         let name = branch_name(
             &story("Export stories as CSV (v2)!", ""),
+            "SHOP-42",
             "0123456789abcdef",
         );
-        assert_eq!(name, "aipm/story-42-export-stories-as-csv-v2-01234567");
+        assert_eq!(name, "aipm/SHOP-42-export-stories-as-csv-v2-01234567");
         assert_eq!(slug("***"), "story");
         assert!(slug(&"word ".repeat(50)).len() <= 40);
         assert_eq!(slug("Ünïcode → fine"), "n-code-fine");

@@ -290,8 +290,9 @@ where
                 .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
             let now = Utc::now();
             let mut task = CodeTask::queued(task_id, story_id, String::new(), now);
-            task.branch = branch_name(&story, &task.task_id);
+            task.branch = branch_name(&story, &label, &task.task_id);
             task.repository = repository.clone();
+            task.project_id = Some(access.project.id.clone());
             task.hand_off_until = Some(now + Duration::seconds(HAND_OFF_SECONDS));
             task.idempotency_key = key.clone();
             task.request_fingerprint = Some(fingerprint.clone());

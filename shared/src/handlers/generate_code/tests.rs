@@ -67,7 +67,7 @@ async fn a_ready_story_gets_a_branch_brief_draft_pr_and_a_queued_task() {
     assert_eq!(task["prNumber"], 1);
     let branch = task["branch"].as_str().unwrap();
     assert!(
-        branch.starts_with("aipm/story-1-export-stories-as-csv-"),
+        branch.starts_with("aipm/AIPM-1-export-stories-as-csv-"),
         "{branch}"
     );
     let state = host.state();

@@ -8,7 +8,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use super::payload::{MARKER, story_of_branch};
+use super::payload::MARKER;
 use crate::error::Result;
 use crate::handlers::follow_ups::pull_request_task;
 use crate::http::json_response;
@@ -21,10 +21,11 @@ use crate::rules::invest::analyze;
 use crate::rules::workflow::{TransitionContext, TransitionRefusal, check_transition};
 
 pub struct Closed {
+    /// The story the pull request's branch names.
+    pub story_id: u64,
     /// `owner/name` the delivery came from.
     pub repository: String,
     pub pr_number: u64,
-    pub branch: String,
     pub merged: bool,
     pub merged_at: Option<DateTime<Utc>>,
     pub commit_sha: Option<String>,
@@ -47,9 +48,7 @@ where
     H: CodeHost,
     E: EventPublisher,
 {
-    let Some(story_id) = story_of_branch(&closed.branch) else {
-        return Ok(super::ignored("not a pull request AIPM opened"));
-    };
+    let story_id = closed.story_id;
     let Some(task) = pull_request_task(tasks, story_id, Some(closed.pr_number)).await? else {
         return Ok(super::ignored("not a pull request AIPM opened"));
     };

@@ -20,16 +20,21 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
+use crate::authz::Action;
+use crate::authz::gate::Gate;
 use crate::error::{Error, Result};
 use crate::handlers::follow_ups::{self, Started};
 use crate::http::{Operation, header, json_response};
 use crate::model::{StoryStatus, Trigger};
 use crate::ports::{
-    AcceptanceTestRepository, CodeHost, CodeTaskRepository, EventPublisher, ReviewerDirectory,
-    SecretSource, StoryRepository, TaskQueue,
+    AcceptanceTestRepository, CodeHost, CodeTaskRepository, EventPublisher, ProjectDirectory,
+    ReviewerDirectory, SecretSource, StoryRepository, TaskQueue,
 };
+use crate::project::DEFAULT_PROJECT_ID;
 pub use payload::TriggerRules;
-use payload::{Decision, Envelope, MARKER, decide, delivery_repository, story_of_branch, works_in};
+use payload::{
+    BranchStory, Decision, Envelope, MARKER, decide, delivery_repository, story_of_branch, works_in,
+};
 use signature::signature_matches;
 
 /// Revisions one pull request gets at most: past this, a review loop (or a reviewer and an agent
@@ -39,7 +44,7 @@ pub const MAX_REVISIONS_PER_PULL_REQUEST: u32 = 20;
 /// How long a reviewer's permission is trusted before GitHub is asked again.
 const PERMISSION_TTL: Duration = Duration::from_secs(300);
 
-pub struct GitHubWebhook<S, T, K, Q, H, W, E> {
+pub struct GitHubWebhook<S, T, K, Q, H, W, E, G> {
     stories: S,
     tests: T,
     tasks: K,
@@ -48,6 +53,8 @@ pub struct GitHubWebhook<S, T, K, Q, H, W, E> {
     secret: W,
     events: E,
     rules: TriggerRules,
+    /// Resolves `aipm/KEY-n-…` branches and asks the policy for the people tasks act for.
+    gate: Gate<G>,
     permissions: Mutex<HashMap<String, (String, Instant)>>,
     own_login: OnceCell<String>,
 }
@@ -61,7 +68,7 @@ fn ignored(reason: &'static str) -> Response<Body> {
     response
 }
 
-impl<S, T, K, Q, H, W, E> GitHubWebhook<S, T, K, Q, H, W, E>
+impl<S, T, K, Q, H, W, E, G> GitHubWebhook<S, T, K, Q, H, W, E, G>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
@@ -70,6 +77,7 @@ where
     H: CodeHost + ReviewerDirectory,
     W: SecretSource,
     E: EventPublisher,
+    G: ProjectDirectory,
 {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -81,6 +89,7 @@ where
         secret: W,
         events: E,
         rules: TriggerRules,
+        gate: Gate<G>,
     ) -> Self {
         Self {
             stories,
@@ -91,6 +100,7 @@ where
             secret,
             events,
             rules,
+            gate,
             permissions: Mutex::new(HashMap::new()),
             own_login: OnceCell::new(),
         }
@@ -106,6 +116,38 @@ where
             }
         }
         Err(Error::WebhookSignatureInvalid)
+    }
+
+    /// The story a branch of AIPM's names: by id (branches of before projects) or by `KEY-n`.
+    async fn story_of(&self, branch: &str) -> Result<Option<u64>> {
+        match story_of_branch(branch) {
+            None => Ok(None),
+            Some(BranchStory::Id(id)) => Ok(Some(id)),
+            Some(BranchStory::Key { key, number }) => self.gate.story_id_in(&key, number).await,
+        }
+    }
+
+    /// A revision runs the agent for the person who asked for the code: the policy decides,
+    /// with their role as it is now. Tasks from before roles name nobody and are let through.
+    async fn requester_may_revise(
+        &self,
+        task: &crate::model::CodeTask,
+        pr_number: u64,
+    ) -> Result<bool> {
+        let Some(requester) = &task.requested_by else {
+            return Ok(true);
+        };
+        let project_id = task.project_id.as_deref().unwrap_or(DEFAULT_PROJECT_ID);
+        let target = format!("webhook: pull request #{pr_number}");
+        match self
+            .gate
+            .act_for(requester, project_id, Action::RequestChanges, true, &target)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(Error::PermissionDenied { .. } | Error::ProjectNotFound { .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     /// The host acting on the repository a delivery came from.
@@ -167,7 +209,7 @@ where
         } else {
             branch
         };
-        let Some(story_id) = story_of_branch(&branch) else {
+        let Some(story_id) = self.story_of(&branch).await? else {
             return Ok(ignored("not a pull request AIPM opened"));
         };
         let Some(previous) =
@@ -186,6 +228,11 @@ where
         }
         if !self.may_write(repository, &trigger.sender).await? {
             return Ok(ignored("the sender cannot write to the repository"));
+        }
+        if !self.requester_may_revise(&previous, pr_number).await? {
+            return Ok(ignored(
+                "the person who asked for this code may no longer revise it",
+            ));
         }
         if previous.revision >= MAX_REVISIONS_PER_PULL_REQUEST {
             // Every request past the limit is answered, so nobody waits for a run that never comes.
@@ -240,7 +287,7 @@ where
     }
 }
 
-impl<S, T, K, Q, H, W, E> Operation for GitHubWebhook<S, T, K, Q, H, W, E>
+impl<S, T, K, Q, H, W, E, G> Operation for GitHubWebhook<S, T, K, Q, H, W, E, G>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
@@ -249,6 +296,7 @@ where
     H: CodeHost + ReviewerDirectory,
     W: SecretSource,
     E: EventPublisher,
+    G: ProjectDirectory,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let event = header(&request, "x-github-event")
@@ -292,10 +340,13 @@ where
                 commit_sha,
                 merged_by,
             } => {
+                let Some(story_id) = self.story_of(&branch).await? else {
+                    return Ok(ignored("not a pull request AIPM opened"));
+                };
                 let closed = merge::Closed {
+                    story_id,
                     repository: envelope.repository.full_name.clone(),
                     pr_number,
-                    branch,
                     merged,
                     merged_at,
                     commit_sha,

@@ -155,11 +155,32 @@ pub fn delivery_repository(full_name: &str) -> Option<crate::project::Repository
     })
 }
 
-/// The story a branch AIPM opened belongs to: `aipm/story-<id>-…`.
-pub fn story_of_branch(branch: &str) -> Option<u64> {
-    let rest = branch.strip_prefix("aipm/story-")?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok().filter(|id| *id > 0)
+/// The story a branch AIPM opened names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BranchStory {
+    /// `aipm/story-<id>-…`, the branches of before projects: the story's id.
+    Id(u64),
+    /// `aipm/<KEY>-<n>-…`: the project's key (now or before a rename) and the story's number.
+    Key { key: String, number: u32 },
+}
+
+/// The story a branch AIPM opened belongs to, if it is one of AIPM's branches.
+pub fn story_of_branch(branch: &str) -> Option<BranchStory> {
+    let rest = branch.strip_prefix("aipm/")?;
+    let leading_number = |text: &str| -> Option<u64> {
+        let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok().filter(|number| *number > 0)
+    };
+    if let Some(id) = rest.strip_prefix("story-") {
+        return leading_number(id).map(BranchStory::Id);
+    }
+    let (key, number) = rest.split_once('-')?;
+    crate::project::validate_key(key).ok()?;
+    let number = u32::try_from(leading_number(number)?).ok()?;
+    Some(BranchStory::Key {
+        key: key.to_owned(),
+        number,
+    })
 }
 
 /// A trigger from GitHub, as of `at` (now when GitHub did not say).
@@ -457,7 +478,24 @@ mod tests {
 
     #[test]
     fn branches_name_their_story() {
-        assert_eq!(story_of_branch("aipm/story-12-export-ab12"), Some(12));
+        assert_eq!(
+            story_of_branch("aipm/story-12-export-ab12"),
+            Some(BranchStory::Id(12))
+        );
+        assert_eq!(
+            story_of_branch("aipm/SHOP-7-export-ab12"),
+            Some(BranchStory::Key {
+                key: "SHOP".into(),
+                number: 7
+            })
+        );
+        assert_eq!(story_of_branch("aipm/shop-7-x"), None, "keys are capitals");
+        assert_eq!(story_of_branch("aipm/SHOP-x"), None);
+        assert_eq!(
+            story_of_branch("aipm/S-7-x"),
+            None,
+            "keys have 2 to 10 letters"
+        );
         let mut task = crate::model::CodeTask::queued(
             "t".into(),
             12,

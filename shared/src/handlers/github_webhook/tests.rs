@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::adapters::memory::{MemoryCodeHost, MemoryEvents, MemoryStore, StaticSecret};
+use crate::adapters::memory_projects::{MemoryProjects, records_gate_over};
 use crate::handlers::test_support::{error_code, generate_code, json, request, seed_ready_story};
 use crate::http::respond;
 use crate::model::{TaskStatus, TestStatus};
@@ -20,10 +21,12 @@ type Webhook = GitHubWebhook<
     MemoryCodeHost,
     StaticSecret,
     MemoryEvents,
+    MemoryProjects,
 >;
 
 struct Fixture {
     store: MemoryStore,
+    projects: MemoryProjects,
     host: MemoryCodeHost,
     events: MemoryEvents,
     webhook: Webhook,
@@ -39,6 +42,7 @@ impl Fixture {
             MemoryCodeHost::new(),
             MemoryEvents::default(),
         );
+        let projects = MemoryProjects::with_default_project();
         let story = seed_ready_story(&store, "Export", "a file is downloaded").await;
         let task = generate_code(&store, &host, story.id).await;
         let first_task = task["taskId"].as_str().unwrap().to_owned();
@@ -62,8 +66,10 @@ impl Fixture {
                 mentions: vec!["@aipm".into()],
                 on_changes_requested: true,
             },
+            records_gate_over(projects.clone()),
         );
         Fixture {
+            projects,
             branch: task["branch"].as_str().unwrap().to_owned(),
             store,
             host,
@@ -389,4 +395,46 @@ async fn a_pull_request_past_its_revision_limit_says_so_instead_of_revising() {
             && body.contains("20 revisions")),
         "{comments:?}"
     );
+}
+
+#[tokio::test]
+async fn a_review_starts_no_revision_for_a_requester_who_may_no_longer_revise() {
+    let fixture = Fixture::new().await;
+    assert!(
+        fixture.branch.starts_with("aipm/AIPM-1-export-"),
+        "the branch names the story as people know it: {}",
+        fixture.branch
+    );
+    // The code was asked for by local-admin (the fixture's default person); they are now a viewer.
+    fixture
+        .projects
+        .add_to_default_project("local-admin", crate::authz::Role::Viewer);
+    let review = fixture.review(10, "changes_requested", "dana");
+    let answer = fixture.deliver("pull_request_review", "d1", &review).await;
+    assert_eq!(answer.status(), 204, "acknowledged, nothing started");
+    assert_eq!(fixture.tasks().await.len(), 1, "no revision");
+    let refusal = fixture
+        .projects
+        .audit_log()
+        .into_iter()
+        .find(|entry| entry.decision == "deny")
+        .expect("the refusal is audited");
+    assert_eq!(
+        (refusal.actor.as_str(), refusal.action.as_str()),
+        ("local-admin", "requestChanges")
+    );
+    assert_eq!(refusal.target.as_deref(), Some("webhook: pull request #1"));
+
+    // Promoted back, the next review revises.
+    fixture
+        .projects
+        .add_to_default_project("local-admin", crate::authz::Role::Contributor);
+    let again = fixture
+        .deliver(
+            "pull_request_review",
+            "d2",
+            &fixture.review(11, "changes_requested", "dana"),
+        )
+        .await;
+    assert_eq!(json(&again)["result"], "revision");
 }

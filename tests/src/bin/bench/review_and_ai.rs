@@ -298,6 +298,9 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
             mentions: vec!["@aipm".into()],
             on_changes_requested: true,
         },
+        aipm::adapters::memory_projects::records_gate_over(
+            aipm::adapters::memory_projects::MemoryProjects::with_default_project(),
+        ),
     );
     let deliveries: Vec<(Value, Value)> = tasks
         .iter()
