@@ -36,13 +36,13 @@ impl Client {
         body: Option<Value>,
         expected: &[u16],
     ) -> Value {
-        // Under a project, the story, task and draft routes take its prefix.
+        // Under a project, the story, task, draft and webhook routes take its prefix.
         let scoped_route;
         let scoped_path;
         let (route, path) = match route.split_once(' ') {
             Some((method, template))
                 if !self.scope.is_empty()
-                    && ["/stories", "/code-tasks", "/story-drafts"]
+                    && ["/stories", "/code-tasks", "/story-drafts", "/webhooks"]
                         .iter()
                         .any(|start| template.starts_with(start)) =>
             {

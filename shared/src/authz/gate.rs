@@ -310,7 +310,8 @@ impl<P: ProjectDirectory> Gate<P> {
         self.require(access, action, owns_task, target).await
     }
 
-    async fn project_id(&self, key: &str) -> Result<Option<String>> {
+    /// The id of the project a key names, now or before a rename (cached: keys never move).
+    pub async fn project_id(&self, key: &str) -> Result<Option<String>> {
         let cached = self
             .keys
             .lock()

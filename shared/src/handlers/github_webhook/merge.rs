@@ -23,6 +23,8 @@ use crate::rules::workflow::{TransitionContext, TransitionRefusal, check_transit
 pub struct Closed {
     /// The story the pull request's branch names.
     pub story_id: u64,
+    /// The project the delivery's route is for, if it came by `/projects/{key}/…`.
+    pub route_project: Option<String>,
     /// `owner/name` the delivery came from.
     pub repository: String,
     pub pr_number: u64,
@@ -54,6 +56,9 @@ where
     };
     if !super::payload::works_in(&task, &closed.repository, rules) {
         return Ok(super::ignored("another repository"));
+    }
+    if !super::of_project(&task, closed.route_project.as_deref()) {
+        return Ok(super::ignored("a pull request of another project"));
     }
     let Some(story) = stories.get(story_id).await? else {
         return Ok(super::ignored("the story was deleted"));

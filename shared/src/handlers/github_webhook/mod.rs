@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 use crate::authz::Action;
-use crate::authz::gate::Gate;
+use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::follow_ups::{self, Started};
 use crate::http::{Operation, header, json_response};
@@ -57,6 +57,21 @@ pub struct GitHubWebhook<S, T, K, Q, H, W, E, G> {
     gate: Gate<G>,
     permissions: Mutex<HashMap<String, (String, Instant)>>,
     own_login: OnceCell<String>,
+}
+
+/// Where a delivery came from: the repository it names and, when it came by
+/// `/projects/{key}/webhooks/github`, the project that route is for.
+#[derive(Debug, Clone, Copy)]
+struct Delivery<'a> {
+    repository: &'a str,
+    project_id: Option<&'a str>,
+}
+
+/// Whether `task` belongs to the project a delivery's route names (any, by the plain route).
+pub(crate) fn of_project(task: &crate::model::CodeTask, route_project: Option<&str>) -> bool {
+    route_project.is_none_or(|project_id| {
+        task.project_id.as_deref().unwrap_or(DEFAULT_PROJECT_ID) == project_id
+    })
 }
 
 /// The answer for an event AIPM does not act on: 204, so GitHub shows the delivery as fine.
@@ -192,12 +207,13 @@ where
 
     async fn revise(
         &self,
-        repository: &str,
+        delivery: Delivery<'_>,
         pr_number: u64,
         branch: String,
         trigger: Trigger,
         once_key: String,
     ) -> Result<Response<Body>> {
+        let repository = delivery.repository;
         let host = self.host_for(repository);
         // A conversation comment does not name the branch; the pull request does.
         let branch = if branch.is_empty() {
@@ -222,6 +238,9 @@ where
         }
         if !works_in(&previous, repository, &self.rules) {
             return Ok(ignored("another repository"));
+        }
+        if !of_project(&previous, delivery.project_id) {
+            return Ok(ignored("a pull request of another project"));
         }
         if self.is_own_account(&trigger.sender).await? {
             return Ok(ignored("AIPM's own account"));
@@ -318,6 +337,18 @@ where
         if event == "ping" {
             return Ok(json_response(StatusCode::OK, &json!({"result": "pong"})));
         }
+        // Deliveries to `/projects/{key}/webhooks/github` act only on that project's tasks.
+        let route_project =
+            match ProjectRef::of(&request) {
+                ProjectRef::Default => None,
+                ProjectRef::Key(key) => {
+                    Some(self.gate.project_id(key).await?.ok_or_else(|| {
+                        Error::ProjectNotFound {
+                            reference: key.to_owned(),
+                        }
+                    })?)
+                }
+            };
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|error| Error::InvalidJson(error.to_string()))?;
         match decide(&event, &envelope, &self.rules, &delivery) {
@@ -328,8 +359,11 @@ where
                 trigger,
                 once_key,
             } => {
-                let repository = &envelope.repository.full_name;
-                self.revise(repository, pr_number, branch, trigger, once_key)
+                let delivery = Delivery {
+                    repository: &envelope.repository.full_name,
+                    project_id: route_project.as_deref(),
+                };
+                self.revise(delivery, pr_number, branch, trigger, once_key)
                     .await
             }
             Decision::Closed {
@@ -345,6 +379,7 @@ where
                 };
                 let closed = merge::Closed {
                     story_id,
+                    route_project,
                     repository: envelope.repository.full_name.clone(),
                     pr_number,
                     merged,

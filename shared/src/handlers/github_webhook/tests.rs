@@ -117,6 +117,28 @@ impl Fixture {
             .await
     }
 
+    /// [`Fixture::deliver`] by `/projects/{key}/webhooks/github`.
+    async fn deliver_to(
+        &self,
+        key: &str,
+        event: &str,
+        delivery: &str,
+        payload: &Value,
+    ) -> Response<Body> {
+        use lambda_http::RequestExt;
+        let body = payload.to_string();
+        let signature = super::signature::sign(SECRET.as_bytes(), body.as_bytes());
+        let mut request =
+            request(Method::POST, "/projects/x/webhooks/github", &body).with_path_parameters(
+                std::collections::HashMap::from([("key".to_owned(), key.to_owned())]),
+            );
+        let headers = request.headers_mut();
+        headers.insert("x-github-event", event.parse().unwrap());
+        headers.insert("x-github-delivery", delivery.parse().unwrap());
+        headers.insert("x-hub-signature-256", signature.parse().unwrap());
+        respond(&self.webhook, request).await
+    }
+
     async fn deliver_signed(
         &self,
         event: &str,
@@ -437,4 +459,33 @@ async fn a_review_starts_no_revision_for_a_requester_who_may_no_longer_revise() 
         )
         .await;
     assert_eq!(json(&again)["result"], "revision");
+}
+
+#[tokio::test]
+async fn a_projects_webhook_acts_only_on_that_projects_pull_requests() {
+    let fixture = Fixture::new().await;
+    fixture.projects.add_project("SHOP", "local-admin");
+    let review = fixture.review(10, "changes_requested", "dana");
+    let elsewhere = fixture
+        .deliver_to("SHOP", "pull_request_review", "d1", &review)
+        .await;
+    assert_eq!(
+        elsewhere.status(),
+        204,
+        "an AIPM pull request, delivered to SHOP's hook"
+    );
+    let merged = fixture
+        .deliver_to("SHOP", "pull_request", "d2", &fixture.closed(true))
+        .await;
+    assert_eq!(merged.status(), 204);
+    assert_eq!(fixture.tasks().await.len(), 1, "nothing started");
+    let unknown = fixture
+        .deliver_to("NOPE", "pull_request_review", "d3", &review)
+        .await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(error_code(&unknown), "PROJECT_NOT_FOUND");
+    let own = fixture
+        .deliver_to("AIPM", "pull_request_review", "d4", &review)
+        .await;
+    assert_eq!(json(&own)["result"], "revision");
 }
