@@ -41,6 +41,16 @@ export function can(action, { ownTask = false } = {}) {
   return { allowed: false, reason: `Not for you: ${reason}.` };
 }
 
+/**
+ * Why code cannot be generated in this project whoever asks: it links no repository (the
+ * default project then uses the deployment's own). Null when it can.
+ */
+export function missingRepository() {
+  const project = getState().access?.project;
+  if (!project || project.repository || project.id === 'default') return null;
+  return 'This project has no code repository yet: a maintainer links one in the project settings (People page).';
+}
+
 /** Whether the signed-in person started this code task. */
 export function startedByMe(task) {
   const sub = getState().access?.person?.sub;

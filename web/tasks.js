@@ -6,7 +6,7 @@ import { html, useState, useEffect, useRef } from './vendor-htm-preact.js';
 import { api, newIdempotencyKey } from './api.js';
 import { ErrorNote, duration, formatTime, useAction } from './ui.js';
 import { loadStory } from './stories.js';
-import { can, startedByMe } from './access.js';
+import { can, missingRepository, startedByMe } from './access.js';
 import { RequestChanges, RetryTask, Timeline, pullRequestOf, runName } from './revisions.js';
 import { scoped } from './project.js';
 
@@ -116,7 +116,7 @@ export function CodeTasks({ story }) {
   // A refusal of Generate is about the task that was newest then.
   useEffect(() => setError(null), [latest?.taskId]);
   const permitted = can('generateCode');
-  const reason = permitted.allowed ? whyNotBuildable(story, known) : permitted.reason;
+  const reason = permitted.allowed ? missingRepository() || whyNotBuildable(story, known) : permitted.reason;
   const pull = pullRequestOf(known);
   const merged = pull && story.merge?.prNumber === pull.number;
   const canRevise = pull && !merged && (story.status === 'Ready' || story.status === 'In Progress');
