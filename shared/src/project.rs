@@ -46,6 +46,16 @@ pub struct RepositoryLink {
     pub base_branch: String,
 }
 
+impl RepositoryLink {
+    pub fn new(owner: &str, name: &str, base_branch: &str) -> Self {
+        Self {
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+            base_branch: base_branch.to_owned(),
+        }
+    }
+}
+
 /// One person's role in one project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

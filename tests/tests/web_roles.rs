@@ -25,6 +25,29 @@ async fn as_admin(stack: &LocalUp, method: &str, path: &str, body: Option<Value>
 }
 
 /// Makes the page act as a local person, as the "Acting as" menu does, and opens `path`.
+/// Links SHOP to `owner/repo` (or unlinks it, both empty) in its settings, then waits for the
+/// story's Generate code & PR to give `reason`.
+async fn link_repository(
+    browser: &Browser,
+    (owner, repo): (&str, &str),
+    story: &str,
+    reason: &str,
+) {
+    browser
+        .open(&format!("/?link={owner}#/p/SHOP/people"))
+        .await;
+    browser.type_into("#settings-owner", owner).await;
+    browser.type_into("#settings-repo", repo).await;
+    browser
+        .click_button(".settings-form", "Save settings")
+        .await;
+    browser.wait_for_text(".settings-form", "Saved.").await;
+    browser
+        .open(&format!("/?linked={owner}#/p/SHOP/stories/{story}"))
+        .await;
+    browser.wait_for_text("#generate-reason", reason).await;
+}
+
 async fn act_as(browser: &Browser, person: &str, path: &str) {
     browser.open("/").await;
     browser
@@ -308,35 +331,16 @@ async fn an_admin_starts_a_project_works_in_it_and_an_outsider_cannot_see_it() {
             )
             .await;
 
-        // Settings: archiving makes the project read-only, with the reason shown; restoring
-        // undoes it; a new key becomes the address and the old one keeps working.
         // Without a repository, Generate code & PR says so instead of failing; linked, it is
         // back to the story's own reasons.
-        admin.open("/?settings=1#/p/SHOP/people").await;
-        admin.type_into("#settings-owner", "").await;
-        admin.type_into("#settings-repo", "").await;
-        admin.click_button(".settings-form", "Save settings").await;
-        admin.wait_for_text(".settings-form", "Saved.").await;
-        admin
-            .open(&format!("/?unlinked=1#/p/SHOP/stories/{shop_one}"))
-            .await;
-        admin
-            .wait_for_text("#generate-reason", "no code repository yet")
-            .await;
+        link_repository(&admin, ("", ""), &shop_one, "no code repository yet").await;
         let reason = admin.element("#generate-reason").await;
         admin.scroll_into_view(&reason).await;
         admin.screenshot("project-without-repository").await;
-        admin.open("/?settings=2#/p/SHOP/people").await;
-        admin.type_into("#settings-owner", "local").await;
-        admin.type_into("#settings-repo", "aipm").await;
-        admin.click_button(".settings-form", "Save settings").await;
-        admin.wait_for_text(".settings-form", "Saved.").await;
-        admin
-            .open(&format!("/?linked=1#/p/SHOP/stories/{shop_one}"))
-            .await;
-        admin
-            .wait_for_text("#generate-reason", "Only Ready or In Progress stories")
-            .await;
+        link_repository(&admin, ("local", "aipm"), &shop_one, "Only Ready or In Progress").await;
+
+        // Settings: archiving makes the project read-only, with the reason shown; restoring
+        // undoes it; a new key becomes the address and the old one keeps working.
         admin.open("/?settings=3#/p/SHOP/people").await;
         admin.click_button(".project-settings", "Archive project").await;
         admin.wait_for_text(".archived-note", "archived").await;

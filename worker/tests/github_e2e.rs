@@ -690,14 +690,8 @@ async fn a_project_that_links_another_repository_gets_its_branch_and_pull_reques
     let stack = stack().await;
     let story = stack.ready_story().await;
     let projects = MemoryProjects::with_default_project();
-    projects.link_repository(
-        DEFAULT_PROJECT_ID,
-        Some(RepositoryLink {
-            owner: "acme".into(),
-            name: "shop".into(),
-            base_branch: "trunk".into(),
-        }),
-    );
+    let shop = RepositoryLink::new("acme", "shop", "trunk");
+    projects.link_repository(DEFAULT_PROJECT_ID, Some(shop));
     let host = github_host(&stack.sdk, &server.uri(), GitHubToken::Value(TOKEN.into())).await;
     let (status, task) = stack
         .generate_through(host, local_gate_over(projects), story, "shop-1")

@@ -219,14 +219,8 @@ async fn the_task_works_in_the_repository_its_project_links() {
     let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
     let projects = MemoryProjects::with_default_project();
     projects.add_project("SHOP", "local-admin");
-    projects.link_repository(
-        DEFAULT_PROJECT_ID,
-        Some(RepositoryLink {
-            owner: "acme".into(),
-            name: "shop".into(),
-            base_branch: "trunk".into(),
-        }),
-    );
+    let shop = RepositoryLink::new("acme", "shop", "trunk");
+    projects.link_repository(DEFAULT_PROJECT_ID, Some(shop));
     let operation = GenerateCode::new(
         store.clone(),
         store.clone(),
