@@ -524,6 +524,10 @@ pub struct CodeTask {
     /// and request changes on it. Follow-ups keep it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// The requester stood as a deployment admin (admin everywhere, audited) when they asked:
+    /// what the policy is asked with when a review later revises the task for them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requested_as_deployment_admin: bool,
     #[serde(default)]
     pub cancel_requested: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -573,6 +577,7 @@ impl CodeTask {
             request_fingerprint: None,
             instructions: None,
             requested_by: None,
+            requested_as_deployment_admin: false,
             cancel_requested: false,
             lease_expires_at: None,
             worker_id: None,
@@ -621,6 +626,7 @@ impl CodeTask {
         next.pr_url = self.pr_url.clone();
         next.instructions = self.instructions.clone();
         next.requested_by = self.requested_by.clone();
+        next.requested_as_deployment_admin = self.requested_as_deployment_admin;
         next
     }
 

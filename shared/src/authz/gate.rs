@@ -236,6 +236,7 @@ impl<P: ProjectDirectory> Gate<P> {
     pub async fn act_for(
         &self,
         sub: &str,
+        deployment_admin: bool,
         project_id: &str,
         action: Action,
         owns_task: bool,
@@ -248,7 +249,7 @@ impl<P: ProjectDirectory> Gate<P> {
         let caller = Caller {
             sub: sub.to_owned(),
             name: None,
-            deployment_admin: false,
+            deployment_admin,
             email: None,
         };
         let access = Access::new(caller, project, membership.map(|m| m.role));

@@ -298,6 +298,7 @@ where
             task.request_fingerprint = Some(fingerprint.clone());
             task.instructions = instructions.clone();
             task.requested_by = Some(access.caller.sub.clone());
+            task.requested_as_deployment_admin = access.caller.deployment_admin;
             match self.tasks.create_for_story(&task, &story).await? {
                 CreateTaskOutcome::Created => {
                     tracing::info!(task_id = %task.task_id, story_id, "code task recorded");

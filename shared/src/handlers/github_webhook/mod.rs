@@ -156,7 +156,14 @@ where
         let target = format!("webhook: pull request #{pr_number}");
         match self
             .gate
-            .act_for(requester, project_id, Action::RequestChanges, true, &target)
+            .act_for(
+                requester,
+                task.requested_as_deployment_admin,
+                project_id,
+                Action::RequestChanges,
+                true,
+                &target,
+            )
             .await
         {
             Ok(_) => Ok(true),

@@ -447,6 +447,17 @@ async fn a_review_starts_no_revision_for_a_requester_who_may_no_longer_revise() 
     );
     assert_eq!(refusal.target.as_deref(), Some("webhook: pull request #1"));
 
+    // A deployment admin's task is revised for them as one, member or not.
+    let mut as_operator = fixture.tasks().await[0].clone();
+    as_operator.requested_as_deployment_admin = true;
+    assert!(
+        fixture
+            .webhook
+            .requester_may_revise(&as_operator, 1)
+            .await
+            .unwrap()
+    );
+
     // Promoted back, the next review revises.
     fixture
         .projects
