@@ -1,14 +1,17 @@
 //! The project, membership and invitation operations in the benchmark: the invitations they
 //! revoke and accept, seeded straight into the projects table, and the event of each request.
-//! Every request is the local admin's (the default local person) in the default project, but
-//! accepting, which is the invited person's (Oz, who is no member until the first accept).
+//! Every request is the local admin's (the default local person), but accepting, which is the
+//! invited person's (Oz, who is no member until the first accept). The invitations made, re-sent,
+//! revoked and accepted by the thousand live in a project of their own (BNCH), so the default
+//! project lists a team's worth of them, as a real one would.
 
 use aipm::adapters::dynamodb::projects::DynamoProjectDirectory;
 use aipm::authz::Role;
 use aipm::authz::identity::LOCAL_PERSON_HEADER;
 use aipm::ports::ProjectDirectory;
 use aipm::project::{
-    AuditEntry, DEFAULT_PROJECT_ID, INVITATION_DAYS, Invitation, InvitationStatus, secret_hash,
+    AuditEntry, DEFAULT_PROJECT_ID, INVITATION_DAYS, Invitation, InvitationStatus, Membership,
+    Project, secret_hash,
 };
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -17,6 +20,11 @@ use super::{Backend, Scenario, api_event};
 
 /// The default project's key in the local stack (scripts/local_resources.py seeds it).
 const KEY: &str = "AIPM";
+/// The project the invitation operations churn through, and its id.
+const CHURN_KEY: &str = "BNCH";
+const CHURN_ID: &str = "benchinvitations";
+/// Pending invitations the default project lists.
+const LISTED: usize = 25;
 /// The invited person's address in scripts/local-people.json, and their `sub`.
 const INVITEE_EMAIL: &str = "oz@aipm.local";
 const INVITEE: &str = "local-outsider";
@@ -47,16 +55,56 @@ fn fresh_key(mut n: usize) -> String {
     }
 }
 
-/// Pending invitations to the default project: `count` to revoke, `count` to accept (for Oz,
-/// each with its known secret) and one to re-send over and over.
+/// The churn project with pending invitations: `count` to revoke, `count` to accept (for Oz,
+/// each with its known secret) and one to re-send over and over; and [`LISTED`] pending ones in
+/// the default project.
 pub async fn seed(backend: &Backend, count: usize) {
     let directory = DynamoProjectDirectory::new(
         aws_sdk_dynamodb::Client::new(&backend.sdk),
         backend.setting("AIPM_PROJECTS_TABLE"),
     );
     let now = chrono::Utc::now();
-    let invitation = |id: String, email: String, secret: &str| Invitation {
-        project_id: DEFAULT_PROJECT_ID.to_owned(),
+    let ordinal = directory.allocate_ordinal().await.expect("an ordinal");
+    let churn = Project {
+        id: CHURN_ID.to_owned(),
+        key: CHURN_KEY.to_owned(),
+        name: "Invitation churn".to_owned(),
+        ordinal,
+        repository: None,
+        archived: false,
+        admin_count: 1,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        created_by: Some("local-admin".to_owned()),
+    };
+    let admin = Membership {
+        project_id: CHURN_ID.to_owned(),
+        member_sub: "local-admin".to_owned(),
+        role: Role::Admin,
+        display_name: Some("Ada Admin".to_owned()),
+        added_at: now,
+        added_by: None,
+    };
+    let audit = |project_id: &str| AuditEntry {
+        project_id: project_id.to_owned(),
+        at: now,
+        actor: "local-admin".to_owned(),
+        actor_name: None,
+        action: "manageMembers".to_owned(),
+        decision: "allow".to_owned(),
+        policy: "bench-seed".to_owned(),
+        standing: "admin".to_owned(),
+        target: None,
+        change: Some("seeded by the benchmark".to_owned()),
+    };
+    let created = directory
+        .create_project(&churn, &admin, &audit(CHURN_ID))
+        .await
+        .expect("the churn project is stored");
+    assert!(created, "the key {CHURN_KEY} was free");
+    let invitation = |project: &str, id: String, email: String, secret: &str| Invitation {
+        project_id: project.to_owned(),
         invitation_id: id,
         email,
         role: Role::Contributor,
@@ -69,30 +117,29 @@ pub async fn seed(backend: &Backend, count: usize) {
         accepted_by: None,
         accepted_at: None,
     };
-    let audit = AuditEntry {
-        project_id: DEFAULT_PROJECT_ID.to_owned(),
-        at: now,
-        actor: "local-admin".to_owned(),
-        actor_name: None,
-        action: "manageMembers".to_owned(),
-        decision: "allow".to_owned(),
-        policy: "bench-seed".to_owned(),
-        standing: "admin".to_owned(),
-        target: None,
-        change: Some("seeded by the benchmark".to_owned()),
-    };
     let mut invitations = vec![invitation(
+        CHURN_ID,
         RESENT.to_owned(),
         "resend@example.com".to_owned(),
         "unused",
     )];
+    for n in 0..LISTED {
+        invitations.push(invitation(
+            DEFAULT_PROJECT_ID,
+            format!("benchlisted{n}"),
+            format!("listed{n}@example.com"),
+            "unused",
+        ));
+    }
     for n in 0..count {
         invitations.push(invitation(
+            CHURN_ID,
             revocable(n),
             format!("revoke{n}@example.com"),
             "unused",
         ));
         invitations.push(invitation(
+            CHURN_ID,
             acceptable(n),
             INVITEE_EMAIL.to_owned(),
             &secret(n),
@@ -101,8 +148,8 @@ pub async fn seed(backend: &Backend, count: usize) {
     futures::stream::iter(invitations)
         .map(|invitation| {
             let directory = &directory;
-            let audit = &audit;
-            async move { directory.put_invitation(&invitation, audit, false).await }
+            let audit = audit(&invitation.project_id);
+            async move { directory.put_invitation(&invitation, &audit, false).await }
         })
         .buffer_unordered(4)
         .for_each(|stored| async move {
@@ -117,7 +164,8 @@ fn plain() -> Value {
 
 pub fn scenarios() -> Vec<Scenario> {
     let members = format!("/projects/{KEY}/members/{{sub}}");
-    let invitations = format!("/projects/{KEY}/invitations");
+    let listed = format!("/projects/{KEY}/invitations");
+    let invitations = format!("/projects/{CHURN_KEY}/invitations");
     vec![
         Scenario {
             function: "list-projects",
@@ -217,16 +265,7 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             function: "list-invitations",
             event: Box::new({
-                let invitations = invitations.clone();
-                move |_| {
-                    api_event(
-                        "GET",
-                        "/projects/{key}/invitations",
-                        &invitations,
-                        None,
-                        plain(),
-                    )
-                }
+                move |_| api_event("GET", "/projects/{key}/invitations", &listed, None, plain())
             }),
         },
         Scenario {
@@ -259,7 +298,7 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             function: "accept-invitation",
             event: Box::new(|n| {
-                let token = format!("{DEFAULT_PROJECT_ID}.{}.{}", acceptable(n), secret(n));
+                let token = format!("{CHURN_ID}.{}.{}", acceptable(n), secret(n));
                 api_event(
                     "POST",
                     "/invitations/accept",
