@@ -19,6 +19,10 @@ import { DraftFromIdea } from './drafts.js';
 import { ErrorNote } from './ui.js';
 import { Lazy } from './lazy.js';
 
+// Pages a first load does not need arrive when first shown.
+const loadPeople = () => import('./people.js');
+const loadInvitations = () => import('./invitations.js');
+
 function NoAccess({ error }) {
   const hidden = error.status === 404;
   return html`<section class="story-page no-access" aria-labelledby="no-access-heading">
@@ -35,13 +39,13 @@ function App({ state }) {
   const main = route.view === 'projects'
     ? html`<${MyProjects} projects=${projects} />`
     : route.view === 'join'
-    ? html`<${Lazy} path="./invitations.js" name="JoinProject" props=${{ token: route.token }} />`
+    ? html`<${Lazy} load=${loadInvitations} name="JoinProject" props=${{ token: route.token }} />`
     : access?.error && (access.error.status === 404 || !access.permissions)
     ? html`<${NoAccess} error=${access.error} />`
     : route.view === 'board'
     ? html`<${Board} stories=${stories} />`
     : route.view === 'people'
-    ? html`<${Lazy} path="./people.js" name="People" props=${{ project: access?.project }} />`
+    ? html`<${Lazy} load=${loadPeople} name="People" props=${{ project: access?.project }} />`
     : html`<div class=${`workspace ${route.view === 'home' ? 'no-story' : 'has-story'}`}>
         <${StoryTree} stories=${stories} selectedId=${route.id} />
         ${route.view === 'story'

@@ -7,29 +7,32 @@ import { ErrorNote } from './ui.js';
 /** Each module is fetched once per page; a failed fetch is forgotten so that Retry fetches again. */
 const loaded = new Map();
 
-function fetchModule(path) {
-  if (!loaded.has(path)) {
-    loaded.set(path, import(path).catch((failure) => {
-      loaded.delete(path);
+function fetchModule(load) {
+  if (!loaded.has(load)) {
+    loaded.set(load, load().catch((failure) => {
+      loaded.delete(load);
       throw failure;
     }));
   }
-  return loaded.get(path);
+  return loaded.get(load);
 }
 
-/** Renders `name` from the module at `path` with `props`, once the module has arrived. */
-export function Lazy({ path, name, props }) {
+/**
+ * Renders `name` from the module `load` fetches (`() => import('./people.js')`, a literal path,
+ * so every import of web/ can be checked) with `props`, once the module has arrived.
+ */
+export function Lazy({ load, name, props }) {
   const [found, setFound] = useState(null);
   const [error, setError] = useState(null);
   const [attempt, setAttempt] = useState(0);
   useEffect(() => {
     let current = true;
-    fetchModule(path).then(
+    fetchModule(load).then(
       (module) => current && setFound(() => module[name]),
       () => current && setError({ message: 'This page could not be loaded. Check the connection and retry.', isNetwork: true }),
     );
     return () => { current = false; };
-  }, [path, name, attempt]);
+  }, [load, name, attempt]);
   if (error) {
     return html`<section class="story-page"><${ErrorNote} error=${error}
       onRetry=${() => { setError(null); setAttempt(attempt + 1); }} /></section>`;

@@ -227,12 +227,22 @@ impl Loop {
             environment.push((name.to_owned(), value));
         }
         let gateway = LocalGateway::start(&environment, &backend.scratch.join("functions")).await;
+        let http = reqwest::Client::new();
+        // The local stack's default project links the local repository; here the stage works
+        // on GitHub's acme/app, so an admin links that, as a team would in project settings.
+        let linked = http
+            .patch(format!("{}/projects/AIPM", gateway.url))
+            .json(&json!({"repository": {"owner": "acme", "name": "app", "baseBranch": "main"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(linked.status(), 200, "{:?}", linked.text().await);
         Self {
             answer_times: std::sync::Mutex::new(Vec::new()),
             backend,
             server,
             gateway,
-            http: reqwest::Client::new(),
+            http,
             environment,
         }
     }
