@@ -630,6 +630,13 @@ impl CodeTask {
         next
     }
 
+    /// The id of the project the task belongs to (tasks from before projects: the default one).
+    pub fn project(&self) -> &str {
+        self.project_id
+            .as_deref()
+            .unwrap_or(crate::project::DEFAULT_PROJECT_ID)
+    }
+
     /// Whether a retry may follow this task.
     pub fn is_retryable(&self) -> bool {
         matches!(

@@ -54,11 +54,9 @@ where
     let Some(task) = pull_request_task(tasks, story_id, Some(closed.pr_number)).await? else {
         return Ok(super::ignored("not a pull request AIPM opened"));
     };
-    if !super::payload::works_in(&task, &closed.repository, rules) {
-        return Ok(super::ignored("another repository"));
-    }
-    if !super::of_project(&task, closed.route_project.as_deref()) {
-        return Ok(super::ignored("a pull request of another project"));
+    let route_project = closed.route_project.as_deref();
+    if let Some(reason) = super::outside_delivery(&task, &closed.repository, route_project, rules) {
+        return Ok(super::ignored(reason));
     }
     let Some(story) = stories.get(story_id).await? else {
         return Ok(super::ignored("the story was deleted"));

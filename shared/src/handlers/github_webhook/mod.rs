@@ -30,7 +30,6 @@ use crate::ports::{
     AcceptanceTestRepository, CodeHost, CodeTaskRepository, EventPublisher, ProjectDirectory,
     ReviewerDirectory, SecretSource, StoryRepository, TaskQueue,
 };
-use crate::project::DEFAULT_PROJECT_ID;
 pub use payload::TriggerRules;
 use payload::{
     BranchStory, Decision, Envelope, MARKER, decide, delivery_repository, story_of_branch, works_in,
@@ -67,11 +66,21 @@ struct Delivery<'a> {
     project_id: Option<&'a str>,
 }
 
-/// Whether `task` belongs to the project a delivery's route names (any, by the plain route).
-pub(crate) fn of_project(task: &crate::model::CodeTask, route_project: Option<&str>) -> bool {
-    route_project.is_none_or(|project_id| {
-        task.project_id.as_deref().unwrap_or(DEFAULT_PROJECT_ID) == project_id
-    })
+/// Why a delivery from `repository` (by the route of `route_project`, if any) may not act on
+/// `task`: another repository than the task's, or another project than the route's.
+pub(crate) fn outside_delivery(
+    task: &crate::model::CodeTask,
+    repository: &str,
+    route_project: Option<&str>,
+    rules: &TriggerRules,
+) -> Option<&'static str> {
+    if !works_in(task, repository, rules) {
+        Some("another repository")
+    } else if route_project.is_some_and(|project_id| task.project() != project_id) {
+        Some("a pull request of another project")
+    } else {
+        None
+    }
 }
 
 /// The answer for an event AIPM does not act on: 204, so GitHub shows the delivery as fine.
@@ -152,7 +161,7 @@ where
         let Some(requester) = &task.requested_by else {
             return Ok(true);
         };
-        let project_id = task.project_id.as_deref().unwrap_or(DEFAULT_PROJECT_ID);
+        let project_id = task.project();
         let target = format!("webhook: pull request #{pr_number}");
         match self
             .gate
@@ -243,11 +252,10 @@ where
         if previous.branch != branch {
             return Ok(ignored("not a pull request AIPM opened"));
         }
-        if !works_in(&previous, repository, &self.rules) {
-            return Ok(ignored("another repository"));
-        }
-        if !of_project(&previous, delivery.project_id) {
-            return Ok(ignored("a pull request of another project"));
+        if let Some(reason) =
+            outside_delivery(&previous, repository, delivery.project_id, &self.rules)
+        {
+            return Ok(ignored(reason));
         }
         if self.is_own_account(&trigger.sender).await? {
             return Ok(ignored("AIPM's own account"));
