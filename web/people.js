@@ -74,6 +74,6 @@ export function People({ project }) {
     </ul>`}
     <${AddPerson} onChanged=${reload} manage=${manage} />
     ${manage.allowed ? html`<${Invitations} />` : null}
-    ${project ? html`<${ProjectSettings} key=${`${project.key}-${project.version}`} project=${project} />` : null}
+    ${project ? html`<${ProjectSettings} key=${project.id} project=${project} />` : null}
   </section>`;
 }

@@ -2,7 +2,7 @@
 // working) and code repository for maintainers, archive and restore for admins; each refusal is
 // shown beside the form and nothing typed is lost.
 
-import { html, useState } from './vendor-htm-preact.js';
+import { html, useEffect, useState } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { ErrorNote, useAction } from './ui.js';
 import { Why, can, loadAccess } from './access.js';
@@ -21,11 +21,18 @@ function fieldsOf(project) {
 
 export function ProjectSettings({ project }) {
   const [fields, setFields] = useState(() => fieldsOf(project));
+  const [typed, setTyped] = useState(false);
   const [saved, setSaved] = useState(false);
+  // A newer version of the project (saved here, or by someone else) refreshes the form, unless
+  // the person has typed since: what they typed is never replaced under them.
+  useEffect(() => {
+    if (!typed) setFields(fieldsOf(project));
+  }, [project.version]);
   const edit = can('editSettings');
   const archive = can('archiveProject');
   const set = (name) => (event) => {
     setSaved(false);
+    setTyped(true);
     setFields({ ...fields, [name]: name === 'key' ? event.target.value.toUpperCase() : event.target.value });
   };
   const path = `/projects/${encodeURIComponent(project.key)}`;
@@ -35,6 +42,7 @@ export function ProjectSettings({ project }) {
       ? { owner: fields.owner.trim(), name: fields.repo.trim(), baseBranch: fields.baseBranch.trim() || 'main' }
       : null;
     const { data } = await api('PATCH', path, { body });
+    setTyped(false);
     setSaved(true);
     await loadMyProjects();
     // A new key is the project's address from now on (the old one keeps working).
