@@ -985,6 +985,7 @@ async fn main() {
     let (pools, _) = review_and_ai::seed(&backend, pools_base, runs, story, &task_id).await;
     // Ten more than the runs, as above.
     projects::seed(&backend, runs + 10).await;
+    review_and_ai::seed_ai_team(&mut backend, runs + 10).await;
 
     let mut figures = Vec::new();
     let mut breakdowns = Vec::new();

@@ -76,12 +76,93 @@ fn scripted(value: Value) -> ScriptedLanguageModel {
     })])
 }
 
-/// `event` as API Gateway hands it over once its JWT authorizer let `caller` in: the hourly AI
-/// allowances are per caller, so the benchmark asks as a different person each time.
+/// Requests each benchmark person makes of an AI operation: the smallest hourly allowance (story
+/// drafts and reviews), so no request is refused with 429.
+const AI_REQUESTS_PER_PERSON: usize = aipm::handlers::drafts::STORY_DRAFTS_PER_HOUR as usize;
+
+/// The contributor who makes the `n`th AI request: a team of them shares the load, each within
+/// their allowance, as a real team would.
+pub fn ai_person(n: usize) -> String {
+    format!("bench-ai-{}", n / AI_REQUESTS_PER_PERSON)
+}
+
+/// The team [`ai_person`] picks from for `requests` requests.
+pub fn ai_team(requests: usize) -> Vec<String> {
+    (0..requests.div_ceil(AI_REQUESTS_PER_PERSON))
+        .map(|k| ai_person(k * AI_REQUESTS_PER_PERSON))
+        .collect()
+}
+
+/// `event` as it reaches a function for `caller`: with the claims API Gateway's JWT authorizer
+/// passes on (deployed stages) and the person header the local stack reads instead.
 pub fn with_caller(mut event: Value, caller: &str) -> Value {
     event["requestContext"]["authorizer"] =
         json!({"jwt": {"claims": {"sub": caller}, "scopes": null}});
+    event["headers"][aipm::authz::identity::LOCAL_PERSON_HEADER] = json!(caller);
     event
+}
+
+/// The AI team as contributors of the default project, in the emulator, and as local people
+/// the functions know (a people file of the benchmark's own, beside the local stack's).
+pub async fn seed_ai_team(backend: &mut Backend, requests: usize) {
+    use aipm::adapters::dynamodb::projects::DynamoProjectDirectory;
+    use aipm::authz::Role;
+    use aipm::ports::{MemberChange, ProjectDirectory};
+    use aipm::project::{AuditEntry, DEFAULT_PROJECT_ID, Membership};
+
+    let directory = DynamoProjectDirectory::new(
+        aws_sdk_dynamodb::Client::new(&backend.sdk),
+        backend.setting("AIPM_PROJECTS_TABLE"),
+    );
+    let people_file = backend.setting("AIPM_LOCAL_PEOPLE_FILE");
+    let mut people: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(&people_file).expect("the local people file"),
+    )
+    .expect("the local people file is JSON");
+    let now = chrono::Utc::now();
+    for sub in ai_team(requests) {
+        people.push(json!({"sub": sub, "name": sub, "email": format!("{sub}@example.test")}));
+        let membership = Membership {
+            project_id: DEFAULT_PROJECT_ID.to_owned(),
+            member_sub: sub.clone(),
+            role: Role::Contributor,
+            display_name: Some(sub.clone()),
+            added_at: now,
+            added_by: None,
+        };
+        let audit = AuditEntry {
+            project_id: DEFAULT_PROJECT_ID.to_owned(),
+            at: now,
+            actor: "local-admin".to_owned(),
+            actor_name: None,
+            action: "manageMembers".to_owned(),
+            decision: "allow".to_owned(),
+            policy: "bench-seed".to_owned(),
+            standing: "admin".to_owned(),
+            target: Some(sub.clone()),
+            change: Some("seeded by the benchmark".to_owned()),
+        };
+        let change = MemberChange {
+            project_id: DEFAULT_PROJECT_ID.to_owned(),
+            member_sub: sub,
+            current: None,
+            next: Some(membership),
+        };
+        directory
+            .change_member(&change, &audit)
+            .await
+            .expect("a benchmark member is stored");
+    }
+    let path = backend.scratch.join("bench-people.json");
+    std::fs::write(&path, serde_json::to_vec(&people).expect("people as JSON"))
+        .expect("the benchmark's people file is written");
+    backend
+        .environment
+        .retain(|(name, _)| name != "AIPM_LOCAL_PEOPLE_FILE");
+    backend.environment.push((
+        "AIPM_LOCAL_PEOPLE_FILE".to_owned(),
+        path.display().to_string(),
+    ));
 }
 
 /// The request an operation receives for `event`, parsed as the runtime parses it.
@@ -181,8 +262,18 @@ async fn stories_with_pull_requests(
     (store, host, tasks)
 }
 
+/// A signed-in stage's gate whose default project has the AI team as contributors.
+fn team_gate() -> aipm::authz::gate::Gate<aipm::adapters::memory_projects::MemoryProjects> {
+    let team = ai_team(HANDLER_ITERATIONS);
+    let members: Vec<(&str, aipm::authz::Role)> = team
+        .iter()
+        .map(|sub| (sub.as_str(), aipm::authz::Role::Contributor))
+        .collect();
+    aipm::adapters::memory_projects::jwt_gate(&members)
+}
+
 /// Each new operation's own time per request on the in-memory adapters, with a scripted model:
-/// every draft a new idea from a new caller (no cache hit, no limit), every review request a
+/// every draft a new idea (no cache hit) from a team member within their allowance, every review request a
 /// new story, every webhook delivery, change request and retry a new revision on its own pull
 /// request.
 pub async fn handler_overhead(figures: &mut HandlerFigures) {
@@ -191,7 +282,7 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
         store.clone(),
         scripted(story_answer()),
         MemoryLedger::default(),
-        aipm::adapters::memory_projects::local_gate(),
+        team_gate(),
     );
     time_handler(figures, "draft-story (scripted model)", &draft, |n| {
         request_of(&with_caller(
@@ -202,7 +293,7 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
                 Some(idea(n)),
                 json!({}),
             ),
-            &format!("bench-{n}"),
+            &ai_person(n),
         ))
     })
     .await;
@@ -214,7 +305,7 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
         store.clone(),
         scripted(tests_answer()),
         MemoryLedger::default(),
-        aipm::adapters::memory_projects::local_gate(),
+        team_gate(),
     );
     time_handler(
         figures,
@@ -229,7 +320,7 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
                     Some(json!({"idea": format!("an empty tree, case {n}")})),
                     json!({}),
                 ),
-                &format!("bench-{n}"),
+                &ai_person(n),
             ))
         },
     )
@@ -242,7 +333,7 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
         store.clone(),
         MemoryLedger::default(),
         true,
-        aipm::adapters::memory_projects::local_gate(),
+        team_gate(),
     );
     time_handler(figures, "request-invest-review", &ask, |n| {
         request_of(&with_caller(
@@ -253,7 +344,7 @@ pub async fn handler_overhead(figures: &mut HandlerFigures) {
                 None,
                 json!({}),
             ),
-            &format!("bench-{n}"),
+            &ai_person(n),
         ))
     })
     .await;
@@ -563,7 +654,7 @@ pub fn scenarios(pools: &Pools, backend: &Backend) -> Vec<Scenario> {
                         Some(idea(n)),
                         json!({}),
                     ),
-                    &format!("bench-{n}"),
+                    &ai_person(n),
                 )
             }),
         },
@@ -578,7 +669,7 @@ pub fn scenarios(pools: &Pools, backend: &Backend) -> Vec<Scenario> {
                         Some(json!({"idea": format!("an empty tree, case {n}")})),
                         json!({}),
                     ),
-                    &format!("bench-{n}"),
+                    &ai_person(n),
                 )
             }),
         },
@@ -593,7 +684,7 @@ pub fn scenarios(pools: &Pools, backend: &Backend) -> Vec<Scenario> {
                         None,
                         json!({}),
                     ),
-                    &format!("bench-{n}"),
+                    &ai_person(n),
                 )
             }),
         },
