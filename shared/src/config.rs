@@ -30,6 +30,12 @@ pub mod vars {
     pub const GITHUB_API_URL: &str = "AIPM_GITHUB_API_URL";
     pub const GITHUB_TOKEN: &str = "AIPM_GITHUB_TOKEN";
     pub const GITHUB_TOKEN_SECRET_ARN: &str = "AIPM_GITHUB_TOKEN_SECRET_ARN";
+    /// The GitHub App's id; when set, the App mints a token per repository instead of the
+    /// personal token being used for all.
+    pub const GITHUB_APP_ID: &str = "AIPM_GITHUB_APP_ID";
+    /// The App's private key (PEM): in Secrets Manager in AWS, in the environment locally.
+    pub const GITHUB_APP_KEY_SECRET_ARN: &str = "AIPM_GITHUB_APP_KEY_SECRET_ARN";
+    pub const GITHUB_APP_PRIVATE_KEY: &str = "AIPM_GITHUB_APP_PRIVATE_KEY";
     /// `jwt` or `single-person-unsafe`, as template.yaml's AuthMode; `local-people` on the
     /// local stack only.
     pub const AUTH_MODE: &str = "AIPM_AUTH_MODE";
@@ -58,7 +64,19 @@ pub enum CodeHostConfig {
         repository: String,
         api_url: String,
         default_branch: String,
-        token: GitHubToken,
+        credentials: GitHubCredentials,
+    },
+}
+
+/// How a deployment authenticates to GitHub; Debug names the kind, never the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum GitHubCredentials {
+    /// One personal access token for every repository (local and simple setups).
+    Token(GitHubToken),
+    /// The GitHub App: its id and private key, which mint a token per repository.
+    App {
+        app_id: u64,
+        private_key: GitHubToken,
     },
 }
 
@@ -69,6 +87,15 @@ pub enum GitHubToken {
     Secret { arn: String },
     /// From the environment (local runs and tests).
     Value(String),
+}
+
+impl std::fmt::Debug for GitHubCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GitHubCredentials::Token(_) => f.write_str("PersonalToken"),
+            GitHubCredentials::App { app_id, .. } => write!(f, "App({app_id})"),
+        }
+    }
 }
 
 impl std::fmt::Debug for CodeHostConfig {
@@ -99,9 +126,22 @@ impl CodeHostConfig {
                 api_url: value(vars::GITHUB_API_URL)
                     .unwrap_or_else(|| "https://api.github.com".to_owned()),
                 default_branch,
-                token: match value(vars::GITHUB_TOKEN_SECRET_ARN) {
-                    Some(arn) => GitHubToken::Secret { arn },
-                    None => GitHubToken::Value(required(vars::GITHUB_TOKEN)?),
+                credentials: match value(vars::GITHUB_APP_ID) {
+                    Some(app_id) => GitHubCredentials::App {
+                        // Not a number is as good as not set: the App cannot be named.
+                        app_id: app_id
+                            .trim()
+                            .parse()
+                            .map_err(|_| MissingVariable(vars::GITHUB_APP_ID))?,
+                        private_key: match value(vars::GITHUB_APP_KEY_SECRET_ARN) {
+                            Some(arn) => GitHubToken::Secret { arn },
+                            None => GitHubToken::Value(required(vars::GITHUB_APP_PRIVATE_KEY)?),
+                        },
+                    },
+                    None => GitHubCredentials::Token(match value(vars::GITHUB_TOKEN_SECRET_ARN) {
+                        Some(arn) => GitHubToken::Secret { arn },
+                        None => GitHubToken::Value(required(vars::GITHUB_TOKEN)?),
+                    }),
                 },
             }),
             _ => Ok(CodeHostConfig::LocalGit {
@@ -346,6 +386,55 @@ mod tests {
         );
         let local = CodeHostConfig::from_lookup(|_| None).unwrap_err();
         assert_eq!(local, MissingVariable(vars::LOCAL_GIT_REPOSITORY));
+    }
+
+    #[test]
+    fn an_app_id_chooses_the_app_and_its_key_never_prints() {
+        let mut env: HashMap<&str, &str> = [
+            (vars::CODE_HOST, "github"),
+            (vars::GITHUB_REPOSITORY, "acme/app"),
+            (vars::GITHUB_TOKEN, "ghp_secret"),
+            (vars::GITHUB_APP_ID, "424242"),
+            (
+                vars::GITHUB_APP_PRIVATE_KEY,
+                "-----BEGIN RSA PRIVATE KEY-----",
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let read = |env: &HashMap<&str, &str>| {
+            CodeHostConfig::from_lookup(|name| env.get(name).map(|v| v.to_string()))
+        };
+        let config = read(&env).unwrap();
+        let CodeHostConfig::GitHub { credentials, .. } = &config else {
+            panic!("GitHub expected: {config:?}");
+        };
+        assert!(matches!(
+            credentials,
+            GitHubCredentials::App {
+                app_id: 424_242,
+                ..
+            }
+        ));
+        assert!(!format!("{credentials:?}").contains("PRIVATE"));
+        env.insert(
+            vars::GITHUB_APP_KEY_SECRET_ARN,
+            "arn:aws:secretsmanager:key",
+        );
+        let CodeHostConfig::GitHub { credentials, .. } = read(&env).unwrap() else {
+            panic!("GitHub expected");
+        };
+        assert_eq!(
+            credentials,
+            GitHubCredentials::App {
+                app_id: 424_242,
+                private_key: GitHubToken::Secret {
+                    arn: "arn:aws:secretsmanager:key".into()
+                }
+            }
+        );
+        env.insert(vars::GITHUB_APP_ID, "my-app");
+        assert_eq!(read(&env), Err(MissingVariable(vars::GITHUB_APP_ID)));
     }
 
     #[test]

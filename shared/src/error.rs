@@ -152,6 +152,12 @@ pub enum Error {
     RepositoryNotLinked { key: String },
 
     #[error(
+        "the GitHub App cannot reach {repository} (not installed there, removed or suspended); \
+         an owner of the repository installs the App on it"
+    )]
+    RepositoryDisconnected { repository: String },
+
+    #[error(
         "you have used {operation} {limit} times this hour, its hourly limit; try again in {retry_after_seconds} s"
     )]
     RateLimited {

@@ -204,6 +204,11 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "REPOSITORY_NOT_LINKED",
             json!({ "project": key }),
         ),
+        Error::RepositoryDisconnected { repository } => (
+            StatusCode::CONFLICT,
+            "REPOSITORY_DISCONNECTED",
+            json!({ "repository": repository }),
+        ),
         Error::RateLimited {
             operation,
             limit,
@@ -675,6 +680,13 @@ mod tests {
                 Error::RepositoryNotLinked { key: "SHOP".into() },
                 409,
                 "REPOSITORY_NOT_LINKED",
+            ),
+            (
+                Error::RepositoryDisconnected {
+                    repository: "acme/shop".into(),
+                },
+                409,
+                "REPOSITORY_DISCONNECTED",
             ),
             (
                 Error::WebhookHeaderMissing {

@@ -44,6 +44,12 @@ pub struct RepositoryLink {
     pub owner: String,
     pub name: String,
     pub base_branch: String,
+    /// With the GitHub App: the installation that reaches the repository and GitHub's numeric
+    /// id of it, which survive renames and transfers; found when the link is first used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_id: Option<u64>,
 }
 
 impl RepositoryLink {
@@ -52,7 +58,14 @@ impl RepositoryLink {
             owner: owner.to_owned(),
             name: name.to_owned(),
             base_branch: base_branch.to_owned(),
+            installation_id: None,
+            repository_id: None,
         }
+    }
+
+    /// `owner/name`.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
     }
 }
 

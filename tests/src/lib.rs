@@ -40,6 +40,43 @@ pub fn venv_bin(tool: &str) -> PathBuf {
     path
 }
 
+/// A fresh 2048-bit RSA key pair as a GitHub App has: the private key in GitHub's format
+/// (PKCS#1 PEM) and its public half, made with the openssl command line.
+pub fn github_app_key() -> (String, String) {
+    let folder = temp_dir("github-app-key");
+    let private = folder.join("app.pem");
+    let public = folder.join("app.pub.pem");
+    let run = |arguments: &[&std::ffi::OsStr]| {
+        let status = std::process::Command::new("openssl")
+            .args(arguments)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl {arguments:?}");
+    };
+    run(&[
+        "genrsa".as_ref(),
+        "-traditional".as_ref(),
+        "-out".as_ref(),
+        private.as_os_str(),
+        "2048".as_ref(),
+    ]);
+    run(&[
+        "rsa".as_ref(),
+        "-in".as_ref(),
+        private.as_os_str(),
+        "-pubout".as_ref(),
+        "-out".as_ref(),
+        public.as_os_str(),
+    ]);
+    let pair = (
+        std::fs::read_to_string(&private).expect("the private key"),
+        std::fs::read_to_string(&public).expect("the public key"),
+    );
+    std::fs::remove_dir_all(&folder).ok();
+    pair
+}
+
 /// A fresh, empty folder under the system's temporary directory.
 pub fn temp_dir(label: &str) -> PathBuf {
     static MADE: AtomicU32 = AtomicU32::new(0);

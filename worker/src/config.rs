@@ -237,11 +237,7 @@ mod tests {
     #[test]
     fn each_task_is_cloned_from_the_repository_its_project_links() {
         let mut task = aipm::model::CodeTask::queued("t".into(), 1, "b".into(), chrono::Utc::now());
-        let shop = aipm::project::RepositoryLink {
-            owner: "acme".into(),
-            name: "shop".into(),
-            base_branch: "main".into(),
-        };
+        let shop = aipm::project::RepositoryLink::new("acme", "shop", "main");
         let local =
             WorkerConfig::from_lookup(|name| base().get(name).map(|v| v.to_string())).unwrap();
         let mut env = base();

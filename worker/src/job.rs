@@ -107,6 +107,16 @@ struct RunFiles<'a> {
     result: &'a std::path::Path,
 }
 
+/// Pushes the branch with the host's credential as of now.
+async fn push<H: CodeHost>(
+    host: &H,
+    workspace: &std::path::Path,
+    branch: &str,
+) -> Result<(), String> {
+    let token = host.git_token().await.map_err(|error| error.to_string())?;
+    git::push(workspace, branch, token.as_deref()).await
+}
+
 async fn run_in<H: CodeHost>(
     context: &Context<H>,
     task: &CodeTask,
@@ -293,8 +303,10 @@ async fn run_in<H: CodeHost>(
             };
         }
     };
+    // The run may have outlived the token it cloned with: the host is asked again right before
+    // the push (as the App, it mints a new token when less than its margin is left).
     if committed.is_some()
-        && let Err(error) = git::push(workspace, &task.branch, auth).await
+        && let Err(error) = push(host, workspace, &task.branch).await
     {
         return JobEnd::Failed {
             error,

@@ -14,7 +14,7 @@ use aipm::adapters::dynamodb::{
 };
 use aipm::adapters::local_git::LocalGitHost;
 use aipm::adapters::sqs::SqsTaskQueue;
-use aipm::config::{CodeHostConfig, GitHubToken};
+use aipm::config::{CodeHostConfig, GitHubCredentials, GitHubToken};
 use aipm::handlers::generate_code::GenerateCode;
 use aipm::http::respond;
 use aipm::model::TaskStatus;
@@ -218,7 +218,7 @@ async fn github_host(
         repository: "acme/app".into(),
         api_url: api_url.to_owned(),
         default_branch: "main".into(),
-        token,
+        credentials: GitHubCredentials::Token(token),
     };
     ConfiguredCodeHost::connect(&config, sdk).await.unwrap()
 }
@@ -726,4 +726,235 @@ async fn a_project_that_links_another_repository_gets_its_branch_and_pull_reques
         .repository
         .expect("the task records its repository");
     assert_eq!((link.owner.as_str(), link.name.as_str()), ("acme", "shop"));
+}
+
+const APP_ID: u64 = 424_242;
+const SHOP_ID: u64 = 9_001;
+const SCOPED_TOKEN: &str = "ghs_shopOnly0123456789SECRET";
+const LOOKUP_TOKEN: &str = "ghs_metadataLookup0123456789";
+
+/// The App's side of GitHub: the App's installation on acme reaches acme/shop; it is not
+/// installed on `elsewhere`. A token asked for by name (metadata only) lists what it covers; a
+/// token asked for by id is the working one.
+async fn mount_app(server: &MockServer) {
+    use wiremock::matchers::body_partial_json;
+    let expires = (chrono::Utc::now() + chrono::Duration::minutes(60)).to_rfc3339();
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/shop/installation"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 77, "account": {"login": "acme"}, "app_id": APP_ID
+        })))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/elsewhere/app/installation"))
+        .respond_with(not_found())
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/77/access_tokens"))
+        .and(body_partial_json(json!({"repositories": ["shop"]})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "token": LOOKUP_TOKEN, "expires_at": expires,
+            "permissions": {"metadata": "read"}, "repository_selection": "selected",
+            "repositories": [{"id": SHOP_ID, "name": "shop", "full_name": "acme/shop"}]
+        })))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/77/access_tokens"))
+        .and(body_partial_json(json!({"repository_ids": [SHOP_ID]})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "token": SCOPED_TOKEN, "expires_at": expires,
+            "permissions": {"contents": "write", "pull_requests": "write", "metadata": "read"},
+            "repository_selection": "selected"
+        })))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn as_the_app_a_task_works_with_a_token_for_its_repository_alone() {
+    use aipm::adapters::memory_projects::{MemoryProjects, local_gate_over};
+    use aipm::project::{DEFAULT_PROJECT_ID, RepositoryLink};
+    let (logs, _logging) = capture_logs();
+    let server = github_at("acme/shop", "trunk").await;
+    mount_app(&server).await;
+    let stack = stack().await;
+    let (private_key, _) = aipm_tests::github_app_key();
+    let config = CodeHostConfig::GitHub {
+        repository: "acme/app".into(),
+        api_url: server.uri(),
+        default_branch: "main".into(),
+        credentials: GitHubCredentials::App {
+            app_id: APP_ID,
+            private_key: GitHubToken::Value(private_key.clone()),
+        },
+    };
+    let host = ConfiguredCodeHost::connect(&config, &stack.sdk)
+        .await
+        .expect("the App's key is read at start");
+    let shop = RepositoryLink::new("acme", "shop", "trunk");
+    let projects = MemoryProjects::with_default_project();
+    projects.link_repository(DEFAULT_PROJECT_ID, Some(shop.clone()));
+    let story = stack.ready_story().await;
+    let (status, task) = stack
+        .generate_through(host.clone(), local_gate_over(projects), story, "app-1")
+        .await;
+    assert_eq!(status, 202, "{task}");
+    assert_eq!(task["prUrl"], "https://github.com/acme/shop/pull/7");
+
+    let made = calls(&server).await;
+    let on_repository: Vec<_> = made
+        .iter()
+        .filter(|(_, route, _)| {
+            route.starts_with("/repos/acme/shop/") && !route.ends_with("/installation")
+        })
+        .collect();
+    assert!(
+        on_repository.len() >= 4,
+        "branch, brief and pull request calls: {made:?}"
+    );
+    for (verb, route, auth) in &on_repository {
+        assert_eq!(
+            auth,
+            &format!("Bearer {SCOPED_TOKEN}"),
+            "{verb} {route} carries the token scoped to acme/shop"
+        );
+    }
+    assert!(
+        made.iter()
+            .all(|(_, _, auth)| auth != &format!("Bearer {LOOKUP_TOKEN}")),
+        "the metadata-only token acts on nothing: {made:?}"
+    );
+    let requests = server.received_requests().await.unwrap_or_default();
+    let minted: Vec<Value> = requests
+        .iter()
+        .filter(|r| r.url.path() == "/app/installations/77/access_tokens")
+        .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
+        .filter(|body: &Value| body.get("repository_ids").is_some())
+        .collect();
+    assert_eq!(
+        minted,
+        [json!({
+            "repository_ids": [SHOP_ID],
+            "permissions": {"contents": "write", "pull_requests": "write"}
+        })],
+        "one working token, for exactly the one repository and the two permissions"
+    );
+    // The worker's git credential is the same scoped token, reused while it is fresh.
+    assert_eq!(
+        host.scoped(Some(&shop))
+            .git_token()
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(SCOPED_TOKEN)
+    );
+    let minted_again = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/app/installations/77/access_tokens")
+        .count();
+    assert_eq!(minted_again, 2, "the lookup and one working token, reused");
+
+    // The worker, as the App too, works on the task: every call it makes carries the token
+    // for acme/shop, and the agent sees neither that token nor the App's key.
+    let branch = task["branch"].as_str().expect("a branch").to_owned();
+    let storage = LocalGitHost::new(&stack.repository, "main");
+    storage.ensure_branch(&branch).await.unwrap();
+    storage
+        .ensure_file(&branch, "TASK.md", "# brief\n", "Add the brief")
+        .await
+        .unwrap();
+    let agent = stack.scratch.join("app-agent.sh");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh\necho 'fn main() {}' > main.rs\n\
+         echo \"agent saw: $(env | grep -c -e ghs_ -e 'PRIVATE KEY' -e AIPM_GITHUB)\"\n",
+    )
+    .unwrap();
+    let before_worker = server.received_requests().await.unwrap_or_default().len();
+    let mut env = stack.environment.clone();
+    for (name, value) in [
+        ("AIPM_CODE_HOST", "github".to_owned()),
+        ("AIPM_GITHUB_REPOSITORY", "acme/app".to_owned()),
+        ("AIPM_GITHUB_API_URL", server.uri()),
+        ("AIPM_GITHUB_APP_ID", APP_ID.to_string()),
+        ("AIPM_GITHUB_APP_PRIVATE_KEY", private_key.clone()),
+        ("AIPM_GIT_REMOTE", stack.repository.display().to_string()),
+        ("AIPM_AGENT_COMMAND", format!("sh {}", agent.display())),
+        ("AIPM_QUEUE_WAIT_SECONDS", "1".to_owned()),
+        ("AIPM_HEARTBEAT_SECONDS", "0.5".to_owned()),
+        (
+            "AIPM_WORK_DIR",
+            stack.scratch.join("app-work").display().to_string(),
+        ),
+    ] {
+        env.push((name.to_owned(), value));
+    }
+    let worker = Process::spawn(
+        Path::new(env!("CARGO_BIN_EXE_aipm-worker")),
+        &env,
+        "github-app-worker",
+    );
+    let task_id = task["taskId"].as_str().expect("a task id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let done = loop {
+        let task = stack.tasks().get(&task_id).await.unwrap().unwrap();
+        if !task.status.is_active() {
+            break task;
+        }
+        assert!(Instant::now() < deadline, "{task:?}\n{}", worker.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        done.status,
+        TaskStatus::Succeeded,
+        "{done:?}\n{}",
+        worker.log_text()
+    );
+    assert_eq!(
+        done.log_tail.as_deref().map(str::trim),
+        Some("agent saw: 0"),
+        "no token, key or GitHub setting in the agent's environment"
+    );
+    let by_worker: Vec<_> = calls(&server).await.split_off(before_worker);
+    assert_eq!(
+        count(&by_worker, "POST", "/repos/acme/shop/issues/7/comments"),
+        1
+    );
+    for (verb, route, auth) in &by_worker {
+        let expected = if route.starts_with("/app/") || route.ends_with("/installation") {
+            "Bearer ey" // the App's JWT
+        } else {
+            "Bearer ghs_shopOnly"
+        };
+        assert!(auth.starts_with(expected), "{verb} {route}: {auth:?}");
+    }
+    assert!(!worker.log_text().contains(SCOPED_TOKEN));
+    assert!(!worker.log_text().contains("PRIVATE KEY"));
+
+    // A project whose repository the App is not installed on: a clear 409, not a failure.
+    let elsewhere = MemoryProjects::with_default_project();
+    elsewhere.link_repository(
+        DEFAULT_PROJECT_ID,
+        Some(RepositoryLink::new("elsewhere", "app", "main")),
+    );
+    let other_story = stack.ready_story().await;
+    let (status, refused) = stack
+        .generate_through(host, local_gate_over(elsewhere), other_story, "app-2")
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "REPOSITORY_DISCONNECTED");
+    assert_eq!(refused["error"]["details"]["repository"], "elsewhere/app");
+
+    let logged = logs.text();
+    for secret in [SCOPED_TOKEN, LOOKUP_TOKEN, "PRIVATE KEY"] {
+        assert!(!logged.contains(secret), "{secret} reached the log");
+        assert!(!refused.to_string().contains(secret));
+    }
+    assert!(!private_key.is_empty());
 }

@@ -1,8 +1,9 @@
 //! The code host a deployment is configured with, behind one type: `local_git` or `github`.
-//! The GitHub token comes from Secrets Manager in AWS (re-read after a TTL and when GitHub
-//! refuses it) and from the environment locally; it is held only inside the client and never
-//! printed.
+//! GitHub is reached with a personal token, from Secrets Manager in AWS (re-read after a TTL and
+//! when GitHub refuses it) or the environment locally, or as the GitHub App with a token minted
+//! for each repository. Tokens are held only inside the clients and never printed.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +12,9 @@ use aws_config::SdkConfig;
 use tokio::sync::Mutex;
 
 use super::github::GitHubHost;
+use super::github_app::{AppKey, GitHubApp, InstallationRepository};
 use super::local_git::LocalGitHost;
-use crate::config::{CodeHostConfig, GitHubToken};
+use crate::config::{CodeHostConfig, GitHubCredentials, GitHubToken};
 use crate::error::{Error, Result};
 use crate::ports::{CodeHost, PullRequest, PullRequestState, ReviewComment, ReviewerDirectory};
 
@@ -87,25 +89,88 @@ impl crate::ports::SecretSource for GitHubTokenSource {
     }
 }
 
-/// The GitHub host with a token that is re-read after its TTL, and once more when GitHub
-/// answers 401, before the call is retried. Every call it retries is safe to repeat: GitHub
-/// did nothing with a request it refused.
+/// The GitHub App, and where each repository it was asked about is reached (found once per
+/// process when the project's link does not record it yet).
+pub struct AppTokens {
+    app: GitHubApp,
+    targets: Mutex<HashMap<String, InstallationRepository>>,
+}
+
+impl AppTokens {
+    pub fn new(app: GitHubApp) -> Self {
+        Self {
+            app,
+            targets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn target(
+        &self,
+        recorded: Option<InstallationRepository>,
+        repository: &str,
+    ) -> Result<InstallationRepository> {
+        if let Some(recorded) = recorded {
+            return Ok(recorded);
+        }
+        let key = repository.to_ascii_lowercase();
+        if let Some(found) = self.targets.lock().await.get(&key) {
+            return Ok(*found);
+        }
+        let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));
+        let found =
+            self.app
+                .resolve(owner, name)
+                .await?
+                .ok_or_else(|| Error::RepositoryDisconnected {
+                    repository: repository.to_owned(),
+                })?;
+        self.targets.lock().await.insert(key, found);
+        Ok(found)
+    }
+
+    /// A token for `repository` alone, minted again when it is about to expire or `refresh`
+    /// is set (GitHub refused it).
+    async fn token(
+        &self,
+        recorded: Option<InstallationRepository>,
+        repository: &str,
+        refresh: bool,
+    ) -> Result<String> {
+        let target = self.target(recorded, repository).await?;
+        Ok(self.app.token(target, refresh).await?.token)
+    }
+}
+
+/// Where the host's tokens come from.
+enum Credentials {
+    /// One personal token for every repository.
+    Personal(GitHubTokenSource),
+    /// The App's, one per repository.
+    App(AppTokens),
+}
+
+/// The GitHub host with a token that is re-read (or, for the App, minted) after its lifetime,
+/// and once more when GitHub answers 401, before the call is retried. Every call it retries is
+/// safe to repeat: GitHub did nothing with a request it refused.
 #[derive(Clone)]
 pub struct RefreshingGitHub {
     /// `owner/name` this copy acts on; scoped copies share everything else.
     repository: String,
     default_branch: String,
+    /// The App's installation and repository id, when the project's link records them.
+    recorded: Option<InstallationRepository>,
     shared: Arc<SharedGitHub>,
 }
 
-/// What every repository's copy of the host shares: the token and the client built for it.
+/// What every repository's copy of the host shares: the credentials and the clients built.
 struct SharedGitHub {
     configured_repository: String,
     configured_branch: String,
     api_url: String,
-    tokens: GitHubTokenSource,
-    /// The client built for the token last read, and that token.
-    current: Mutex<Option<(GitHubHost, String)>>,
+    credentials: Credentials,
+    /// Per repository (one entry for all with a personal token), the client built for the
+    /// token last used and that token.
+    clients: Mutex<HashMap<String, (GitHubHost, String)>>,
 }
 
 impl std::fmt::Debug for RefreshingGitHub {
@@ -121,29 +186,66 @@ impl RefreshingGitHub {
         default_branch: &str,
         tokens: GitHubTokenSource,
     ) -> Self {
+        Self::with(
+            repository,
+            api_url,
+            default_branch,
+            Credentials::Personal(tokens),
+        )
+    }
+
+    /// The host acting as the GitHub App, with a token of its own for each repository.
+    pub fn as_app(repository: &str, api_url: &str, default_branch: &str, app: GitHubApp) -> Self {
+        Self::with(
+            repository,
+            api_url,
+            default_branch,
+            Credentials::App(AppTokens::new(app)),
+        )
+    }
+
+    fn with(
+        repository: &str,
+        api_url: &str,
+        default_branch: &str,
+        credentials: Credentials,
+    ) -> Self {
         Self {
             repository: repository.to_owned(),
             default_branch: default_branch.to_owned(),
+            recorded: None,
             shared: Arc::new(SharedGitHub {
                 configured_repository: repository.to_owned(),
                 configured_branch: default_branch.to_owned(),
                 api_url: api_url.to_owned(),
-                tokens,
-                current: Mutex::new(None),
+                credentials,
+                clients: Mutex::new(HashMap::new()),
             }),
         }
     }
 
-    /// The token for git over HTTPS, from the same cache.
+    /// The token for git over HTTPS in this repository, from the same cache: with the App, one
+    /// that has at least the safety margin left, so a push made with it does not outlive it.
     pub async fn token(&self) -> Result<String> {
-        self.shared.tokens.get(false).await
+        self.token_for(false).await
+    }
+
+    async fn token_for(&self, refresh: bool) -> Result<String> {
+        match &self.shared.credentials {
+            Credentials::Personal(tokens) => tokens.get(refresh).await,
+            Credentials::App(app) => app.token(self.recorded, &self.repository, refresh).await,
+        }
     }
 
     async fn host(&self, refresh: bool) -> Result<GitHubHost> {
         let shared = &self.shared;
-        let token = shared.tokens.get(refresh).await?;
-        let mut current = shared.current.lock().await;
-        let built = match current.as_ref() {
+        let token = self.token_for(refresh).await?;
+        let client_key = match shared.credentials {
+            Credentials::Personal(_) => String::new(),
+            Credentials::App(_) => self.repository.to_ascii_lowercase(),
+        };
+        let mut clients = shared.clients.lock().await;
+        let built = match clients.get(&client_key) {
             Some((host, built_for)) if *built_for == token => host.clone(),
             _ => {
                 let host = GitHubHost::new(
@@ -152,7 +254,7 @@ impl RefreshingGitHub {
                     &shared.configured_branch,
                     &token,
                 )?;
-                *current = Some((host.clone(), token));
+                clients.insert(client_key, (host.clone(), token));
                 host
             }
         };
@@ -180,9 +282,9 @@ impl RefreshingGitHub {
 
 impl CodeHost for RefreshingGitHub {
     fn scoped(&self, repository: Option<&crate::project::RepositoryLink>) -> Self {
-        let (repository, default_branch) = match repository {
+        let (name, default_branch) = match repository {
             Some(link) => (
-                format!("{}/{}", link.owner, link.name),
+                link.full_name(),
                 // A delivery's repository names no base branch; reading needs none.
                 if link.base_branch.is_empty() {
                     self.shared.configured_branch.clone()
@@ -195,9 +297,16 @@ impl CodeHost for RefreshingGitHub {
                 self.shared.configured_branch.clone(),
             ),
         };
+        let recorded = repository.and_then(|link| {
+            Some(InstallationRepository {
+                installation_id: link.installation_id?,
+                repository_id: link.repository_id?,
+            })
+        });
         Self {
-            repository,
+            repository: name,
             default_branch,
+            recorded,
             shared: Arc::clone(&self.shared),
         }
     }
@@ -273,6 +382,10 @@ impl ReviewerDirectory for RefreshingGitHub {
     }
 
     async fn own_login(&self) -> Result<String> {
+        // An installation token cannot read /user; the App knows its own name.
+        if let Credentials::App(app) = &self.shared.credentials {
+            return app.app.bot_login().await;
+        }
         self.call(|host| async move { host.own_login().await })
             .await
     }
@@ -311,7 +424,7 @@ impl ConfiguredCodeHost {
                 repository,
                 api_url,
                 default_branch,
-                token,
+                credentials: GitHubCredentials::Token(token),
             } => {
                 let host = RefreshingGitHub::new(
                     repository,
@@ -321,6 +434,28 @@ impl ConfiguredCodeHost {
                 );
                 host.host(false).await?;
                 Ok(Self::GitHub(Arc::new(host)))
+            }
+            // The key is read and parsed now; tokens are minted when a repository is used.
+            CodeHostConfig::GitHub {
+                repository,
+                api_url,
+                default_branch,
+                credentials:
+                    GitHubCredentials::App {
+                        app_id,
+                        private_key,
+                    },
+            } => {
+                let pem = GitHubTokenSource::new(private_key.clone(), sdk, TOKEN_TTL)
+                    .get(false)
+                    .await?;
+                let app = GitHubApp::new(*app_id, AppKey::from_pem(&pem)?, api_url);
+                Ok(Self::GitHub(Arc::new(RefreshingGitHub::as_app(
+                    repository,
+                    api_url,
+                    default_branch,
+                    app,
+                ))))
             }
         }
     }

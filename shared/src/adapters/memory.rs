@@ -590,7 +590,7 @@ impl CodeHost for MemoryCodeHost {
     fn scoped(&self, repository: Option<&crate::project::RepositoryLink>) -> Self {
         Self {
             state: Arc::clone(&self.state),
-            repository: repository.map(|link| format!("{}/{}", link.owner, link.name)),
+            repository: repository.map(|link| link.full_name()),
         }
     }
 

@@ -5,6 +5,7 @@ pub mod dynamodb;
 pub mod events;
 pub mod expression;
 pub mod github;
+pub mod github_app;
 pub mod health;
 pub mod language_model;
 pub mod local_git;

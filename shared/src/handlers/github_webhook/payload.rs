@@ -138,7 +138,7 @@ pub enum Decision {
 /// it records, or for tasks from before projects the deployment's configured one.
 pub fn works_in(task: &crate::model::CodeTask, repository: &str, rules: &TriggerRules) -> bool {
     let own = match &task.repository {
-        Some(link) => format!("{}/{}", link.owner, link.name),
+        Some(link) => link.full_name(),
         None => rules.repository.clone(),
     };
     own.eq_ignore_ascii_case(repository)
@@ -148,11 +148,7 @@ pub fn works_in(task: &crate::model::CodeTask, repository: &str, rules: &Trigger
 /// is not needed to read or comment on a pull request).
 pub fn delivery_repository(full_name: &str) -> Option<crate::project::RepositoryLink> {
     let (owner, name) = full_name.split_once('/')?;
-    Some(crate::project::RepositoryLink {
-        owner: owner.to_owned(),
-        name: name.to_owned(),
-        base_branch: String::new(),
-    })
+    Some(crate::project::RepositoryLink::new(owner, name, ""))
 }
 
 /// The story a branch AIPM opened names.

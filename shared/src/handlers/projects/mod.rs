@@ -129,11 +129,7 @@ fn repository_link(body: RepositoryBody) -> Result<RepositoryLink, FieldError> {
             "owner and name are GitHub names (letters, digits, - _ .) and baseBranch a branch name",
         ));
     }
-    Ok(RepositoryLink {
-        owner: body.owner,
-        name: body.name,
-        base_branch,
-    })
+    Ok(RepositoryLink::new(&body.owner, &body.name, &base_branch))
 }
 
 /// POST /projects: reserves the key and makes the caller the project's first admin.

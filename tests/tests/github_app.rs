@@ -1,0 +1,212 @@
+//! The GitHub App's authentication against a wiremock GitHub speaking its documented JSON: the
+//! App JWT (RS256 with a key made here, `iat` in the past, `exp` within 10 minutes), installation
+//! tokens that name exactly one repository id and two permissions, reused while fresh and minted
+//! again before they run out, and the installation lookup.
+
+use aipm::adapters::github_app::{AppKey, GitHubApp, InstallationRepository, TOKEN_MARGIN};
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const APP_ID: u64 = 424_242;
+const INSTALLATION: u64 = 77;
+const REPOSITORY: u64 = 123_456;
+
+/// GitHub's answer to a token request: a token that expires in `minutes`.
+fn token_answer(token: &str, minutes: i64) -> ResponseTemplate {
+    ResponseTemplate::new(201).set_body_json(json!({
+        "token": token,
+        "expires_at": (Utc::now() + chrono::Duration::minutes(minutes)).to_rfc3339(),
+        "permissions": {"contents": "write", "pull_requests": "write"},
+        "repository_selection": "selected"
+    }))
+}
+
+fn bearer(request: &Request) -> String {
+    request
+        .headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .expect("a bearer token")
+        .to_owned()
+}
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    iat: i64,
+    exp: i64,
+    iss: String,
+}
+
+#[tokio::test]
+async fn tokens_are_minted_for_one_repository_with_two_permissions_under_a_valid_app_jwt() {
+    let (private, public) = aipm_tests::github_app_key();
+    let github = MockServer::start().await;
+    let route = format!("/app/installations/{INSTALLATION}/access_tokens");
+    Mock::given(method("POST"))
+        .and(path(route.clone()))
+        .respond_with(token_answer("ghs_first", 60))
+        .up_to_n_times(1)
+        .mount(&github)
+        .await;
+    // The next token runs out too soon for a push: the one after it must be minted anew.
+    Mock::given(method("POST"))
+        .and(path(route.clone()))
+        .respond_with(token_answer("ghs_short", 5))
+        .up_to_n_times(1)
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(route.clone()))
+        .respond_with(token_answer("ghs_third", 60))
+        .mount(&github)
+        .await;
+
+    let app = GitHubApp::new(
+        APP_ID,
+        AppKey::from_pem(&private).expect("the key parses"),
+        &github.uri(),
+    );
+    let target = InstallationRepository {
+        installation_id: INSTALLATION,
+        repository_id: REPOSITORY,
+    };
+    let before = Utc::now().timestamp();
+    let first = app.token(target, false).await.expect("a token");
+    assert_eq!(first.token, "ghs_first");
+    // Fresh for the hour: asked again, the same token, no second request.
+    let again = app.token(target, false).await.expect("a token");
+    assert_eq!(again.token, "ghs_first");
+    assert_eq!(github.received_requests().await.expect("recorded").len(), 1);
+
+    let requests = github.received_requests().await.expect("recorded");
+    let request = &requests[0];
+    let body: Value = serde_json::from_slice(&request.body).expect("a JSON body");
+    assert_eq!(
+        body,
+        json!({
+            "repository_ids": [REPOSITORY],
+            "permissions": {"contents": "write", "pull_requests": "write"}
+        }),
+        "exactly one repository id and the two permissions"
+    );
+
+    // The JWT verifies with the App's public key as RS256 and says what GitHub requires.
+    let jwt = bearer(request);
+    let header = jsonwebtoken::decode_header(&jwt).expect("a JWT header");
+    assert_eq!(header.alg, Algorithm::RS256);
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_required_spec_claims(&["exp", "iat", "iss"]);
+    validation.set_issuer(&[APP_ID.to_string()]);
+    let claims = jsonwebtoken::decode::<Claims>(
+        &jwt,
+        &DecodingKey::from_rsa_pem(public.as_bytes()).expect("the public key"),
+        &validation,
+    )
+    .expect("the JWT verifies with the App's public key")
+    .claims;
+    let after = Utc::now().timestamp();
+    assert_eq!(claims.iss, APP_ID.to_string());
+    assert!(claims.iat < before, "iat is in the past");
+    assert!(claims.exp > after, "exp is in the future");
+    assert!(claims.exp - before <= 600, "exp is at most 10 minutes away");
+    // A JWT signed with another key does not verify: the check above could fail.
+    let (_, other_public) = aipm_tests::github_app_key();
+    assert!(
+        jsonwebtoken::decode::<Claims>(
+            &jwt,
+            &DecodingKey::from_rsa_pem(other_public.as_bytes()).expect("a public key"),
+            &validation,
+        )
+        .is_err()
+    );
+
+    // GitHub refused the token (revoked): a refresh mints a new one. That one expires within
+    // the margin, so the next use mints again rather than push with it.
+    let short = app.token(target, true).await.expect("a token");
+    assert_eq!(short.token, "ghs_short");
+    assert!(!short.fresh_at(Utc::now()));
+    assert!(short.expires_at - Utc::now() < TOKEN_MARGIN);
+    let third = app.token(target, false).await.expect("a token");
+    assert_eq!(third.token, "ghs_third");
+    assert_eq!(github.received_requests().await.expect("recorded").len(), 3);
+
+    // Another repository of the same installation gets a token of its own.
+    let other = InstallationRepository {
+        installation_id: INSTALLATION,
+        repository_id: REPOSITORY + 1,
+    };
+    app.token(other, false).await.expect("a token");
+    let requests = github.received_requests().await.expect("recorded");
+    let body: Value = serde_json::from_slice(&requests[3].body).expect("a JSON body");
+    assert_eq!(body["repository_ids"], json!([REPOSITORY + 1]));
+    // No token reaches a debug print.
+    assert!(!format!("{third:?}").contains("ghs_third"));
+}
+
+#[tokio::test]
+async fn the_installation_of_a_repository_is_found_and_a_refused_jwt_is_a_clear_error() {
+    let (private, _) = aipm_tests::github_app_key();
+    let github = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/shop/installation"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": INSTALLATION, "account": {"login": "acme"}, "app_id": APP_ID
+        })))
+        .mount(&github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/elsewhere/app/installation"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "message": "Not Found",
+            "documentation_url": "https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app"
+        })))
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/app/installations/{INSTALLATION}/access_tokens"
+        )))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "message": "A JSON web token could not be decoded",
+            "documentation_url": "https://docs.github.com/rest"
+        })))
+        .mount(&github)
+        .await;
+    let app = GitHubApp::new(
+        APP_ID,
+        AppKey::from_pem(&private).expect("the key parses"),
+        &github.uri(),
+    );
+    assert_eq!(
+        app.installation_of("acme", "shop")
+            .await
+            .expect("an answer"),
+        Some(INSTALLATION)
+    );
+    assert_eq!(
+        app.installation_of("elsewhere", "app")
+            .await
+            .expect("an answer"),
+        None
+    );
+    let refused = app
+        .token(
+            InstallationRepository {
+                installation_id: INSTALLATION,
+                repository_id: REPOSITORY,
+            },
+            false,
+        )
+        .await
+        .expect_err("GitHub refused the JWT");
+    assert!(
+        matches!(refused, aipm::error::Error::CodeHostUnauthorized { .. }),
+        "{refused:?}"
+    );
+    let answer = aipm::http::error_response(&refused, "test");
+    assert_eq!(answer.status().as_u16(), 503);
+}
