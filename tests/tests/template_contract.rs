@@ -223,11 +223,12 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
             Value::Array(resources) => resources.clone(),
             resource => vec![resource.clone()],
         };
-        for resource in resources {
+        for resource in resources.iter().flat_map(either_branch) {
             let text = resource.to_string();
             assert!(!text.contains("\"*\""), "{owner}: wildcard resource");
             let scoped = allowed.iter().any(|name| text.contains(name))
                 || resource == json!({ "Ref": "GitHubTokenSecretArn" })
+                || resource == json!({ "Ref": "GitHubAppKeySecretArn" })
                 || resource == json!({ "Ref": "GitHubWebhookSecretArn" })
                 || resource == json!({ "Ref": "AiApiKeySecretArn" })
                 || resource == json!({ "Ref": "WorkerAgentKeySecretArn" })
@@ -239,6 +240,58 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
             );
         }
     }
+}
+
+/// The GitHub App's key is read only where tokens are minted (generate-code, retry,
+/// request-changes, the webhook, the workers), and only when the stage uses the App; there the
+/// personal token is not readable at all.
+#[test]
+fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
+    let template = template();
+    let parameters = &template["Parameters"];
+    assert_eq!(parameters["GitHubAppId"]["Default"], "", "the personal token by default");
+    let switch = json!({"Fn::If": ["UseGitHubApp", {"Ref": "GitHubAppKeySecretArn"}, {"Ref": "GitHubTokenSecretArn"}]});
+    let minting = [
+        "GenerateCodeFunction",
+        "RetryCodeTaskFunction",
+        "RequestChangesFunction",
+        "GitHubWebhookFunction",
+        "WorkerRole",
+    ];
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        let text = resource.to_string();
+        let reads_key = text.contains("GitHubAppKeySecretArn");
+        if !minting.contains(&name.as_str()) && name != "WorkerLaunchTemplate" {
+            assert!(!reads_key, "{name} has no business with the App's key");
+            continue;
+        }
+        assert!(reads_key, "{name} mints tokens");
+        if name == "WorkerLaunchTemplate" || name == "WorkerRole" {
+            continue;
+        }
+        let variables = &resource["Properties"]["Environment"]["Variables"];
+        assert_eq!(variables["AIPM_GITHUB_APP_ID"], json!({"Ref": "GitHubAppId"}), "{name}");
+        assert_eq!(
+            variables["AIPM_GITHUB_APP_KEY_SECRET_ARN"],
+            json!({"Ref": "GitHubAppKeySecretArn"}),
+            "{name}"
+        );
+        assert!(text.contains(&switch.to_string()), "{name} reads one secret or the other");
+    }
+    let role = template["Resources"]["WorkerRole"].to_string();
+    assert!(role.contains(&switch.to_string()), "the workers read one secret or the other");
+    let user_data = template["Resources"]["WorkerLaunchTemplate"].to_string();
+    for line in [
+        "AIPM_GITHUB_APP_ID=${GitHubAppId}",
+        "AIPM_GITHUB_APP_KEY_SECRET_ARN=${GitHubAppKeySecretArn}",
+    ] {
+        assert!(user_data.contains(line), "the workers' settings name {line}");
+    }
+    let rule = &template["Rules"]["GitHubAppNeedsItsKey"];
+    assert_eq!(
+        rule["Assertions"][0]["Assert"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "GitHubAppKeySecretArn"}, ""]}]})
+    );
 }
 
 /// The webhook is throttled on its own route, limited in concurrency, and answers before
