@@ -4,6 +4,8 @@
 //! again before they run out, and the installation lookup.
 
 use aipm::adapters::github_app::{AppKey, GitHubApp, InstallationRepository, TOKEN_MARGIN};
+use std::process::Command;
+
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
@@ -209,4 +211,49 @@ async fn the_installation_of_a_repository_is_found_and_a_refused_jwt_is_a_clear_
     );
     let answer = aipm::http::error_response(&refused, "test");
     assert_eq!(answer.status().as_u16(), 503);
+}
+
+/// The manifest helper asks GitHub for the permissions the minted tokens use (plus metadata,
+/// which every App reads) and the events the webhook acts on, and nothing more.
+#[test]
+fn the_manifest_asks_for_what_aipm_uses_and_nothing_more() {
+    let root = aipm_tests::repo_root();
+    let folder = aipm_tests::temp_dir("app-manifest");
+    let page = folder.join("manifest.html");
+    let output = Command::new("python3")
+        .arg(root.join("scripts/github-app-manifest"))
+        .args(["--api-url", "https://abc.execute-api.eu-west-1.amazonaws.com/"])
+        .args(["--org", "acme", "--form"])
+        .arg(&page)
+        .output()
+        .expect("the helper runs");
+    assert!(output.status.success(), "{output:?}");
+    let manifest: Value = serde_json::from_slice(&output.stdout).expect("a JSON manifest");
+    let mut expected: serde_json::Map<String, Value> = aipm::adapters::github_app::TOKEN_PERMISSIONS
+        .iter()
+        .map(|(name, level)| ((*name).to_owned(), json!(level)))
+        .collect();
+    expected.insert("metadata".into(), json!("read"));
+    assert_eq!(manifest["default_permissions"], Value::Object(expected));
+    assert_eq!(
+        manifest["default_events"],
+        json!(aipm::handlers::github_webhook::payload::EVENTS)
+    );
+    assert_eq!(
+        manifest["hook_attributes"]["url"],
+        "https://abc.execute-api.eu-west-1.amazonaws.com/webhooks/github"
+    );
+    assert_eq!(manifest["public"], false);
+    let form = std::fs::read_to_string(&page).expect("the form page");
+    assert!(form.contains("https://github.com/organizations/acme/settings/apps/new"));
+    assert!(form.contains("name=\"manifest\""));
+    // GitHub delivers only over HTTPS: a plain URL is refused with a reason.
+    let refused = Command::new("python3")
+        .arg(root.join("scripts/github-app-manifest"))
+        .args(["--api-url", "http://127.0.0.1:3000"])
+        .output()
+        .expect("the helper runs");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("https://"));
+    std::fs::remove_dir_all(&folder).ok();
 }
