@@ -48,24 +48,20 @@ async fn tokens_are_minted_for_one_repository_with_two_permissions_under_a_valid
     let (private, public) = aipm_tests::github_app_key();
     let github = MockServer::start().await;
     let route = format!("/app/installations/{INSTALLATION}/access_tokens");
-    Mock::given(method("POST"))
-        .and(path(route.clone()))
-        .respond_with(token_answer("ghs_first", 60))
-        .up_to_n_times(1)
-        .mount(&github)
-        .await;
-    // The next token runs out too soon for a push: the one after it must be minted anew.
-    Mock::given(method("POST"))
-        .and(path(route.clone()))
-        .respond_with(token_answer("ghs_short", 5))
-        .up_to_n_times(1)
-        .mount(&github)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(route.clone()))
-        .respond_with(token_answer("ghs_third", 60))
-        .mount(&github)
-        .await;
+    // The second token runs out too soon for a push: the one after it must be minted anew.
+    for (token, minutes, times) in [
+        ("ghs_first", 60, Some(1)),
+        ("ghs_short", 5, Some(1)),
+        ("ghs_third", 60, None),
+    ] {
+        let mock = Mock::given(method("POST"))
+            .and(path(route.clone()))
+            .respond_with(token_answer(token, minutes));
+        match times {
+            Some(times) => mock.up_to_n_times(times).mount(&github).await,
+            None => mock.mount(&github).await,
+        }
+    }
 
     let app = GitHubApp::new(
         APP_ID,
@@ -222,17 +218,21 @@ fn the_manifest_asks_for_what_aipm_uses_and_nothing_more() {
     let page = folder.join("manifest.html");
     let output = Command::new("python3")
         .arg(root.join("scripts/github-app-manifest"))
-        .args(["--api-url", "https://abc.execute-api.eu-west-1.amazonaws.com/"])
+        .args([
+            "--api-url",
+            "https://abc.execute-api.eu-west-1.amazonaws.com/",
+        ])
         .args(["--org", "acme", "--form"])
         .arg(&page)
         .output()
         .expect("the helper runs");
     assert!(output.status.success(), "{output:?}");
     let manifest: Value = serde_json::from_slice(&output.stdout).expect("a JSON manifest");
-    let mut expected: serde_json::Map<String, Value> = aipm::adapters::github_app::TOKEN_PERMISSIONS
-        .iter()
-        .map(|(name, level)| ((*name).to_owned(), json!(level)))
-        .collect();
+    let mut expected: serde_json::Map<String, Value> =
+        aipm::adapters::github_app::TOKEN_PERMISSIONS
+            .iter()
+            .map(|(name, level)| ((*name).to_owned(), json!(level)))
+            .collect();
     expected.insert("metadata".into(), json!("read"));
     assert_eq!(manifest["default_permissions"], Value::Object(expected));
     assert_eq!(

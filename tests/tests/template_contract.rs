@@ -249,7 +249,10 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
 fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
     let template = template();
     let parameters = &template["Parameters"];
-    assert_eq!(parameters["GitHubAppId"]["Default"], "", "the personal token by default");
+    assert_eq!(
+        parameters["GitHubAppId"]["Default"], "",
+        "the personal token by default"
+    );
     let switch = json!({"Fn::If": ["UseGitHubApp", {"Ref": "GitHubAppKeySecretArn"}, {"Ref": "GitHubTokenSecretArn"}]});
     let minting = [
         "GenerateCodeFunction",
@@ -270,22 +273,35 @@ fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
             continue;
         }
         let variables = &resource["Properties"]["Environment"]["Variables"];
-        assert_eq!(variables["AIPM_GITHUB_APP_ID"], json!({"Ref": "GitHubAppId"}), "{name}");
+        assert_eq!(
+            variables["AIPM_GITHUB_APP_ID"],
+            json!({"Ref": "GitHubAppId"}),
+            "{name}"
+        );
         assert_eq!(
             variables["AIPM_GITHUB_APP_KEY_SECRET_ARN"],
             json!({"Ref": "GitHubAppKeySecretArn"}),
             "{name}"
         );
-        assert!(text.contains(&switch.to_string()), "{name} reads one secret or the other");
+        assert!(
+            text.contains(&switch.to_string()),
+            "{name} reads one secret or the other"
+        );
     }
     let role = template["Resources"]["WorkerRole"].to_string();
-    assert!(role.contains(&switch.to_string()), "the workers read one secret or the other");
+    assert!(
+        role.contains(&switch.to_string()),
+        "the workers read one secret or the other"
+    );
     let user_data = template["Resources"]["WorkerLaunchTemplate"].to_string();
     for line in [
         "AIPM_GITHUB_APP_ID=${GitHubAppId}",
         "AIPM_GITHUB_APP_KEY_SECRET_ARN=${GitHubAppKeySecretArn}",
     ] {
-        assert!(user_data.contains(line), "the workers' settings name {line}");
+        assert!(
+            user_data.contains(line),
+            "the workers' settings name {line}"
+        );
     }
     let rule = &template["Rules"]["GitHubAppNeedsItsKey"];
     assert_eq!(

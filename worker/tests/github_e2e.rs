@@ -252,6 +252,67 @@ fn count(calls: &[(String, String, String)], verb: &str, route: &str) -> usize {
         .count()
 }
 
+/// GitHub's git storage for the worker: `branch` with the brief, as the API calls made it.
+async fn store_brief(stack: &Stack, branch: &str) {
+    let storage = LocalGitHost::new(&stack.repository, "main");
+    storage.ensure_branch(branch).await.unwrap();
+    storage
+        .ensure_file(branch, "TASK.md", "# brief\n", "Add the brief")
+        .await
+        .unwrap();
+}
+
+/// Runs the worker against `server` with the stack's settings, `credentials` and the agent
+/// script `agent` until `task_id` is finished, which must be a success.
+async fn work_on(
+    stack: &Stack,
+    server: &MockServer,
+    credentials: &[(&str, String)],
+    agent: &str,
+    task_id: &str,
+) -> (Process, aipm::model::CodeTask) {
+    let label = format!("github-worker-{task_id}");
+    let script = stack.scratch.join(format!("{label}.sh"));
+    std::fs::write(&script, agent).unwrap();
+    let mut env = stack.environment.clone();
+    for (name, value) in [
+        ("AIPM_CODE_HOST", "github".to_owned()),
+        ("AIPM_GITHUB_REPOSITORY", "acme/app".to_owned()),
+        ("AIPM_GITHUB_API_URL", server.uri()),
+        ("AIPM_GIT_REMOTE", stack.repository.display().to_string()),
+        ("AIPM_AGENT_COMMAND", format!("sh {}", script.display())),
+        ("AIPM_QUEUE_WAIT_SECONDS", "1".to_owned()),
+        ("AIPM_HEARTBEAT_SECONDS", "0.5".to_owned()),
+        (
+            "AIPM_WORK_DIR",
+            stack.scratch.join(&label).display().to_string(),
+        ),
+        ("RUST_LOG", "trace".to_owned()),
+    ]
+    .into_iter()
+    .chain(credentials.iter().cloned())
+    {
+        env.push((name.to_owned(), value));
+    }
+    let worker = Process::spawn(Path::new(env!("CARGO_BIN_EXE_aipm-worker")), &env, &label);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let done = loop {
+        let task = stack.tasks().get(task_id).await.unwrap().unwrap();
+        if !task.status.is_active() {
+            break task;
+        }
+        assert!(Instant::now() < deadline, "{task:?}\n{}", worker.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        done.status,
+        TaskStatus::Succeeded,
+        "{done:?}\n{}",
+        worker.log_text()
+    );
+    (worker, done)
+}
+
 #[tokio::test]
 async fn the_github_flow_sends_the_documented_calls_with_the_token_and_never_logs_it() {
     let (logs, _logging) = capture_logs();
@@ -294,54 +355,15 @@ async fn the_github_flow_sends_the_documented_calls_with_the_token_and_never_log
         "TASK.md goes base64-encoded"
     );
 
-    // GitHub's git storage for the worker: the branch with the brief, as the API calls made it.
-    let storage = LocalGitHost::new(&stack.repository, "main");
-    storage.ensure_branch(&branch).await.unwrap();
-    storage
-        .ensure_file(&branch, "TASK.md", "# brief\n", "Add the brief")
-        .await
-        .unwrap();
-
-    let agent = stack.scratch.join("agent.sh");
-    std::fs::write(&agent, "#!/bin/sh\necho 'fn main() {}' > main.rs\necho \"agent saw token: ${AIPM_GITHUB_TOKEN:-none}\"\n").unwrap();
-    let mut env = stack.environment.clone();
-    for (name, value) in [
-        ("AIPM_CODE_HOST", "github".to_owned()),
-        ("AIPM_GITHUB_REPOSITORY", "acme/app".to_owned()),
-        ("AIPM_GITHUB_API_URL", server.uri()),
-        ("AIPM_GITHUB_TOKEN", TOKEN.to_owned()),
-        ("AIPM_GIT_REMOTE", stack.repository.display().to_string()),
-        ("AIPM_AGENT_COMMAND", format!("sh {}", agent.display())),
-        ("AIPM_QUEUE_WAIT_SECONDS", "1".to_owned()),
-        ("AIPM_HEARTBEAT_SECONDS", "0.5".to_owned()),
-        (
-            "AIPM_WORK_DIR",
-            stack.scratch.join("work").display().to_string(),
-        ),
-        ("RUST_LOG", "trace".to_owned()),
-    ] {
-        env.push((name.to_owned(), value));
-    }
-    let worker = Process::spawn(
-        Path::new(env!("CARGO_BIN_EXE_aipm-worker")),
-        &env,
-        "github-worker",
-    );
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let done = loop {
-        let task = stack.tasks().get(&task_id).await.unwrap().unwrap();
-        if !task.status.is_active() {
-            break task;
-        }
-        assert!(Instant::now() < deadline, "{task:?}\n{}", worker.log_text());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(
-        done.status,
-        TaskStatus::Succeeded,
-        "{done:?}\n{}",
-        worker.log_text()
-    );
+    store_brief(&stack, &branch).await;
+    let (worker, done) = work_on(
+        &stack,
+        &server,
+        &[("AIPM_GITHUB_TOKEN", TOKEN.to_owned())],
+        "#!/bin/sh\necho 'fn main() {}' > main.rs\necho \"agent saw token: ${AIPM_GITHUB_TOKEN:-none}\"\n",
+        &task_id,
+    )
+    .await;
     assert_eq!(
         done.log_tail.as_deref().map(str::trim),
         Some("agent saw token: none"),
@@ -863,59 +885,21 @@ async fn as_the_app_a_task_works_with_a_token_for_its_repository_alone() {
     // The worker, as the App too, works on the task: every call it makes carries the token
     // for acme/shop, and the agent sees neither that token nor the App's key.
     let branch = task["branch"].as_str().expect("a branch").to_owned();
-    let storage = LocalGitHost::new(&stack.repository, "main");
-    storage.ensure_branch(&branch).await.unwrap();
-    storage
-        .ensure_file(&branch, "TASK.md", "# brief\n", "Add the brief")
-        .await
-        .unwrap();
-    let agent = stack.scratch.join("app-agent.sh");
-    std::fs::write(
-        &agent,
+    store_brief(&stack, &branch).await;
+    let before_worker = server.received_requests().await.unwrap_or_default().len();
+    let task_id = task["taskId"].as_str().expect("a task id").to_owned();
+    let (worker, done) = work_on(
+        &stack,
+        &server,
+        &[
+            ("AIPM_GITHUB_APP_ID", APP_ID.to_string()),
+            ("AIPM_GITHUB_APP_PRIVATE_KEY", private_key.clone()),
+        ],
         "#!/bin/sh\necho 'fn main() {}' > main.rs\n\
          echo \"agent saw: $(env | grep -c -e ghs_ -e 'PRIVATE KEY' -e AIPM_GITHUB)\"\n",
+        &task_id,
     )
-    .unwrap();
-    let before_worker = server.received_requests().await.unwrap_or_default().len();
-    let mut env = stack.environment.clone();
-    for (name, value) in [
-        ("AIPM_CODE_HOST", "github".to_owned()),
-        ("AIPM_GITHUB_REPOSITORY", "acme/app".to_owned()),
-        ("AIPM_GITHUB_API_URL", server.uri()),
-        ("AIPM_GITHUB_APP_ID", APP_ID.to_string()),
-        ("AIPM_GITHUB_APP_PRIVATE_KEY", private_key.clone()),
-        ("AIPM_GIT_REMOTE", stack.repository.display().to_string()),
-        ("AIPM_AGENT_COMMAND", format!("sh {}", agent.display())),
-        ("AIPM_QUEUE_WAIT_SECONDS", "1".to_owned()),
-        ("AIPM_HEARTBEAT_SECONDS", "0.5".to_owned()),
-        (
-            "AIPM_WORK_DIR",
-            stack.scratch.join("app-work").display().to_string(),
-        ),
-    ] {
-        env.push((name.to_owned(), value));
-    }
-    let worker = Process::spawn(
-        Path::new(env!("CARGO_BIN_EXE_aipm-worker")),
-        &env,
-        "github-app-worker",
-    );
-    let task_id = task["taskId"].as_str().expect("a task id").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let done = loop {
-        let task = stack.tasks().get(&task_id).await.unwrap().unwrap();
-        if !task.status.is_active() {
-            break task;
-        }
-        assert!(Instant::now() < deadline, "{task:?}\n{}", worker.log_text());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(
-        done.status,
-        TaskStatus::Succeeded,
-        "{done:?}\n{}",
-        worker.log_text()
-    );
+    .await;
     assert_eq!(
         done.log_tail.as_deref().map(str::trim),
         Some("agent saw: 0"),

@@ -86,18 +86,7 @@ pub async fn seed(backend: &Backend, count: usize) {
         added_at: now,
         added_by: None,
     };
-    let audit = |project_id: &str| AuditEntry {
-        project_id: project_id.to_owned(),
-        at: now,
-        actor: "local-admin".to_owned(),
-        actor_name: None,
-        action: "manageMembers".to_owned(),
-        decision: "allow".to_owned(),
-        policy: "bench-seed".to_owned(),
-        standing: "admin".to_owned(),
-        target: None,
-        change: Some("seeded by the benchmark".to_owned()),
-    };
+    let audit = |project_id: &str| seed_audit(project_id, None);
     let created = directory
         .create_project(&churn, &admin, &audit(CHURN_ID))
         .await
@@ -156,6 +145,22 @@ pub async fn seed(backend: &Backend, count: usize) {
             stored.expect("a benchmark invitation is stored");
         })
         .await;
+}
+
+/// The audit entry of something the benchmark seeds, as the local admin.
+pub fn seed_audit(project_id: &str, target: Option<String>) -> AuditEntry {
+    AuditEntry {
+        project_id: project_id.to_owned(),
+        at: chrono::Utc::now(),
+        actor: "local-admin".to_owned(),
+        actor_name: None,
+        action: "manageMembers".to_owned(),
+        decision: "allow".to_owned(),
+        policy: "bench-seed".to_owned(),
+        standing: "admin".to_owned(),
+        target,
+        change: Some("seeded by the benchmark".to_owned()),
+    }
 }
 
 fn plain() -> Value {

@@ -108,7 +108,7 @@ pub async fn seed_ai_team(backend: &mut Backend, requests: usize) {
     use aipm::adapters::dynamodb::projects::DynamoProjectDirectory;
     use aipm::authz::Role;
     use aipm::ports::{MemberChange, ProjectDirectory};
-    use aipm::project::{AuditEntry, DEFAULT_PROJECT_ID, Membership};
+    use aipm::project::{DEFAULT_PROJECT_ID, Membership};
 
     let directory = DynamoProjectDirectory::new(
         aws_sdk_dynamodb::Client::new(&backend.sdk),
@@ -130,18 +130,7 @@ pub async fn seed_ai_team(backend: &mut Backend, requests: usize) {
             added_at: now,
             added_by: None,
         };
-        let audit = AuditEntry {
-            project_id: DEFAULT_PROJECT_ID.to_owned(),
-            at: now,
-            actor: "local-admin".to_owned(),
-            actor_name: None,
-            action: "manageMembers".to_owned(),
-            decision: "allow".to_owned(),
-            policy: "bench-seed".to_owned(),
-            standing: "admin".to_owned(),
-            target: Some(sub.clone()),
-            change: Some("seeded by the benchmark".to_owned()),
-        };
+        let audit = super::projects::seed_audit(DEFAULT_PROJECT_ID, Some(sub.clone()));
         let change = MemberChange {
             project_id: DEFAULT_PROJECT_ID.to_owned(),
             member_sub: sub,
