@@ -172,6 +172,7 @@ def seed_default_project(template, dynamodb, repository):
          "key": {"S": "AIPM"}, "name": {"S": "AIPM (local)"}, "archived": {"BOOL": False},
          "repository": {"M": {"owner": {"S": owner}, "name": {"S": name},
                               "baseBranch": {"S": "main"}}},
+         "linkOwner": {"S": owner.lower()},
          "adminCount": {"N": str(admins)}, "version": {"N": "1"},
          "createdAt": {"S": now}, "updatedAt": {"S": now}},
     ]

@@ -85,6 +85,8 @@ def create_project(client, args, budget):
         owner, _, name = args.repository.partition("/")
         project["repository"] = {"M": {"owner": {"S": owner}, "name": {"S": name},
                                        "baseBranch": {"S": args.base_branch}}}
+        # The installation events find projects by their repository's account (linkOwner-index).
+        project["linkOwner"] = {"S": owner.lower()}
     items = [
         {"pk": {"S": f"key#{args.key}"}, "sk": {"S": "key"}, "projectId": {"S": DEFAULT_PROJECT}},
         project,

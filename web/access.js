@@ -43,11 +43,16 @@ export function can(action, { ownTask = false } = {}) {
 
 /**
  * Why code cannot be generated in this project whoever asks: it links no repository (the
- * default project then uses the deployment's own). Null when it can.
+ * default project then uses the deployment's own), or the GitHub App lost access to the one it
+ * links. Null when it can.
  */
 export function missingRepository() {
   const project = getState().access?.project;
-  if (!project || project.repository || project.id === 'default') return null;
+  const link = project?.repository;
+  if (link?.disconnected) {
+    return `The repository ${link.owner}/${link.name} is disconnected: the GitHub App was removed from it, suspended or uninstalled. An owner of the repository installs the App on it again.`;
+  }
+  if (!project || link || project.id === 'default') return null;
   return 'This project has no code repository yet: a maintainer links one in the project settings (People page).';
 }
 

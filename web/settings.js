@@ -66,6 +66,9 @@ export function ProjectSettings({ project }) {
       <span id="settings-key-help" class="muted">Links with the old key keep working; a key is never used again.</span>
       <fieldset class="repository">
         <legend>Code repository</legend>
+        ${project.repository?.disconnected
+          ? html`<p class="disconnected-note" role="status">Disconnected: the GitHub App cannot reach ${project.repository.owner}/${project.repository.name} (removed from it, suspended or uninstalled). Generate code & PR waits until an owner of the repository installs the App on it again.</p>`
+          : null}
         <label for="settings-owner">Owner</label>
         <input id="settings-owner" value=${fields.owner} maxlength="100" readonly=${!edit.allowed} onInput=${set('owner')} />
         <label for="settings-repo">Repository</label>

@@ -89,6 +89,31 @@ pub enum GitHubToken {
     Value(String),
 }
 
+/// The GitHub App alone, for functions that only ask whether it reaches a repository
+/// (update-project); None without `AIPM_GITHUB_APP_ID`.
+pub fn github_app_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<(u64, GitHubToken, String)>, MissingVariable> {
+    let value = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+    let Some(app_id) = value(vars::GITHUB_APP_ID) else {
+        return Ok(None);
+    };
+    let app_id = app_id
+        .trim()
+        .parse()
+        .map_err(|_| MissingVariable(vars::GITHUB_APP_ID))?;
+    let key = match value(vars::GITHUB_APP_KEY_SECRET_ARN) {
+        Some(arn) => GitHubToken::Secret { arn },
+        None => GitHubToken::Value(
+            value(vars::GITHUB_APP_PRIVATE_KEY)
+                .ok_or(MissingVariable(vars::GITHUB_APP_PRIVATE_KEY))?,
+        ),
+    };
+    let api_url =
+        value(vars::GITHUB_API_URL).unwrap_or_else(|| "https://api.github.com".to_owned());
+    Ok(Some((app_id, key, api_url)))
+}
+
 impl std::fmt::Debug for GitHubCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -544,6 +544,34 @@ pub enum AcceptOutcome {
     ProjectMissing,
 }
 
+/// Where the GitHub App reaches a repository: its installation and GitHub's id of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InstallationRepository {
+    pub installation_id: u64,
+    pub repository_id: u64,
+}
+
+/// Whether the deployment's GitHub App reaches a repository, asked when a project links one.
+pub trait RepositoryReach: Send + Sync + 'static {
+    /// Its installation and id, or None when the App is not installed on it.
+    fn reach(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<InstallationRepository>>> + Send;
+}
+
+/// A deployment without the GitHub App (a personal token, or the local git host): links are
+/// stored as given, nothing is asked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WithoutApp;
+
+impl RepositoryReach for WithoutApp {
+    async fn reach(&self, _owner: &str, _name: &str) -> Result<Option<InstallationRepository>> {
+        Ok(None)
+    }
+}
+
 /// Projects, their key reservations, memberships and audit log (the projects table).
 pub trait ProjectDirectory: Send + Sync + 'static {
     /// The project a key names, now or before a rename (keys are reserved forever).
@@ -640,6 +668,13 @@ pub trait ProjectDirectory: Send + Sync + 'static {
     fn projects(
         &self,
         project_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<crate::project::Project>>> + Send;
+
+    /// Every project whose repository belongs to the GitHub account `owner` (any case): the
+    /// projects an App installation on that account reaches.
+    fn projects_linking_owner(
+        &self,
+        owner: &str,
     ) -> impl Future<Output = Result<Vec<crate::project::Project>>> + Send;
 
     /// Every member of a project.

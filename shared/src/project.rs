@@ -50,6 +50,10 @@ pub struct RepositoryLink {
     pub installation_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository_id: Option<u64>,
+    /// The GitHub App lost access (removed from the repository, suspended or uninstalled);
+    /// Generate code & PR is refused until it is back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disconnected: bool,
 }
 
 impl RepositoryLink {
@@ -60,6 +64,7 @@ impl RepositoryLink {
             base_branch: base_branch.to_owned(),
             installation_id: None,
             repository_id: None,
+            disconnected: false,
         }
     }
 

@@ -267,6 +267,30 @@ impl ColdStart {
         Ok(ConfiguredCodeHost::connect(&config, &self.sdk).await?)
     }
 
+    /// The GitHub App when the stage uses one (`AIPM_GITHUB_APP_ID`), with its key read now so
+    /// a missing or unreadable secret stops the cold start; None otherwise.
+    pub async fn github_app(
+        &self,
+    ) -> Result<Option<crate::adapters::github_app::GitHubApp>, lambda_http::Error> {
+        let Some((app_id, key, api_url)) =
+            crate::config::github_app_from_lookup(|name| std::env::var(name).ok())?
+        else {
+            return Ok(None);
+        };
+        let pem = crate::adapters::code_host::GitHubTokenSource::new(
+            key,
+            &self.sdk,
+            crate::adapters::code_host::TOKEN_TTL,
+        )
+        .get(false)
+        .await?;
+        Ok(Some(crate::adapters::github_app::GitHubApp::new(
+            app_id,
+            crate::adapters::github_app::AppKey::from_pem(&pem)?,
+            &api_url,
+        )))
+    }
+
     /// The one place requests are authorized: the projects table (a missing setting stops the
     /// cold start with its name) and how this stage identifies people.
     pub fn gate(

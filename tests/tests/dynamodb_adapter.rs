@@ -763,3 +763,128 @@ async fn the_root_index_follows_creates_and_moves_and_keeps_projects_apart() {
     assert_eq!(counts(child.id).await, (Some(0), Some(0)));
     fixture.emulator.stop().await;
 }
+
+/// The GitHub App's installation events find projects by their repository's account through
+/// `linkOwner-index`: a link's owner in any case, kept current as links change, and never a
+/// project without a link or under another account.
+#[tokio::test]
+async fn projects_are_found_by_their_repositorys_account_as_links_change() {
+    use aipm::adapters::dynamodb::projects::DynamoProjectDirectory;
+    use aipm::authz::Role;
+    use aipm::ports::{ProjectDirectory, ProjectUpdateOutcome};
+    use aipm::project::{AuditEntry, Membership, Project, RepositoryLink};
+    let emulator = Emulator::start().await;
+    let environment = emulator.create_resources("test").await;
+    let table = environment
+        .iter()
+        .find(|(name, _)| name == "AIPM_PROJECTS_TABLE")
+        .map(|(_, value)| value.clone())
+        .expect("the projects table");
+    let directory = DynamoProjectDirectory::new(
+        aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await),
+        table,
+    );
+    let now = Utc::now();
+    let project = |id: &str, key: &str, ordinal: u32, link: Option<RepositoryLink>| Project {
+        id: id.into(),
+        key: key.into(),
+        name: key.into(),
+        ordinal,
+        repository: link,
+        archived: false,
+        admin_count: 1,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        created_by: None,
+    };
+    let audit = |project_id: &str| AuditEntry {
+        project_id: project_id.into(),
+        at: now,
+        actor: "test".into(),
+        actor_name: None,
+        action: "editSettings".into(),
+        decision: "allow".into(),
+        policy: "test".into(),
+        standing: "admin".into(),
+        target: None,
+        change: None,
+    };
+    let admin = |project_id: &str| Membership {
+        project_id: project_id.into(),
+        member_sub: "ada".into(),
+        role: Role::Admin,
+        display_name: None,
+        added_at: now,
+        added_by: None,
+    };
+    for (id, key, ordinal, link) in [
+        (
+            "shop",
+            "SHOP",
+            1,
+            Some(RepositoryLink::new("Acme", "shop", "main")),
+        ),
+        (
+            "app",
+            "APP",
+            2,
+            Some(RepositoryLink::new("acme", "app", "main")),
+        ),
+        (
+            "lib",
+            "LIB",
+            3,
+            Some(RepositoryLink::new("other", "lib", "main")),
+        ),
+        ("bare", "BARE", 4, None),
+    ] {
+        assert!(
+            directory
+                .create_project(&project(id, key, ordinal, link), &admin(id), &audit(id))
+                .await
+                .unwrap()
+        );
+    }
+    let ids = |projects: Vec<Project>| {
+        let mut ids: Vec<String> = projects.into_iter().map(|project| project.id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(directory.projects_linking_owner("ACME").await.unwrap()),
+        ["app", "shop"]
+    );
+    assert_eq!(
+        ids(directory.projects_linking_owner("other").await.unwrap()),
+        ["lib"]
+    );
+    // APP moves to another account: it leaves acme's list and joins the other's.
+    let moved = Project {
+        repository: Some(RepositoryLink::new("other", "app", "main")),
+        version: 2,
+        ..project("app", "APP", 2, None)
+    };
+    assert_eq!(
+        directory
+            .update_project(&moved, 1, None, &audit("app"))
+            .await
+            .unwrap(),
+        ProjectUpdateOutcome::Updated
+    );
+    assert_eq!(
+        ids(directory.projects_linking_owner("acme").await.unwrap()),
+        ["shop"]
+    );
+    assert_eq!(
+        ids(directory.projects_linking_owner("OTHER").await.unwrap()),
+        ["app", "lib"]
+    );
+    assert!(
+        directory
+            .projects_linking_owner("nobody")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

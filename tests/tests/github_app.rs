@@ -257,3 +257,90 @@ fn the_manifest_asks_for_what_aipm_uses_and_nothing_more() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("https://"));
     std::fs::remove_dir_all(&folder).ok();
 }
+
+/// With the App, a maintainer links only a repository the App's installation reaches: the link
+/// then records the installation and GitHub's id of the repository; any other is 409 with the
+/// link unchanged.
+#[tokio::test]
+async fn with_the_app_a_project_links_only_a_repository_the_app_reaches() {
+    use aipm::adapters::memory_projects::{MemoryProjects, local_gate_over};
+    use aipm::handlers::projects::UpdateProject;
+    use lambda_http::{Body, Request, RequestExt};
+    use wiremock::matchers::body_partial_json;
+
+    let (private, _) = aipm_tests::github_app_key();
+    let github = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/shop/installation"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": INSTALLATION, "account": {"login": "acme"}, "app_id": APP_ID
+        })))
+        .mount(&github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/elsewhere/app/installation"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/app/installations/{INSTALLATION}/access_tokens")))
+        .and(body_partial_json(json!({"repositories": ["shop"], "permissions": {"metadata": "read"}})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "token": "ghs_lookup", "expires_at": (Utc::now() + chrono::Duration::minutes(60)).to_rfc3339(),
+            "permissions": {"metadata": "read"}, "repository_selection": "selected",
+            "repositories": [{"id": REPOSITORY, "name": "shop", "full_name": "acme/shop"}]
+        })))
+        .mount(&github)
+        .await;
+    let app = GitHubApp::new(
+        APP_ID,
+        AppKey::from_pem(&private).expect("the key parses"),
+        &github.uri(),
+    );
+    let projects = MemoryProjects::with_default_project();
+    let update = UpdateProject::new(local_gate_over(projects.clone())).reaching(Some(app));
+    let patch = |body: Value| {
+        let mut request = Request::new(Body::from(body.to_string())).with_path_parameters(
+            std::collections::HashMap::from([("key".to_owned(), "AIPM".to_owned())]),
+        );
+        *request.method_mut() = lambda_http::http::Method::PATCH;
+        *request.uri_mut() = "/projects/AIPM".parse().expect("a path");
+        request.headers_mut().insert(
+            "content-type",
+            "application/json".parse().expect("a header"),
+        );
+        request
+    };
+    let linked = aipm::http::respond(
+        &update,
+        patch(json!({"repository": {"owner": "acme", "name": "shop", "baseBranch": "trunk"}})),
+    )
+    .await;
+    assert_eq!(linked.status().as_u16(), 200);
+    let linked: Value = serde_json::from_slice(linked.body().as_ref()).expect("JSON");
+    assert_eq!(
+        linked["repository"],
+        json!({"owner": "acme", "name": "shop", "baseBranch": "trunk",
+               "installationId": INSTALLATION, "repositoryId": REPOSITORY})
+    );
+
+    let refused = aipm::http::respond(
+        &update,
+        patch(json!({"repository": {"owner": "elsewhere", "name": "app"}})),
+    )
+    .await;
+    assert_eq!(refused.status().as_u16(), 409);
+    let refused: Value = serde_json::from_slice(refused.body().as_ref()).expect("JSON");
+    assert_eq!(refused["error"]["code"], "REPOSITORY_DISCONNECTED");
+    let kept = futures::executor::block_on(aipm::ports::ProjectDirectory::projects(
+        &projects,
+        &["default".to_owned()],
+    ))
+    .expect("the project")
+    .remove(0);
+    assert_eq!(
+        kept.repository.map(|link| link.full_name()),
+        Some("acme/shop".to_owned()),
+        "the refused link changed nothing"
+    );
+}

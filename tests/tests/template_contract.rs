@@ -243,8 +243,8 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
 }
 
 /// The GitHub App's key is read only where tokens are minted (generate-code, retry,
-/// request-changes, the webhook, the workers), and only when the stage uses the App; there the
-/// personal token is not readable at all.
+/// request-changes, the webhook, the workers) or a link is checked (update-project), and only
+/// when the stage uses the App; there the personal token is not readable at all.
 #[test]
 fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
     let template = template();
@@ -260,6 +260,7 @@ fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
         "RequestChangesFunction",
         "GitHubWebhookFunction",
         "WorkerRole",
+        "UpdateProjectFunction",
     ];
     for (name, resource) in template["Resources"].as_object().unwrap() {
         let text = resource.to_string();
@@ -283,6 +284,24 @@ fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
             json!({"Ref": "GitHubAppKeySecretArn"}),
             "{name}"
         );
+        if name == "UpdateProjectFunction" {
+            // It never needs the personal token: only the App's key, only with the App.
+            assert!(!text.contains("GitHubTokenSecretArn"), "{name}");
+            let only_with_the_app = json!({"Fn::If": [
+                "UseGitHubApp",
+                {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                 "Resource": {"Ref": "GitHubAppKeySecretArn"}},
+                {"Ref": "AWS::NoValue"}
+            ]});
+            let statements = resource["Properties"]["Policies"][0]["Statement"]
+                .as_array()
+                .expect("statements");
+            assert!(
+                statements.contains(&only_with_the_app),
+                "{name} reads the key only with the App: {text}"
+            );
+            continue;
+        }
         assert!(
             text.contains(&switch.to_string()),
             "{name} reads one secret or the other"

@@ -48,6 +48,39 @@ async fn link_repository(
     browser.wait_for_text("#generate-reason", reason).await;
 }
 
+/// `installation_repositories` `action` (added or removed) for the local repository, signed
+/// with the local stack's webhook secret as GitHub signs it; the status the webhook answers.
+async fn deliver_installation(stack: &LocalUp, action: &str) -> u16 {
+    let settings = std::fs::read_to_string(stack.state.join("functions.env"))
+        .expect("the local stack's settings");
+    let secret = settings
+        .lines()
+        .find_map(|line| line.strip_prefix("AIPM_GITHUB_WEBHOOK_SECRET="))
+        .expect("a webhook secret");
+    let body = json!({
+        "action": action,
+        "installation": {"id": 5, "account": {"login": "local", "type": "Organization"}},
+        "repository_selection": "selected",
+        format!("repositories_{action}"): [{"id": 42, "name": "aipm", "full_name": "local/aipm", "private": true}],
+        "sender": {"login": "octo-admin", "type": "User"}
+    })
+    .to_string();
+    let signature =
+        aipm::handlers::github_webhook::signature::sign(secret.as_bytes(), body.as_bytes());
+    reqwest::Client::new()
+        .post(format!("{}/webhooks/github", stack.url))
+        .header("x-github-event", "installation_repositories")
+        .header("x-github-delivery", format!("installation-{action}"))
+        .header("x-hub-signature-256", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("the webhook answers")
+        .status()
+        .as_u16()
+}
+
 async fn act_as(browser: &Browser, person: &str, path: &str) {
     browser.open("/").await;
     browser
@@ -338,6 +371,45 @@ async fn an_admin_starts_a_project_works_in_it_and_an_outsider_cannot_see_it() {
         admin.scroll_into_view(&reason).await;
         admin.screenshot("project-without-repository").await;
         link_repository(&admin, ("local", "aipm"), &shop_one, "Only Ready or In Progress").await;
+
+        // The GitHub App removed from that repository: the link is disconnected, the API
+        // refuses Generate code & PR, and the story page and the settings say why. Added back,
+        // the story's own reasons return.
+        assert_eq!(deliver_installation(&stack, "removed").await, 200);
+        admin
+            .open(&format!("/?disconnected=1#/p/SHOP/stories/{shop_one}"))
+            .await;
+        admin
+            .wait_for_text("#generate-reason", "local/aipm is disconnected")
+            .await;
+        let reason = admin.element("#generate-reason").await;
+        admin.scroll_into_view(&reason).await;
+        admin.screenshot("repository-disconnected").await;
+        let refused = reqwest::Client::new()
+            .post(format!(
+                "{}/projects/SHOP/stories/{shop_one}/generate-code",
+                stack.url
+            ))
+            .send()
+            .await
+            .expect("the API answers");
+        assert_eq!(refused.status().as_u16(), 409);
+        let refused: Value = refused.json().await.expect("a JSON error");
+        assert_eq!(refused["error"]["code"], "REPOSITORY_DISCONNECTED");
+        admin.open("/?disconnected=2#/p/SHOP/people").await;
+        admin
+            .wait_for_text(".project-settings", "Disconnected: the GitHub App cannot reach local/aipm")
+            .await;
+        let note = admin.element(".disconnected-note").await;
+        admin.scroll_into_view(&note).await;
+        admin.screenshot("settings-repository-disconnected").await;
+        assert_eq!(deliver_installation(&stack, "added").await, 200);
+        admin
+            .open(&format!("/?reconnected=1#/p/SHOP/stories/{shop_one}"))
+            .await;
+        admin
+            .wait_for_text("#generate-reason", "Only Ready or In Progress")
+            .await;
 
         // Settings: archiving makes the project read-only, with the reason shown; restoring
         // undoes it; a new key becomes the address and the old one keeps working.

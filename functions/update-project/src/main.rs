@@ -1,4 +1,5 @@
-//! update-project: PATCH /projects/{key}.
+//! update-project: PATCH /projects/{key}; with the GitHub App, it links only repositories the
+//! App reaches.
 
 use aipm::handlers::projects::UpdateProject;
 use aipm::runtime::{ColdStart, serve};
@@ -6,5 +7,10 @@ use aipm::runtime::{ColdStart, serve};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("update-project").await?;
-    serve(&cold_start, UpdateProject::new(cold_start.gate()?)).await
+    let app = cold_start.github_app().await?;
+    serve(
+        &cold_start,
+        UpdateProject::new(cold_start.gate()?).reaching(app),
+    )
+    .await
 }

@@ -91,12 +91,7 @@ impl ScopedToken {
     }
 }
 
-/// Where one repository is reached: the App's installation on its owner, and its numeric id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct InstallationRepository {
-    pub installation_id: u64,
-    pub repository_id: u64,
-}
+pub use crate::ports::InstallationRepository;
 
 /// The App: its id, key and GitHub's API, and the tokens minted so far per repository.
 pub struct GitHubApp {
@@ -251,6 +246,12 @@ impl GitHubApp {
             }
             Err(error) => Err(refused("finding the App's installation", error)),
         }
+    }
+}
+
+impl crate::ports::RepositoryReach for GitHubApp {
+    async fn reach(&self, owner: &str, name: &str) -> Result<Option<InstallationRepository>> {
+        self.resolve(owner, name).await
     }
 }
 

@@ -352,6 +352,21 @@ impl ProjectDirectory for MemoryProjects {
             .collect())
     }
 
+    async fn projects_linking_owner(&self, owner: &str) -> Result<Vec<Project>> {
+        let state = self.lock()?;
+        Ok(state
+            .projects
+            .values()
+            .filter(|project| {
+                project
+                    .repository
+                    .as_ref()
+                    .is_some_and(|link| link.owner.eq_ignore_ascii_case(owner))
+            })
+            .cloned()
+            .collect())
+    }
+
     async fn members(&self, project_id: &str) -> Result<Vec<Membership>> {
         Ok(self
             .lock()?

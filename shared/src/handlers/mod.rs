@@ -147,16 +147,27 @@ pub(crate) mod test_support {
         host: &crate::adapters::memory::MemoryCodeHost,
         story_id: u64,
     ) -> Value {
+        let projects = crate::adapters::memory_projects::MemoryProjects::with_default_project();
+        json(&generate_code_in(store, host, &projects, story_id).await)
+    }
+
+    /// generate-code for `story_id` with the projects (and their links) `projects` holds.
+    pub async fn generate_code_in(
+        store: &crate::adapters::memory::MemoryStore,
+        host: &crate::adapters::memory::MemoryCodeHost,
+        projects: &crate::adapters::memory_projects::MemoryProjects,
+        story_id: u64,
+    ) -> Response<Body> {
         let generate = crate::handlers::generate_code::GenerateCode::new(
             store.clone(),
             store.clone(),
             store.clone(),
             store.clone(),
             host.clone(),
-            crate::adapters::memory_projects::local_gate(),
+            crate::adapters::memory_projects::local_gate_over(projects.clone()),
         );
         let request = with_path(request(Method::POST, "/x", ""), "id", &story_id.to_string());
-        json(&crate::http::respond(&generate, request).await)
+        crate::http::respond(&generate, request).await
     }
 
     pub fn error_code(response: &Response<Body>) -> String {

@@ -23,6 +23,9 @@ const PROJECTS: &str = "projects table";
 
 /// The index of memberships by person.
 pub const MEMBER_INDEX: &str = "memberSub-index";
+/// Projects by the GitHub account of their repository (`linkOwner`, lower case; only on
+/// projects that link one), for the App's installation events.
+pub const LINK_OWNER_INDEX: &str = "linkOwner-index";
 
 #[derive(Debug, Clone)]
 pub struct DynamoProjectDirectory {
@@ -258,6 +261,18 @@ impl DynamoProjectDirectory {
     }
 }
 
+/// A project's item: the project, and the owner of its repository for [`LINK_OWNER_INDEX`].
+fn project_item(project: &Project) -> Result<Item> {
+    let mut item = with_key(project, project_key(&project.id))?;
+    if let Some(link) = &project.repository {
+        item.insert(
+            "linkOwner".into(),
+            AttributeValue::S(link.owner.to_ascii_lowercase()),
+        );
+    }
+    Ok(item)
+}
+
 fn audit_item(entry: &AuditEntry) -> Result<Item> {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     with_key(
@@ -369,10 +384,7 @@ impl ProjectDirectory for DynamoProjectDirectory {
             .client
             .transact_write_items()
             .transact_items(self.put(reservation, Some("attribute_not_exists(pk)"))?)
-            .transact_items(self.put(
-                with_key(project, project_key(&project.id))?,
-                Some("attribute_not_exists(pk)"),
-            )?)
+            .transact_items(self.put(project_item(project)?, Some("attribute_not_exists(pk)"))?)
             .transact_items(self.put(member, None)?)
             .transact_items(self.audit_put(audit)?)
             .send()
@@ -396,7 +408,7 @@ impl ProjectDirectory for DynamoProjectDirectory {
         let record = built(
             Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(with_key(project, project_key(&project.id))?))
+                .set_item(Some(project_item(project)?))
                 .condition_expression("attribute_exists(pk) AND version = :version")
                 .expression_attribute_values(
                     ":version",
@@ -598,6 +610,33 @@ impl ProjectDirectory for DynamoProjectDirectory {
     async fn projects(&self, project_ids: &[String]) -> Result<Vec<Project>> {
         let keys = project_ids.iter().map(|id| project_key(id)).collect();
         self.batch_get(keys).await?.into_iter().map(read).collect()
+    }
+
+    async fn projects_linking_owner(&self, owner: &str) -> Result<Vec<Project>> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LINK_OWNER_INDEX)
+            .key_condition_expression("linkOwner = :owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_ascii_lowercase()));
+        let mut projects = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = query
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| sdk_error(PROJECTS, error))?;
+            for item in output.items.unwrap_or_default() {
+                projects.push(read(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(projects);
+            }
+        }
     }
 
     async fn members(&self, project_id: &str) -> Result<Vec<Membership>> {

@@ -185,9 +185,13 @@ where
 
 /// Where a new task of the project works: the repository the project links. The default project
 /// may link none and then works in the deployment's configured repository, as before projects;
-/// any other project needs a link first.
+/// any other project needs a link first. A link the GitHub App lost access to is refused before
+/// anything is written or asked of GitHub.
 fn task_repository(project: &Project) -> Result<Option<RepositoryLink>> {
     match &project.repository {
+        Some(link) if link.disconnected => Err(Error::RepositoryDisconnected {
+            repository: link.full_name(),
+        }),
         Some(link) => Ok(Some(link.clone())),
         None if project.id == DEFAULT_PROJECT_ID => Ok(None),
         None => Err(Error::RepositoryNotLinked {

@@ -25,8 +25,8 @@ pub struct Closed {
     pub story_id: u64,
     /// The project the delivery's route is for, if it came by `/projects/{key}/…`.
     pub route_project: Option<String>,
-    /// `owner/name` the delivery came from.
-    pub repository: String,
+    /// The repository the delivery came from.
+    pub repository: super::payload::Repository,
     pub pr_number: u64,
     pub merged: bool,
     pub merged_at: Option<DateTime<Utc>>,

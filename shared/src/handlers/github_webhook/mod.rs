@@ -7,6 +7,7 @@
 //! each review is acted on once (once-keys stored with the task in one transaction), and the
 //! answer comes within a few round trips, far inside GitHub's 10 s.
 
+pub mod installation;
 mod merge;
 pub mod payload;
 pub mod signature;
@@ -62,7 +63,7 @@ pub struct GitHubWebhook<S, T, K, Q, H, W, E, G> {
 /// `/projects/{key}/webhooks/github`, the project that route is for.
 #[derive(Debug, Clone, Copy)]
 struct Delivery<'a> {
-    repository: &'a str,
+    repository: &'a payload::Repository,
     project_id: Option<&'a str>,
 }
 
@@ -70,7 +71,7 @@ struct Delivery<'a> {
 /// `task`: another repository than the task's, or another project than the route's.
 pub(crate) fn outside_delivery(
     task: &crate::model::CodeTask,
-    repository: &str,
+    repository: &payload::Repository,
     route_project: Option<&str>,
     rules: &TriggerRules,
 ) -> Option<&'static str> {
@@ -229,7 +230,7 @@ where
         trigger: Trigger,
         once_key: String,
     ) -> Result<Response<Body>> {
-        let repository = delivery.repository;
+        let repository = delivery.repository.full_name.as_str();
         let host = self.host_for(repository);
         // A conversation comment does not name the branch; the pull request does.
         let branch = if branch.is_empty() {
@@ -252,9 +253,12 @@ where
         if previous.branch != branch {
             return Ok(ignored("not a pull request AIPM opened"));
         }
-        if let Some(reason) =
-            outside_delivery(&previous, repository, delivery.project_id, &self.rules)
-        {
+        if let Some(reason) = outside_delivery(
+            &previous,
+            delivery.repository,
+            delivery.project_id,
+            &self.rules,
+        ) {
             return Ok(ignored(reason));
         }
         if self.is_own_account(&trigger.sender).await? {
@@ -364,6 +368,25 @@ where
                     })?)
                 }
             };
+        if installation::is_installation_event(&event) {
+            let payload: installation::InstallationEvent = serde_json::from_slice(body)
+                .map_err(|error| Error::InvalidJson(error.to_string()))?;
+            return match installation::apply(
+                self.gate.projects(),
+                &event,
+                &payload,
+                route_project.as_deref(),
+            )
+            .await?
+            {
+                Some(changed) if changed > 0 => Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"result": "links updated", "links": changed}),
+                )),
+                Some(_) => Ok(ignored("no project links these repositories")),
+                None => Ok(ignored("an installation change AIPM does not act on")),
+            };
+        }
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|error| Error::InvalidJson(error.to_string()))?;
         match decide(&event, &envelope, &self.rules, &delivery) {
@@ -375,7 +398,7 @@ where
                 once_key,
             } => {
                 let delivery = Delivery {
-                    repository: &envelope.repository.full_name,
+                    repository: &envelope.repository,
                     project_id: route_project.as_deref(),
                 };
                 self.revise(delivery, pr_number, branch, trigger, once_key)
@@ -395,7 +418,7 @@ where
                 let closed = merge::Closed {
                     story_id,
                     route_project,
-                    repository: envelope.repository.full_name.clone(),
+                    repository: envelope.repository.clone(),
                     pr_number,
                     merged,
                     merged_at,

@@ -28,6 +28,9 @@ impl Account {
 pub struct Repository {
     #[serde(default)]
     pub full_name: String,
+    /// GitHub's numeric id, which survives renames and transfers.
+    #[serde(default)]
+    pub id: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,14 +137,20 @@ pub enum Decision {
     },
 }
 
-/// Whether `task` works in `repository` (`owner/name`, as a delivery names it): the repository
-/// it records, or for tasks from before projects the deployment's configured one.
-pub fn works_in(task: &crate::model::CodeTask, repository: &str, rules: &TriggerRules) -> bool {
-    let own = match &task.repository {
-        Some(link) => link.full_name(),
-        None => rules.repository.clone(),
-    };
-    own.eq_ignore_ascii_case(repository)
+/// Whether `task` works in the `repository` a delivery names: the repository it records (by
+/// GitHub's id when both know it, so a renamed or transferred repository still matches and a
+/// new one under the old name does not), or for tasks from before projects the deployment's
+/// configured one.
+pub fn works_in(
+    task: &crate::model::CodeTask,
+    repository: &Repository,
+    rules: &TriggerRules,
+) -> bool {
+    match (&task.repository, repository.id) {
+        (Some(link), Some(id)) if link.repository_id.is_some() => link.repository_id == Some(id),
+        (Some(link), _) => link.full_name().eq_ignore_ascii_case(&repository.full_name),
+        (None, _) => rules.repository.eq_ignore_ascii_case(&repository.full_name),
+    }
 }
 
 /// The repository a delivery names, as a link the code host can be scoped to (the base branch
@@ -456,6 +465,7 @@ mod tests {
         let mut fork = review("changes_requested", "", human());
         fork.pull_request.as_mut().unwrap().head.repo = Some(Repository {
             full_name: "mallory/shop".into(),
+            id: None,
         });
         assert_eq!(
             decide("pull_request_review", &fork, &rules(), "d"),
@@ -506,14 +516,29 @@ mod tests {
             "aipm/story-12-x".into(),
             chrono::Utc::now(),
         );
-        assert!(works_in(&task, "ACME/shop", &rules()), "the configured one");
-        assert!(!works_in(&task, "acme/other", &rules()));
+        let named = |full_name: &str, id: Option<u64>| Repository {
+            full_name: full_name.into(),
+            id,
+        };
+        assert!(
+            works_in(&task, &named("ACME/shop", None), &rules()),
+            "the configured one"
+        );
+        assert!(!works_in(&task, &named("acme/other", None), &rules()));
         task.repository = delivery_repository("acme/other");
         assert!(
-            works_in(&task, "acme/other", &rules()),
-            "the project's link"
+            works_in(&task, &named("acme/other", Some(5)), &rules()),
+            "the project's link, by name while it records no id"
         );
-        assert!(!works_in(&task, "acme/shop", &rules()));
+        assert!(!works_in(&task, &named("acme/shop", None), &rules()));
+        // With the App's ids: a renamed repository still matches, a new one under the old
+        // name does not.
+        task.repository = Some(crate::project::RepositoryLink {
+            repository_id: Some(5),
+            ..crate::project::RepositoryLink::new("acme", "other", "main")
+        });
+        assert!(works_in(&task, &named("acme/renamed", Some(5)), &rules()));
+        assert!(!works_in(&task, &named("acme/other", Some(6)), &rules()));
         assert_eq!(story_of_branch("aipm/story-x"), None);
         assert_eq!(story_of_branch("feature/story-12"), None);
     }

@@ -500,3 +500,168 @@ async fn a_projects_webhook_acts_only_on_that_projects_pull_requests() {
         .await;
     assert_eq!(json(&own)["result"], "revision");
 }
+
+/// `installation_repositories` as GitHub sends it for acme's installation 77.
+fn repositories_event(action: &str, id: u64, full_name: &str) -> Value {
+    let field = format!("repositories_{action}");
+    json!({
+        "action": action,
+        "installation": {"id": 77, "account": {"login": "acme", "type": "Organization"}},
+        "repository_selection": "selected",
+        field: [{"id": id, "name": full_name.split('/').nth(1), "full_name": full_name, "private": true}],
+        "sender": {"login": "dana", "type": "User"}
+    })
+}
+
+fn link_of(projects: &MemoryProjects, id: &str) -> crate::project::RepositoryLink {
+    futures::executor::block_on(projects.projects(&[id.to_owned()]))
+        .unwrap()
+        .remove(0)
+        .repository
+        .expect("a link")
+}
+
+#[tokio::test]
+async fn the_app_removed_from_a_repository_disconnects_its_links_until_it_is_added_back() {
+    use crate::handlers::test_support::generate_code_in;
+    use crate::project::{DEFAULT_PROJECT_ID, RepositoryLink};
+    let fixture = Fixture::new().await;
+    let projects = &fixture.projects;
+    projects.link_repository(
+        DEFAULT_PROJECT_ID,
+        Some(RepositoryLink::new("acme", "shop", "main")),
+    );
+    projects.add_project("APP", "local-admin");
+    projects.link_repository("app", Some(RepositoryLink::new("Acme", "app", "main")));
+    projects.add_project("LIB", "local-admin");
+    projects.link_repository("lib", Some(RepositoryLink::new("other", "shop", "main")));
+    let story = seed_ready_story(&fixture.store, "Export", "a file is downloaded").await;
+
+    let removed = fixture
+        .deliver(
+            "installation_repositories",
+            "i1",
+            &repositories_event("removed", 9, "acme/shop"),
+        )
+        .await;
+    assert_eq!(removed.status(), 200);
+    assert_eq!(json(&removed)["links"], 1);
+    let link = link_of(projects, DEFAULT_PROJECT_ID);
+    assert!(link.disconnected);
+    assert_eq!(
+        (link.installation_id, link.repository_id),
+        (Some(77), Some(9))
+    );
+    assert!(!link_of(projects, "app").disconnected, "another repository");
+    assert!(!link_of(projects, "lib").disconnected, "another account");
+    let audit = projects.audit_log();
+    let entry = audit.last().expect("audited");
+    assert_eq!(
+        (entry.actor.as_str(), entry.target.as_deref()),
+        ("github-app", Some("acme/shop"))
+    );
+
+    let refused = generate_code_in(&fixture.store, &fixture.host, projects, story.id).await;
+    assert_eq!(refused.status(), 409);
+    assert_eq!(error_code(&refused), "REPOSITORY_DISCONNECTED");
+    assert_eq!(
+        json(&refused)["error"]["details"]["repository"],
+        "acme/shop"
+    );
+    let pulls = fixture.host.state().pulls.len();
+
+    // The same delivery again changes nothing; a repository no project links stores nothing.
+    let again = fixture
+        .deliver(
+            "installation_repositories",
+            "i2",
+            &repositories_event("removed", 9, "acme/shop"),
+        )
+        .await;
+    assert_eq!(again.status(), 204);
+    let unlinked = fixture
+        .deliver(
+            "installation_repositories",
+            "i3",
+            &repositories_event("removed", 11, "acme/unlinked"),
+        )
+        .await;
+    assert_eq!(unlinked.status(), 204);
+    assert_eq!(projects.audit_log().len(), audit.len(), "nothing stored");
+
+    let added = fixture
+        .deliver(
+            "installation_repositories",
+            "i4",
+            &repositories_event("added", 9, "acme/shop"),
+        )
+        .await;
+    assert_eq!(added.status(), 200);
+    assert!(!link_of(projects, DEFAULT_PROJECT_ID).disconnected);
+    let accepted = generate_code_in(&fixture.store, &fixture.host, projects, story.id).await;
+    assert_eq!(accepted.status(), 202, "{}", json(&accepted));
+    assert_eq!(fixture.host.state().pulls.len(), pulls + 1);
+
+    // Uninstalled from the account: every link of acme goes, other accounts' stay.
+    let uninstalled = fixture
+        .deliver(
+            "installation",
+            "i5",
+            &json!({
+                "action": "deleted",
+                "installation": {"id": 77, "account": {"login": "acme"}},
+                "sender": {"login": "dana", "type": "User"}
+            }),
+        )
+        .await;
+    assert_eq!(json(&uninstalled)["links"], 2);
+    assert!(link_of(projects, DEFAULT_PROJECT_ID).disconnected);
+    assert!(link_of(projects, "app").disconnected);
+    assert!(!link_of(projects, "lib").disconnected);
+}
+
+#[tokio::test]
+async fn deliveries_reach_a_task_by_its_repositorys_id_through_renames_and_never_a_namesake() {
+    use crate::handlers::test_support::generate_code_in;
+    use crate::project::{DEFAULT_PROJECT_ID, RepositoryLink};
+    let fixture = Fixture::new().await;
+    // The project links acme/shop as the App knows it: installation 77, repository 11.
+    fixture.projects.link_repository(
+        DEFAULT_PROJECT_ID,
+        Some(RepositoryLink {
+            installation_id: Some(77),
+            repository_id: Some(11),
+            ..RepositoryLink::new("acme", "shop", "main")
+        }),
+    );
+    let story = seed_ready_story(&fixture.store, "Import", "a file is read").await;
+    let started =
+        generate_code_in(&fixture.store, &fixture.host, &fixture.projects, story.id).await;
+    assert_eq!(started.status(), 202);
+    let task_id = json(&started)["taskId"].as_str().unwrap().to_owned();
+    let branch = json(&started)["branch"].as_str().unwrap().to_owned();
+    fixture.store.finish_task(&task_id, TaskStatus::Succeeded);
+    let number = json(&started)["prNumber"].as_u64().unwrap();
+    let review = |review_id: u64, full_name: &str, id: u64| {
+        let mut payload = fixture.review(review_id, "changes_requested", "dana");
+        payload["repository"] = json!({"full_name": full_name, "id": id});
+        payload["pull_request"]["number"] = json!(number);
+        payload["pull_request"]["head"]["ref"] = json!(branch);
+        payload
+    };
+    // Another repository that took the old name (a new id): not this task's.
+    let namesake = fixture
+        .deliver("pull_request_review", "r1", &review(20, "acme/shop", 99))
+        .await;
+    assert_eq!(namesake.status(), 204);
+    // The repository renamed: its id still finds the task.
+    let renamed = fixture
+        .deliver(
+            "pull_request_review",
+            "r2",
+            &review(21, "acme/storefront", 11),
+        )
+        .await;
+    assert_eq!(renamed.status(), 202, "{}", json(&renamed));
+    assert_eq!(json(&renamed)["result"], "revision");
+}

@@ -132,6 +132,26 @@ fn repository_link(body: RepositoryBody) -> Result<RepositoryLink, FieldError> {
     Ok(RepositoryLink::new(&body.owner, &body.name, &base_branch))
 }
 
+/// `link` as the GitHub App reaches it: with its installation and repository id, connected;
+/// 409 `REPOSITORY_DISCONNECTED` when the App is not installed on it, so a maintainer links
+/// only what the App can work in.
+async fn reached_by<R: crate::ports::RepositoryReach>(
+    app: &R,
+    link: RepositoryLink,
+) -> Result<RepositoryLink> {
+    match app.reach(&link.owner, &link.name).await? {
+        Some(ids) => Ok(RepositoryLink {
+            installation_id: Some(ids.installation_id),
+            repository_id: Some(ids.repository_id),
+            disconnected: false,
+            ..link
+        }),
+        None => Err(Error::RepositoryDisconnected {
+            repository: link.full_name(),
+        }),
+    }
+}
+
 /// POST /projects: reserves the key and makes the caller the project's first admin.
 pub struct CreateProject<G> {
     gate: Gate<G>,

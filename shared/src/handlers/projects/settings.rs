@@ -13,7 +13,7 @@ use crate::authz::Action;
 use crate::authz::gate::{Access, Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::http::{Operation, json_response, parse_json_body};
-use crate::ports::{ProjectDirectory, ProjectUpdateOutcome};
+use crate::ports::{ProjectDirectory, ProjectUpdateOutcome, RepositoryReach, WithoutApp};
 use crate::project::{AuditEntry, Project, validate_key, validate_name};
 
 /// How often a change is re-read and re-tried when someone changed the project meanwhile.
@@ -71,7 +71,8 @@ fn apply(current: &Project, changes: &ProjectChanges) -> Result<(Project, Vec<St
     if let Some(repository) = &changes.repository {
         let link = match repository {
             None => Ok(None),
-            Some(body) => repository_link(body.clone()).map(Some),
+            Some(body) => repository_link(body.clone())
+                .map(|link| Some(keeping_what_github_said(link, current.repository.as_ref()))),
         };
         match link {
             Ok(link) if link != current.repository => {
@@ -94,17 +95,29 @@ fn apply(current: &Project, changes: &ProjectChanges) -> Result<(Project, Vec<St
     Ok((next, said))
 }
 
-pub struct UpdateProject<G> {
+pub struct UpdateProject<G, R = WithoutApp> {
     gate: Gate<G>,
+    /// With the GitHub App: asked whether it reaches a repository being linked.
+    app: Option<R>,
 }
 
 impl<G> UpdateProject<G> {
     pub fn new(gate: Gate<G>) -> Self {
-        Self { gate }
+        Self { gate, app: None }
     }
 }
 
-impl<G: ProjectDirectory> UpdateProject<G> {
+impl<G, R> UpdateProject<G, R> {
+    /// The same, linking only repositories the GitHub App reaches (`None`: no App).
+    pub fn reaching<A>(self, app: Option<A>) -> UpdateProject<G, A> {
+        UpdateProject {
+            gate: self.gate,
+            app,
+        }
+    }
+}
+
+impl<G: ProjectDirectory, R> UpdateProject<G, R> {
     /// The permissions the change needs: settings for name, key and repository, archiving for
     /// archiving or restoring.
     async fn require(&self, access: &Access, changes: &ProjectChanges, target: &str) -> Result<()> {
@@ -124,7 +137,7 @@ impl<G: ProjectDirectory> UpdateProject<G> {
     }
 }
 
-impl<G: ProjectDirectory> Operation for UpdateProject<G> {
+impl<G: ProjectDirectory, R: RepositoryReach> Operation for UpdateProject<G, R> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let key = project_key(&request);
         let mut access = self.gate.enter(&request, ProjectRef::Key(&key)).await?;
@@ -135,7 +148,16 @@ impl<G: ProjectDirectory> Operation for UpdateProject<G> {
             .await?;
         for _ in 0..UPDATE_ATTEMPTS {
             let current = access.project.clone();
-            let (mut next, said) = apply(&current, &changes)?;
+            let (mut next, mut said) = apply(&current, &changes)?;
+            if let (Some(app), Some(Some(_))) = (&self.app, &changes.repository)
+                && let Some(link) = next.repository.take()
+            {
+                let reached = super::reached_by(app, link).await?;
+                if Some(&reached) != current.repository.as_ref() && said.is_empty() {
+                    said.push("repository reached by the GitHub App".to_owned());
+                }
+                next.repository = Some(reached);
+            }
             if said.is_empty() {
                 return Ok(json_response(StatusCode::OK, &ProjectView::from(&current)));
             }
@@ -181,6 +203,26 @@ impl<G: ProjectDirectory> Operation for UpdateProject<G> {
             }
         }
         Err(Error::ConcurrentUpdate)
+    }
+}
+
+/// The same repository linked again (another base branch, say) keeps what GitHub told about it:
+/// its ids and whether the App reaches it. Without the App nobody asks GitHub, so saving the
+/// settings does not reconnect it; with the App, GitHub's answer then replaces both.
+fn keeping_what_github_said(
+    link: crate::project::RepositoryLink,
+    current: Option<&crate::project::RepositoryLink>,
+) -> crate::project::RepositoryLink {
+    match current {
+        Some(current) if current.full_name().eq_ignore_ascii_case(&link.full_name()) => {
+            crate::project::RepositoryLink {
+                installation_id: current.installation_id,
+                repository_id: current.repository_id,
+                disconnected: current.disconnected,
+                ..link
+            }
+        }
+        _ => link,
     }
 }
 
@@ -308,5 +350,44 @@ mod tests {
         assert_eq!(json(&linked)["repository"]["baseBranch"], "trunk");
         let unlinked = patch(&projects, "local-admin", "AIPM", r#"{"repository":null}"#).await;
         assert!(json(&unlinked).get("repository").is_none());
+    }
+
+    #[tokio::test]
+    async fn saving_the_same_repository_keeps_its_ids_and_does_not_reconnect_it() {
+        let projects = MemoryProjects::with_default_project();
+        projects.link_repository(
+            "default",
+            Some(crate::project::RepositoryLink {
+                installation_id: Some(77),
+                repository_id: Some(9),
+                disconnected: true,
+                ..crate::project::RepositoryLink::new("acme", "shop", "main")
+            }),
+        );
+        let saved = patch(
+            &projects,
+            "local-admin",
+            "AIPM",
+            r#"{"repository":{"owner":"ACME","name":"shop","baseBranch":"trunk"}}"#,
+        )
+        .await;
+        let link = &json(&saved)["repository"];
+        assert_eq!(
+            (
+                link["baseBranch"].clone(),
+                link["repositoryId"].clone(),
+                link["disconnected"].clone()
+            ),
+            (json!("trunk"), json!(9), json!(true))
+        );
+        let other = patch(
+            &projects,
+            "local-admin",
+            "AIPM",
+            r#"{"repository":{"owner":"acme","name":"app"}}"#,
+        )
+        .await;
+        let link = &json(&other)["repository"];
+        assert!(link.get("repositoryId").is_none() && link.get("disconnected").is_none());
     }
 }

@@ -1,0 +1,305 @@
+//! The GitHub App's installation events keep the projects' links current: `installation`
+//! (deleted, suspended, unsuspended, created) and `installation_repositories` (added, removed)
+//! mark a link disconnected when the App loses its repository and connected when it is back,
+//! recording the installation and repository ids GitHub names. Each change is audited.
+
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::ports::{ProjectDirectory, ProjectUpdateOutcome};
+use crate::project::{AuditEntry, Project, RepositoryLink};
+
+/// How often a project changed meanwhile is read again before the event gives up (503, and
+/// GitHub's redelivery tries again).
+const ATTEMPTS: usize = 3;
+
+#[derive(Debug, Deserialize)]
+pub struct InstallationEvent {
+    pub action: String,
+    pub installation: Installation,
+    /// `installation` created: the repositories it covers.
+    #[serde(default)]
+    pub repositories: Vec<InstalledRepository>,
+    #[serde(default)]
+    pub repositories_added: Vec<InstalledRepository>,
+    #[serde(default)]
+    pub repositories_removed: Vec<InstalledRepository>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Installation {
+    pub id: u64,
+    pub account: Account,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Account {
+    pub login: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstalledRepository {
+    pub id: u64,
+    pub full_name: String,
+}
+
+/// What an event does to the links under its account.
+#[derive(Debug, PartialEq)]
+enum Change<'a> {
+    /// Every link of the account: the installation went away, was suspended, or came back.
+    Account { connected: bool },
+    /// These repositories came (back) into reach, these went out of it.
+    Repositories {
+        connect: &'a [InstalledRepository],
+        disconnect: &'a [InstalledRepository],
+    },
+}
+
+impl PartialEq for InstalledRepository {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+/// Whether `event` is one of the App's installation events.
+pub fn is_installation_event(event: &str) -> bool {
+    matches!(event, "installation" | "installation_repositories")
+}
+
+fn change_of<'a>(event: &str, payload: &'a InstallationEvent) -> Option<Change<'a>> {
+    match (event, payload.action.as_str()) {
+        ("installation", "deleted" | "suspend") => Some(Change::Account { connected: false }),
+        ("installation", "unsuspend") => Some(Change::Account { connected: true }),
+        ("installation", "created" | "new_permissions_accepted") => Some(Change::Repositories {
+            connect: &payload.repositories,
+            disconnect: &[],
+        }),
+        ("installation_repositories", "added" | "removed") => Some(Change::Repositories {
+            connect: &payload.repositories_added,
+            disconnect: &payload.repositories_removed,
+        }),
+        _ => None,
+    }
+}
+
+/// Whether `repository` is the one `link` names: by GitHub's id when the link has it (it
+/// survives renames), else by name.
+fn names(link: &RepositoryLink, repository: &InstalledRepository) -> bool {
+    match link.repository_id {
+        Some(id) => id == repository.id,
+        None => link.full_name().eq_ignore_ascii_case(&repository.full_name),
+    }
+}
+
+/// The link as the event leaves it, or None when the event does not touch it.
+fn next_link(
+    link: &RepositoryLink,
+    installation: u64,
+    change: &Change<'_>,
+) -> Option<RepositoryLink> {
+    let (connected, repository_id) = match change {
+        Change::Account { connected } => (*connected, link.repository_id),
+        Change::Repositories {
+            connect,
+            disconnect,
+        } => {
+            if let Some(found) = disconnect.iter().find(|r| names(link, r)) {
+                (false, Some(found.id))
+            } else {
+                let found = connect.iter().find(|r| names(link, r))?;
+                (true, Some(found.id))
+            }
+        }
+    };
+    let next = RepositoryLink {
+        disconnected: !connected,
+        installation_id: Some(installation),
+        repository_id,
+        ..link.clone()
+    };
+    (next != *link).then_some(next)
+}
+
+fn audit(project: &Project, link: &RepositoryLink, event: &str, action: &str) -> AuditEntry {
+    let state = if link.disconnected {
+        "disconnected: the GitHub App cannot reach it"
+    } else {
+        "connected: the GitHub App reaches it"
+    };
+    AuditEntry {
+        project_id: project.id.clone(),
+        at: Utc::now(),
+        actor: "github-app".to_owned(),
+        actor_name: Some("GitHub App installation".to_owned()),
+        action: "editSettings".to_owned(),
+        decision: "allow".to_owned(),
+        policy: format!("github:{event}.{action}"),
+        standing: "code-host".to_owned(),
+        target: Some(link.full_name()),
+        change: Some(state.to_owned()),
+    }
+}
+
+/// Applies the event to every project under its account (only `only_project` when the delivery
+/// came to a project's own route); returns how many links changed. None: not an event that
+/// changes links.
+pub async fn apply<G: ProjectDirectory>(
+    directory: &G,
+    event: &str,
+    payload: &InstallationEvent,
+    only_project: Option<&str>,
+) -> Result<Option<usize>> {
+    let Some(change) = change_of(event, payload) else {
+        return Ok(None);
+    };
+    let installation = payload.installation.id;
+    let mut changed = 0;
+    for project in directory
+        .projects_linking_owner(&payload.installation.account.login)
+        .await?
+    {
+        if only_project.is_some_and(|only| only != project.id) {
+            continue;
+        }
+        if update(
+            directory,
+            project,
+            installation,
+            &change,
+            event,
+            &payload.action,
+        )
+        .await?
+        {
+            changed += 1;
+        }
+    }
+    Ok(Some(changed))
+}
+
+/// Changes one project's link, reading the project again when someone changed it meanwhile.
+async fn update<G: ProjectDirectory>(
+    directory: &G,
+    mut project: Project,
+    installation: u64,
+    change: &Change<'_>,
+    event: &str,
+    action: &str,
+) -> Result<bool> {
+    for _ in 0..ATTEMPTS {
+        let Some(link) = project.repository.as_ref() else {
+            return Ok(false);
+        };
+        let Some(next) = next_link(link, installation, change) else {
+            return Ok(false);
+        };
+        let entry = audit(&project, &next, event, action);
+        let expected = project.version;
+        let updated = Project {
+            repository: Some(next.clone()),
+            version: expected + 1,
+            updated_at: Utc::now(),
+            ..project.clone()
+        };
+        match directory
+            .update_project(&updated, expected, None, &entry)
+            .await?
+        {
+            ProjectUpdateOutcome::Updated => {
+                tracing::info!(
+                    project = %project.id,
+                    repository = %next.full_name(),
+                    disconnected = next.disconnected,
+                    "repository link updated by an installation event"
+                );
+                return Ok(true);
+            }
+            ProjectUpdateOutcome::Conflict | ProjectUpdateOutcome::KeyTaken => {
+                let Some(again) = directory
+                    .projects(std::slice::from_ref(&project.id))
+                    .await?
+                    .into_iter()
+                    .next()
+                else {
+                    return Ok(false);
+                };
+                project = again;
+            }
+        }
+    }
+    Err(Error::ConcurrentUpdate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repository(id: u64, full_name: &str) -> InstalledRepository {
+        InstalledRepository {
+            id,
+            full_name: full_name.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_removed_repository_disconnects_its_link_by_name_then_by_id() {
+        let link = RepositoryLink::new("acme", "shop", "main");
+        let removed = [repository(9, "ACME/shop")];
+        let change = Change::Repositories {
+            connect: &[],
+            disconnect: &removed,
+        };
+        let next = next_link(&link, 77, &change).expect("the link changes");
+        assert!(next.disconnected);
+        assert_eq!(
+            (next.installation_id, next.repository_id),
+            (Some(77), Some(9))
+        );
+        // Renamed meanwhile: the id still finds it.
+        let renamed = RepositoryLink {
+            name: "storefront".into(),
+            ..next.clone()
+        };
+        let added = [repository(9, "acme/shop")];
+        let back = Change::Repositories {
+            connect: &added,
+            disconnect: &[],
+        };
+        let reconnected = next_link(&renamed, 77, &back).expect("the link changes");
+        assert!(!reconnected.disconnected);
+        assert_eq!(
+            reconnected.name, "storefront",
+            "the name is GitHub's to change"
+        );
+        // Nothing to do twice, and another repository does not touch it.
+        assert_eq!(next_link(&reconnected, 77, &back), None);
+        let other = [repository(10, "acme/app")];
+        let unrelated = Change::Repositories {
+            connect: &[],
+            disconnect: &other,
+        };
+        assert_eq!(next_link(&reconnected, 77, &unrelated), None);
+    }
+
+    #[test]
+    fn an_uninstalled_or_suspended_app_disconnects_every_link_of_the_account() {
+        let payload: InstallationEvent = serde_json::from_value(serde_json::json!({
+            "action": "suspend",
+            "installation": {"id": 77, "account": {"login": "acme"}},
+            "sender": {"login": "dana"}
+        }))
+        .expect("GitHub's payload");
+        let change = change_of("installation", &payload).expect("a change");
+        assert_eq!(change, Change::Account { connected: false });
+        let next = next_link(&RepositoryLink::new("acme", "shop", "main"), 77, &change)
+            .expect("the link changes");
+        assert!(next.disconnected);
+        let ignored: InstallationEvent = serde_json::from_value(serde_json::json!({
+            "action": "new_permissions_accepted_by_nobody",
+            "installation": {"id": 77, "account": {"login": "acme"}}
+        }))
+        .expect("GitHub's payload");
+        assert_eq!(change_of("installation", &ignored), None);
+    }
+}
