@@ -397,3 +397,65 @@ fn pull_request_report(
     }
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aipm::adapters::memory::MemoryCodeHost;
+    use std::process::Command;
+
+    fn git(dir: &std::path::Path, args: &[&str]) {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@localhost")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@localhost")
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    }
+
+    /// A run may outlive the credential it cloned with, so the push asks the host again: with
+    /// the GitHub App that ask mints a new token when the old one is about to expire
+    /// (tests/tests/github_app.rs shows that side).
+    #[tokio::test]
+    async fn the_push_asks_the_host_for_its_credential_again() {
+        let root = std::env::temp_dir().join(format!("aipm-job-push-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let seed = root.join("seed");
+        std::fs::create_dir_all(&seed).unwrap();
+        git(&seed, &["init", "--quiet", "-b", "main"]);
+        std::fs::write(seed.join("README.md"), "seed\n").unwrap();
+        git(&seed, &["add", "."]);
+        git(&seed, &["commit", "--quiet", "-m", "seed"]);
+        git(&root, &["clone", "--quiet", "--bare", "seed", "remote.git"]);
+        git(&root, &["clone", "--quiet", "remote.git", "work"]);
+        let work = root.join("work");
+        std::fs::write(work.join("main.rs"), "fn main() {}\n").unwrap();
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "--quiet", "-m", "the agent's work"]);
+
+        let host = MemoryCodeHost::new();
+        assert_eq!(host.state().git_token_asks, 0);
+        push(&host, &work, "aipm/SHOP-1-x").await.expect("pushed");
+        assert_eq!(
+            host.state().git_token_asks,
+            1,
+            "asked right before the push"
+        );
+        git(
+            &root.join("remote.git"),
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "refs/heads/aipm/SHOP-1-x",
+            ],
+        );
+        std::fs::remove_dir_all(&root).ok();
+    }
+}
