@@ -79,6 +79,16 @@ pub(crate) mod test_support {
         title: &str,
         parent_id: Option<u64>,
     ) -> crate::model::Story {
+        seed_story_in(store, 0, title, parent_id).await
+    }
+
+    /// [`seed_story`] in the project whose ordinal is `ordinal` (the default project: 0).
+    pub async fn seed_story_in(
+        store: &crate::adapters::memory::MemoryStore,
+        ordinal: u32,
+        title: &str,
+        parent_id: Option<u64>,
+    ) -> crate::model::Story {
         use crate::ports::StoryRepository;
         let new = crate::model::NewStory {
             created_by: None,
@@ -93,7 +103,11 @@ pub(crate) mod test_support {
             assignee_email: None,
         };
         store
-            .create(Default::default(), new, chrono::Utc::now())
+            .create(
+                crate::project::StoryNumbering { ordinal },
+                new,
+                chrono::Utc::now(),
+            )
             .await
             .unwrap()
     }
@@ -127,8 +141,18 @@ pub(crate) mod test_support {
         title: &str,
         then: &str,
     ) -> crate::model::Story {
+        seed_ready_story_in(store, 0, title, then).await
+    }
+
+    /// [`seed_ready_story`] in the project whose ordinal is `ordinal`.
+    pub async fn seed_ready_story_in(
+        store: &crate::adapters::memory::MemoryStore,
+        ordinal: u32,
+        title: &str,
+        then: &str,
+    ) -> crate::model::Story {
         use crate::ports::StoryRepository;
-        let story = seed_story(store, title, None).await;
+        let story = seed_story_in(store, ordinal, title, None).await;
         seed_test(store, story.id, then).await;
         let ready = crate::ports::StoryChanges {
             status: Some(crate::model::StoryStatus::Ready),
@@ -158,6 +182,17 @@ pub(crate) mod test_support {
         projects: &crate::adapters::memory_projects::MemoryProjects,
         story_id: u64,
     ) -> Response<Body> {
+        generate_code_under(store, host, projects, None, story_id).await
+    }
+
+    /// [`generate_code_in`] by `/projects/{key}/…` when `key` is given.
+    pub async fn generate_code_under(
+        store: &crate::adapters::memory::MemoryStore,
+        host: &crate::adapters::memory::MemoryCodeHost,
+        projects: &crate::adapters::memory_projects::MemoryProjects,
+        key: Option<&str>,
+        story_id: u64,
+    ) -> Response<Body> {
         let generate = crate::handlers::generate_code::GenerateCode::new(
             store.clone(),
             store.clone(),
@@ -166,7 +201,15 @@ pub(crate) mod test_support {
             host.clone(),
             crate::adapters::memory_projects::local_gate_over(projects.clone()),
         );
-        let request = with_path(request(Method::POST, "/x", ""), "id", &story_id.to_string());
+        let mut parameters =
+            std::collections::HashMap::from([("id".to_owned(), story_id.to_string())]);
+        if let Some(key) = key {
+            parameters.insert("key".to_owned(), key.to_owned());
+        }
+        let request = {
+            use lambda_http::RequestExt;
+            request(Method::POST, "/x", "").with_path_parameters(parameters)
+        };
         crate::http::respond(&generate, request).await
     }
 

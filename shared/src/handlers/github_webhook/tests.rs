@@ -665,3 +665,89 @@ async fn deliveries_reach_a_task_by_its_repositorys_id_through_renames_and_never
     assert_eq!(renamed.status(), 202, "{}", json(&renamed));
     assert_eq!(json(&renamed)["result"], "revision");
 }
+
+#[tokio::test]
+async fn deliveries_reach_the_right_project_across_two_installations_and_three_repositories() {
+    use crate::handlers::test_support::{generate_code_under, seed_ready_story_in};
+    use crate::project::{DEFAULT_PROJECT_ID, RepositoryLink};
+    let fixture = Fixture::new().await;
+    let projects = &fixture.projects;
+    let linked = |owner: &str, name: &str, installation: u64, id: u64| RepositoryLink {
+        installation_id: Some(installation),
+        repository_id: Some(id),
+        ..RepositoryLink::new(owner, name, "main")
+    };
+    // Installation 1 (acme) reaches acme/shop and acme/app; installation 2 (other) other/lib.
+    projects.link_repository(DEFAULT_PROJECT_ID, Some(linked("acme", "shop", 1, 11)));
+    projects.add_project("APP", "local-admin");
+    projects.link_repository("app", Some(linked("acme", "app", 1, 12)));
+    projects.add_project("LIB", "local-admin");
+    projects.link_repository("lib", Some(linked("other", "lib", 2, 21)));
+    let mut pulls = std::collections::BTreeMap::new();
+    for (key, ordinal) in [("AIPM", 0), ("APP", 1), ("LIB", 2)] {
+        let story = seed_ready_story_in(&fixture.store, ordinal, key, "a file is read").await;
+        let started =
+            generate_code_under(&fixture.store, &fixture.host, projects, Some(key), story.id).await;
+        assert_eq!(started.status(), 202, "{key}: {}", json(&started));
+        let task = json(&started);
+        fixture
+            .store
+            .finish_task(task["taskId"].as_str().unwrap(), TaskStatus::Succeeded);
+        pulls.insert(
+            key,
+            (
+                story.id,
+                task["prNumber"].as_u64().unwrap(),
+                task["branch"].as_str().unwrap().to_owned(),
+            ),
+        );
+    }
+    let review_ids = std::sync::atomic::AtomicU64::new(100);
+    let deliver = async |key: &str, full_name: &str, id: u64| {
+        let review_id = review_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (_, number, branch) = &pulls[key];
+        let mut payload = fixture.review(review_id, "changes_requested", "dana");
+        payload["repository"] = json!({"full_name": full_name, "id": id});
+        payload["pull_request"]["number"] = json!(number);
+        payload["pull_request"]["head"]["ref"] = json!(branch);
+        payload["installation"] =
+            json!({"id": if full_name.starts_with("other/") { 2 } else { 1 }});
+        fixture
+            .deliver("pull_request_review", &format!("d{review_id}"), &payload)
+            .await
+    };
+    let store = fixture.store.clone();
+    let stories: std::collections::BTreeMap<&str, u64> = pulls
+        .iter()
+        .map(|(key, (story, _, _))| (*key, *story))
+        .collect();
+    let revisions = |key: &str| {
+        let (store, story) = (store.clone(), stories[key]);
+        async move {
+            CodeTaskRepository::recent_for_story(&store, story)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    // Each repository's delivery revises its own project's task.
+    for (key, full_name, id) in [
+        ("APP", "acme/app", 12),
+        ("LIB", "other/lib", 21),
+        ("AIPM", "acme/shop", 11),
+    ] {
+        let before = revisions(key).await;
+        let answer = deliver(key, full_name, id).await;
+        assert_eq!(answer.status(), 202, "{key}: {}", json(&answer));
+        assert_eq!(revisions(key).await, before + 1, "{key} got its revision");
+    }
+    // A pull request's branch delivered from another repository (even of the same
+    // installation) acts on nothing.
+    let before: Vec<usize> = futures::future::join_all(["AIPM", "APP", "LIB"].map(revisions)).await;
+    assert_eq!(deliver("APP", "acme/shop", 11).await.status(), 204);
+    assert_eq!(deliver("LIB", "acme/app", 12).await.status(), 204);
+    // A repository no project links: 204, nothing stored.
+    assert_eq!(deliver("AIPM", "acme/unlinked", 99).await.status(), 204);
+    let after: Vec<usize> = futures::future::join_all(["AIPM", "APP", "LIB"].map(revisions)).await;
+    assert_eq!(before, after);
+}
