@@ -235,10 +235,11 @@ fn the_manifest_asks_for_what_aipm_uses_and_nothing_more() {
             .collect();
     expected.insert("metadata".into(), json!("read"));
     assert_eq!(manifest["default_permissions"], Value::Object(expected));
-    assert_eq!(
-        manifest["default_events"],
-        json!(aipm::handlers::github_webhook::payload::EVENTS)
-    );
+    let events: Vec<&str> = aipm::handlers::github_webhook::payload::EVENTS
+        .into_iter()
+        .chain(aipm::handlers::github_webhook::installation::APP_EVENTS)
+        .collect();
+    assert_eq!(manifest["default_events"], json!(events));
     assert_eq!(
         manifest["hook_attributes"]["url"],
         "https://abc.execute-api.eu-west-1.amazonaws.com/webhooks/github"

@@ -1,7 +1,8 @@
-//! The GitHub App's installation events keep the projects' links current: `installation`
+//! GitHub's events about repositories keep the projects' links current. `installation`
 //! (deleted, suspended, unsuspended, created) and `installation_repositories` (added, removed)
 //! mark a link disconnected when the App loses its repository and connected when it is back,
-//! recording the installation and repository ids GitHub names. Each change is audited.
+//! recording the installation and repository ids GitHub names. `repository` (renamed,
+//! transferred) gives a link its new owner and name. Each change is audited.
 
 use chrono::Utc;
 use serde::Deserialize;
@@ -67,6 +68,10 @@ pub fn is_installation_event(event: &str) -> bool {
     matches!(event, "installation" | "installation_repositories")
 }
 
+/// The events the App subscribes to beyond [`super::payload::EVENTS`] (installation events
+/// reach every App without asking): renames and transfers, so links follow them.
+pub const APP_EVENTS: [&str; 1] = ["repository"];
+
 fn change_of<'a>(event: &str, payload: &'a InstallationEvent) -> Option<Change<'a>> {
     match (event, payload.action.as_str()) {
         ("installation", "deleted" | "suspend") => Some(Change::Account { connected: false }),
@@ -121,12 +126,8 @@ fn next_link(
     (next != *link).then_some(next)
 }
 
-fn audit(project: &Project, link: &RepositoryLink, event: &str, action: &str) -> AuditEntry {
-    let state = if link.disconnected {
-        "disconnected: the GitHub App cannot reach it"
-    } else {
-        "connected: the GitHub App reaches it"
-    };
+/// The audit entry of a link GitHub changed: `change` says what.
+fn audit(project: &Project, link: &RepositoryLink, policy: String, change: String) -> AuditEntry {
     AuditEntry {
         project_id: project.id.clone(),
         at: Utc::now(),
@@ -134,10 +135,18 @@ fn audit(project: &Project, link: &RepositoryLink, event: &str, action: &str) ->
         actor_name: Some("GitHub App installation".to_owned()),
         action: "editSettings".to_owned(),
         decision: "allow".to_owned(),
-        policy: format!("github:{event}.{action}"),
+        policy,
         standing: "code-host".to_owned(),
         target: Some(link.full_name()),
-        change: Some(state.to_owned()),
+        change: Some(change),
+    }
+}
+
+fn reach_said(link: &RepositoryLink) -> String {
+    if link.disconnected {
+        "disconnected: the GitHub App cannot reach it".to_owned()
+    } else {
+        "connected: the GitHub App reaches it".to_owned()
     }
 }
 
@@ -154,6 +163,7 @@ pub async fn apply<G: ProjectDirectory>(
         return Ok(None);
     };
     let installation = payload.installation.id;
+    let policy = format!("github:{event}.{}", payload.action);
     let mut changed = 0;
     for project in directory
         .projects_linking_owner(&payload.installation.account.login)
@@ -162,39 +172,96 @@ pub async fn apply<G: ProjectDirectory>(
         if only_project.is_some_and(|only| only != project.id) {
             continue;
         }
-        if update(
-            directory,
-            project,
-            installation,
-            &change,
-            event,
-            &payload.action,
-        )
-        .await?
-        {
+        let next = |link: &RepositoryLink| {
+            next_link(link, installation, &change).map(|next| {
+                let said = reach_said(&next);
+                (next, said)
+            })
+        };
+        if update(directory, project, &policy, next).await? {
             changed += 1;
         }
     }
     Ok(Some(changed))
 }
 
-/// Changes one project's link, reading the project again when someone changed it meanwhile.
+/// GitHub's `repository` event, as far as a rename or a transfer goes.
+#[derive(Debug, Deserialize)]
+pub struct RepositoryEvent {
+    pub action: String,
+    pub repository: MovedRepository,
+    #[serde(default)]
+    pub changes: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MovedRepository {
+    pub id: u64,
+    pub name: String,
+    pub owner: Account,
+}
+
+/// A repository renamed or transferred: every link that names it by GitHub's id takes its new
+/// owner and name (they are only for display and for the API's paths; the id is what links).
+/// None: not a rename or a transfer.
+pub async fn follow_move<G: ProjectDirectory>(
+    directory: &G,
+    payload: &RepositoryEvent,
+    only_project: Option<&str>,
+) -> Result<Option<usize>> {
+    if !matches!(payload.action.as_str(), "renamed" | "transferred") {
+        return Ok(None);
+    }
+    let moved = &payload.repository;
+    // A transfer names the account it came from; a rename keeps the owner.
+    let from = &payload.changes["owner"]["from"];
+    let previous_owner = from["organization"]["login"]
+        .as_str()
+        .or_else(|| from["user"]["login"].as_str())
+        .unwrap_or(&moved.owner.login);
+    let policy = format!("github:repository.{}", payload.action);
+    let mut changed = 0;
+    for project in directory.projects_linking_owner(previous_owner).await? {
+        if only_project.is_some_and(|only| only != project.id) {
+            continue;
+        }
+        let next = |link: &RepositoryLink| {
+            if link.repository_id != Some(moved.id)
+                || (link.owner == moved.owner.login && link.name == moved.name)
+            {
+                return None;
+            }
+            let next = RepositoryLink {
+                owner: moved.owner.login.clone(),
+                name: moved.name.clone(),
+                ..link.clone()
+            };
+            let said = format!("{} -> {} on GitHub", link.full_name(), next.full_name());
+            Some((next, said))
+        };
+        if update(directory, project, &policy, next).await? {
+            changed += 1;
+        }
+    }
+    Ok(Some(changed))
+}
+
+/// Changes one project's link as `next` says, reading the project again when someone changed
+/// it meanwhile.
 async fn update<G: ProjectDirectory>(
     directory: &G,
     mut project: Project,
-    installation: u64,
-    change: &Change<'_>,
-    event: &str,
-    action: &str,
+    policy: &str,
+    next: impl Fn(&RepositoryLink) -> Option<(RepositoryLink, String)>,
 ) -> Result<bool> {
     for _ in 0..ATTEMPTS {
         let Some(link) = project.repository.as_ref() else {
             return Ok(false);
         };
-        let Some(next) = next_link(link, installation, change) else {
+        let Some((next, said)) = next(link) else {
             return Ok(false);
         };
-        let entry = audit(&project, &next, event, action);
+        let entry = audit(&project, &next, policy.to_owned(), said);
         let expected = project.version;
         let updated = Project {
             repository: Some(next.clone()),
@@ -211,7 +278,7 @@ async fn update<G: ProjectDirectory>(
                     project = %project.id,
                     repository = %next.full_name(),
                     disconnected = next.disconnected,
-                    "repository link updated by an installation event"
+                    "repository link updated from GitHub"
                 );
                 return Ok(true);
             }

@@ -387,6 +387,23 @@ where
                 None => Ok(ignored("an installation change AIPM does not act on")),
             };
         }
+        if event == "repository" {
+            let payload: installation::RepositoryEvent = serde_json::from_slice(body)
+                .map_err(|error| Error::InvalidJson(error.to_string()))?;
+            return match installation::follow_move(
+                self.gate.projects(),
+                &payload,
+                route_project.as_deref(),
+            )
+            .await?
+            {
+                Some(changed) if changed > 0 => Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"result": "links updated", "links": changed}),
+                )),
+                _ => Ok(ignored("no project links this repository by its id")),
+            };
+        }
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|error| Error::InvalidJson(error.to_string()))?;
         match decide(&event, &envelope, &self.rules, &delivery) {

@@ -751,3 +751,85 @@ async fn deliveries_reach_the_right_project_across_two_installations_and_three_r
     let after: Vec<usize> = futures::future::join_all(["AIPM", "APP", "LIB"].map(revisions)).await;
     assert_eq!(before, after);
 }
+
+#[tokio::test]
+async fn a_renamed_or_transferred_repository_keeps_its_links_under_its_new_name() {
+    use crate::project::{DEFAULT_PROJECT_ID, RepositoryLink};
+    let fixture = Fixture::new().await;
+    let projects = &fixture.projects;
+    projects.link_repository(
+        DEFAULT_PROJECT_ID,
+        Some(RepositoryLink {
+            installation_id: Some(77),
+            repository_id: Some(11),
+            ..RepositoryLink::new("acme", "shop", "trunk")
+        }),
+    );
+    // Linked by name only (no id yet): a rename cannot be told from a new repository.
+    projects.add_project("APP", "local-admin");
+    projects.link_repository("app", Some(RepositoryLink::new("acme", "shop", "main")));
+    let renamed = fixture
+        .deliver(
+            "repository",
+            "m1",
+            &json!({
+                "action": "renamed",
+                "changes": {"repository": {"name": {"from": "shop"}}},
+                "repository": {"id": 11, "name": "storefront", "full_name": "acme/storefront",
+                               "owner": {"login": "acme", "type": "Organization"}},
+                "installation": {"id": 77},
+                "sender": {"login": "dana", "type": "User"}
+            }),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200, "{}", json(&renamed));
+    let link = link_of(projects, DEFAULT_PROJECT_ID);
+    assert_eq!(
+        (
+            link.full_name().as_str(),
+            link.base_branch.as_str(),
+            link.repository_id
+        ),
+        ("acme/storefront", "trunk", Some(11))
+    );
+    assert_eq!(link_of(projects, "app").full_name(), "acme/shop");
+    assert_eq!(
+        projects
+            .audit_log()
+            .last()
+            .and_then(|entry| entry.change.clone()),
+        Some("acme/shop -> acme/storefront on GitHub".to_owned())
+    );
+    // Transferred to another account: found under the old one, now under the new.
+    let transferred = fixture
+        .deliver(
+            "repository",
+            "m2",
+            &json!({
+                "action": "transferred",
+                "changes": {"owner": {"from": {"organization": {"login": "acme"}}}},
+                "repository": {"id": 11, "name": "storefront", "full_name": "shops/storefront",
+                               "owner": {"login": "shops", "type": "Organization"}},
+                "sender": {"login": "dana", "type": "User"}
+            }),
+        )
+        .await;
+    assert_eq!(transferred.status(), 200);
+    assert_eq!(
+        link_of(projects, DEFAULT_PROJECT_ID).full_name(),
+        "shops/storefront"
+    );
+    // Anything else about repositories is not AIPM's business.
+    let archived = fixture
+        .deliver(
+            "repository",
+            "m3",
+            &json!({
+                "action": "archived",
+                "repository": {"id": 11, "name": "storefront", "owner": {"login": "shops"}},
+                "sender": {"login": "dana", "type": "User"}
+            }),
+        )
+        .await;
+    assert_eq!(archived.status(), 204);
+}
