@@ -345,3 +345,48 @@ async fn with_the_app_a_project_links_only_a_repository_the_app_reaches() {
         "the refused link changed nothing"
     );
 }
+
+/// A new project, too, links only a repository the App reaches.
+#[tokio::test]
+async fn with_the_app_a_new_project_links_only_a_repository_the_app_reaches() {
+    use aipm::adapters::memory_projects::{MemoryProjects, local_gate_over};
+    use aipm::handlers::projects::CreateProject;
+    use lambda_http::{Body, Request};
+
+    let (private, _) = aipm_tests::github_app_key();
+    let github = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/elsewhere/app/installation"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .mount(&github)
+        .await;
+    let app = GitHubApp::new(
+        APP_ID,
+        AppKey::from_pem(&private).expect("the key parses"),
+        &github.uri(),
+    );
+    let projects = MemoryProjects::with_default_project();
+    let create = CreateProject::new(local_gate_over(projects.clone())).reaching(Some(app));
+    let post = |body: Value| {
+        let mut request = Request::new(Body::from(body.to_string()));
+        *request.method_mut() = lambda_http::http::Method::POST;
+        *request.uri_mut() = "/projects".parse().expect("a path");
+        request.headers_mut().insert(
+            "content-type",
+            "application/json".parse().expect("a header"),
+        );
+        request
+    };
+    let refused = aipm::http::respond(
+        &create,
+        post(json!({"key": "SHOP", "name": "Shop",
+                    "repository": {"owner": "elsewhere", "name": "app"}})),
+    )
+    .await;
+    assert_eq!(refused.status().as_u16(), 409);
+    let refused: Value = serde_json::from_slice(refused.body().as_ref()).expect("JSON");
+    assert_eq!(refused["error"]["code"], "REPOSITORY_DISCONNECTED");
+    // Nothing was created: the key is still free.
+    let created = aipm::http::respond(&create, post(json!({"key": "SHOP", "name": "Shop"}))).await;
+    assert_eq!(created.status().as_u16(), 201);
+}

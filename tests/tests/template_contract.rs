@@ -243,8 +243,8 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
 }
 
 /// The GitHub App's key is read only where tokens are minted (generate-code, retry,
-/// request-changes, the webhook, the workers) or a link is checked (update-project), and only
-/// when the stage uses the App; there the personal token is not readable at all.
+/// request-changes, the webhook, the workers) or a link is checked (create- and update-project),
+/// and only when the stage uses the App; there the personal token is not readable at all.
 #[test]
 fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
     let template = template();
@@ -261,6 +261,7 @@ fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
         "GitHubWebhookFunction",
         "WorkerRole",
         "UpdateProjectFunction",
+        "CreateProjectFunction",
     ];
     for (name, resource) in template["Resources"].as_object().unwrap() {
         let text = resource.to_string();
@@ -284,7 +285,7 @@ fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
             json!({"Ref": "GitHubAppKeySecretArn"}),
             "{name}"
         );
-        if name == "UpdateProjectFunction" {
+        if ["UpdateProjectFunction", "CreateProjectFunction"].contains(&name.as_str()) {
             // It never needs the personal token: only the App's key, only with the App.
             assert!(!text.contains("GitHubTokenSecretArn"), "{name}");
             let only_with_the_app = json!({"Fn::If": [

@@ -153,17 +153,29 @@ async fn reached_by<R: crate::ports::RepositoryReach>(
 }
 
 /// POST /projects: reserves the key and makes the caller the project's first admin.
-pub struct CreateProject<G> {
+pub struct CreateProject<G, R = crate::ports::WithoutApp> {
     gate: Gate<G>,
+    /// With the GitHub App: asked whether it reaches the repository the project links.
+    app: Option<R>,
 }
 
 impl<G> CreateProject<G> {
     pub fn new(gate: Gate<G>) -> Self {
-        Self { gate }
+        Self { gate, app: None }
     }
 }
 
-impl<G: ProjectDirectory> Operation for CreateProject<G> {
+impl<G, R> CreateProject<G, R> {
+    /// The same, linking only a repository the GitHub App reaches (`None`: no App).
+    pub fn reaching<A>(self, app: Option<A>) -> CreateProject<G, A> {
+        CreateProject {
+            gate: self.gate,
+            app,
+        }
+    }
+}
+
+impl<G: ProjectDirectory, R: crate::ports::RepositoryReach> Operation for CreateProject<G, R> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let caller = self.gate.admit_outside(&request, Action::CreateProject)?;
         let body: CreateProjectBody = parse_json_body(&request)?;
@@ -177,9 +189,12 @@ impl<G: ProjectDirectory> Operation for CreateProject<G> {
             .map(repository_link)
             .transpose()
             .map_err(|problem| problems.push(problem));
-        let (Ok(name), Ok(repository), true) = (name, repository, problems.is_empty()) else {
+        let (Ok(name), Ok(mut repository), true) = (name, repository, problems.is_empty()) else {
             return Err(Error::Validation(problems));
         };
+        if let (Some(app), Some(link)) = (&self.app, repository.take()) {
+            repository = Some(reached_by(app, link).await?);
+        }
         let now = Utc::now();
         // An ordinal lost to a taken key is a gap in the id space, nothing more.
         let ordinal = self.gate.projects().allocate_ordinal().await?;
