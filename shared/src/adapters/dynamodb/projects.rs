@@ -241,7 +241,15 @@ impl DynamoProjectDirectory {
         &self,
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     ) -> Result<Vec<Membership>> {
-        let mut members = Vec::new();
+        self.query_all(query).await
+    }
+
+    /// Every item `query` finds, page after page.
+    async fn query_all<T: serde::de::DeserializeOwned>(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<T>> {
+        let mut found = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             let output = query
@@ -251,11 +259,11 @@ impl DynamoProjectDirectory {
                 .await
                 .map_err(|error| sdk_error(PROJECTS, error))?;
             for item in output.items.unwrap_or_default() {
-                members.push(read(item)?);
+                found.push(read(item)?);
             }
             start = output.last_evaluated_key;
             if start.is_none() {
-                return Ok(members);
+                return Ok(found);
             }
         }
     }
@@ -613,30 +621,18 @@ impl ProjectDirectory for DynamoProjectDirectory {
     }
 
     async fn projects_linking_owner(&self, owner: &str) -> Result<Vec<Project>> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(LINK_OWNER_INDEX)
-            .key_condition_expression("linkOwner = :owner")
-            .expression_attribute_values(":owner", AttributeValue::S(owner.to_ascii_lowercase()));
-        let mut projects = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = query
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|error| sdk_error(PROJECTS, error))?;
-            for item in output.items.unwrap_or_default() {
-                projects.push(read(item)?);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(projects);
-            }
-        }
+        self.query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(LINK_OWNER_INDEX)
+                .key_condition_expression("linkOwner = :owner")
+                .expression_attribute_values(
+                    ":owner",
+                    AttributeValue::S(owner.to_ascii_lowercase()),
+                ),
+        )
+        .await
     }
 
     async fn members(&self, project_id: &str) -> Result<Vec<Membership>> {

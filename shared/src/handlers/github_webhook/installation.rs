@@ -63,9 +63,32 @@ impl PartialEq for InstalledRepository {
     }
 }
 
-/// Whether `event` is one of the App's installation events.
-pub fn is_installation_event(event: &str) -> bool {
-    matches!(event, "installation" | "installation_repositories")
+/// The webhook's answer to an event about repositories (`installation`,
+/// `installation_repositories`, `repository`): 200 with how many links changed, or 204 when
+/// none did. None: not such an event.
+pub async fn answer<G: ProjectDirectory>(
+    directory: &G,
+    event: &str,
+    body: &[u8],
+    only_project: Option<&str>,
+) -> Result<Option<lambda_http::Response<lambda_http::Body>>> {
+    fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
+        serde_json::from_slice(body).map_err(|error| Error::InvalidJson(error.to_string()))
+    }
+    let changed = match event {
+        "installation" | "installation_repositories" => {
+            apply(directory, event, &parse(body)?, only_project).await?
+        }
+        "repository" => follow_move(directory, &parse(body)?, only_project).await?,
+        _ => return Ok(None),
+    };
+    Ok(Some(match changed {
+        Some(links) if links > 0 => crate::http::json_response(
+            lambda_http::http::StatusCode::OK,
+            &serde_json::json!({"result": "links updated", "links": links}),
+        ),
+        _ => super::ignored("no project's link changed"),
+    }))
 }
 
 /// The events the App subscribes to beyond [`super::payload::EVENTS`] (installation events

@@ -368,41 +368,12 @@ where
                     })?)
                 }
             };
-        if installation::is_installation_event(&event) {
-            let payload: installation::InstallationEvent = serde_json::from_slice(body)
-                .map_err(|error| Error::InvalidJson(error.to_string()))?;
-            return match installation::apply(
-                self.gate.projects(),
-                &event,
-                &payload,
-                route_project.as_deref(),
-            )
-            .await?
-            {
-                Some(changed) if changed > 0 => Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"result": "links updated", "links": changed}),
-                )),
-                Some(_) => Ok(ignored("no project links these repositories")),
-                None => Ok(ignored("an installation change AIPM does not act on")),
-            };
-        }
-        if event == "repository" {
-            let payload: installation::RepositoryEvent = serde_json::from_slice(body)
-                .map_err(|error| Error::InvalidJson(error.to_string()))?;
-            return match installation::follow_move(
-                self.gate.projects(),
-                &payload,
-                route_project.as_deref(),
-            )
-            .await?
-            {
-                Some(changed) if changed > 0 => Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"result": "links updated", "links": changed}),
-                )),
-                _ => Ok(ignored("no project links this repository by its id")),
-            };
+        // The GitHub App's events about repositories keep the projects' links current.
+        if let Some(answer) =
+            installation::answer(self.gate.projects(), &event, body, route_project.as_deref())
+                .await?
+        {
+            return Ok(answer);
         }
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|error| Error::InvalidJson(error.to_string()))?;
