@@ -145,16 +145,15 @@ async fn tokens_are_minted_for_one_repository_with_two_permissions_under_a_valid
     assert!(!format!("{third:?}").contains("ghs_third"));
 }
 
-#[tokio::test]
-async fn the_installation_of_a_repository_is_found_and_a_refused_jwt_is_a_clear_error() {
-    let (private, _) = aipm_tests::github_app_key();
-    let github = MockServer::start().await;
+/// GitHub's answers about where the App is installed: on acme (so acme/shop), not on
+/// `elsewhere`.
+async fn mount_installations(github: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/repos/acme/shop/installation"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "id": INSTALLATION, "account": {"login": "acme"}, "app_id": APP_ID
         })))
-        .mount(&github)
+        .mount(github)
         .await;
     Mock::given(method("GET"))
         .and(path("/repos/elsewhere/app/installation"))
@@ -162,8 +161,15 @@ async fn the_installation_of_a_repository_is_found_and_a_refused_jwt_is_a_clear_
             "message": "Not Found",
             "documentation_url": "https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app"
         })))
-        .mount(&github)
+        .mount(github)
         .await;
+}
+
+#[tokio::test]
+async fn the_installation_of_a_repository_is_found_and_a_refused_jwt_is_a_clear_error() {
+    let (private, _) = aipm_tests::github_app_key();
+    let github = MockServer::start().await;
+    mount_installations(&github).await;
     Mock::given(method("POST"))
         .and(path(format!(
             "/app/installations/{INSTALLATION}/access_tokens"
@@ -271,18 +277,7 @@ async fn with_the_app_a_project_links_only_a_repository_the_app_reaches() {
 
     let (private, _) = aipm_tests::github_app_key();
     let github = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/shop/installation"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": INSTALLATION, "account": {"login": "acme"}, "app_id": APP_ID
-        })))
-        .mount(&github)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/repos/elsewhere/app/installation"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
-        .mount(&github)
-        .await;
+    mount_installations(&github).await;
     Mock::given(method("POST"))
         .and(path(format!("/app/installations/{INSTALLATION}/access_tokens")))
         .and(body_partial_json(json!({"repositories": ["shop"], "permissions": {"metadata": "read"}})))
@@ -355,11 +350,7 @@ async fn with_the_app_a_new_project_links_only_a_repository_the_app_reaches() {
 
     let (private, _) = aipm_tests::github_app_key();
     let github = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/repos/elsewhere/app/installation"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
-        .mount(&github)
-        .await;
+    mount_installations(&github).await;
     let app = GitHubApp::new(
         APP_ID,
         AppKey::from_pem(&private).expect("the key parses"),
