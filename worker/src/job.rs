@@ -125,62 +125,74 @@ async fn run_in<H: CodeHost>(
     files: &RunFiles<'_>,
     started: Instant,
 ) -> JobEnd {
-    let (workspace, log) = (files.workspace, files.log);
-    let config = &context.config;
     // Every call about this task goes to the repository it records (its project's).
     let host = context.host.scoped(task.repository.as_ref());
-    let host = &host;
+    let run = async {
+        let items = prepare(&host, context, task, files.workspace).await?;
+        let tail = run_agent(context, task, receipt, hand_back, files).await?;
+        deliver(&host, task, &items, files, tail, started).await
+    };
+    run.await.unwrap_or_else(|end| end)
+}
+
+/// A failure worth another attempt, before or after the agent ran.
+fn retryable(error: impl Into<String>, log_tail: Option<String>) -> JobEnd {
+    JobEnd::Failed {
+        error: error.into(),
+        retry: true,
+        log_tail,
+    }
+}
+
+/// Before the agent: the pull request still open (for a revision), the branch checked out, and
+/// for a revision or retry the brief of what to answer.
+async fn prepare<H: CodeHost>(
+    host: &H,
+    context: &Context<H>,
+    task: &CodeTask,
+    workspace: &std::path::Path,
+) -> Result<Vec<aipm::rules::revision::FeedbackItem>, JobEnd> {
     match revision::pull_request_closed(host, task).await {
         Ok(None) => {}
         Ok(Some(reason)) => {
-            return JobEnd::Cancelled {
+            return Err(JobEnd::Cancelled {
                 reason,
                 log_tail: None,
-            };
+            });
         }
-        Err(error) => {
-            return JobEnd::Failed {
-                error,
-                retry: true,
-                log_tail: None,
-            };
-        }
+        Err(error) => return Err(retryable(error, None)),
     }
-    let token = match host.git_token().await {
-        Ok(token) => token,
-        Err(error) => {
-            return JobEnd::Failed {
-                error: error.to_string(),
-                retry: true,
-                log_tail: None,
-            };
-        }
-    };
-    let auth = token.as_deref();
-    if let Err(error) =
-        git::clone_branch(&config.remote_for(task), &task.branch, workspace, auth).await
-    {
-        return JobEnd::Failed {
-            error,
-            retry: true,
-            log_tail: None,
-        };
-    }
-    let follows = task.kind == TaskKind::Revise || task.parent_task_id.is_some();
-    let items = if follows {
-        match revision::prepare_brief(host, task, workspace).await {
-            Ok(items) => items,
-            Err(error) => {
-                return JobEnd::Failed {
-                    error,
-                    retry: true,
-                    log_tail: None,
-                };
-            }
-        }
+    let token = host
+        .git_token()
+        .await
+        .map_err(|error| retryable(error.to_string(), None))?;
+    git::clone_branch(
+        &context.config.remote_for(task),
+        &task.branch,
+        workspace,
+        token.as_deref(),
+    )
+    .await
+    .map_err(|error| retryable(error, None))?;
+    if revision::follows_up(task) {
+        revision::prepare_brief(host, task, workspace)
+            .await
+            .map_err(|error| retryable(error, None))
     } else {
-        Vec::new()
-    };
+        Ok(Vec::new())
+    }
+}
+
+/// The agent in the checkout, under its time limit, with heartbeats; its log's tail when it
+/// exited successfully.
+async fn run_agent<H: CodeHost>(
+    context: &Context<H>,
+    task: &CodeTask,
+    receipt: &str,
+    hand_back: &CancellationToken,
+    files: &RunFiles<'_>,
+) -> Result<Option<String>, JobEnd> {
+    let config = &context.config;
     let task_env = [
         ("AIPM_TASK_KIND", kind_name(task.kind).to_owned()),
         ("AIPM_REVISION", task.revision.to_string()),
@@ -192,32 +204,23 @@ async fn run_in<H: CodeHost>(
         ("AIPM_BRANCH", task.branch.clone()),
         ("AIPM_AGENT_PROMPT", crate::presets::AGENT_PROMPT.to_owned()),
     ];
-    if let Some(user) = &config.agent_user
-        && let Err(error) = hand_over(files, user)
-    {
-        return JobEnd::Failed {
-            error: format!("cannot hand the workspace to {}: {error}", user.name),
-            retry: true,
-            log_tail: None,
-        };
+    if let Some(user) = &config.agent_user {
+        hand_over(files, user).map_err(|error| {
+            retryable(
+                format!("cannot hand the workspace to {}: {error}", user.name),
+                None,
+            )
+        })?;
     }
-    let mut agent = match agent::spawn(
+    let mut agent = agent::spawn(
         &config.agent_command,
-        workspace,
-        log,
+        files.workspace,
+        files.log,
         &task_env,
         &config.agent_env,
         config.agent_user.as_ref(),
-    ) {
-        Ok(agent) => agent,
-        Err(error) => {
-            return JobEnd::Failed {
-                error: format!("cannot start the agent: {error}"),
-                retry: true,
-                log_tail: None,
-            };
-        }
-    };
+    )
+    .map_err(|error| retryable(format!("cannot start the agent: {error}"), None))?;
     let deadline = tokio::time::sleep(config.agent_timeout);
     tokio::pin!(deadline);
     let mut beat = tokio::time::interval(config.heartbeat);
@@ -237,43 +240,40 @@ async fn run_in<H: CodeHost>(
     if !matches!(stop, Stop::Exited(_)) {
         agent.stop().await;
     }
-    if config.agent_user.is_some()
-        && let Err(error) = take_back(files)
-    {
-        return JobEnd::Failed {
-            error: format!("cannot take the workspace back from the agent: {error}"),
-            retry: true,
-            log_tail: log_tail(log),
-        };
+    if config.agent_user.is_some() {
+        take_back(files).map_err(|error| {
+            retryable(
+                format!("cannot take the workspace back from the agent: {error}"),
+                log_tail(files.log),
+            )
+        })?;
     }
-    let tail = log_tail(log);
+    let tail = log_tail(files.log);
     match stop {
-        Stop::Exited(Ok(status)) if status.success() => {}
-        Stop::Exited(Ok(status)) => {
-            return JobEnd::Failed {
-                error: format!("the agent exited with {status}"),
-                retry: true,
-                log_tail: tail,
-            };
-        }
-        Stop::Exited(Err(error)) => {
-            return JobEnd::Failed {
-                error: format!("waiting for the agent: {error}"),
-                retry: true,
-                log_tail: tail,
-            };
-        }
-        Stop::Cancelled => {
-            return JobEnd::Cancelled {
-                reason: "cancelled while running".into(),
-                log_tail: tail,
-            };
-        }
-        Stop::TimedOut => return JobEnd::TimedOut { log_tail: tail },
-        Stop::LeaseLost => return JobEnd::LeaseLost,
-        Stop::Shutdown => return JobEnd::HandedBack { log_tail: tail },
+        Stop::Exited(Ok(status)) if status.success() => Ok(tail),
+        Stop::Exited(Ok(status)) => Err(retryable(format!("the agent exited with {status}"), tail)),
+        Stop::Exited(Err(error)) => Err(retryable(format!("waiting for the agent: {error}"), tail)),
+        Stop::Cancelled => Err(JobEnd::Cancelled {
+            reason: "cancelled while running".into(),
+            log_tail: tail,
+        }),
+        Stop::TimedOut => Err(JobEnd::TimedOut { log_tail: tail }),
+        Stop::LeaseLost => Err(JobEnd::LeaseLost),
+        Stop::Shutdown => Err(JobEnd::HandedBack { log_tail: tail }),
     }
+}
 
+/// After the agent: its work committed and pushed, and reported on the pull request (a
+/// revision answers each review item; a first run comments and marks the pull request ready).
+async fn deliver<H: CodeHost>(
+    host: &H,
+    task: &CodeTask,
+    items: &[aipm::rules::revision::FeedbackItem],
+    files: &RunFiles<'_>,
+    tail: Option<String>,
+    started: Instant,
+) -> Result<JobEnd, JobEnd> {
+    let workspace = files.workspace;
     let message = match task.kind {
         TaskKind::Generate => format!(
             "Story {}: work of AIPM code task {}",
@@ -281,38 +281,27 @@ async fn run_in<H: CodeHost>(
         ),
         TaskKind::Revise => revision::commit_message(task),
     };
-    let committed = match git::commit_changes(workspace, &message).await {
-        Ok(committed) => committed,
-        Err(error) => {
-            return JobEnd::Failed {
-                error,
-                retry: true,
-                log_tail: tail,
-            };
-        }
-    };
+    let committed = git::commit_changes(workspace, &message)
+        .await
+        .map_err(|error| retryable(error, tail.clone()))?;
     let committed = match (committed, task.kind) {
         (Some(committed), _) => Some(committed),
         // A revision may answer its reviewers without changing code.
         (None, TaskKind::Revise) => None,
         (None, TaskKind::Generate) => {
-            return JobEnd::Failed {
+            return Err(JobEnd::Failed {
                 error: "the agent changed nothing".into(),
                 retry: false,
                 log_tail: tail,
-            };
+            });
         }
     };
     // The run may have outlived the token it cloned with: the host is asked again right before
     // the push (as the App, it mints a new token when less than its margin is left).
-    if committed.is_some()
-        && let Err(error) = push(host, workspace, &task.branch).await
-    {
-        return JobEnd::Failed {
-            error,
-            retry: true,
-            log_tail: tail,
-        };
+    if committed.is_some() {
+        push(host, workspace, &task.branch)
+            .await
+            .map_err(|error| retryable(error, tail.clone()))?;
     }
     // After a rebase the pushed commit is not the one the agent's work was first committed as.
     let sha = git::head_sha(workspace).await.unwrap_or_default();
@@ -324,7 +313,7 @@ async fn run_in<H: CodeHost>(
         (TaskKind::Revise, _) => revision::report(
             host,
             task,
-            &items,
+            items,
             files.result,
             committed.as_ref().map(|committed| committed.sha.as_str()),
         )
@@ -343,24 +332,20 @@ async fn run_in<H: CodeHost>(
         }
         (TaskKind::Generate, None) => Ok(None),
     };
-    let replies = match reported {
-        Ok(replies) => replies,
-        Err(error) => {
-            return JobEnd::Failed {
-                error: format!("pushed {sha}, but reporting on the pull request failed: {error}"),
-                retry: true,
-                log_tail: tail,
-            };
-        }
-    };
-    JobEnd::Succeeded {
+    let replies = reported.map_err(|error| {
+        retryable(
+            format!("pushed {sha}, but reporting on the pull request failed: {error}"),
+            tail.clone(),
+        )
+    })?;
+    Ok(JobEnd::Succeeded {
         sha,
         files: committed
             .map(|committed| committed.files)
             .unwrap_or_default(),
         log_tail: tail,
         replies,
-    }
+    })
 }
 
 fn kind_name(kind: TaskKind) -> &'static str {

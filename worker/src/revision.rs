@@ -14,13 +14,18 @@ use aipm::rules::revision::{
 
 use crate::git;
 
+/// Whether the task continues earlier work on its pull request (a revision, or a retry of one
+/// that failed): it then answers a brief and needs the pull request still open.
+pub fn follows_up(task: &CodeTask) -> bool {
+    task.kind == TaskKind::Revise || task.parent_task_id.is_some()
+}
+
 /// Why a task that follows another must not run: its pull request is gone.
 pub async fn pull_request_closed<H: CodeHost>(
     host: &H,
     task: &CodeTask,
 ) -> Result<Option<String>, String> {
-    let follows = task.kind == TaskKind::Revise || task.parent_task_id.is_some();
-    let Some(number) = task.pr_number.filter(|_| follows) else {
+    let Some(number) = task.pr_number.filter(|_| follows_up(task)) else {
         return Ok(None);
     };
     let state = host
