@@ -264,6 +264,9 @@ fn install(label: &str, artifact_sha256: &str, tamper: bool) -> Installed {
             "GitHubTokenSecretArn",
             "arn:aws:secretsmanager:eu-west-1:1:secret:token",
         ),
+        // The personal token, as the template's defaults leave it.
+        ("GitHubAppId", ""),
+        ("GitHubAppKeySecretArn", ""),
         ("WorkerConcurrency", "1"),
         ("WorkerAgentPreset", "claude-code"),
         (
