@@ -192,7 +192,9 @@ impl<G: ProjectDirectory, R: crate::ports::RepositoryReach> Operation for Create
         let (Ok(name), Ok(mut repository), true) = (name, repository, problems.is_empty()) else {
             return Err(Error::Validation(problems));
         };
-        if let (Some(app), Some(link)) = (&self.app, repository.take()) {
+        if let Some(app) = &self.app
+            && let Some(link) = repository.take()
+        {
             repository = Some(reached_by(app, link).await?);
         }
         let now = Utc::now();
