@@ -89,15 +89,14 @@ pub enum GitHubToken {
     Value(String),
 }
 
-/// The GitHub App alone, for functions that only ask whether it reaches a repository
-/// (update-project); None without `AIPM_GITHUB_APP_ID`.
-pub fn github_app_from_lookup(
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<Option<(u64, GitHubToken, String)>, MissingVariable> {
-    let value = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+/// The App's id and key when `AIPM_GITHUB_APP_ID` is set (`value` reads a non-blank setting).
+fn app_settings(
+    value: impl Fn(&'static str) -> Option<String>,
+) -> Result<Option<(u64, GitHubToken)>, MissingVariable> {
     let Some(app_id) = value(vars::GITHUB_APP_ID) else {
         return Ok(None);
     };
+    // Not a number is as good as not set: the App cannot be named.
     let app_id = app_id
         .trim()
         .parse()
@@ -109,9 +108,20 @@ pub fn github_app_from_lookup(
                 .ok_or(MissingVariable(vars::GITHUB_APP_PRIVATE_KEY))?,
         ),
     };
-    let api_url =
-        value(vars::GITHUB_API_URL).unwrap_or_else(|| "https://api.github.com".to_owned());
-    Ok(Some((app_id, key, api_url)))
+    Ok(Some((app_id, key)))
+}
+
+fn api_url(value: impl Fn(&'static str) -> Option<String>) -> String {
+    value(vars::GITHUB_API_URL).unwrap_or_else(|| "https://api.github.com".to_owned())
+}
+
+/// The GitHub App alone (id, key, API URL), for functions that only ask whether it reaches a
+/// repository (create- and update-project); None without `AIPM_GITHUB_APP_ID`.
+pub fn github_app_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<(u64, GitHubToken, String)>, MissingVariable> {
+    let value = |name: &'static str| lookup(name).filter(|value| !value.trim().is_empty());
+    Ok(app_settings(value)?.map(|(app_id, key)| (app_id, key, api_url(value))))
 }
 
 impl std::fmt::Debug for GitHubCredentials {
@@ -148,20 +158,12 @@ impl CodeHostConfig {
         match value(vars::CODE_HOST).as_deref() {
             Some("github") => Ok(CodeHostConfig::GitHub {
                 repository: required(vars::GITHUB_REPOSITORY)?,
-                api_url: value(vars::GITHUB_API_URL)
-                    .unwrap_or_else(|| "https://api.github.com".to_owned()),
+                api_url: api_url(value),
                 default_branch,
-                credentials: match value(vars::GITHUB_APP_ID) {
-                    Some(app_id) => GitHubCredentials::App {
-                        // Not a number is as good as not set: the App cannot be named.
-                        app_id: app_id
-                            .trim()
-                            .parse()
-                            .map_err(|_| MissingVariable(vars::GITHUB_APP_ID))?,
-                        private_key: match value(vars::GITHUB_APP_KEY_SECRET_ARN) {
-                            Some(arn) => GitHubToken::Secret { arn },
-                            None => GitHubToken::Value(required(vars::GITHUB_APP_PRIVATE_KEY)?),
-                        },
+                credentials: match app_settings(value)? {
+                    Some((app_id, private_key)) => GitHubCredentials::App {
+                        app_id,
+                        private_key,
                     },
                     None => GitHubCredentials::Token(match value(vars::GITHUB_TOKEN_SECRET_ARN) {
                         Some(arn) => GitHubToken::Secret { arn },

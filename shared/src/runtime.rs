@@ -277,18 +277,9 @@ impl ColdStart {
         else {
             return Ok(None);
         };
-        let pem = crate::adapters::code_host::GitHubTokenSource::new(
-            key,
-            &self.sdk,
-            crate::adapters::code_host::TOKEN_TTL,
-        )
-        .get(false)
-        .await?;
-        Ok(Some(crate::adapters::github_app::GitHubApp::new(
-            app_id,
-            crate::adapters::github_app::AppKey::from_pem(&pem)?,
-            &api_url,
-        )))
+        Ok(Some(
+            crate::adapters::code_host::connect_app(app_id, &key, &api_url, &self.sdk).await?,
+        ))
     }
 
     /// The one place requests are authorized: the projects table (a missing setting stops the

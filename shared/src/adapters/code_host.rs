@@ -446,10 +446,7 @@ impl ConfiguredCodeHost {
                         private_key,
                     },
             } => {
-                let pem = GitHubTokenSource::new(private_key.clone(), sdk, TOKEN_TTL)
-                    .get(false)
-                    .await?;
-                let app = GitHubApp::new(*app_id, AppKey::from_pem(&pem)?, api_url);
+                let app = connect_app(*app_id, private_key, api_url, sdk).await?;
                 Ok(Self::GitHub(Arc::new(RefreshingGitHub::as_app(
                     repository,
                     api_url,
@@ -459,6 +456,20 @@ impl ConfiguredCodeHost {
             }
         }
     }
+}
+
+/// The GitHub App with its key read (from Secrets Manager in AWS) and parsed now, so a missing
+/// or unreadable key stops the cold start rather than the first request.
+pub async fn connect_app(
+    app_id: u64,
+    private_key: &GitHubToken,
+    api_url: &str,
+    sdk: &SdkConfig,
+) -> Result<GitHubApp> {
+    let pem = GitHubTokenSource::new(private_key.clone(), sdk, TOKEN_TTL)
+        .get(false)
+        .await?;
+    Ok(GitHubApp::new(app_id, AppKey::from_pem(&pem)?, api_url))
 }
 
 impl CodeHost for ConfiguredCodeHost {
