@@ -23,8 +23,13 @@ pub struct Project {
     /// is 0, so today's story ids and counter stay what they are.
     #[serde(default)]
     pub ordinal: u32,
+    /// The default target of Generate code & PR.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<RepositoryLink>,
+    /// The project's further repositories, which a task may target by name. All of a project's
+    /// repositories belong to one GitHub account, so the App's events for that account find it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_repositories: Vec<RepositoryLink>,
     /// Read-only for everyone (the policy's `archived-read-only`).
     #[serde(default)]
     pub archived: bool,
@@ -35,6 +40,43 @@ pub struct Project {
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+}
+
+/// How many repositories one project links, its default target included.
+pub const MAX_LINKED_REPOSITORIES: usize = 10;
+
+impl Project {
+    /// Every repository the project links, the default target first.
+    pub fn linked_repositories(&self) -> impl Iterator<Item = &RepositoryLink> {
+        self.repository.iter().chain(&self.other_repositories)
+    }
+
+    /// The linked repository called `full_name` (any case), or None.
+    pub fn linked_repository(&self, full_name: &str) -> Option<&RepositoryLink> {
+        self.linked_repositories()
+            .find(|link| link.full_name().eq_ignore_ascii_case(full_name))
+    }
+
+    /// The project with each link `next` changes replaced, and what `next` said of each; None
+    /// when it changes none.
+    pub fn with_links_changed(
+        &self,
+        next: impl Fn(&RepositoryLink) -> Option<(RepositoryLink, String)>,
+    ) -> Option<(Project, Vec<(RepositoryLink, String)>)> {
+        let mut changed = Vec::new();
+        let mut project = self.clone();
+        let links = project
+            .repository
+            .iter_mut()
+            .chain(project.other_repositories.iter_mut());
+        for link in links {
+            if let Some((replacement, said)) = next(link) {
+                *link = replacement.clone();
+                changed.push((replacement, said));
+            }
+        }
+        (!changed.is_empty()).then_some((project, changed))
+    }
 }
 
 /// The code repository a project's tasks, branches and pull requests use.

@@ -791,6 +791,7 @@ async fn projects_are_found_by_their_repositorys_account_as_links_change() {
         name: key.into(),
         ordinal,
         repository: link,
+        other_repositories: Vec::new(),
         archived: false,
         admin_count: 1,
         version: 1,

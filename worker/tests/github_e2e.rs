@@ -789,10 +789,58 @@ async fn mount_app(server: &MockServer) {
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
             "token": SCOPED_TOKEN, "expires_at": expires,
             "permissions": {"contents": "write", "pull_requests": "write", "metadata": "read"},
-            "repository_selection": "selected"
+            "repository_selection": "selected",
+            "repositories": [{"id": SHOP_ID, "name": "shop", "full_name": "acme/shop"}]
         })))
         .mount(server)
         .await;
+}
+
+#[tokio::test]
+async fn as_the_app_a_link_recorded_before_a_rename_works_in_the_repository_under_its_new_name() {
+    use aipm::adapters::memory_projects::{MemoryProjects, local_gate_over};
+    use aipm::project::{DEFAULT_PROJECT_ID, RepositoryLink};
+    let server = github_at("acme/shop", "trunk").await;
+    mount_app(&server).await;
+    let stack = stack().await;
+    let (private_key, _) = aipm_tests::github_app_key();
+    let config = CodeHostConfig::GitHub {
+        repository: "acme/app".into(),
+        api_url: server.uri(),
+        default_branch: "main".into(),
+        credentials: GitHubCredentials::App {
+            app_id: APP_ID,
+            private_key: GitHubToken::Value(private_key),
+        },
+    };
+    let host = ConfiguredCodeHost::connect(&config, &stack.sdk)
+        .await
+        .expect("the App's key is read at start");
+    // The link (and every task made from it) still says acme/oldshop; GitHub's id is the one
+    // of the repository now called acme/shop.
+    let before_rename = RepositoryLink {
+        installation_id: Some(77),
+        repository_id: Some(SHOP_ID),
+        ..RepositoryLink::new("acme", "oldshop", "trunk")
+    };
+    let projects = MemoryProjects::with_default_project();
+    projects.link_repository(DEFAULT_PROJECT_ID, Some(before_rename));
+    let story = stack.ready_story().await;
+    let (status, task) = stack
+        .generate_through(host, local_gate_over(projects), story, "renamed-1")
+        .await;
+    assert_eq!(status, 202, "{task}");
+    let made = calls(&server).await;
+    assert_eq!(
+        count(&made, "POST", "/repos/acme/shop/pulls"),
+        1,
+        "{made:?}"
+    );
+    assert!(
+        made.iter()
+            .all(|(_, route, _)| !route.starts_with("/repos/acme/oldshop")),
+        "nothing went to the old name: {made:?}"
+    );
 }
 
 #[tokio::test]

@@ -129,15 +129,17 @@ impl AppTokens {
     }
 
     /// A token for `repository` alone, minted again when it is about to expire or `refresh`
-    /// is set (GitHub refused it).
+    /// is set (GitHub refused it), and the repository's name as GitHub says it now.
     async fn token(
         &self,
         recorded: Option<InstallationRepository>,
         repository: &str,
         refresh: bool,
-    ) -> Result<String> {
+    ) -> Result<(String, Option<String>)> {
         let target = self.target(recorded, repository).await?;
-        Ok(self.app.token(target, refresh).await?.token)
+        let minted = self.app.token(target, refresh).await?;
+        let current = minted.current_name(target.repository_id).map(str::to_owned);
+        Ok((minted.token, current))
     }
 }
 
@@ -227,19 +229,22 @@ impl RefreshingGitHub {
     /// The token for git over HTTPS in this repository, from the same cache: with the App, one
     /// that has at least the safety margin left, so a push made with it does not outlive it.
     pub async fn token(&self) -> Result<String> {
-        self.token_for(false).await
+        Ok(self.token_for(false).await?.0)
     }
 
-    async fn token_for(&self, refresh: bool) -> Result<String> {
+    /// The token, and with the App the repository's current `owner/name`: a task recorded
+    /// before a rename or a transfer still reaches it by GitHub's id, and its API calls go to
+    /// the new name.
+    async fn token_for(&self, refresh: bool) -> Result<(String, Option<String>)> {
         match &self.shared.credentials {
-            Credentials::Personal(tokens) => tokens.get(refresh).await,
+            Credentials::Personal(tokens) => Ok((tokens.get(refresh).await?, None)),
             Credentials::App(app) => app.token(self.recorded, &self.repository, refresh).await,
         }
     }
 
     async fn host(&self, refresh: bool) -> Result<GitHubHost> {
         let shared = &self.shared;
-        let token = self.token_for(refresh).await?;
+        let (token, current_name) = self.token_for(refresh).await?;
         let client_key = match shared.credentials {
             Credentials::Personal(_) => String::new(),
             Credentials::App(_) => self.repository.to_ascii_lowercase(),
@@ -258,10 +263,8 @@ impl RefreshingGitHub {
                 host
             }
         };
-        let (owner, repo) = self
-            .repository
-            .split_once('/')
-            .unwrap_or((self.repository.as_str(), ""));
+        let name = current_name.as_deref().unwrap_or(&self.repository);
+        let (owner, repo) = name.split_once('/').unwrap_or((name, ""));
         Ok(built.on(owner, repo, &self.default_branch))
     }
 

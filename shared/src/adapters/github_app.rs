@@ -76,6 +76,27 @@ pub fn app_jwt(app_id: u64, key: &AppKey, now: DateTime<Utc>) -> Result<String> 
 pub struct ScopedToken {
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    /// What the token covers, as GitHub names it now: for a task's token its one repository,
+    /// under its current name after a rename or a transfer.
+    #[serde(default)]
+    pub repositories: Vec<CoveredRepository>,
+}
+
+/// A repository an installation token covers.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CoveredRepository {
+    pub id: u64,
+    pub full_name: String,
+}
+
+impl ScopedToken {
+    /// `owner/name` of the repository with GitHub's id `id`, as GitHub names it now.
+    pub fn current_name(&self, id: u64) -> Option<&str> {
+        self.repositories
+            .iter()
+            .find(|repository| repository.id == id)
+            .map(|repository| repository.full_name.as_str())
+    }
 }
 
 impl std::fmt::Debug for ScopedToken {
@@ -187,12 +208,7 @@ impl GitHubApp {
         #[derive(Deserialize)]
         struct Covered {
             #[serde(default)]
-            repositories: Vec<Repository>,
-        }
-        #[derive(Deserialize)]
-        struct Repository {
-            id: u64,
-            name: String,
+            repositories: Vec<CoveredRepository>,
         }
         let Some(installation_id) = self.installation_of(owner, name).await? else {
             return Ok(None);
@@ -210,7 +226,10 @@ impl GitHubApp {
         Ok(covered
             .repositories
             .iter()
-            .find(|repository| repository.name.eq_ignore_ascii_case(name))
+            .find(|repository| {
+                (repository.full_name.rsplit('/').next())
+                    .is_some_and(|covered| covered.eq_ignore_ascii_case(name))
+            })
             .map(|repository| InstallationRepository {
                 installation_id,
                 repository_id: repository.id,
@@ -289,6 +308,7 @@ mod tests {
         let token = |minutes| ScopedToken {
             token: "ghs_secret".into(),
             expires_at: now + chrono::Duration::minutes(minutes),
+            repositories: Vec::new(),
         };
         assert!(token(60).fresh_at(now));
         assert!(!token(10).fresh_at(now));

@@ -46,6 +46,7 @@ impl MemoryProjects {
                     name: "AIPM".to_owned(),
                     ordinal: 0,
                     repository: None,
+                    other_repositories: Vec::new(),
                     archived: false,
                     admin_count: 1,
                     version: 1,
@@ -123,6 +124,22 @@ impl MemoryProjects {
         if let Some(project) = self.lock_any().projects.get_mut(project_id) {
             project.repository = link;
         }
+    }
+
+    /// Links further repositories to a project, as a test needs it.
+    pub fn link_other_repositories(
+        &self,
+        project_id: &str,
+        links: Vec<crate::project::RepositoryLink>,
+    ) {
+        if let Some(project) = self.lock_any().projects.get_mut(project_id) {
+            project.other_repositories = links;
+        }
+    }
+
+    /// The project as stored now.
+    pub fn project(&self, project_id: &str) -> Option<Project> {
+        self.lock_any().projects.get(project_id).cloned()
     }
 
     /// Archives or restores a project, as a test needs it.

@@ -134,10 +134,20 @@ pub fn pull_request_body(story: &Story, task_id: &str, tests: &[AcceptanceTest])
 }
 
 /// A fingerprint of what a generate-code request asked for, to tell a retry (same key, same
-/// request) from a different request that reuses a key.
-pub fn request_fingerprint(story_id: u64, instructions: Option<&str>) -> String {
+/// request) from a different request that reuses a key. A repository named in the request
+/// counts; a request that names none has the fingerprint it had before projects linked several.
+pub fn request_fingerprint(
+    story_id: u64,
+    instructions: Option<&str>,
+    repository: Option<&str>,
+) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{story_id}\n{}", instructions.unwrap_or_default()));
+    let mut asked = format!("{story_id}\n{}", instructions.unwrap_or_default());
+    if let Some(repository) = repository {
+        asked.push_str("\nrepository:");
+        asked.push_str(&repository.to_ascii_lowercase());
+    }
+    let digest = Sha256::digest(asked);
     digest
         .iter()
         .take(12)
@@ -254,12 +264,20 @@ mod tests {
     #[test]
     fn fingerprints_and_keyed_ids_are_stable_and_distinct() {
         assert_eq!(
-            request_fingerprint(1, Some("a")),
-            request_fingerprint(1, Some("a"))
+            request_fingerprint(1, Some("a"), None),
+            request_fingerprint(1, Some("a"), None)
         );
         assert_ne!(
-            request_fingerprint(1, Some("a")),
-            request_fingerprint(1, Some("b"))
+            request_fingerprint(1, Some("a"), None),
+            request_fingerprint(1, Some("b"), None)
+        );
+        assert_eq!(
+            request_fingerprint(1, Some("a"), Some("Acme/App")),
+            request_fingerprint(1, Some("a"), Some("acme/app"))
+        );
+        assert_ne!(
+            request_fingerprint(1, Some("a"), Some("acme/app")),
+            request_fingerprint(1, Some("a"), None)
         );
         assert_eq!(task_id_for_key(1, "k"), task_id_for_key(1, "k"));
         assert_ne!(task_id_for_key(1, "k"), task_id_for_key(2, "k"));

@@ -39,6 +39,8 @@ struct GenerateCodeBody {
     /// Open another pull request although the story's last one is still open.
     #[serde(default)]
     new_pull_request: bool,
+    /// `owner/name` of one of the project's repositories; its default target when absent.
+    repository: Option<String>,
 }
 
 pub struct GenerateCode<S, T, K, Q, H, G> {
@@ -183,12 +185,23 @@ where
     }
 }
 
-/// Where a new task of the project works: the repository the project links. The default project
-/// may link none and then works in the deployment's configured repository, as before projects;
-/// any other project needs a link first. A link the GitHub App lost access to is refused before
-/// anything is written or asked of GitHub.
-fn task_repository(project: &Project) -> Result<Option<RepositoryLink>> {
-    match &project.repository {
+/// Where a new task of the project works: the linked repository the request names, else the
+/// project's default target. The default project may link none and then works in the
+/// deployment's configured repository, as before projects; any other project needs a link
+/// first. A link the GitHub App lost access to is refused before anything is written or asked
+/// of GitHub.
+fn task_repository(project: &Project, named: Option<&str>) -> Result<Option<RepositoryLink>> {
+    let link = match named.map(str::trim).filter(|name| !name.is_empty()) {
+        Some(name) => Some(project.linked_repository(name).ok_or_else(|| {
+            Error::Validation(vec![crate::error::FieldError::new(
+                "repository",
+                "NOT_LINKED",
+                format!("the project does not link {name}; link it in the project's settings"),
+            )])
+        })?),
+        None => project.repository.as_ref(),
+    };
+    match link {
         Some(link) if link.disconnected => Err(Error::RepositoryDisconnected {
             repository: link.full_name(),
         }),
@@ -230,7 +243,6 @@ where
             .await?;
         let story_id = access.path_story(&request)?;
         let label = crate::project::story_key(&access.project.key, story_id);
-        let repository = task_repository(&access.project)?;
         let key = idempotency_key(&request)?;
         let empty_body = request.body().as_ref().iter().all(u8::is_ascii_whitespace);
         let body: GenerateCodeBody = if empty_body {
@@ -238,6 +250,7 @@ where
         } else {
             parse_json_body(&request)?
         };
+        let repository = task_repository(&access.project, body.repository.as_deref())?;
         let new_pull_request = body.new_pull_request;
         let instructions = body
             .instructions
@@ -252,7 +265,11 @@ where
                 format!("instructions are limited to {INSTRUCTIONS_MAX_CHARS} characters"),
             )]));
         }
-        let fingerprint = request_fingerprint(story_id, instructions.as_deref());
+        // The linked repository's own spelling, so `Acme/App` and `acme/app` are one request.
+        let named = (body.repository.as_ref())
+            .and(repository.as_ref())
+            .map(RepositoryLink::full_name);
+        let fingerprint = request_fingerprint(story_id, instructions.as_deref(), named.as_deref());
 
         let keyed_id = key.as_deref().map(|key| task_id_for_key(story_id, key));
         for _ in 0..3 {

@@ -256,3 +256,76 @@ async fn the_task_works_in_the_repository_its_project_links() {
         "nothing was opened"
     );
 }
+
+#[tokio::test]
+async fn a_task_targets_the_linked_repository_it_names_and_no_other() {
+    use crate::adapters::memory_projects::{MemoryProjects, local_gate_over};
+    use crate::project::{DEFAULT_PROJECT_ID, RepositoryLink};
+    let (store, host) = (MemoryStore::new(), MemoryCodeHost::new());
+    let projects = MemoryProjects::with_default_project();
+    projects.link_repository(
+        DEFAULT_PROJECT_ID,
+        Some(RepositoryLink::new("acme", "shop", "main")),
+    );
+    projects.link_other_repositories(
+        DEFAULT_PROJECT_ID,
+        vec![
+            RepositoryLink::new("acme", "api", "trunk"),
+            RepositoryLink {
+                disconnected: true,
+                ..RepositoryLink::new("acme", "old", "main")
+            },
+        ],
+    );
+    let operation = GenerateCode::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        host.clone(),
+        local_gate_over(projects.clone()),
+    );
+    let story = ready_story(&store).await;
+
+    let elsewhere = post(&operation, story, r#"{"repository":"acme/web"}"#, None).await;
+    assert_eq!(elsewhere.status(), 400);
+    assert_eq!(
+        json(&elsewhere)["error"]["details"]["fields"][0]["code"],
+        "NOT_LINKED"
+    );
+    let lost = post(&operation, story, r#"{"repository":"acme/old"}"#, None).await;
+    assert_eq!(lost.status(), 409);
+    assert_eq!(error_code(&lost), "REPOSITORY_DISCONNECTED");
+    assert!(
+        host.state().pull_repositories.is_empty(),
+        "nothing was opened"
+    );
+
+    let api = post(
+        &operation,
+        story,
+        r#"{"repository":"ACME/api"}"#,
+        Some("k1"),
+    )
+    .await;
+    assert_eq!(api.status(), 202);
+    assert_eq!(host.state().pull_repositories, vec!["acme/api".to_owned()]);
+    let task_id = json(&api)["taskId"].as_str().unwrap().to_owned();
+    let recorded = CodeTaskRepository::get(&store, &task_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        recorded.repository.map(|link| link.base_branch),
+        Some("trunk".to_owned())
+    );
+    // The same key naming the same repository in its own spelling is the same request.
+    let again = post(
+        &operation,
+        story,
+        r#"{"repository":"acme/api"}"#,
+        Some("k1"),
+    )
+    .await;
+    assert_eq!(json(&again)["taskId"], serde_json::json!(task_id));
+}

@@ -149,8 +149,8 @@ fn next_link(
     (next != *link).then_some(next)
 }
 
-/// The audit entry of a link GitHub changed: `change` says what.
-fn audit(project: &Project, link: &RepositoryLink, policy: String, change: String) -> AuditEntry {
+/// The audit entry of links GitHub changed, before it says which and how.
+fn audit(project: &Project, policy: String) -> AuditEntry {
     AuditEntry {
         project_id: project.id.clone(),
         at: Utc::now(),
@@ -160,8 +160,8 @@ fn audit(project: &Project, link: &RepositoryLink, policy: String, change: Strin
         decision: "allow".to_owned(),
         policy,
         standing: "code-host".to_owned(),
-        target: Some(link.full_name()),
-        change: Some(change),
+        target: None,
+        change: None,
     }
 }
 
@@ -269,8 +269,8 @@ pub async fn follow_move<G: ProjectDirectory>(
     Ok(Some(changed))
 }
 
-/// Changes one project's link as `next` says, reading the project again when someone changed
-/// it meanwhile.
+/// Changes each of one project's links as `next` says, reading the project again when someone
+/// changed it meanwhile.
 async fn update<G: ProjectDirectory>(
     directory: &G,
     mut project: Project,
@@ -278,31 +278,42 @@ async fn update<G: ProjectDirectory>(
     next: impl Fn(&RepositoryLink) -> Option<(RepositoryLink, String)>,
 ) -> Result<bool> {
     for _ in 0..ATTEMPTS {
-        let Some(link) = project.repository.as_ref() else {
+        let Some((mut updated, changed)) = project.with_links_changed(&next) else {
             return Ok(false);
         };
-        let Some((next, said)) = next(link) else {
-            return Ok(false);
+        let entry = AuditEntry {
+            target: Some(
+                changed
+                    .iter()
+                    .map(|(link, _)| link.full_name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            change: Some(
+                changed
+                    .iter()
+                    .map(|(_, said)| said.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            ..audit(&project, policy.to_owned())
         };
-        let entry = audit(&project, &next, policy.to_owned(), said);
         let expected = project.version;
-        let updated = Project {
-            repository: Some(next.clone()),
-            version: expected + 1,
-            updated_at: Utc::now(),
-            ..project.clone()
-        };
+        updated.version = expected + 1;
+        updated.updated_at = Utc::now();
         match directory
             .update_project(&updated, expected, None, &entry)
             .await?
         {
             ProjectUpdateOutcome::Updated => {
-                tracing::info!(
-                    project = %project.id,
-                    repository = %next.full_name(),
-                    disconnected = next.disconnected,
-                    "repository link updated from GitHub"
-                );
+                for (link, _) in &changed {
+                    tracing::info!(
+                        project = %project.id,
+                        repository = %link.full_name(),
+                        disconnected = link.disconnected,
+                        "repository link updated from GitHub"
+                    );
+                }
                 return Ok(true);
             }
             ProjectUpdateOutcome::Conflict | ProjectUpdateOutcome::KeyTaken => {

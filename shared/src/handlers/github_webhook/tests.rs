@@ -522,6 +522,65 @@ fn link_of(projects: &MemoryProjects, id: &str) -> crate::project::RepositoryLin
 }
 
 #[tokio::test]
+async fn events_keep_a_projects_other_repositories_current_not_only_its_default() {
+    use crate::project::{DEFAULT_PROJECT_ID, RepositoryLink};
+    let fixture = Fixture::new().await;
+    let projects = &fixture.projects;
+    projects.link_repository(
+        DEFAULT_PROJECT_ID,
+        Some(RepositoryLink::new("acme", "shop", "main")),
+    );
+    projects.link_other_repositories(
+        DEFAULT_PROJECT_ID,
+        vec![RepositoryLink {
+            installation_id: Some(77),
+            repository_id: Some(12),
+            ..RepositoryLink::new("acme", "api", "main")
+        }],
+    );
+    let removed = fixture
+        .deliver(
+            "installation_repositories",
+            "o1",
+            &repositories_event("removed", 12, "acme/api"),
+        )
+        .await;
+    assert_eq!(json(&removed)["links"], 1);
+    let project = projects.project(DEFAULT_PROJECT_ID).expect("the project");
+    assert!(!project.repository.as_ref().expect("default").disconnected);
+    assert!(project.other_repositories[0].disconnected);
+    assert_eq!(
+        projects
+            .audit_log()
+            .last()
+            .and_then(|entry| entry.target.clone()),
+        Some("acme/api".to_owned())
+    );
+
+    let renamed = fixture
+        .deliver(
+            "repository",
+            "o2",
+            &json!({
+                "action": "renamed",
+                "repository": {"id": 12, "name": "gateway", "full_name": "acme/gateway",
+                               "owner": {"login": "acme"}},
+                "changes": {"repository": {"name": {"from": "api"}}},
+                "installation": {"id": 77},
+                "sender": {"login": "dana", "type": "User"}
+            }),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200, "{}", json(&renamed));
+    let project = projects.project(DEFAULT_PROJECT_ID).expect("the project");
+    assert_eq!(project.other_repositories[0].full_name(), "acme/gateway");
+    assert_eq!(
+        project.repository.expect("default").full_name(),
+        "acme/shop"
+    );
+}
+
+#[tokio::test]
 async fn the_app_removed_from_a_repository_disconnects_its_links_until_it_is_added_back() {
     use crate::handlers::test_support::generate_code_in;
     use crate::project::{DEFAULT_PROJECT_ID, RepositoryLink};

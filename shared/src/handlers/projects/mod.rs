@@ -34,6 +34,8 @@ struct ProjectView<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     repository: Option<&'a RepositoryLink>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    other_repositories: &'a [RepositoryLink],
     archived: bool,
     version: u64,
     created_at: chrono::DateTime<Utc>,
@@ -46,6 +48,7 @@ impl<'a> From<&'a Project> for ProjectView<'a> {
             key: &project.key,
             name: &project.name,
             repository: project.repository.as_ref(),
+            other_repositories: &project.other_repositories,
             archived: project.archived,
             version: project.version,
             created_at: project.created_at,
@@ -206,6 +209,7 @@ impl<G: ProjectDirectory, R: crate::ports::RepositoryReach> Operation for Create
             name,
             ordinal,
             repository,
+            other_repositories: Vec::new(),
             archived: false,
             admin_count: 1,
             version: 1,

@@ -11,10 +11,13 @@ use serde_json::json;
 use super::{ProjectView, RepositoryBody, project_key, repository_link};
 use crate::authz::Action;
 use crate::authz::gate::{Access, Gate, ProjectRef};
+use crate::error::FieldError;
 use crate::error::{Error, Result};
 use crate::http::{Operation, json_response, parse_json_body};
 use crate::ports::{ProjectDirectory, ProjectUpdateOutcome, RepositoryReach, WithoutApp};
-use crate::project::{AuditEntry, Project, validate_key, validate_name};
+use crate::project::{
+    AuditEntry, MAX_LINKED_REPOSITORIES, Project, RepositoryLink, validate_key, validate_name,
+};
 
 /// How often a change is re-read and re-tried when someone changed the project meanwhile.
 const UPDATE_ATTEMPTS: usize = 3;
@@ -25,9 +28,17 @@ struct ProjectChanges {
     name: Option<String>,
     key: Option<String>,
     archived: Option<bool>,
-    /// `null` unlinks the repository.
+    /// The default target; `null` unlinks it (the first of the others then takes its place).
     #[serde(default, with = "serde_with_null")]
     repository: Option<Option<RepositoryBody>>,
+    /// Replaces the project's further repositories.
+    other_repositories: Option<Vec<RepositoryBody>>,
+}
+
+impl ProjectChanges {
+    fn touches_repositories(&self) -> bool {
+        self.repository.is_some() || self.other_repositories.is_some()
+    }
 }
 
 /// `absent` → None, `null` → Some(None), a value → Some(Some(value)).
@@ -68,18 +79,15 @@ fn apply(current: &Project, changes: &ProjectChanges) -> Result<(Project, Vec<St
             Err(problem) => problems.push(problem),
         }
     }
-    if let Some(repository) = &changes.repository {
-        let link = match repository {
-            None => Ok(None),
-            Some(body) => repository_link(body.clone())
-                .map(|link| Some(keeping_what_github_said(link, current.repository.as_ref()))),
-        };
-        match link {
-            Ok(link) if link != current.repository => {
-                said.push("repository changed".to_owned());
-                next.repository = link;
+    if changes.touches_repositories() {
+        match linked_as_changed(current, changes) {
+            Ok((repository, others)) => {
+                if repository != current.repository || others != current.other_repositories {
+                    said.push("repositories changed".to_owned());
+                    next.repository = repository;
+                    next.other_repositories = others;
+                }
             }
-            Ok(_) => {}
             Err(problem) => problems.push(problem),
         }
     }
@@ -93,6 +101,64 @@ fn apply(current: &Project, changes: &ProjectChanges) -> Result<(Project, Vec<St
         return Err(Error::Validation(problems));
     }
     Ok((next, said))
+}
+
+/// The default target and the other repositories as `changes` leave them: what is not sent
+/// stays; a link unlinked as the default hands that role to the first other one. At most
+/// [`MAX_LINKED_REPOSITORIES`], each once, all under one GitHub account.
+fn linked_as_changed(
+    current: &Project,
+    changes: &ProjectChanges,
+) -> Result<(Option<RepositoryLink>, Vec<RepositoryLink>), FieldError> {
+    let link = |body: &RepositoryBody| {
+        repository_link(body.clone()).map(|link| keeping_what_github_said(link, current))
+    };
+    let mut repository = match &changes.repository {
+        None => current.repository.clone(),
+        Some(None) => None,
+        Some(Some(body)) => Some(link(body)?),
+    };
+    let mut others = match &changes.other_repositories {
+        None => current.other_repositories.clone(),
+        Some(bodies) => bodies.iter().map(link).collect::<Result<_, _>>()?,
+    };
+    if repository.is_none() && !others.is_empty() {
+        repository = Some(others.remove(0));
+    }
+    let all: Vec<&RepositoryLink> = repository.iter().chain(&others).collect();
+    if all.len() > MAX_LINKED_REPOSITORIES {
+        return Err(FieldError::new(
+            "otherRepositories",
+            "TOO_MANY",
+            format!("a project links at most {MAX_LINKED_REPOSITORIES} repositories"),
+        ));
+    }
+    for (index, link) in all.iter().enumerate() {
+        let full_name = link.full_name();
+        if all[..index]
+            .iter()
+            .any(|earlier| earlier.full_name().eq_ignore_ascii_case(&full_name))
+        {
+            return Err(FieldError::new(
+                "otherRepositories",
+                "DUPLICATE_REPOSITORY",
+                format!("{full_name} is linked twice"),
+            ));
+        }
+        if let Some(first) = all.first()
+            && !first.owner.eq_ignore_ascii_case(&link.owner)
+        {
+            return Err(FieldError::new(
+                "otherRepositories",
+                "OTHER_ACCOUNT",
+                format!(
+                    "{full_name} belongs to another GitHub account than {}; a project's repositories all belong to one account",
+                    first.full_name()
+                ),
+            ));
+        }
+    }
+    Ok((repository, others))
 }
 
 pub struct UpdateProject<G, R = WithoutApp> {
@@ -127,7 +193,7 @@ impl<G: ProjectDirectory, R> UpdateProject<G, R> {
                 .await?;
         }
         let settings =
-            changes.name.is_some() || changes.key.is_some() || changes.repository.is_some();
+            changes.name.is_some() || changes.key.is_some() || changes.touches_repositories();
         if settings || changes.archived.is_none() {
             self.gate
                 .require(access, Action::EditSettings, false, target)
@@ -149,14 +215,14 @@ impl<G: ProjectDirectory, R: RepositoryReach> Operation for UpdateProject<G, R> 
         for _ in 0..UPDATE_ATTEMPTS {
             let current = access.project.clone();
             let (mut next, mut said) = apply(&current, &changes)?;
-            if let (Some(app), Some(Some(_))) = (&self.app, &changes.repository)
-                && let Some(link) = next.repository.take()
+            if let Some(app) = &self.app
+                && changes.touches_repositories()
             {
-                let reached = super::reached_by(app, link).await?;
-                if Some(&reached) != current.repository.as_ref() && said.is_empty() {
-                    said.push("repository reached by the GitHub App".to_owned());
+                next = reached_by_app(app, next).await?;
+                let reached = next.linked_repositories().ne(current.linked_repositories());
+                if reached && said.is_empty() {
+                    said.push("repositories reached by the GitHub App".to_owned());
                 }
-                next.repository = Some(reached);
             }
             if said.is_empty() {
                 return Ok(json_response(StatusCode::OK, &ProjectView::from(&current)));
@@ -206,23 +272,33 @@ impl<G: ProjectDirectory, R: RepositoryReach> Operation for UpdateProject<G, R> 
     }
 }
 
-/// The same repository linked again (another base branch, say) keeps what GitHub told about it:
-/// its ids and whether the App reaches it. Without the App nobody asks GitHub, so saving the
-/// settings does not reconnect it; with the App, GitHub's answer then replaces both.
-fn keeping_what_github_said(
-    link: crate::project::RepositoryLink,
-    current: Option<&crate::project::RepositoryLink>,
-) -> crate::project::RepositoryLink {
-    match current {
-        Some(current) if current.full_name().eq_ignore_ascii_case(&link.full_name()) => {
-            crate::project::RepositoryLink {
-                installation_id: current.installation_id,
-                repository_id: current.repository_id,
-                disconnected: current.disconnected,
-                ..link
-            }
-        }
-        _ => link,
+/// Every link of `project` as the GitHub App reaches it (with its ids, connected), or 409
+/// `REPOSITORY_DISCONNECTED` for the first it does not reach.
+async fn reached_by_app<R: RepositoryReach>(app: &R, mut project: Project) -> Result<Project> {
+    if let Some(link) = project.repository.take() {
+        project.repository = Some(super::reached_by(app, link).await?);
+    }
+    let mut reached = Vec::with_capacity(project.other_repositories.len());
+    for link in std::mem::take(&mut project.other_repositories) {
+        reached.push(super::reached_by(app, link).await?);
+    }
+    project.other_repositories = reached;
+    Ok(project)
+}
+
+/// A repository the project links already (another base branch, say, or made the default)
+/// keeps what GitHub told about it: its ids and whether the App reaches it. Without the App
+/// nobody asks GitHub, so saving the settings does not reconnect it; with the App, GitHub's
+/// answer then replaces both.
+fn keeping_what_github_said(link: RepositoryLink, current: &Project) -> RepositoryLink {
+    match current.linked_repository(&link.full_name()) {
+        Some(known) => RepositoryLink {
+            installation_id: known.installation_id,
+            repository_id: known.repository_id,
+            disconnected: known.disconnected,
+            ..link
+        },
+        None => link,
     }
 }
 
@@ -350,6 +426,93 @@ mod tests {
         assert_eq!(json(&linked)["repository"]["baseBranch"], "trunk");
         let unlinked = patch(&projects, "local-admin", "AIPM", r#"{"repository":null}"#).await;
         assert!(json(&unlinked).get("repository").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_project_links_several_repositories_of_one_account_with_one_default() {
+        let projects = MemoryProjects::with_default_project();
+        let linked = patch(
+            &projects,
+            "local-maintainer",
+            "AIPM",
+            r#"{"repository":{"owner":"acme","name":"shop"},
+                "otherRepositories":[{"owner":"acme","name":"api","baseBranch":"trunk"}]}"#,
+        )
+        .await;
+        assert_eq!(linked.status(), 200);
+        assert_eq!(json(&linked)["repository"]["name"], "shop");
+        assert_eq!(json(&linked)["otherRepositories"][0]["baseBranch"], "trunk");
+
+        // Making api the default is sending the two the other way round.
+        let swapped = patch(
+            &projects,
+            "local-maintainer",
+            "AIPM",
+            r#"{"repository":{"owner":"acme","name":"api","baseBranch":"trunk"},
+                "otherRepositories":[{"owner":"acme","name":"shop"}]}"#,
+        )
+        .await;
+        assert_eq!(json(&swapped)["repository"]["name"], "api");
+        assert_eq!(json(&swapped)["otherRepositories"][0]["name"], "shop");
+
+        for (body, code) in [
+            (
+                r#"{"otherRepositories":[{"owner":"ACME","name":"API"}]}"#,
+                "DUPLICATE_REPOSITORY",
+            ),
+            (
+                r#"{"otherRepositories":[{"owner":"elsewhere","name":"lib"}]}"#,
+                "OTHER_ACCOUNT",
+            ),
+        ] {
+            let refused = patch(&projects, "local-maintainer", "AIPM", body).await;
+            assert_eq!(refused.status(), 400, "{body}");
+            assert_eq!(
+                json(&refused)["error"]["details"]["fields"][0]["code"],
+                code,
+                "{body}"
+            );
+        }
+        let eleven: Vec<String> = (0..10)
+            .map(|n| format!(r#"{{"owner":"acme","name":"r{n}"}}"#))
+            .collect();
+        let too_many = patch(
+            &projects,
+            "local-maintainer",
+            "AIPM",
+            &format!(r#"{{"otherRepositories":[{}]}}"#, eleven.join(",")),
+        )
+        .await;
+        assert_eq!(
+            json(&too_many)["error"]["details"]["fields"][0]["code"],
+            "TOO_MANY"
+        );
+        assert_eq!(
+            projects.project("default").map(|project| project.version),
+            Some(3),
+            "the refused changes stored nothing"
+        );
+
+        // Unlinking the default hands its role to the first other repository.
+        let unlinked = patch(
+            &projects,
+            "local-maintainer",
+            "AIPM",
+            r#"{"repository":null}"#,
+        )
+        .await;
+        assert_eq!(json(&unlinked)["repository"]["name"], "shop");
+        assert!(json(&unlinked).get("otherRepositories").is_none());
+
+        // A contributor may not change what a project links.
+        let contributor = patch(
+            &projects,
+            "local-contributor",
+            "AIPM",
+            r#"{"otherRepositories":[]}"#,
+        )
+        .await;
+        assert_eq!(contributor.status(), 403);
     }
 
     #[tokio::test]

@@ -71,6 +71,7 @@ pub async fn seed(backend: &Backend, count: usize) {
         name: "Invitation churn".to_owned(),
         ordinal,
         repository: None,
+        other_repositories: Vec::new(),
         archived: false,
         admin_count: 1,
         version: 1,
