@@ -551,6 +551,21 @@ pub struct InstallationRepository {
     pub repository_id: u64,
 }
 
+/// A repository the deployment's GitHub App can work in, offered when a project links one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReachableRepository {
+    pub owner: String,
+    pub name: String,
+    pub repository_id: u64,
+    pub installation_id: u64,
+    pub default_branch: String,
+    pub private: bool,
+}
+
+/// Repositories found, and whether more were left out past the limit.
+pub type ReachableRepositories = (Vec<ReachableRepository>, bool);
+
 /// Whether the deployment's GitHub App reaches a repository, asked when a project links one.
 pub trait RepositoryReach: Send + Sync + 'static {
     /// Its installation and id, or None when the App is not installed on it.
@@ -559,6 +574,13 @@ pub trait RepositoryReach: Send + Sync + 'static {
         owner: &str,
         name: &str,
     ) -> impl Future<Output = Result<Option<InstallationRepository>>> + Send;
+
+    /// Every repository the App's installations reach, at most `limit`; None without the App
+    /// (nothing to ask: people type the repository's name).
+    fn reachable(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<ReachableRepositories>>> + Send;
 }
 
 /// A deployment without the GitHub App (a personal token, or the local git host): links are
@@ -568,6 +590,10 @@ pub struct WithoutApp;
 
 impl RepositoryReach for WithoutApp {
     async fn reach(&self, _owner: &str, _name: &str) -> Result<Option<InstallationRepository>> {
+        Ok(None)
+    }
+
+    async fn reachable(&self, _limit: usize) -> Result<Option<ReachableRepositories>> {
         Ok(None)
     }
 }

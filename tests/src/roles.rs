@@ -108,6 +108,11 @@ pub const OPERATIONS: &[Operation] = &[
         "archive the project (and restore it)",
     ),
     op(
+        "GET /projects/{key}/repositories",
+        Action::EditSettings,
+        "see the repositories the GitHub App reaches",
+    ),
+    op(
         "GET /projects/{key}/me",
         Action::ViewProject,
         "what I may do",

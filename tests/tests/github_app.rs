@@ -381,3 +381,111 @@ async fn with_the_app_a_new_project_links_only_a_repository_the_app_reaches() {
     let created = aipm::http::respond(&create, post(json!({"key": "SHOP", "name": "Shop"}))).await;
     assert_eq!(created.status().as_u16(), 201);
 }
+
+/// One installation's repositories as `GET /installation/repositories` lists them.
+fn listed(names: &[(u64, &str)]) -> Value {
+    let repositories: Vec<Value> = names
+        .iter()
+        .map(|(id, full_name)| {
+            let (owner, name) = full_name.split_once('/').expect("owner/name");
+            json!({"id": id, "name": name, "full_name": full_name, "private": true,
+                   "owner": {"login": owner, "type": "Organization"}, "default_branch": "trunk"})
+        })
+        .collect();
+    json!({"total_count": repositories.len(), "repositories": repositories})
+}
+
+#[tokio::test]
+async fn the_repositories_the_app_reaches_are_listed_with_metadata_only_tokens() {
+    use wiremock::matchers::{header, query_param};
+    let (private, _) = aipm_tests::github_app_key();
+    let github = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/app/installations"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 77, "account": {"login": "acme"}, "app_id": APP_ID},
+            {"id": 88, "account": {"login": "beta"}, "app_id": APP_ID}
+        ])))
+        .mount(&github)
+        .await;
+    for (installation, token) in [(77, "ghs_list77"), (88, "ghs_list88")] {
+        Mock::given(method("POST"))
+            .and(path(format!(
+                "/app/installations/{installation}/access_tokens"
+            )))
+            .respond_with(token_answer(token, 60))
+            .mount(&github)
+            .await;
+    }
+    // acme's repositories come in two pages.
+    let first_page: Vec<(u64, String)> = (1..=100).map(|n| (n, format!("acme/r{n:03}"))).collect();
+    let first_page: Vec<(u64, &str)> = first_page.iter().map(|(id, n)| (*id, n.as_str())).collect();
+    let mut page_one = listed(&first_page);
+    page_one["total_count"] = json!(101);
+    Mock::given(method("GET"))
+        .and(path("/installation/repositories"))
+        .and(header("authorization", "Bearer ghs_list77"))
+        .and(query_param("page", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page_one))
+        .mount(&github)
+        .await;
+    let mut page_two = listed(&[(101, "acme/api")]);
+    page_two["total_count"] = json!(101);
+    Mock::given(method("GET"))
+        .and(path("/installation/repositories"))
+        .and(header("authorization", "Bearer ghs_list77"))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page_two))
+        .mount(&github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/installation/repositories"))
+        .and(header("authorization", "Bearer ghs_list88"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(listed(&[(200, "beta/lib")])))
+        .mount(&github)
+        .await;
+    let app = GitHubApp::new(
+        APP_ID,
+        AppKey::from_pem(&private).expect("the key parses"),
+        &github.uri(),
+    );
+
+    let (all, more) = app.reachable_repositories(500).await.expect("a list");
+    assert!(!more);
+    assert_eq!(all.len(), 102);
+    assert_eq!(
+        (
+            all[0].owner.as_str(),
+            all[0].name.as_str(),
+            all[0].repository_id
+        ),
+        ("acme", "api", 101),
+        "sorted by name, the second page included"
+    );
+    let lib = all.last().expect("beta/lib");
+    assert_eq!(
+        (
+            lib.name.as_str(),
+            lib.installation_id,
+            lib.default_branch.as_str()
+        ),
+        ("lib", 88, "trunk")
+    );
+    let requests = github.received_requests().await.expect("recorded");
+    let asked: Vec<Value> = requests
+        .iter()
+        .filter(|r| r.url.path().ends_with("/access_tokens"))
+        .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            json!({"permissions": {"metadata": "read"}}),
+            json!({"permissions": {"metadata": "read"}})
+        ],
+        "listing asks for nothing that can write"
+    );
+
+    let (some, more) = app.reachable_repositories(50).await.expect("a list");
+    assert_eq!((some.len(), more), (50, true), "a limit, and said so");
+}

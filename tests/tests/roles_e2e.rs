@@ -251,6 +251,7 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
                 // Archived and restored at once is no change: the permission is what is tested.
                 Some(json!({"archived": false})),
             ),
+            ("GET", "/projects/AIPM/repositories".into(), None),
             ("GET", "/projects/AIPM/me".into(), None),
             ("GET", "/projects/AIPM/members".into(), None),
             (

@@ -61,8 +61,8 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
     );
 
     let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    // 30 operations, 17 of them also under /projects/{key} (the webhook among them).
-    assert_eq!(routes.len(), 30 + 17 + UI_ROUTES.len());
+    // 31 operations, 17 of them also under /projects/{key} (the webhook among them).
+    assert_eq!(routes.len(), 31 + 17 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
@@ -243,8 +243,8 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
 }
 
 /// The GitHub App's key is read only where tokens are minted (generate-code, retry,
-/// request-changes, the webhook, the workers) or a link is checked (create- and update-project),
-/// and only when the stage uses the App; there the personal token is not readable at all.
+/// request-changes, the webhook, the workers) or a link is checked or offered (create- and
+/// update-project, list-repositories), and only when the stage uses the App; there the personal token is not readable at all.
 #[test]
 fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
     let template = template();
@@ -262,6 +262,7 @@ fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
         "WorkerRole",
         "UpdateProjectFunction",
         "CreateProjectFunction",
+        "ListRepositoriesFunction",
     ];
     for (name, resource) in template["Resources"].as_object().unwrap() {
         let text = resource.to_string();
@@ -285,7 +286,13 @@ fn the_app_key_is_read_only_by_what_mints_tokens_and_only_in_app_mode() {
             json!({"Ref": "GitHubAppKeySecretArn"}),
             "{name}"
         );
-        if ["UpdateProjectFunction", "CreateProjectFunction"].contains(&name.as_str()) {
+        if [
+            "UpdateProjectFunction",
+            "CreateProjectFunction",
+            "ListRepositoriesFunction",
+        ]
+        .contains(&name.as_str())
+        {
             // It never needs the personal token: only the App's key, only with the App.
             assert!(!text.contains("GitHubTokenSecretArn"), "{name}");
             let only_with_the_app = json!({"Fn::If": [
@@ -414,7 +421,7 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         json!({"Fn::Equals": [{"Ref": "Stage"}, "prod"]})
     );
     let functions = resources_of_type(&template, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 32);
+    assert_eq!(functions.len(), 33);
     for (name, function) in &functions {
         let preference = &function["Properties"]["DeploymentPreference"];
         assert_eq!(
@@ -453,13 +460,13 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         name.trim_end_matches(".Alias").to_owned()
     };
     let integrations = resources_of_type(&template, "AWS::ApiGatewayV2::Integration");
-    assert_eq!(integrations.len(), 31);
+    assert_eq!(integrations.len(), 32);
     for (_, integration) in integrations {
         let function = alias_of(&integration["Properties"]["IntegrationUri"]);
         assert!(template["Resources"][&function].is_object(), "{function}");
     }
     let permissions = resources_of_type(&template, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 33 + 17);
+    assert_eq!(permissions.len(), 34 + 17);
     for (_, permission) in permissions {
         alias_of(&permission["Properties"]["FunctionName"]);
     }
@@ -594,5 +601,5 @@ fn every_function_with_the_gate_may_read_memberships_and_write_the_audit_log() {
             );
         }
     }
-    assert_eq!(gated, 28, "functions that authorize through the gate");
+    assert_eq!(gated, 29, "functions that authorize through the gate");
 }

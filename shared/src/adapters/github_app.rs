@@ -113,6 +113,7 @@ impl ScopedToken {
 }
 
 pub use crate::ports::InstallationRepository;
+use crate::ports::{ReachableRepositories, ReachableRepository};
 
 /// The App: its id, key and GitHub's API, and the tokens minted so far per repository.
 pub struct GitHubApp {
@@ -140,13 +141,17 @@ impl GitHubApp {
 
     /// A client that authenticates as the App itself, with a JWT made now.
     fn as_app(&self) -> Result<Octocrab> {
-        let jwt = app_jwt(self.app_id, &self.key, Utc::now())?;
+        self.client(app_jwt(self.app_id, &self.key, Utc::now())?)
+    }
+
+    /// A client that sends `bearer` (the App's JWT or an installation token).
+    fn client(&self, bearer: String) -> Result<Octocrab> {
         Octocrab::builder()
             .base_uri(self.api_url.as_str())
             .map_err(|error| {
                 Error::Internal(format!("GitHub API URL {:?}: {error}", self.api_url))
             })?
-            .personal_token(jwt)
+            .personal_token(bearer)
             .set_connect_timeout(Some(CONNECT_TIMEOUT))
             .set_read_timeout(Some(READ_TIMEOUT))
             .build()
@@ -236,6 +241,91 @@ impl GitHubApp {
             }))
     }
 
+    /// Every repository the App's installations reach, sorted by name, at most `limit`, and
+    /// whether more were left out: `GET /app/installations`, then for each installation a
+    /// token that can only read metadata and `GET /installation/repositories`, page by page.
+    pub async fn reachable_repositories(
+        &self,
+        limit: usize,
+    ) -> Result<(Vec<ReachableRepository>, bool)> {
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            total_count: usize,
+            repositories: Vec<Listed>,
+        }
+        #[derive(Deserialize)]
+        struct Listed {
+            id: u64,
+            name: String,
+            owner: Owner,
+            #[serde(default)]
+            default_branch: Option<String>,
+            #[serde(default)]
+            private: bool,
+        }
+        #[derive(Deserialize)]
+        struct Owner {
+            login: String,
+        }
+        let app = self.as_app()?;
+        let mut installations = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let batch: Vec<Installation> = app
+                .get("/app/installations", Some(&paging(page)))
+                .await
+                .map_err(|error| refused("listing the App's installations", error))?;
+            let last = batch.len() < PAGE_SIZE;
+            installations.extend(batch);
+            if last {
+                break;
+            }
+        }
+        let mut found = Vec::new();
+        let mut more = false;
+        'installations: for installation in installations {
+            let route = format!("/app/installations/{}/access_tokens", installation.id);
+            let body = json!({"permissions": {"metadata": "read"}});
+            let token: ScopedToken = app
+                .post(route, Some(&body))
+                .await
+                .map_err(|error| refused("reading an installation's repositories", error))?;
+            let installation_client = self.client(token.token)?;
+            for page in 1..=MAX_PAGES {
+                let listed: Page = installation_client
+                    .get("/installation/repositories", Some(&paging(page)))
+                    .await
+                    .map_err(|error| refused("listing an installation's repositories", error))?;
+                let last =
+                    listed.repositories.len() < PAGE_SIZE || page * PAGE_SIZE >= listed.total_count;
+                for repository in listed.repositories {
+                    if found.len() == limit {
+                        more = true;
+                        break 'installations;
+                    }
+                    found.push(ReachableRepository {
+                        owner: repository.owner.login,
+                        name: repository.name,
+                        repository_id: repository.id,
+                        installation_id: installation.id,
+                        default_branch: repository.default_branch.unwrap_or_else(|| "main".into()),
+                        private: repository.private,
+                    });
+                }
+                if last {
+                    break;
+                }
+            }
+        }
+        found.sort_by_cached_key(|repository| {
+            format!("{}/{}", repository.owner, repository.name).to_ascii_lowercase()
+        });
+        Ok((found, more))
+    }
+
     /// The login the App acts as on GitHub, `<slug>[bot]`: `GET /app`.
     pub async fn bot_login(&self) -> Result<String> {
         #[derive(Deserialize)]
@@ -272,6 +362,18 @@ impl crate::ports::RepositoryReach for GitHubApp {
     async fn reach(&self, owner: &str, name: &str) -> Result<Option<InstallationRepository>> {
         self.resolve(owner, name).await
     }
+
+    async fn reachable(&self, limit: usize) -> Result<Option<ReachableRepositories>> {
+        self.reachable_repositories(limit).await.map(Some)
+    }
+}
+
+/// GitHub's list pages: the most it gives per page, and how many pages are read at most.
+const PAGE_SIZE: usize = 100;
+const MAX_PAGES: usize = 10;
+
+fn paging(page: usize) -> [(&'static str, usize); 2] {
+    [("per_page", PAGE_SIZE), ("page", page)]
 }
 
 /// GitHub's refusal, without anything it echoed back that could hold a credential.

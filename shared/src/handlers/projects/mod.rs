@@ -18,8 +18,10 @@ use crate::project::{
 };
 
 mod invitations;
+mod repositories;
 mod settings;
 pub use invitations::{AcceptInvitation, ChangeInvitation, CreateInvitation, ListInvitations};
+pub use repositories::ListRepositories;
 pub use settings::UpdateProject;
 
 /// How often a membership change is re-read and re-tried when someone changed it meanwhile.
