@@ -43,17 +43,23 @@ export function can(action, { ownTask = false } = {}) {
 
 /**
  * Why code cannot be generated in this project whoever asks: it links no repository (the
- * default project then uses the deployment's own), or the GitHub App lost access to the one it
- * links. Null when it can.
+ * default project then uses the deployment's own), or the GitHub App lost access to the one
+ * chosen (`target`, else the default). Null when it can.
  */
-export function missingRepository() {
+export function missingRepository(target) {
   const project = getState().access?.project;
-  const link = project?.repository;
+  const link = target || project?.repository;
   if (link?.disconnected) {
     return `The repository ${link.owner}/${link.name} is disconnected: the GitHub App was removed from it, suspended or uninstalled. An owner of the repository installs the App on it again.`;
   }
   if (!project || link || project.id === 'default') return null;
   return 'This project has no code repository yet: a maintainer links one in the project settings (People page).';
+}
+
+/** The repositories a code task of this project may work in, the default first. */
+export function taskRepositories() {
+  const project = getState().access?.project;
+  return [project?.repository, ...(project?.otherRepositories || [])].filter(Boolean);
 }
 
 /** Whether the signed-in person started this code task. */

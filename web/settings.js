@@ -1,5 +1,5 @@
 // settings.js — the project's settings on the People page: name, key (the old key keeps
-// working) and code repository for maintainers, archive and restore for admins; each refusal is
+// working) and default code repository for maintainers (the others in repositories.js), archive and restore for admins; each refusal is
 // shown beside the form and nothing typed is lost.
 
 import { html, useEffect, useState } from './vendor-htm-preact.js';
@@ -8,6 +8,7 @@ import { ErrorNote, useAction } from './ui.js';
 import { Why, can, loadAccess } from './access.js';
 import { loadMyProjects } from './project.js';
 import { href, navigate } from './router.js';
+import { LinkedRepositories } from './repositories.js';
 
 function fieldsOf(project) {
   return {
@@ -65,7 +66,7 @@ export function ProjectSettings({ project }) {
         aria-describedby="settings-key-help" />
       <span id="settings-key-help" class="muted">Links with the old key keep working; a key is never used again.</span>
       <fieldset class="repository">
-        <legend>Code repository</legend>
+        <legend>Default repository (where Generate code & PR works)</legend>
         ${project.repository?.disconnected
           ? html`<p class="disconnected-note" role="status">Disconnected: the GitHub App cannot reach ${project.repository.owner}/${project.repository.name} (removed from it, suspended or uninstalled). Generate code & PR waits until an owner of the repository installs the App on it again.</p>`
           : null}
@@ -83,6 +84,7 @@ export function ProjectSettings({ project }) {
       </div>
       <${ErrorNote} error=${saveError} onRetry=${save} />
     </form>
+    <${LinkedRepositories} project=${project} />
     <div class="actions archive">
       <button type="button" class=${project.archived ? 'secondary' : 'destructive-outline'} disabled=${toggling || !archive.allowed}
         onClick=${toggle}>${project.archived ? 'Restore project' : 'Archive project'}</button>

@@ -6,7 +6,7 @@ import { html, useState, useEffect, useRef } from './vendor-htm-preact.js';
 import { api, newIdempotencyKey } from './api.js';
 import { ErrorNote, duration, formatTime, useAction } from './ui.js';
 import { loadStory } from './stories.js';
-import { can, missingRepository, startedByMe } from './access.js';
+import { can, missingRepository, startedByMe, taskRepositories } from './access.js';
 import { RequestChanges, RetryTask, Timeline, pullRequestOf, runName } from './revisions.js';
 import { scoped } from './project.js';
 
@@ -74,6 +74,7 @@ function TaskPanel({ initial, onFinished, storyId }) {
       <dt>Run</dt><dd>${runName(task)}${task.attempt > 1 ? ` · attempt ${task.attempt}` : ''}</dd>
       <dt>Created</dt><dd>${formatTime(task.createdAt)}</dd>
       ${task.startedAt ? html`<dt>Ran</dt><dd>${duration(task.startedAt, task.finishedAt)}${task.finishedAt ? '' : ' so far'}</dd>` : null}
+      ${task.repository ? html`<dt>Repository</dt><dd><code>${task.repository.owner}/${task.repository.name}</code></dd>` : null}
       <dt>Branch</dt><dd><code>${task.branch}</code></dd>
       <dt>Pull request</dt><dd>${task.prUrl
         ? html`<a href=${task.prUrl} target="_blank" rel="noopener noreferrer">${task.prNumber ? `#${task.prNumber}` : 'Open'} ↗</a>`
@@ -96,11 +97,17 @@ function TaskPanel({ initial, onFinished, storyId }) {
 export function CodeTasks({ story }) {
   const tasks = story.codeTasks || [];
   const [instructions, setInstructions] = useState('');
+  const targets = taskRepositories();
+  const nameOf = (link) => `${link.owner}/${link.name}`;
+  // '' is the project's default repository, whichever it is when the button is pressed.
+  const [targetName, setTargetName] = useState('');
+  const target = targets.find((link) => nameOf(link) === targetName) || null;
   const [key, setKey] = useState(newIdempotencyKey);
   const [created, setCreated] = useState(null);
   const [start, busy, error, setError] = useAction(async (newPullRequest = false) => {
     const body = instructions.trim() ? { instructions: instructions.trim() } : {};
     if (newPullRequest) body.newPullRequest = true;
+    if (target && target !== targets[0]) body.repository = nameOf(target);
     const { data } = await api('POST', scoped(`/stories/${story.id}/generate-code`), {
       body,
       headers: { 'idempotency-key': key },
@@ -116,7 +123,7 @@ export function CodeTasks({ story }) {
   // A refusal of Generate is about the task that was newest then.
   useEffect(() => setError(null), [latest?.taskId]);
   const permitted = can('generateCode');
-  const reason = permitted.allowed ? missingRepository() || whyNotBuildable(story, known) : permitted.reason;
+  const reason = permitted.allowed ? missingRepository(target) || whyNotBuildable(story, known) : permitted.reason;
   const pull = pullRequestOf(known);
   const merged = pull && story.merge?.prNumber === pull.number;
   const canRevise = pull && !merged && (story.status === 'Ready' || story.status === 'In Progress');
@@ -135,6 +142,13 @@ export function CodeTasks({ story }) {
         placeholder="e.g. Keep the public API unchanged"
         onInput=${(event) => setInstructions(event.target.value)}></textarea>
     </div>
+    ${targets.length > 1 ? html`<div class="field">
+      <label for="target-repository">Repository</label>
+      <select id="target-repository" value=${target ? nameOf(target) : nameOf(targets[0])}
+        onChange=${(event) => { setTargetName(event.target.value); setError(null); }}>
+        ${targets.map((link, index) => html`<option value=${nameOf(link)}>${nameOf(link)}${index === 0 ? ' (default)' : ''}${link.disconnected ? ' — disconnected' : ''}</option>`)}
+      </select>
+    </div>` : null}
     <div class="actions">
       <button type="button" class="primary" disabled=${busy || reason !== null} onClick=${generate}
         aria-describedby=${reason ? 'generate-reason' : undefined}>

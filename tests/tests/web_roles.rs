@@ -411,6 +411,88 @@ async fn an_admin_starts_a_project_works_in_it_and_an_outsider_cannot_see_it() {
             .wait_for_text("#generate-reason", "Only Ready or In Progress")
             .await;
 
+        // More repositories: linked in the settings (one of another account is refused beside
+        // the form, and what was typed stays), picked on the story page as the task's target,
+        // and made the default.
+        admin.open("/?repositories=1#/p/SHOP/people").await;
+        admin.type_into("#link-repository-name", "elsewhere/lib").await;
+        admin
+            .click_button(".link-repository", "Link repository")
+            .await;
+        admin
+            .wait_for_text(".link-repository .error-note", "another GitHub account")
+            .await;
+        assert_eq!(admin.value_of("#link-repository-name").await, "elsewhere/lib");
+        admin.type_into("#link-repository-name", "local/docs").await;
+        // The local git host has one remote, whose base is main.
+        admin.type_into("#link-repository-branch", "main").await;
+        admin
+            .click_button(".link-repository", "Link repository")
+            .await;
+        admin
+            .wait_for_text(".linked-repository[data-repository='local/docs']", "(main)")
+            .await;
+        let list = admin.element(".linked-repositories").await;
+        admin.scroll_into_view(&list).await;
+        admin.screenshot("settings-repositories").await;
+        let ready = as_admin(
+            &stack,
+            "POST",
+            "/projects/SHOP/stories",
+            Some(json!({"title": "Docs for saved cards", "asA": "shopper",
+                        "iWant": "to read how saved cards work", "soThat": "I trust them",
+                        "storyPoint": 1})),
+        )
+        .await["id"]
+            .as_u64()
+            .expect("an id");
+        as_admin(
+            &stack,
+            "POST",
+            &format!("/projects/SHOP/stories/{ready}/tests"),
+            Some(json!({"title": "Read", "given": ["a saved card"],
+                        "when": ["the shopper opens the docs"],
+                        "then": ["the page explains saved cards"]})),
+        )
+        .await;
+        as_admin(
+            &stack,
+            "PATCH",
+            &format!("/projects/SHOP/stories/{ready}"),
+            Some(json!({"status": "Ready"})),
+        )
+        .await;
+        admin
+            .open(&format!("/?target=1#/p/SHOP/stories/{ready}"))
+            .await;
+        admin
+            .element("#target-repository")
+            .await
+            .select_by_value("local/docs")
+            .await
+            .expect("choose local/docs");
+        admin.click_button(".code", "Generate code & PR").await;
+        admin.wait_for_text(".task-facts", "local/docs").await;
+        let facts = admin.element(".task-facts").await;
+        admin.scroll_into_view(&facts).await;
+        admin.screenshot("generate-in-another-repository").await;
+        let story = as_admin(&stack, "GET", &format!("/projects/SHOP/stories/{ready}"), None).await;
+        assert_eq!(
+            story["codeTasks"][0]["repository"]["name"], "docs",
+            "the task works in the repository chosen: {story}"
+        );
+        admin.open("/?repositories=2#/p/SHOP/people").await;
+        admin
+            .click_button(".linked-repository[data-repository='local/docs']", "Make default")
+            .await;
+        admin
+            .wait_until(
+                "local/docs is the default",
+                "document.querySelector('.badge-default')?.closest('li')?.dataset.repository === 'local/docs' \
+                 && document.querySelector(\".linked-repository[data-repository='local/aipm'] button\") !== null",
+            )
+            .await;
+
         // Settings: archiving makes the project read-only, with the reason shown; restoring
         // undoes it; a new key becomes the address and the old one keeps working.
         admin.open("/?settings=3#/p/SHOP/people").await;
