@@ -860,9 +860,16 @@ async fn projects_are_found_by_their_repositorys_account_as_links_change() {
         ids(directory.projects_linking_owner("other").await.unwrap()),
         ["lib"]
     );
-    // APP moves to another account: it leaves acme's list and joins the other's.
+    // APP moves to another account, with a second repository there: it leaves acme's list and
+    // joins the other's, both links stored as they were given.
     let moved = Project {
         repository: Some(RepositoryLink::new("other", "app", "main")),
+        other_repositories: vec![RepositoryLink {
+            installation_id: Some(88),
+            repository_id: Some(12),
+            disconnected: true,
+            ..RepositoryLink::new("other", "app-docs", "trunk")
+        }],
         version: 2,
         ..project("app", "APP", 2, None)
     };
@@ -881,6 +888,12 @@ async fn projects_are_found_by_their_repositorys_account_as_links_change() {
         ids(directory.projects_linking_owner("OTHER").await.unwrap()),
         ["app", "lib"]
     );
+    let stored = directory
+        .projects(&["app".to_owned()])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(stored.other_repositories, moved.other_repositories);
     assert!(
         directory
             .projects_linking_owner("nobody")
