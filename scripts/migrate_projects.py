@@ -18,6 +18,8 @@ What it does, each step skipped where it was done before:
    write (a counter present is never overwritten).
    Story numbers and the id counter are not touched: the next story continues the numbering and
    the old story URLs keep working.
+4. Gives every acceptance test without one its key (`AT-n`, numbered per project in the order
+   the tests were written), from the project's test counter, which new tests then continue.
 
 It is idempotent and resumable: an interrupted run (or `--limit N`, which stops after N item
 writes) is finished by running it again, and a run with nothing left to do changes nothing
@@ -209,6 +211,50 @@ def count_children(client, args, budget):
     return counted, True
 
 
+def key_tests(client, args, budget):
+    """Numbers every acceptance test that has no key yet; (keyed, finished)."""
+    tests_table = f"{args.service}-{args.stage}-acceptance-tests"
+    stories_table = f"{args.service}-{args.stage}-stories"
+    unkeyed = []
+    pages = client.get_paginator("scan").paginate(
+        TableName=tests_table, ConsistentRead=True, FilterExpression="attribute_not_exists(#k)",
+        ProjectionExpression="storyId, id, createdAt", ExpressionAttributeNames={"#k": "key"},
+    )
+    for page in pages:
+        unkeyed.extend(page.get("Items", []))
+    unkeyed.sort(key=lambda test: (int(test["storyId"]["N"]) >> 32,
+                                   test.get("createdAt", {}).get("S", ""), int(test["storyId"]["N"])))
+    keyed = 0
+    for test in unkeyed:
+        # Two writes per test: the counter, then the key.
+        if not budget.take() or not budget.take():
+            log(f"test keys: {keyed} written; stopped at the limit, run again to go on")
+            return keyed, False
+        if args.dry_run:
+            keyed += 1
+            continue
+        counter = str(int(test["storyId"]["N"]) >> 32 << 32)
+        answer = client.update_item(
+            TableName=stories_table, Key={"id": {"N": counter}},
+            UpdateExpression="ADD lastTestNumber :one", ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        number = answer["Attributes"]["lastTestNumber"]["N"]
+        try:
+            client.update_item(
+                TableName=tests_table, Key={"storyId": test["storyId"], "id": test["id"]},
+                UpdateExpression="SET #k = :key",
+                ConditionExpression="attribute_exists(id) AND attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": "key"},
+                ExpressionAttributeValues={":key": {"S": f"AT-{number}"}},
+            )
+        except client.exceptions.ConditionalCheckFailedException:
+            continue  # keyed by another run, or deleted: the number is a gap, nothing more
+        keyed += 1
+    log(f"test keys: {keyed} written")
+    return keyed, True
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True)
@@ -238,10 +284,12 @@ def main():
         log("stopped at the limit; run again to go on")
         return 0
     stamped, finished = stamp(client, args, budget)
-    counted = 0
+    counted = keyed = 0
     if finished:
         counted, finished = count_children(client, args, budget)
-    changed = created + sum(stamped.values()) + counted
+    if finished:
+        keyed, finished = key_tests(client, args, budget)
+    changed = created + sum(stamped.values()) + counted + keyed
     verb = "would change" if args.dry_run else "changed"
     log(f"{verb} {changed} item(s)" + ("" if finished else " (not finished: run again)"))
     if changed == 0 and finished:

@@ -145,12 +145,22 @@ class StageTables:
         self.write("stories", [{"PutRequest": {"Item": item}} for item in copied], progress)
         self.write("acceptance-tests", [{"PutRequest": {"Item": item}} for item in tests], progress)
         highest = max([int(story["id"]["N"]) for story in stories] + [counter, 0])
+        # Acceptance-test keys (AT-n) go on from the highest copied, so a new test never takes
+        # a copied test's key.
+        highest_test = max([test_number(test) for test in tests] + [0])
         # The counter goes last: a run cut short leaves it where the next run resets it anyway.
         self.client.put_item(
             TableName=self.names["stories"],
-            Item={"id": {"N": COUNTER_ID}, "lastStoryId": {"N": str(highest)}},
+            Item={"id": {"N": COUNTER_ID}, "lastStoryId": {"N": str(highest)},
+                  "lastTestNumber": {"N": str(highest_test)}},
         )
         return highest
+
+
+def test_number(test):
+    """n of a test's AT-n key, 0 when it has none."""
+    key = test.get("key", {}).get("S", "")
+    return int(key[3:]) if key.startswith("AT-") and key[3:].isdigit() else 0
 
 
 def without_task(story):

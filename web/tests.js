@@ -74,6 +74,7 @@ function TestItem({ storyId, test }) {
   if (editing) return html`<li id=${`test-${test.id}`} class="test"><${TestForm} storyId=${storyId} test=${test} onDone=${() => setEditing(false)} /></li>`;
   return html`<li id=${`test-${test.id}`} class="test">
     <div class="test-head">
+      ${test.key ? html`<code class="test-key" title="The key CI reports name this test by">${test.key}</code>` : null}
       <strong>${test.title}</strong>
       <${StatusChip} status=${test.status} />
       ${test.needsReview ? html`<span class="badge review" title="The story changed after this test was written">Needs review</span>` : null}

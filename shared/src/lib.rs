@@ -16,6 +16,7 @@ pub mod rules;
 pub mod runtime;
 pub mod startup;
 pub mod telemetry;
+pub mod traceability;
 pub mod validation;
 
 pub use error::{Error, Result};

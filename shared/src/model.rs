@@ -193,6 +193,10 @@ pub enum TestStatus {
 pub struct AcceptanceTest {
     pub story_id: u64,
     pub id: String,
+    /// `AT-n`, numbered per project when the test is written and never changed: CI reports name
+    /// the test by it. Tests written before keys have none until `scripts/migrate-projects`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     pub title: String,
     #[serde(default)]
     pub given: Vec<String>,

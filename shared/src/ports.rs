@@ -103,6 +103,10 @@ pub trait AcceptanceTestRepository: Send + Sync + 'static {
     /// otherwise.
     fn create(&self, test: &AcceptanceTest) -> impl Future<Output = Result<()>> + Send;
 
+    /// The next `AT-n` of the project the story belongs to, from the project's counter (a
+    /// number lost to a failed create is a gap, nothing more).
+    fn allocate_test_key(&self, story_id: u64) -> impl Future<Output = Result<String>> + Send;
+
     fn get(
         &self,
         story_id: u64,

@@ -283,6 +283,14 @@ impl StoryNumbering {
         }
     }
 
+    /// The numbering a story id belongs to.
+    pub fn of_story(id: u64) -> Self {
+        Self {
+            // The high 32 bits are the ordinal by construction.
+            ordinal: (id >> Self::SHIFT) as u32,
+        }
+    }
+
     /// The id under which the project's story counter is kept (no story has number 0).
     pub fn counter_id(self) -> u64 {
         u64::from(self.ordinal) << Self::SHIFT

@@ -573,6 +573,7 @@ pub fn sample_test(story_id: u64, id: &str) -> aipm::model::AcceptanceTest {
     aipm::model::AcceptanceTest {
         story_id,
         id: id.to_owned(),
+        key: None,
         title: "CSV".into(),
         given: vec!["3 stories".into()],
         when: vec!["the PM exports".into()],

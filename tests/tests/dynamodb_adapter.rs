@@ -433,6 +433,15 @@ async fn acceptance_tests_belong_to_existing_stories_and_go_with_them() {
     }
     assert_eq!(tests.list(story.id).await.unwrap().len(), 3);
 
+    // AT-n keys count per project: another project's counter starts at 1 of its own.
+    let other = aipm::project::StoryNumbering { ordinal: 7 }.story_id(1);
+    let keys = [
+        tests.allocate_test_key(story.id).await.unwrap(),
+        tests.allocate_test_key(story.id).await.unwrap(),
+        tests.allocate_test_key(other).await.unwrap(),
+    ];
+    assert_eq!(keys, ["AT-1", "AT-2", "AT-1"]);
+
     let pass = TestChanges {
         status: Some(aipm::model::TestStatus::Pass),
         ..TestChanges::default()

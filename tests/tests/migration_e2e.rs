@@ -151,6 +151,17 @@ async fn single_project_data_moves_into_the_default_project_once_and_resumably()
         (Some(1), Some(0))
     );
     assert_eq!(stories.get(2).await.unwrap().unwrap().child_count, None);
+    assert!(second.contains("test keys: 2 written"), "{second}");
+    let keys = [
+        tests.get(1, "t1").await.unwrap().and_then(|test| test.key),
+        tests.get(2, "t2").await.unwrap().and_then(|test| test.key),
+    ];
+    assert_eq!(keys, [Some("AT-1".to_owned()), Some("AT-2".to_owned())]);
+    assert_eq!(
+        tests.allocate_test_key(3).await.unwrap(),
+        "AT-3",
+        "new tests go on from the numbers the migration gave"
+    );
 
     let third = migrate(&emulator.endpoint, &[]);
     assert!(third.contains("changed 0 item(s)"), "{third}");

@@ -29,6 +29,8 @@ pub struct MemoryStore {
 struct MemoryState {
     /// Each project's last story number, by ordinal.
     last_numbers: BTreeMap<u32, u32>,
+    /// Each project's last acceptance-test number (`AT-n`), by ordinal.
+    test_numbers: BTreeMap<u32, u32>,
     stories: BTreeMap<u64, Story>,
     deleting: BTreeSet<u64>,
     tests: BTreeMap<(u64, String), AcceptanceTest>,
@@ -258,6 +260,14 @@ impl AcceptanceTestRepository for MemoryStore {
 
     async fn get(&self, story_id: u64, id: &str) -> Result<Option<AcceptanceTest>> {
         Ok(self.lock()?.tests.get(&(story_id, id.to_owned())).cloned())
+    }
+
+    async fn allocate_test_key(&self, story_id: u64) -> Result<String> {
+        let mut state = self.lock()?;
+        let ordinal = crate::project::StoryNumbering::of_story(story_id).ordinal;
+        let number = state.test_numbers.entry(ordinal).or_default();
+        *number += 1;
+        Ok(crate::traceability::test_key(*number))
     }
 
     async fn list(&self, story_id: u64) -> Result<Vec<AcceptanceTest>> {

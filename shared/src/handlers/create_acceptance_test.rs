@@ -40,9 +40,11 @@ impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for CreateAccep
         let body: CreateTestBody = parse_json_body(&request)?;
         let new = validate_new_test(body)?;
         let now = Utc::now();
+        let key = self.tests.allocate_test_key(story_id).await?;
         let test = AcceptanceTest {
             story_id,
             id: new_test_id(),
+            key: Some(key),
             title: new.title,
             given: new.given,
             when: new.when,
@@ -101,6 +103,18 @@ mod tests {
         assert_eq!(test["status"], "Draft");
         assert_eq!(test["storyId"], 1);
         assert_eq!(test["gwtHealth"]["issues"][0]["code"], "UNOBSERVABLE_THEN");
+        assert_eq!(test["key"], "AT-1");
+        let second = post(
+            &store,
+            "1",
+            r#"{"title":"Headers","then":["a header row"]}"#,
+        )
+        .await;
+        assert_eq!(
+            json(&second)["key"],
+            "AT-2",
+            "numbered per project, in order"
+        );
     }
 
     #[tokio::test]

@@ -121,6 +121,7 @@ pub(crate) mod test_support {
         let test = crate::model::AcceptanceTest {
             story_id,
             id: format!("t{}", store.list(story_id).await.unwrap().len() + 1),
+            key: None,
             title: "export".into(),
             given: vec!["a story".into()],
             when: vec!["the PM exports it".into()],

@@ -82,7 +82,14 @@ pub fn task_brief(story: &Story, tests: &[AcceptanceTest], instructions: Option<
         } else {
             " "
         };
-        let _ = writeln!(brief, "- [{done}] **{}**", test.title);
+        match &test.key {
+            Some(key) => {
+                let _ = writeln!(brief, "- [{done}] `{key}` **{}**", test.title);
+            }
+            None => {
+                let _ = writeln!(brief, "- [{done}] **{}**", test.title);
+            }
+        }
         for (keyword, steps) in [
             ("Given", &test.given),
             ("When", &test.when),
@@ -99,6 +106,10 @@ pub fn task_brief(story: &Story, tests: &[AcceptanceTest], instructions: Option<
     brief.push_str(
         "\n## How to work\n\n\
          - Implement the story so that every acceptance test above holds, with tests that show it.\n\
+         - Tag each test you write with the key of the acceptance test it proves (`AT-n` above): \
+         put the key in the test's name (`AT-12 exports a CSV`, or `test_at_12_exports_csv`), or \
+         as a JUnit property `aipm` = `AT-12`, or as a Cucumber tag `@AT-12`. CI results reach \
+         AIPM by these keys.\n\
          - Keep the change focused on this story; follow the repository's existing conventions.\n\
          - Leave the working tree with your changes in place: the worker commits and pushes them.\n\
          \n## Do not\n\n\
@@ -192,6 +203,7 @@ mod tests {
         AcceptanceTest {
             story_id: 42,
             id: "t1".into(),
+            key: None,
             title: title.into(),
             given: vec!["3 stories".into()],
             when: vec!["the PM exports".into()],
@@ -223,7 +235,10 @@ mod tests {
             &story("Export", "One row per story."),
             &[
                 test("CSV download", TestStatus::Pass),
-                test("Headers", TestStatus::Draft),
+                AcceptanceTest {
+                    key: Some("AT-7".into()),
+                    ..test("Headers", TestStatus::Draft)
+                },
             ],
             Some("Use the existing csv module."),
         );
@@ -234,7 +249,11 @@ mod tests {
             )
         );
         assert!(brief.contains("- [x] **CSV download**"));
-        assert!(brief.contains("- [ ] **Headers**"));
+        assert!(brief.contains("- [ ] `AT-7` **Headers**"));
+        assert!(
+            brief.contains("`test_at_12_exports_csv`"),
+            "how to tag a test"
+        );
         assert!(brief.contains("  - Then a CSV with 3 rows is downloaded"));
         assert!(brief.contains("## Instructions\n\nUse the existing csv module."));
         assert!(brief.contains("Do not commit, push"));

@@ -393,6 +393,7 @@ pub fn as_story(draft: &StoryDraft) -> (Story, Vec<AcceptanceTest>) {
         .map(|(index, test)| AcceptanceTest {
             story_id: 0,
             id: format!("draft-{index}"),
+            key: None,
             title: test.title.clone(),
             given: test.given.clone(),
             when: test.when.clone(),

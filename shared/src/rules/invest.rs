@@ -293,6 +293,7 @@ mod tests {
         AcceptanceTest {
             story_id: 1,
             id: "t1".into(),
+            key: None,
             title: "Export".into(),
             given: vec!["a story tree with 3 stories".into()],
             when: vec!["the PM exports it".into()],

@@ -166,6 +166,7 @@ mod tests {
         AcceptanceTest {
             story_id: 1,
             id: "t1".into(),
+            key: None,
             title: "exports".into(),
             given: vec![],
             when: vec![],

@@ -20,6 +20,8 @@ use crate::ports::{AcceptanceTestRepository, MAX_TESTS_PER_STORY, TestChanges, T
 const TESTS: &str = "acceptance tests table";
 /// The story attribute counting its acceptance tests (not part of the story's API shape).
 const TEST_COUNT: &str = "testCount";
+/// The project's last acceptance-test number, on its story counter item.
+const TEST_COUNTER_ATTRIBUTE: &str = "lastTestNumber";
 /// BatchWriteItem takes at most 25 requests.
 const BATCH_SIZE: usize = 25;
 /// Rounds of re-sending items DynamoDB left unprocessed before giving up with a 503.
@@ -114,6 +116,29 @@ fn read_test(item: HashMap<String, AttributeValue>) -> Result<AcceptanceTest> {
 }
 
 impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
+    async fn allocate_test_key(&self, story_id: u64) -> Result<String> {
+        let counter = crate::project::StoryNumbering::of_story(story_id).counter_id();
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.stories_table)
+            .key("id", AttributeValue::N(counter.to_string()))
+            .update_expression("ADD #last :one")
+            .expression_attribute_names("#last", TEST_COUNTER_ATTRIBUTE)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|error| sdk_error(TESTS, error))?;
+        output
+            .attributes()
+            .and_then(|attributes| attributes.get(TEST_COUNTER_ATTRIBUTE))
+            .and_then(|value| value.as_n().ok())
+            .and_then(|number| number.parse::<u32>().ok())
+            .map(crate::traceability::test_key)
+            .ok_or_else(|| Error::Internal("the test counter returned no number".into()))
+    }
+
     async fn create(&self, test: &AcceptanceTest) -> Result<()> {
         let item = serde_dynamo::to_item(test)
             .map_err(|error| Error::Internal(format!("serializing a test: {error}")))?;

@@ -1,0 +1,6 @@
+//! Traceability: acceptance tests named by keys (`AT-n`) that CI reports carry, so a result can
+//! be tied to the test it proves.
+
+pub mod keys;
+
+pub use keys::{keys_in_name, parse_test_key, test_key};
