@@ -2,5 +2,7 @@
 //! be tied to the test it proves.
 
 pub mod keys;
+pub mod report;
+pub mod status;
 
 pub use keys::{keys_in_name, parse_test_key, test_key};
