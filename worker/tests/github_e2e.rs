@@ -796,6 +796,23 @@ async fn mount_app(server: &MockServer) {
         .await;
 }
 
+/// The code host as the App with `private_key`, against the wiremock GitHub; the deployment's
+/// own repository is acme/app.
+async fn app_host(server: &MockServer, stack: &Stack, private_key: &str) -> ConfiguredCodeHost {
+    let config = CodeHostConfig::GitHub {
+        repository: "acme/app".into(),
+        api_url: server.uri(),
+        default_branch: "main".into(),
+        credentials: GitHubCredentials::App {
+            app_id: APP_ID,
+            private_key: GitHubToken::Value(private_key.to_owned()),
+        },
+    };
+    ConfiguredCodeHost::connect(&config, &stack.sdk)
+        .await
+        .expect("the App's key is read at start")
+}
+
 #[tokio::test]
 async fn as_the_app_a_link_recorded_before_a_rename_works_in_the_repository_under_its_new_name() {
     use aipm::adapters::memory_projects::{MemoryProjects, local_gate_over};
@@ -804,18 +821,7 @@ async fn as_the_app_a_link_recorded_before_a_rename_works_in_the_repository_unde
     mount_app(&server).await;
     let stack = stack().await;
     let (private_key, _) = aipm_tests::github_app_key();
-    let config = CodeHostConfig::GitHub {
-        repository: "acme/app".into(),
-        api_url: server.uri(),
-        default_branch: "main".into(),
-        credentials: GitHubCredentials::App {
-            app_id: APP_ID,
-            private_key: GitHubToken::Value(private_key),
-        },
-    };
-    let host = ConfiguredCodeHost::connect(&config, &stack.sdk)
-        .await
-        .expect("the App's key is read at start");
+    let host = app_host(&server, &stack, &private_key).await;
     // The link (and every task made from it) still says acme/oldshop; GitHub's id is the one
     // of the repository now called acme/shop.
     let before_rename = RepositoryLink {
@@ -852,18 +858,7 @@ async fn as_the_app_a_task_works_with_a_token_for_its_repository_alone() {
     mount_app(&server).await;
     let stack = stack().await;
     let (private_key, _) = aipm_tests::github_app_key();
-    let config = CodeHostConfig::GitHub {
-        repository: "acme/app".into(),
-        api_url: server.uri(),
-        default_branch: "main".into(),
-        credentials: GitHubCredentials::App {
-            app_id: APP_ID,
-            private_key: GitHubToken::Value(private_key.clone()),
-        },
-    };
-    let host = ConfiguredCodeHost::connect(&config, &stack.sdk)
-        .await
-        .expect("the App's key is read at start");
+    let host = app_host(&server, &stack, &private_key).await;
     let shop = RepositoryLink::new("acme", "shop", "trunk");
     let projects = MemoryProjects::with_default_project();
     projects.link_repository(DEFAULT_PROJECT_ID, Some(shop.clone()));

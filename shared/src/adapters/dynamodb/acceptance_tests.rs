@@ -117,26 +117,16 @@ fn read_test(item: HashMap<String, AttributeValue>) -> Result<AcceptanceTest> {
 
 impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
     async fn allocate_test_key(&self, story_id: u64) -> Result<String> {
-        let counter = crate::project::StoryNumbering::of_story(story_id).counter_id();
-        let output = self
-            .client
-            .update_item()
-            .table_name(&self.stories_table)
-            .key("id", AttributeValue::N(counter.to_string()))
-            .update_expression("ADD #last :one")
-            .expression_attribute_names("#last", TEST_COUNTER_ATTRIBUTE)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|error| sdk_error(TESTS, error))?;
-        output
-            .attributes()
-            .and_then(|attributes| attributes.get(TEST_COUNTER_ATTRIBUTE))
-            .and_then(|value| value.as_n().ok())
-            .and_then(|number| number.parse::<u32>().ok())
-            .map(crate::traceability::test_key)
-            .ok_or_else(|| Error::Internal("the test counter returned no number".into()))
+        let numbering = crate::project::StoryNumbering::of_story(story_id);
+        let number = super::stories::add_one_to_counter(
+            &self.client,
+            &self.stories_table,
+            numbering,
+            TEST_COUNTER_ATTRIBUTE,
+            TESTS,
+        )
+        .await?;
+        Ok(crate::traceability::test_key(number))
     }
 
     async fn create(&self, test: &AcceptanceTest) -> Result<()> {

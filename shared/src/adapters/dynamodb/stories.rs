@@ -52,27 +52,15 @@ impl DynamoStoryRepository {
     }
 
     async fn allocate_id(&self, numbering: StoryNumbering) -> Result<u64> {
-        let output = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::N(numbering.counter_id().to_string()))
-            .update_expression("ADD #last :one")
-            .expression_attribute_names("#last", COUNTER_ATTRIBUTE)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|error| sdk_error(STORIES, error))?;
-        output
-            .attributes()
-            .and_then(|attributes| attributes.get(COUNTER_ATTRIBUTE))
-            .and_then(|value| value.as_n().ok())
-            .and_then(|number| number.parse::<u32>().ok())
-            .map(|number| numbering.story_id(number))
-            .ok_or_else(|| {
-                Error::Internal("the story counter returned no number a story id can hold".into())
-            })
+        let number = add_one_to_counter(
+            &self.client,
+            &self.table,
+            numbering,
+            COUNTER_ATTRIBUTE,
+            STORIES,
+        )
+        .await?;
+        Ok(numbering.story_id(number))
     }
 
     /// Writes the story only if its id is free and, for a child, only if the parent exists at
@@ -207,6 +195,34 @@ impl DynamoStoryRepository {
         let next = last_key.map(|key| cursor_from_key(&key)).transpose()?;
         Ok((items.unwrap_or_default(), next))
     }
+}
+
+/// Adds one to `attribute` of the project's counter item (the stories table's item at the
+/// project's number 0) and answers the new value.
+pub(crate) async fn add_one_to_counter(
+    client: &Client,
+    table: &str,
+    numbering: StoryNumbering,
+    attribute: &str,
+    what: &'static str,
+) -> Result<u32> {
+    let output = client
+        .update_item()
+        .table_name(table)
+        .key("id", AttributeValue::N(numbering.counter_id().to_string()))
+        .update_expression("ADD #last :one")
+        .expression_attribute_names("#last", attribute)
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .return_values(ReturnValue::UpdatedNew)
+        .send()
+        .await
+        .map_err(|error| sdk_error(what, error))?;
+    output
+        .attributes()
+        .and_then(|attributes| attributes.get(attribute))
+        .and_then(|value| value.as_n().ok())
+        .and_then(|number| number.parse::<u32>().ok())
+        .ok_or_else(|| Error::Internal(format!("the counter {attribute} returned no number")))
 }
 
 /// An Update of a parent's child counters by `children` and `done` (each may be 0 or
