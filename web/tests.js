@@ -7,7 +7,29 @@ import { ErrorNote, StatusChip, useAction } from './ui.js';
 import { loadStory } from './stories.js';
 import { SuggestTests } from './drafts.js';
 import { Why, can } from './access.js';
-import { scoped } from './project.js';
+import { scoped, storyLabel } from './project.js';
+
+/** Builds the story's `.feature` file (feature.js, fetched on first use) and hands it over. */
+function FeatureDownload({ story }) {
+  const [file, setFile] = useState(null);
+  const [build, building, error] = useAction(async () => {
+    const { featureFile } = await import('./feature.js');
+    const label = storyLabel(story.id);
+    if (file) URL.revokeObjectURL(file.url);
+    const url = URL.createObjectURL(new Blob([featureFile(story, label)], { type: 'text/plain' }));
+    const next = { url, name: `${label}.feature` };
+    setFile(next);
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = next.name;
+    link.click();
+  });
+  return html`<div class="actions feature-download">
+    <button type="button" class="secondary" disabled=${building} onClick=${() => build()}>Download .feature</button>
+    ${file ? html`<a class="muted" href=${file.url} download=${file.name}>${file.name}</a>` : null}
+    <${ErrorNote} error=${error} onRetry=${build} />
+  </div>`;
+}
 
 const PARTS = [['given', 'Given'], ['when', 'When'], ['then', 'Then']];
 
@@ -112,6 +134,7 @@ export function AcceptanceTests({ story }) {
     ${tests.length === 0 && !adding ? html`<p class="muted">No acceptance tests yet. A story needs one to be Ready.</p>` : null}
     <ul class="test-list">${tests.map((test) => html`<${TestItem} key=${test.id} storyId=${story.id} test=${test} />`)}</ul>
     ${adding ? html`<${TestForm} storyId=${story.id} onDone=${() => setAdding(false)} />` : null}
+    ${tests.length ? html`<${FeatureDownload} key=${story.id} story=${story} />` : null}
     <${SuggestTests} key=${story.id} story=${story} />
   </section>`;
 }

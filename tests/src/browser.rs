@@ -86,6 +86,7 @@ impl Browser {
         );
         crate::wait_for_listener(port, PATIENCE, &mut driver.child, &driver.log).await;
         let profile = crate::temp_dir(&format!("chromium-{name}"));
+        let downloads = profile.join("downloads");
         let capabilities = json!({
             "browserName": "chrome",
             "goog:loggingPrefs": { "browser": "ALL" },
@@ -97,7 +98,12 @@ impl Browser {
                     "--disable-sync", "--no-first-run", "--disable-quic",
                     format!("--user-data-dir={}", profile.display()),
                     format!("--window-size={width},{height}"),
-                ]
+                ],
+                // What the page downloads lands here, where a test opens it.
+                "prefs": {
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false
+                }
             }
         });
         let mut capabilities = capabilities;
@@ -139,6 +145,23 @@ impl Browser {
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|error| panic!("no element {css} within {PATIENCE:?}: {error}"))
+    }
+
+    /// Waits until the page has downloaded `file_name` and answers what it holds.
+    pub async fn downloaded(&self, file_name: &str) -> String {
+        let path = self.profile.join("downloads").join(file_name);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            // Chromium writes `<name>.crdownload` and renames it when the download is complete.
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{file_name} was not downloaded within {PATIENCE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until the element at `css` shows `text` (a substring of its visible text).

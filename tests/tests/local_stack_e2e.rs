@@ -156,6 +156,16 @@ impl Client {
             .expect("GET /projects/{key}/me", "/projects/AIPM/me", None, &[200])
             .await;
         assert_eq!(me["permissions"]["manageMembers"]["allowed"], true);
+        // Locally there is no GitHub App to ask: nothing is offered, the name is typed.
+        let offered = self
+            .expect(
+                "GET /projects/{key}/repositories",
+                "/projects/AIPM/repositories",
+                None,
+                &[200],
+            )
+            .await;
+        assert_eq!(offered["githubApp"], false);
         let members = self
             .expect(
                 "GET /projects/{key}/members",

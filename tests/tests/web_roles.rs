@@ -481,6 +481,18 @@ async fn an_admin_starts_a_project_works_in_it_and_an_outsider_cannot_see_it() {
             story["codeTasks"][0]["repository"]["name"], "docs",
             "the task works in the repository chosen: {story}"
         );
+        // The story as a .feature file, each test a scenario tagged with its key: built when
+        // asked for, downloaded, and read back here as the person's file.
+        admin.wait_for_text(".test-key", "AT-1").await;
+        admin
+            .click_button(".feature-download", "Download .feature")
+            .await;
+        let feature = admin.downloaded("SHOP-3.feature").await;
+        assert!(feature.starts_with("@SHOP-3\nFeature: Docs for saved cards\n"), "{feature}");
+        assert!(
+            feature.contains("  @AT-1\n  Scenario: Read\n    Given a saved card\n    When the shopper opens the docs\n    Then the page explains saved cards\n"),
+            "{feature}"
+        );
         admin.open("/?repositories=2#/p/SHOP/people").await;
         admin
             .click_button(".linked-repository[data-repository='local/docs']", "Make default")
