@@ -175,6 +175,20 @@ pub enum Error {
     #[error("the webhook signature does not match")]
     WebhookSignatureInvalid,
 
+    /// No project by that key, no upload token, or another one: the three are one answer, so a
+    /// guessed key learns nothing.
+    #[error("the upload token is missing, revoked or not this project's")]
+    UploadTokenInvalid,
+
+    #[error("a test report is sent as {expected}")]
+    UnsupportedMediaType { expected: &'static str },
+
+    #[error("the test report cannot be read: {reason}")]
+    ReportMalformed { reason: String },
+
+    #[error("the report names acceptance tests this project does not have: {keys:?}")]
+    UnknownTestKeys { keys: Vec<String> },
+
     #[error("the code host is unavailable: {message}")]
     CodeHostUnavailable { message: String },
 

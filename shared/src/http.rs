@@ -224,6 +224,26 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "WEBHOOK_HEADER_MISSING",
             json!({ "header": header }),
         ),
+        Error::UploadTokenInvalid => (
+            StatusCode::UNAUTHORIZED,
+            "UPLOAD_TOKEN_INVALID",
+            Value::Null,
+        ),
+        Error::UnsupportedMediaType { expected } => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            json!({ "expected": expected }),
+        ),
+        Error::ReportMalformed { reason } => (
+            StatusCode::BAD_REQUEST,
+            "REPORT_MALFORMED",
+            json!({ "reason": reason }),
+        ),
+        Error::UnknownTestKeys { keys } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNKNOWN_TEST_KEYS",
+            json!({ "keys": keys }),
+        ),
         Error::WebhookSignatureInvalid => (
             StatusCode::UNAUTHORIZED,
             "WEBHOOK_SIGNATURE_INVALID",

@@ -721,3 +721,52 @@ pub trait ProjectDirectory: Send + Sync + 'static {
         audit: &crate::project::AuditEntry,
     ) -> impl Future<Output = Result<MemberChangeOutcome>> + Send;
 }
+
+/// An acceptance test that has a key, as an upload of CI results needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedTest {
+    /// `n` of `AT-n`.
+    pub number: u32,
+    pub story_id: u64,
+    pub test_id: String,
+    /// [`crate::traceability::status::steps_fingerprint`] of the test now.
+    pub steps_fingerprint: String,
+}
+
+/// One CI report as it is recorded: which run, at which commit, and what it held.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedReport {
+    pub project_id: String,
+    /// `<run id>#<attempt>#<report hash>`: the same report of the same run is recorded once.
+    pub run_key: String,
+    pub commit: String,
+    pub run_url: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    pub cases: usize,
+    /// Test cases that named no acceptance test (at most [`MAX_UNMAPPED_LISTED`]).
+    pub unmapped: Vec<String>,
+}
+
+/// How many unmapped test cases a report keeps by name.
+pub const MAX_UNMAPPED_LISTED: usize = 100;
+
+/// CI evidence of a project's acceptance tests: its upload token, its keyed tests, and the
+/// results reports brought.
+pub trait TestEvidence: Send + Sync + 'static {
+    /// The SHA-256 (hex) of the project's upload token, when it has one.
+    fn upload_token_hash(
+        &self,
+        project_id: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Every keyed acceptance test of the project with this ordinal.
+    fn keyed_tests(&self, ordinal: u32) -> impl Future<Output = Result<Vec<KeyedTest>>> + Send;
+
+    /// Stores the report and a result per key, unless a report with its run key was stored
+    /// before; false then (nothing is written twice).
+    fn record(
+        &self,
+        report: &RecordedReport,
+        results: &[(u32, crate::traceability::status::TestResult)],
+    ) -> impl Future<Output = Result<bool>> + Send;
+}

@@ -10,6 +10,7 @@ pub mod health;
 pub mod language_model;
 pub mod local_git;
 pub mod memory;
+pub mod memory_evidence;
 pub mod memory_projects;
 pub mod sqs;
 

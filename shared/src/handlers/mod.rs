@@ -15,6 +15,7 @@ pub mod health_check;
 pub mod invest_review;
 pub mod projects;
 pub mod revisions;
+pub mod test_results;
 pub mod update_acceptance_test;
 pub mod update_story;
 pub mod views;
