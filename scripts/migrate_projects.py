@@ -243,10 +243,13 @@ def key_tests(client, args, budget):
         try:
             client.update_item(
                 TableName=tests_table, Key={"storyId": test["storyId"], "id": test["id"]},
-                UpdateExpression="SET #k = :key",
+                # keyOf (the project's ordinal) puts the test in keyOf-index, where CI uploads
+                # find tests by key.
+                UpdateExpression="SET #k = :key, keyOf = :ordinal",
                 ConditionExpression="attribute_exists(id) AND attribute_not_exists(#k)",
                 ExpressionAttributeNames={"#k": "key"},
-                ExpressionAttributeValues={":key": {"S": f"AT-{number}"}},
+                ExpressionAttributeValues={":key": {"S": f"AT-{number}"},
+                                           ":ordinal": {"N": str(int(test["storyId"]["N"]) >> 32)}},
             )
         except client.exceptions.ConditionalCheckFailedException:
             continue  # keyed by another run, or deleted: the number is a gap, nothing more

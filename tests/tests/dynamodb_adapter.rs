@@ -911,3 +911,116 @@ async fn projects_are_found_by_their_repositorys_account_as_links_change() {
             .is_empty()
     );
 }
+
+/// CI evidence: keyed tests are found through keyOf-index (tests without a key are not),
+/// the upload token's hash is read, and a report is recorded once with a result per key.
+#[tokio::test]
+async fn ci_evidence_finds_keyed_tests_and_records_a_report_once() {
+    use aipm::adapters::dynamodb::DynamoTestEvidence;
+    use aipm::ports::{AcceptanceTestRepository, RecordedReport, TestEvidence};
+    use aipm::traceability::report::Outcome;
+    use aipm::traceability::status::TestResult;
+    let fixture = Fixture::start().await;
+    let (stories, tests) = (fixture.stories(), fixture.tests());
+    let projects_table = fixture
+        .config
+        .stories_table
+        .replace("-stories", "-projects");
+    let evidence = DynamoTestEvidence::new(
+        fixture.dynamodb.clone(),
+        &projects_table,
+        &fixture.config.acceptance_tests_table,
+    );
+    let story = stories
+        .create(Default::default(), new_story("Export", None), Utc::now())
+        .await
+        .unwrap();
+    for id in ["t1", "t2"] {
+        let key = tests.allocate_test_key(story.id).await.unwrap();
+        let mut test = new_test(story.id, id);
+        test.key = Some(key);
+        tests.create(&test).await.unwrap();
+    }
+    tests.create(&new_test(story.id, "unkeyed")).await.unwrap();
+    let mut keyed = evidence.keyed_tests(0).await.unwrap();
+    keyed.sort_by_key(|test| test.number);
+    assert_eq!(
+        keyed
+            .iter()
+            .map(|test| (test.number, test.test_id.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "t1"), (2, "t2")]
+    );
+    assert!(
+        evidence.keyed_tests(5).await.unwrap().is_empty(),
+        "another project's"
+    );
+
+    assert_eq!(evidence.upload_token_hash("default").await.unwrap(), None);
+    fixture
+        .dynamodb
+        .put_item()
+        .table_name(&projects_table)
+        .item("pk", AttributeValue::S("project#default".into()))
+        .item("sk", AttributeValue::S("uploadtoken".into()))
+        .item("tokenHash", AttributeValue::S("abc123".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        evidence
+            .upload_token_hash("default")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("abc123")
+    );
+
+    let report = RecordedReport {
+        project_id: "default".into(),
+        run_key: "77#1#0011223344556677".into(),
+        commit: "0123456789abcdef".into(),
+        run_url: Some("https://ci.example/runs/77".into()),
+        recorded_at: Utc::now(),
+        cases: 3,
+        unmapped: vec!["tests::unrelated".into()],
+    };
+    let results: Vec<(u32, TestResult)> = keyed
+        .iter()
+        .map(|test| {
+            (
+                test.number,
+                TestResult {
+                    outcome: if test.number == 1 {
+                        Outcome::Passed
+                    } else {
+                        Outcome::Failed
+                    },
+                    commit: report.commit.clone(),
+                    recorded_at: report.recorded_at,
+                    steps_fingerprint: test.steps_fingerprint.clone(),
+                    case: format!("tests::at_{}", test.number),
+                    message: None,
+                    run_url: report.run_url.clone(),
+                },
+            )
+        })
+        .collect();
+    assert!(evidence.record(&report, &results).await.unwrap());
+    assert!(
+        !evidence.record(&report, &results).await.unwrap(),
+        "the same report of the same run is recorded once"
+    );
+    let stored = fixture
+        .dynamodb
+        .query()
+        .table_name(&projects_table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("result#default#2".into()))
+        .send()
+        .await
+        .unwrap();
+    let items = stored.items.unwrap_or_default();
+    assert_eq!(items.len(), 1, "one result for AT-2");
+    assert_eq!(items[0]["outcome"].as_s().unwrap(), "failed");
+}

@@ -157,6 +157,19 @@ async fn single_project_data_moves_into_the_default_project_once_and_resumably()
         tests.get(2, "t2").await.unwrap().and_then(|test| test.key),
     ];
     assert_eq!(keys, [Some("AT-1".to_owned()), Some("AT-2".to_owned())]);
+    let evidence = aipm::adapters::dynamodb::DynamoTestEvidence::new(
+        client.clone(),
+        &projects_table,
+        &config.acceptance_tests_table,
+    );
+    assert_eq!(
+        aipm::ports::TestEvidence::keyed_tests(&evidence, 0)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "keyed tests are where CI uploads look for them"
+    );
     assert_eq!(
         tests.allocate_test_key(3).await.unwrap(),
         "AT-3",

@@ -20,12 +20,11 @@ use crate::ports::{AcceptanceTestRepository, MAX_TESTS_PER_STORY, TestChanges, T
 const TESTS: &str = "acceptance tests table";
 /// The story attribute counting its acceptance tests (not part of the story's API shape).
 const TEST_COUNT: &str = "testCount";
+/// The sparse index of keyed tests by their project's ordinal (`keyOf`), for CI uploads.
+pub const KEY_INDEX: &str = "keyOf-index";
+const KEY_OF: &str = "keyOf";
 /// The project's last acceptance-test number, on its story counter item.
 const TEST_COUNTER_ATTRIBUTE: &str = "lastTestNumber";
-/// BatchWriteItem takes at most 25 requests.
-const BATCH_SIZE: usize = 25;
-/// Rounds of re-sending items DynamoDB left unprocessed before giving up with a 503.
-const UNPROCESSED_ROUNDS: usize = 5;
 
 #[derive(Debug, Clone)]
 pub struct DynamoAcceptanceTestRepository {
@@ -77,36 +76,8 @@ impl DynamoAcceptanceTestRepository {
         ])
     }
 
-    async fn write_deletes(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
-        for _ in 0..UNPROCESSED_ROUNDS {
-            if requests.is_empty() {
-                return Ok(());
-            }
-            let mut unprocessed = Vec::new();
-            for chunk in requests.chunks(BATCH_SIZE) {
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, chunk.to_vec())
-                    .send()
-                    .await
-                    .map_err(|error| sdk_error(TESTS, error))?;
-                if let Some(mut left) = output.unprocessed_items
-                    && let Some(items) = left.remove(&self.table)
-                {
-                    unprocessed.extend(items);
-                }
-            }
-            requests = unprocessed;
-        }
-        if requests.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::DependencyUnavailable {
-                dependency: TESTS,
-                message: format!("{} deletes left unprocessed", requests.len()),
-            })
-        }
+    async fn write_deletes(&self, requests: Vec<WriteRequest>) -> Result<()> {
+        super::batch_write(&self.client, &self.table, requests, TESTS).await
     }
 }
 
@@ -130,8 +101,12 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
     }
 
     async fn create(&self, test: &AcceptanceTest) -> Result<()> {
-        let item = serde_dynamo::to_item(test)
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(test)
             .map_err(|error| Error::Internal(format!("serializing a test: {error}")))?;
+        if test.key.is_some() {
+            let ordinal = crate::project::StoryNumbering::of_story(test.story_id).ordinal;
+            item.insert(KEY_OF.to_owned(), AttributeValue::N(ordinal.to_string()));
+        }
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))

@@ -4,6 +4,7 @@
 pub mod acceptance_tests;
 pub mod assist;
 pub mod code_tasks;
+pub mod evidence;
 pub mod leases;
 pub mod projects;
 pub mod stories;
@@ -14,6 +15,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 
 pub use acceptance_tests::DynamoAcceptanceTestRepository;
 pub use code_tasks::DynamoCodeTaskRepository;
+pub use evidence::DynamoTestEvidence;
 pub use projects::DynamoProjectDirectory;
 pub use stories::{DynamoStoryRepository, PARENT_INDEX};
 
@@ -31,6 +33,49 @@ pub(crate) fn condition_held<O, R: std::fmt::Debug>(
             Ok(false)
         }
         Err(error) => Err(crate::adapters::sdk_error(dependency, error)),
+    }
+}
+
+/// BatchWriteItem takes at most 25 requests.
+const BATCH_SIZE: usize = 25;
+/// Rounds of re-sending items DynamoDB left unprocessed before giving up with a 503.
+const UNPROCESSED_ROUNDS: usize = 5;
+
+/// Sends put or delete requests to `table` 25 at a time, again while DynamoDB leaves some
+/// unprocessed; 503 when some are still left after [`UNPROCESSED_ROUNDS`].
+pub(crate) async fn batch_write(
+    client: &Client,
+    table: &str,
+    mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    dependency: &'static str,
+) -> crate::error::Result<()> {
+    for _ in 0..UNPROCESSED_ROUNDS {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        let mut unprocessed = Vec::new();
+        for chunk in requests.chunks(BATCH_SIZE) {
+            let output = client
+                .batch_write_item()
+                .request_items(table, chunk.to_vec())
+                .send()
+                .await
+                .map_err(|error| crate::adapters::sdk_error(dependency, error))?;
+            if let Some(mut left) = output.unprocessed_items
+                && let Some(items) = left.remove(table)
+            {
+                unprocessed.extend(items);
+            }
+        }
+        requests = unprocessed;
+    }
+    if requests.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::error::Error::DependencyUnavailable {
+            dependency,
+            message: format!("{} writes left unprocessed", requests.len()),
+        })
     }
 }
 
