@@ -7,6 +7,7 @@ pub mod expression;
 pub mod github;
 pub mod github_app;
 pub mod health;
+pub mod https;
 pub mod language_model;
 pub mod local_git;
 pub mod memory;

@@ -1,23 +1,18 @@
 //! An OpenAI-compatible chat-completions server (OpenAI, Ollama, vLLM): one POST with a JSON
 //! schema as the response format, the answer read from the first choice. The port needs one
-//! call, not a client library: hyper's pooled client over rustls with ring and the system's roots
-//! (any provider's certificate authority), the TLS stack the AWS clients already link.
-
-use std::time::Duration;
+//! call, not a client library: `adapters::https` (the system's roots, so any provider's
+//! certificate authority).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::http::{Request, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 use crate::ports::{AiFailure, JsonAnswer, JsonTask, LanguageModel};
 
 #[derive(Clone)]
 pub struct OpenAiCompatible {
-    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: crate::adapters::https::HttpsClient,
     base_url: String,
     model: String,
     api_key: String,
@@ -32,27 +27,7 @@ impl std::fmt::Debug for OpenAiCompatible {
 impl OpenAiCompatible {
     /// Fails only when the system's certificate roots cannot be read (for an `https://` URL).
     pub fn new(base_url: &str, model: &str, api_key: &str) -> std::io::Result<Self> {
-        let mut tcp = HttpConnector::new();
-        tcp.set_connect_timeout(Some(Duration::from_secs(2)));
-        tcp.enforce_http(false);
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let tls = if base_url
-            .get(..8)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
-        {
-            hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider)?
-        } else {
-            // A plain-HTTP server (a local Ollama or vLLM) needs no roots, and reading the
-            // system's bundle would cost every cold start about 5 ms.
-            let nothing_trusted = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(std::io::Error::other)?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(nothing_trusted)
-        };
-        let connector = tls.https_or_http().enable_http1().wrap_connector(tcp);
-        let http = Client::builder(TokioExecutor::new()).build(connector);
+        let http = crate::adapters::https::client_for(base_url)?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
