@@ -149,11 +149,10 @@ class StageTables:
         # a copied test's key.
         highest_test = max([test_number(test) for test in tests] + [0])
         # The counter goes last: a run cut short leaves it where the next run resets it anyway.
-        self.client.put_item(
-            TableName=self.names["stories"],
-            Item={"id": {"N": COUNTER_ID}, "lastStoryId": {"N": str(highest)},
-                  "lastTestNumber": {"N": str(highest_test)}},
-        )
+        counter_item = {"id": {"N": COUNTER_ID}, "lastStoryId": {"N": str(highest)}}
+        if highest_test:
+            counter_item["lastTestNumber"] = {"N": str(highest_test)}
+        self.client.put_item(TableName=self.names["stories"], Item=counter_item)
         return highest
 
 
