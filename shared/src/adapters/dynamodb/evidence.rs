@@ -4,12 +4,11 @@
 //! (a key's results, newest last). Keyed tests are found through the acceptance-tests table's
 //! sparse `keyOf-index`.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
 use super::acceptance_tests::KEY_INDEX;
+use super::projects::{Item, key, with_key};
 use crate::adapters::sdk_error;
 use crate::error::{Error, Result};
 use crate::model::AcceptanceTest;
@@ -19,8 +18,6 @@ use crate::traceability::status::{TestResult, steps_fingerprint};
 
 const EVIDENCE: &str = "projects table";
 const TESTS: &str = "acceptance tests table";
-
-type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, Clone)]
 pub struct DynamoTestEvidence {
@@ -42,15 +39,8 @@ impl DynamoTestEvidence {
         }
     }
 
-    fn key(pk: String, sk: String) -> Item {
-        HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(pk)),
-            ("sk".to_owned(), AttributeValue::S(sk)),
-        ])
-    }
-
     fn report_key(report: &RecordedReport) -> Item {
-        Self::key(
+        key(
             format!("reports#{}", report.project_id),
             report.run_key.clone(),
         )
@@ -71,13 +61,6 @@ impl DynamoTestEvidence {
     }
 }
 
-fn with_key<T: serde::Serialize>(value: &T, key: Item) -> Result<Item> {
-    let mut item: Item = serde_dynamo::to_item(value)
-        .map_err(|error| Error::Internal(format!("serializing evidence: {error}")))?;
-    item.extend(key);
-    Ok(item)
-}
-
 /// What a report item holds besides its key.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -96,7 +79,7 @@ impl TestEvidence for DynamoTestEvidence {
             .client
             .get_item()
             .table_name(&self.projects_table)
-            .set_key(Some(Self::key(
+            .set_key(Some(key(
                 format!("project#{project_id}"),
                 "uploadtoken".into(),
             )))
@@ -156,7 +139,7 @@ impl TestEvidence for DynamoTestEvidence {
         for (number, result) in results {
             let item = with_key(
                 result,
-                Self::key(
+                key(
                     format!("result#{}#{number}", report.project_id),
                     format!("{stamp}#{}", report.run_key),
                 ),

@@ -33,9 +33,10 @@ pub struct DynamoProjectDirectory {
     table: String,
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
-fn key(pk: String, sk: String) -> Item {
+/// A projects-table key: every item of the table (projects, evidence) is addressed by pk and sk.
+pub(super) fn key(pk: String, sk: String) -> Item {
     HashMap::from([
         ("pk".to_owned(), AttributeValue::S(pk)),
         ("sk".to_owned(), AttributeValue::S(sk)),
@@ -60,7 +61,7 @@ fn invitation_key(project_id: &str, invitation_id: &str) -> Item {
     )
 }
 
-fn with_key(value: &impl serde::Serialize, item_key: Item) -> Result<Item> {
+pub(super) fn with_key(value: &impl serde::Serialize, item_key: Item) -> Result<Item> {
     let mut item: Item = serde_dynamo::to_item(value)
         .map_err(|error| Error::Internal(format!("serializing a projects item: {error}")))?;
     item.extend(item_key);
