@@ -46,6 +46,11 @@ pub mod vars {
     pub const LOCAL_PEOPLE_FILE: &str = "AIPM_LOCAL_PEOPLE_FILE";
     /// Projects, their key reservations, memberships and the audit log.
     pub const PROJECTS_TABLE: &str = "AIPM_PROJECTS_TABLE";
+    /// The audience GitHub Actions OIDC tokens for test uploads must name; unset, only upload
+    /// tokens are taken.
+    pub const CI_OIDC_AUDIENCE: &str = "AIPM_CI_OIDC_AUDIENCE";
+    /// The Actions tokens' issuer (GitHub's, unless a test serves its own).
+    pub const CI_OIDC_ISSUER: &str = "AIPM_CI_OIDC_ISSUER";
     /// Cognito managed login for the UI: `https://DOMAIN.auth.REGION.amazoncognito.com`.
     pub const COGNITO_DOMAIN: &str = "AIPM_COGNITO_DOMAIN";
     pub const COGNITO_CLIENT_ID: &str = "AIPM_COGNITO_CLIENT_ID";

@@ -180,6 +180,14 @@ pub enum Error {
     #[error("the upload token is missing, revoked or not this project's")]
     UploadTokenInvalid,
 
+    /// A GitHub Actions OIDC token that GitHub did not sign for this audience, or out of date.
+    #[error("the CI token is not valid: {reason}")]
+    CiTokenInvalid { reason: String },
+
+    /// A valid Actions token from a repository the project does not link.
+    #[error("the CI run's repository {repository} is not linked to this project")]
+    CiRepositoryNotLinked { repository: String },
+
     #[error("a test report is sent as {expected}")]
     UnsupportedMediaType { expected: &'static str },
 

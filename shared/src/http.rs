@@ -229,6 +229,16 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "UPLOAD_TOKEN_INVALID",
             Value::Null,
         ),
+        Error::CiTokenInvalid { reason } => (
+            StatusCode::UNAUTHORIZED,
+            "CI_TOKEN_INVALID",
+            json!({ "reason": reason }),
+        ),
+        Error::CiRepositoryNotLinked { repository } => (
+            StatusCode::FORBIDDEN,
+            "CI_REPOSITORY_NOT_LINKED",
+            json!({ "repository": repository }),
+        ),
         Error::UnsupportedMediaType { expected } => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
@@ -543,6 +553,18 @@ mod tests {
                 "INVALID_STORY_ID",
             ),
             (Error::InvalidCursor, 400, "INVALID_CURSOR"),
+            (
+                Error::CiTokenInvalid { reason: "x".into() },
+                401,
+                "CI_TOKEN_INVALID",
+            ),
+            (
+                Error::CiRepositoryNotLinked {
+                    repository: "a/b".into(),
+                },
+                403,
+                "CI_REPOSITORY_NOT_LINKED",
+            ),
             (
                 Error::PayloadTooLarge {
                     actual: 2,

@@ -1,6 +1,7 @@
 //! Ports: the small capabilities handlers ask for. Each handler takes only the ports it uses,
 //! which mirrors the IAM policy its function gets in template.yaml.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -733,6 +734,21 @@ pub struct KeyedTest {
     pub steps_fingerprint: String,
 }
 
+impl KeyedTest {
+    /// The test's key facts, when it has a key.
+    pub fn of(test: &AcceptanceTest) -> Option<Self> {
+        Some(KeyedTest {
+            number: test
+                .key
+                .as_deref()
+                .and_then(crate::traceability::parse_test_key)?,
+            story_id: test.story_id,
+            test_id: test.id.clone(),
+            steps_fingerprint: crate::traceability::status::steps_fingerprint(test),
+        })
+    }
+}
+
 /// One CI report as it is recorded: which run, at which commit, and what it held.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedReport {
@@ -750,17 +766,49 @@ pub struct RecordedReport {
 /// How many unmapped test cases a report keeps by name.
 pub const MAX_UNMAPPED_LISTED: usize = 100;
 
+/// The project's upload token as stored: its hash, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadToken {
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+    pub issued_at: DateTime<Utc>,
+    pub issued_by: String,
+}
+
 /// CI evidence of a project's acceptance tests: its upload token, its keyed tests, and the
 /// results reports brought.
 pub trait TestEvidence: Send + Sync + 'static {
-    /// The SHA-256 (hex) of the project's upload token, when it has one.
-    fn upload_token_hash(
+    /// The project's upload token, when it has one.
+    fn upload_token(
         &self,
         project_id: &str,
-    ) -> impl Future<Output = Result<Option<String>>> + Send;
+    ) -> impl Future<Output = Result<Option<UploadToken>>> + Send;
+
+    /// Stores the project's upload token (replacing any earlier one), or with `None` revokes
+    /// it; false when there was none to revoke.
+    fn set_upload_token(
+        &self,
+        project_id: &str,
+        token: Option<&UploadToken>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Every keyed acceptance test of the project with this ordinal, whole.
+    fn project_tests(
+        &self,
+        ordinal: u32,
+    ) -> impl Future<Output = Result<Vec<AcceptanceTest>>> + Send;
 
     /// Every keyed acceptance test of the project with this ordinal.
-    fn keyed_tests(&self, ordinal: u32) -> impl Future<Output = Result<Vec<KeyedTest>>> + Send;
+    fn keyed_tests(&self, ordinal: u32) -> impl Future<Output = Result<Vec<KeyedTest>>> + Send {
+        async move {
+            Ok(self
+                .project_tests(ordinal)
+                .await?
+                .iter()
+                .filter_map(KeyedTest::of)
+                .collect())
+        }
+    }
 
     /// Stores the report and a result per key, unless a report with its run key was stored
     /// before; false then (nothing is written twice).
@@ -769,4 +817,25 @@ pub trait TestEvidence: Send + Sync + 'static {
         report: &RecordedReport,
         results: &[(u32, crate::traceability::status::TestResult)],
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The latest result of each key of the project that has one.
+    fn latest_results(
+        &self,
+        project_id: &str,
+    ) -> impl Future<Output = Result<HashMap<u32, crate::traceability::status::TestResult>>> + Send;
+
+    /// A key's results, newest first, at most `limit`.
+    fn history(
+        &self,
+        project_id: &str,
+        number: u32,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<crate::traceability::status::TestResult>>> + Send;
+
+    /// Which of `commits` (full SHAs) some report of the project was for.
+    fn reported_commits(
+        &self,
+        project_id: &str,
+        commits: &[String],
+    ) -> impl Future<Output = Result<HashSet<String>>> + Send;
 }

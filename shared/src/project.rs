@@ -33,6 +33,10 @@ pub struct Project {
     /// Read-only for everyone (the policy's `archived-read-only`).
     #[serde(default)]
     pub archived: bool,
+    /// A merge (or anyone) moves a story to Done only when every test CI reports on passes at
+    /// the story's commit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub done_needs_ci_evidence: bool,
     /// Kept in the same transaction as every membership change, so the last admin cannot go.
     pub admin_count: u32,
     pub version: u64,

@@ -312,19 +312,61 @@ impl ColdStart {
         ))
     }
 
+    /// CI evidence (upload tokens, reports, results) in the projects table, with the keyed
+    /// tests of the acceptance-tests table.
+    pub fn test_evidence(
+        &self,
+    ) -> Result<crate::adapters::dynamodb::DynamoTestEvidence, crate::config::MissingVariable> {
+        Ok(crate::adapters::dynamodb::DynamoTestEvidence::new(
+            self.dynamodb.clone(),
+            projects_table()?,
+            self.config.acceptance_tests_table.clone(),
+        ))
+    }
+
+    /// Done judged by CI evidence where a project asks for it.
+    pub fn ci_gate(
+        &self,
+    ) -> Result<
+        crate::handlers::traceability::CiGate<
+            DynamoCodeTaskRepository,
+            crate::adapters::dynamodb::DynamoTestEvidence,
+        >,
+        crate::config::MissingVariable,
+    > {
+        Ok(crate::handlers::traceability::CiGate::new(
+            self.code_task_repository(),
+            self.test_evidence()?,
+        ))
+    }
+
+    /// The verifier of GitHub Actions OIDC tokens, when the stage names their audience.
+    pub fn actions_oidc(
+        &self,
+    ) -> Result<Option<crate::traceability::oidc::ActionsOidc>, lambda_http::Error> {
+        use crate::config::vars;
+        let setting = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        let Some(audience) = setting(vars::CI_OIDC_AUDIENCE) else {
+            return Ok(None);
+        };
+        let issuer = setting(vars::CI_OIDC_ISSUER)
+            .unwrap_or_else(|| crate::traceability::oidc::GITHUB_ACTIONS_ISSUER.to_owned());
+        Ok(Some(crate::traceability::oidc::ActionsOidc::new(
+            &issuer, &audience,
+        )?))
+    }
+
     fn project_directory(
         &self,
     ) -> Result<crate::adapters::dynamodb::DynamoProjectDirectory, crate::config::MissingVariable>
     {
-        let table = std::env::var(crate::config::vars::PROJECTS_TABLE)
-            .ok()
-            .filter(|table| !table.trim().is_empty())
-            .ok_or(crate::config::MissingVariable(
-                crate::config::vars::PROJECTS_TABLE,
-            ))?;
         Ok(crate::adapters::dynamodb::DynamoProjectDirectory::new(
             self.dynamodb.clone(),
-            table,
+            projects_table()?,
         ))
     }
 
@@ -340,6 +382,16 @@ impl ColdStart {
 /// Serves one operation on the Lambda runtime until the process ends. Every outcome is an HTTP
 /// response; nothing reaches API Gateway as an opaque 502. Each request is logged in its own
 /// span and counted by status, and its metrics are flushed before the next one.
+/// The projects table's name; a missing setting stops the cold start with its name.
+fn projects_table() -> Result<String, crate::config::MissingVariable> {
+    std::env::var(crate::config::vars::PROJECTS_TABLE)
+        .ok()
+        .filter(|table| !table.trim().is_empty())
+        .ok_or(crate::config::MissingVariable(
+            crate::config::vars::PROJECTS_TABLE,
+        ))
+}
+
 pub async fn serve(
     cold_start: &ColdStart,
     operation: impl Operation,

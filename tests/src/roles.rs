@@ -113,6 +113,21 @@ pub const OPERATIONS: &[Operation] = &[
         "see the repositories the GitHub App reaches",
     ),
     op(
+        "POST /projects/{key}/upload-token",
+        Action::EditSettings,
+        "issue the CI upload token",
+    ),
+    op(
+        "DELETE /projects/{key}/upload-token",
+        Action::EditSettings,
+        "revoke the CI upload token",
+    ),
+    op(
+        "GET /projects/{key}/traceability",
+        Action::ViewProject,
+        "see the traceability matrix",
+    ),
+    op(
         "GET /projects/{key}/me",
         Action::ViewProject,
         "what I may do",

@@ -802,6 +802,7 @@ async fn projects_are_found_by_their_repositorys_account_as_links_change() {
         repository: link,
         other_repositories: Vec::new(),
         archived: false,
+        done_needs_ci_evidence: false,
         admin_count: 1,
         version: 1,
         created_at: now,
@@ -917,7 +918,7 @@ async fn projects_are_found_by_their_repositorys_account_as_links_change() {
 #[tokio::test]
 async fn ci_evidence_finds_keyed_tests_and_records_a_report_once() {
     use aipm::adapters::dynamodb::DynamoTestEvidence;
-    use aipm::ports::{AcceptanceTestRepository, RecordedReport, TestEvidence};
+    use aipm::ports::{AcceptanceTestRepository, RecordedReport, TestEvidence, UploadToken};
     use aipm::traceability::report::Outcome;
     use aipm::traceability::status::TestResult;
     let fixture = Fixture::start().await;
@@ -956,30 +957,34 @@ async fn ci_evidence_finds_keyed_tests_and_records_a_report_once() {
         "another project's"
     );
 
-    assert_eq!(evidence.upload_token_hash("default").await.unwrap(), None);
-    fixture
-        .dynamodb
-        .put_item()
-        .table_name(&projects_table)
-        .item("pk", AttributeValue::S("project#default".into()))
-        .item("sk", AttributeValue::S("uploadtoken".into()))
-        .item("tokenHash", AttributeValue::S("abc123".into()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
+    assert_eq!(evidence.upload_token("default").await.unwrap(), None);
+    let token = UploadToken {
+        hash: "abc123".into(),
+        issued_at: Utc::now(),
+        issued_by: "local-admin".into(),
+    };
+    assert!(
         evidence
-            .upload_token_hash("default")
+            .set_upload_token("default", Some(&token))
             .await
             .unwrap()
-            .as_deref(),
-        Some("abc123")
+    );
+    let read = evidence.upload_token("default").await.unwrap().unwrap();
+    assert_eq!(
+        (read.hash.as_str(), read.issued_by.as_str()),
+        ("abc123", "local-admin")
+    );
+    assert!(evidence.set_upload_token("default", None).await.unwrap());
+    assert_eq!(evidence.upload_token("default").await.unwrap(), None);
+    assert!(
+        !evidence.set_upload_token("default", None).await.unwrap(),
+        "nothing left to revoke"
     );
 
     let report = RecordedReport {
         project_id: "default".into(),
         run_key: "77#1#0011223344556677".into(),
-        commit: "0123456789abcdef".into(),
+        commit: "0123456789abcdef0123456789abcdef01234567".into(),
         run_url: Some("https://ci.example/runs/77".into()),
         recorded_at: Utc::now(),
         cases: 3,
@@ -1002,6 +1007,7 @@ async fn ci_evidence_finds_keyed_tests_and_records_a_report_once() {
                     case: format!("tests::at_{}", test.number),
                     message: None,
                     run_url: report.run_url.clone(),
+                    run: "77#1".into(),
                 },
             )
         })
@@ -1023,4 +1029,51 @@ async fn ci_evidence_finds_keyed_tests_and_records_a_report_once() {
     let items = stored.items.unwrap_or_default();
     assert_eq!(items.len(), 1, "one result for AT-2");
     assert_eq!(items[0]["outcome"].as_s().unwrap(), "failed");
+
+    // The matrix's reads: each key's latest result in one Query, a key's history newest
+    // first, and which commits some report was for.
+    let latest = evidence.latest_results("default").await.unwrap();
+    assert_eq!(latest.len(), 2);
+    assert_eq!(latest[&2].outcome, Outcome::Failed);
+    assert_eq!(latest[&2].run, "77#1");
+    let later = RecordedReport {
+        run_key: "78#1#8899aabbccddeeff".into(),
+        commit: "fedcba9876543210fedcba9876543210fedcba98".into(),
+        recorded_at: Utc::now(),
+        ..report.clone()
+    };
+    let passing: Vec<(u32, TestResult)> = results
+        .iter()
+        .map(|(number, result)| {
+            (
+                *number,
+                TestResult {
+                    outcome: Outcome::Passed,
+                    commit: later.commit.clone(),
+                    recorded_at: later.recorded_at,
+                    run: "78#1".into(),
+                    ..result.clone()
+                },
+            )
+        })
+        .collect();
+    assert!(evidence.record(&later, &passing).await.unwrap());
+    let latest = evidence.latest_results("default").await.unwrap();
+    assert_eq!(latest[&2].outcome, Outcome::Passed);
+    let history = evidence.history("default", 2, 10).await.unwrap();
+    assert_eq!(
+        history.iter().map(|r| r.run.as_str()).collect::<Vec<_>>(),
+        ["78#1", "77#1"]
+    );
+    let reported = evidence
+        .reported_commits(
+            "default",
+            &[report.commit.clone(), "1".repeat(40), later.commit.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reported,
+        std::collections::HashSet::from([report.commit.clone(), later.commit.clone()])
+    );
 }

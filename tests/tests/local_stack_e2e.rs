@@ -107,6 +107,62 @@ impl Client {
         response.text().await.expect("a readable body")
     }
 
+    /// The CI routes: an upload token issued, a JUnit report sent with it, the matrix read,
+    /// the token revoked and refused from then on.
+    async fn ci_routes(&mut self) {
+        let issued = self
+            .expect(
+                "POST /projects/{key}/upload-token",
+                "/projects/AIPM/upload-token",
+                None,
+                &[201],
+            )
+            .await;
+        let token = issued["token"].as_str().expect("a token").to_owned();
+        let report = r#"<testsuite name="idle"><testcase classname="idle" name="test_unrelated"/></testsuite>"#;
+        let (http, base) = (self.http.clone(), self.base.clone());
+        let upload = |token: &str| {
+            http.post(format!(
+                "{base}/projects/AIPM/test-results?commit={}&run=idle",
+                "a".repeat(40)
+            ))
+            .header("content-type", "application/xml")
+            .bearer_auth(token)
+            .body(report)
+            .timeout(Duration::from_secs(40))
+            .send()
+        };
+        let sent = upload(&token).await.expect("the upload is answered");
+        assert!(
+            [200, 201].contains(&sent.status().as_u16()),
+            "{}",
+            sent.status()
+        );
+        let sent: Value = sent.json().await.expect("JSON");
+        assert_eq!(sent["unmapped"], 1);
+        self.covered
+            .insert("POST /projects/{key}/test-results".to_owned());
+        let matrix = self
+            .expect(
+                "GET /projects/{key}/traceability",
+                "/projects/AIPM/traceability",
+                None,
+                &[200],
+            )
+            .await;
+        assert!(matrix["stories"].is_array());
+        assert!(matrix["uploadToken"]["issuedAt"].is_string());
+        self.expect(
+            "DELETE /projects/{key}/upload-token",
+            "/projects/AIPM/upload-token",
+            None,
+            &[204],
+        )
+        .await;
+        let refused = upload(&token).await.expect("the upload is answered");
+        assert_eq!(refused.status().as_u16(), 401);
+    }
+
     /// One request to every route: the UI's page, settings and a module, and every API
     /// operation, each checked for its status and content.
     async fn every_route(&mut self) {
@@ -166,6 +222,7 @@ impl Client {
             )
             .await;
         assert_eq!(offered["githubApp"], false);
+        self.ci_routes().await;
         let members = self
             .expect(
                 "GET /projects/{key}/members",

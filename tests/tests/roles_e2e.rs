@@ -252,6 +252,9 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
                 Some(json!({"archived": false})),
             ),
             ("GET", "/projects/AIPM/repositories".into(), None),
+            ("POST", "/projects/AIPM/upload-token".into(), None),
+            ("DELETE", "/projects/AIPM/upload-token".into(), None),
+            ("GET", "/projects/AIPM/traceability".into(), None),
             ("GET", "/projects/AIPM/me".into(), None),
             ("GET", "/projects/AIPM/members".into(), None),
             (

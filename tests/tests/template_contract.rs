@@ -61,14 +61,16 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
     );
 
     let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    // 31 operations, 17 of them also under /projects/{key} (the webhook among them).
-    assert_eq!(routes.len(), 31 + 17 + UI_ROUTES.len());
+    // 35 operations, 17 of them also under /projects/{key} (the webhook among them).
+    assert_eq!(routes.len(), 35 + 17 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
-        // GitHub's HMAC signature is the webhook's authentication.
+        // GitHub's HMAC signature is the webhook's authentication; a CI job's OIDC or upload
+        // token is the test upload's.
         let webhook = key.ends_with("/webhooks/github");
-        if key == "GET /health" || webhook || UI_ROUTES.contains(&key) {
+        let ci_upload = key == "POST /projects/{key}/test-results";
+        if key == "GET /health" || webhook || ci_upload || UI_ROUTES.contains(&key) {
             assert_eq!(properties["AuthorizationType"], "NONE", "{name}");
             assert!(properties.get("AuthorizerId").is_none(), "{name}");
             continue;
@@ -421,7 +423,7 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         json!({"Fn::Equals": [{"Ref": "Stage"}, "prod"]})
     );
     let functions = resources_of_type(&template, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 33);
+    assert_eq!(functions.len(), 37);
     for (name, function) in &functions {
         let preference = &function["Properties"]["DeploymentPreference"];
         assert_eq!(
@@ -460,13 +462,13 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         name.trim_end_matches(".Alias").to_owned()
     };
     let integrations = resources_of_type(&template, "AWS::ApiGatewayV2::Integration");
-    assert_eq!(integrations.len(), 32);
+    assert_eq!(integrations.len(), 36);
     for (_, integration) in integrations {
         let function = alias_of(&integration["Properties"]["IntegrationUri"]);
         assert!(template["Resources"][&function].is_object(), "{function}");
     }
     let permissions = resources_of_type(&template, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 34 + 17);
+    assert_eq!(permissions.len(), 38 + 17);
     for (_, permission) in permissions {
         alias_of(&permission["Properties"]["FunctionName"]);
     }
@@ -601,5 +603,5 @@ fn every_function_with_the_gate_may_read_memberships_and_write_the_audit_log() {
             );
         }
     }
-    assert_eq!(gated, 29, "functions that authorize through the gate");
+    assert_eq!(gated, 32, "functions that authorize through the gate");
 }

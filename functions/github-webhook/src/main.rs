@@ -19,7 +19,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.event_publisher(),
             webhook.rules,
             cold_start.records_gate()?,
-        ),
+        )
+        .judging_done_by(cold_start.ci_gate()?),
     )
     .await
 }

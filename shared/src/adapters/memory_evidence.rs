@@ -1,18 +1,20 @@
 //! CI evidence in memory, for unit tests: upload tokens, keyed tests, and recorded reports.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::error::Result;
-use crate::ports::{KeyedTest, RecordedReport, TestEvidence};
+use crate::model::AcceptanceTest;
+use crate::ports::{RecordedReport, TestEvidence, UploadToken};
 use crate::traceability::status::TestResult;
 
 #[derive(Debug, Default)]
 struct EvidenceState {
-    token_hashes: HashMap<String, String>,
-    tests: Vec<(u32, KeyedTest)>,
+    tokens: HashMap<String, UploadToken>,
+    tests: Vec<(u32, AcceptanceTest)>,
     reports: Vec<RecordedReport>,
     results: Vec<(String, u32, TestResult)>,
 }
@@ -30,14 +32,19 @@ impl MemoryEvidence {
     }
 
     /// Gives the project an upload token (stored, as everywhere, only as its hash).
-    pub fn set_upload_token(&self, project_id: &str, token: &str) {
-        self.lock().token_hashes.insert(
+    pub fn set_token(&self, project_id: &str, token: &str) {
+        self.lock().tokens.insert(
             project_id.to_owned(),
-            hex::encode(Sha256::digest(token.as_bytes())),
+            UploadToken {
+                hash: hex::encode(Sha256::digest(token.as_bytes())),
+                issued_at: Utc::now(),
+                issued_by: "test".into(),
+            },
         );
     }
 
-    pub fn add_keyed_test(&self, ordinal: u32, test: KeyedTest) {
+    /// Adds a keyed test of the project with this ordinal.
+    pub fn add_test(&self, ordinal: u32, test: AcceptanceTest) {
         self.lock().tests.push((ordinal, test));
     }
 
@@ -53,11 +60,26 @@ impl MemoryEvidence {
 }
 
 impl TestEvidence for MemoryEvidence {
-    async fn upload_token_hash(&self, project_id: &str) -> Result<Option<String>> {
-        Ok(self.lock().token_hashes.get(project_id).cloned())
+    async fn upload_token(&self, project_id: &str) -> Result<Option<UploadToken>> {
+        Ok(self.lock().tokens.get(project_id).cloned())
     }
 
-    async fn keyed_tests(&self, ordinal: u32) -> Result<Vec<KeyedTest>> {
+    async fn set_upload_token(
+        &self,
+        project_id: &str,
+        token: Option<&UploadToken>,
+    ) -> Result<bool> {
+        let mut state = self.lock();
+        Ok(match token {
+            Some(token) => {
+                state.tokens.insert(project_id.to_owned(), token.clone());
+                true
+            }
+            None => state.tokens.remove(project_id).is_some(),
+        })
+    }
+
+    async fn project_tests(&self, ordinal: u32) -> Result<Vec<AcceptanceTest>> {
         Ok(self
             .lock()
             .tests
@@ -83,5 +105,46 @@ impl TestEvidence for MemoryEvidence {
                 .push((report.project_id.clone(), *number, result.clone()));
         }
         Ok(true)
+    }
+
+    async fn latest_results(&self, project_id: &str) -> Result<HashMap<u32, TestResult>> {
+        Ok(self
+            .lock()
+            .results
+            .iter()
+            .filter(|(of, _, _)| of == project_id)
+            .map(|(_, number, result)| (*number, result.clone()))
+            .collect())
+    }
+
+    async fn history(
+        &self,
+        project_id: &str,
+        number: u32,
+        limit: usize,
+    ) -> Result<Vec<TestResult>> {
+        Ok(self
+            .lock()
+            .results
+            .iter()
+            .rev()
+            .filter(|(of, key, _)| of == project_id && *key == number)
+            .take(limit)
+            .map(|(_, _, result)| result.clone())
+            .collect())
+    }
+
+    async fn reported_commits(
+        &self,
+        project_id: &str,
+        commits: &[String],
+    ) -> Result<HashSet<String>> {
+        Ok(self
+            .lock()
+            .reports
+            .iter()
+            .filter(|report| report.project_id == project_id && commits.contains(&report.commit))
+            .map(|report| report.commit.clone())
+            .collect())
     }
 }

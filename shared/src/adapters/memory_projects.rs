@@ -48,6 +48,7 @@ impl MemoryProjects {
                     repository: None,
                     other_repositories: Vec::new(),
                     archived: false,
+                    done_needs_ci_evidence: false,
                     admin_count: 1,
                     version: 1,
                     created_at: now,

@@ -16,8 +16,10 @@ pub mod invest_review;
 pub mod projects;
 pub mod revisions;
 pub mod test_results;
+pub mod traceability;
 pub mod update_acceptance_test;
 pub mod update_story;
+pub mod upload_tokens;
 pub mod views;
 pub mod web;
 
@@ -69,6 +71,27 @@ pub(crate) mod test_support {
         let mut context = ApiGatewayV2httpRequestContext::default();
         context.authorizer = Some(authorizer);
         request.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context))
+    }
+
+    /// A request by one of the local people (see `local_gate_over`) with path parameters.
+    pub fn as_person(
+        person: &str,
+        method: Method,
+        path: &str,
+        body: &str,
+        params: &[(&str, &str)],
+    ) -> Request {
+        let mut request = request(method, path, body).with_path_parameters(
+            params
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect::<HashMap<_, _>>(),
+        );
+        request.headers_mut().insert(
+            crate::authz::identity::LOCAL_PERSON_HEADER,
+            person.parse().unwrap(),
+        );
+        request
     }
 
     pub fn json(response: &Response<Body>) -> Value {

@@ -1,6 +1,8 @@
-//! POST /projects/{key}/test-results: a CI job's JUnit report, authenticated by the project's
-//! upload token (not a person: CI has no sign-in). Each result is tied to the acceptance tests
-//! its case names (`AT-n`) and recorded once per run, attempt and report.
+//! POST /projects/{key}/test-results: a CI job's JUnit report, authenticated by a GitHub
+//! Actions OIDC token from a repository the project links (the run and commit then come from
+//! the token) or by the project's upload token (other CI, forks; the run is named in the query).
+//! Not a person: CI has no sign-in. Each result is tied to the acceptance tests its case names
+//! (`AT-n`) and recorded once per run, attempt and report.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::http::{Operation, header, json_response, path_parameter, query_parameter};
 use crate::ports::{MAX_UNMAPPED_LISTED, ProjectDirectory, RecordedReport, TestEvidence};
+use crate::project::Project;
+use crate::traceability::oidc::{ActionsClaims, ActionsOidc, OidcRefusal, repository_is_linked};
 use crate::traceability::report::{
     CaseResult, MAX_REPORT_BYTES, Outcome, ReportProblem, read_junit,
 };
@@ -21,14 +25,29 @@ use crate::traceability::test_key;
 
 const REPORT_MEDIA_TYPES: &str = "application/xml or text/xml (JUnit), gzip allowed";
 
+/// Upload tokens start with this, so a JWT is never compared with a token hash.
+pub const UPLOAD_TOKEN_PREFIX: &str = "aipm_ut_";
+
 pub struct RecordTestResults<G, E> {
     projects: G,
     evidence: E,
+    /// GitHub Actions tokens are taken only where the stage verifies them.
+    actions: Option<ActionsOidc>,
 }
 
 impl<G, E> RecordTestResults<G, E> {
     pub fn new(projects: G, evidence: E) -> Self {
-        Self { projects, evidence }
+        Self {
+            projects,
+            evidence,
+            actions: None,
+        }
+    }
+
+    /// The same, also taking GitHub Actions OIDC tokens that `actions` verifies.
+    pub fn with_actions_oidc(mut self, actions: Option<ActionsOidc>) -> Self {
+        self.actions = actions;
+        self
     }
 }
 
@@ -46,10 +65,8 @@ fn run_names(request: &Request) -> Result<RunNames> {
         name,
         message: reason.to_owned(),
     };
-    let commit = query_parameter(request, "commit")
-        .filter(|sha| (7..=40).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| invalid("commit", "the tested commit's SHA, 7 to 40 hex digits"))?
-        .to_ascii_lowercase();
+    let commit = commit_named(request)?
+        .ok_or_else(|| invalid("commit", "the tested commit's full SHA, 40 hex digits"))?;
     let run = query_parameter(request, "run").unwrap_or("manual");
     if run.is_empty() || run.len() > 100 || !run.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(invalid(
@@ -86,6 +103,45 @@ fn run_names(request: &Request) -> Result<RunNames> {
         run: run.to_owned(),
         attempt,
         run_url,
+    })
+}
+
+/// The `commit` query parameter, when given: a full SHA, lowercased.
+fn commit_named(request: &Request) -> Result<Option<String>> {
+    match query_parameter(request, "commit") {
+        None => Ok(None),
+        Some(sha) if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(Some(sha.to_ascii_lowercase()))
+        }
+        Some(_) => Err(Error::InvalidQueryParameter {
+            name: "commit",
+            message: "the tested commit's full SHA, 40 hex digits".into(),
+        }),
+    }
+}
+
+/// The run as an Actions token names it. A `pull_request` run tests GitHub's merge of the head
+/// into the base, which no pull request's head is; there the job may name the head it checked
+/// out as `commit` (the token still proves the repository and the run).
+fn run_from_token(request: &Request, claims: &ActionsClaims) -> Result<RunNames> {
+    let pull_request_run = matches!(
+        claims.event_name.as_deref(),
+        Some("pull_request" | "pull_request_target")
+    );
+    let named = commit_named(request)?;
+    let commit = match named {
+        Some(head) if pull_request_run => head,
+        _ => claims.sha.to_ascii_lowercase(),
+    };
+    let attempt = claims.run_attempt.parse::<u32>().unwrap_or(1);
+    Ok(RunNames {
+        run_url: Some(format!(
+            "https://github.com/{}/actions/runs/{}/attempts/{attempt}",
+            claims.repository, claims.run_id
+        )),
+        commit,
+        run: claims.run_id.clone(),
+        attempt,
     })
 }
 
@@ -164,6 +220,17 @@ fn per_key(cases: &[CaseResult]) -> BTreeMap<u32, (Outcome, Vec<&str>, Option<&s
     keyed
 }
 
+impl<G: ProjectDirectory, E> RecordTestResults<G, E> {
+    async fn project(&self, project_id: &str) -> Result<Project> {
+        self.projects
+            .projects(&[project_id.to_owned()])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(Error::UploadTokenInvalid)
+    }
+}
+
 impl<G: ProjectDirectory, E: TestEvidence> Operation for RecordTestResults<G, E> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let key = path_parameter(&request, "key").unwrap_or_default();
@@ -177,18 +244,39 @@ impl<G: ProjectDirectory, E: TestEvidence> Operation for RecordTestResults<G, E>
             .project_id_for_key(&key)
             .await?
             .ok_or(Error::UploadTokenInvalid)?;
-        let stored = self.evidence.upload_token_hash(&project_id).await?;
-        if !stored.is_some_and(|hash| token_matches(token, &hash)) {
-            return Err(Error::UploadTokenInvalid);
-        }
-        let project = self
-            .projects
-            .projects(std::slice::from_ref(&project_id))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(Error::UploadTokenInvalid)?;
-        let names = run_names(&request)?;
+        let (project, names) = if token.starts_with(UPLOAD_TOKEN_PREFIX) {
+            let stored = self.evidence.upload_token(&project_id).await?;
+            if !stored.is_some_and(|stored| token_matches(token, &stored.hash)) {
+                return Err(Error::UploadTokenInvalid);
+            }
+            (self.project(&project_id).await?, run_names(&request)?)
+        } else {
+            let actions = self.actions.as_ref().ok_or(Error::UploadTokenInvalid)?;
+            let claims = actions
+                .verify(token)
+                .await
+                .map_err(|refusal| match refusal {
+                    OidcRefusal::Malformed => Error::CiTokenInvalid {
+                        reason: "neither an upload token nor a GitHub Actions token".into(),
+                    },
+                    OidcRefusal::UnknownKey => Error::CiTokenInvalid {
+                        reason: "not signed by a key GitHub publishes".into(),
+                    },
+                    OidcRefusal::Invalid(reason) => Error::CiTokenInvalid { reason },
+                    OidcRefusal::KeysUnavailable(message) => Error::DependencyUnavailable {
+                        dependency: "GitHub Actions' signing keys",
+                        message,
+                    },
+                })?;
+            let project = self.project(&project_id).await?;
+            if !repository_is_linked(&claims, &project) {
+                return Err(Error::CiRepositoryNotLinked {
+                    repository: claims.repository,
+                });
+            }
+            let names = run_from_token(&request, &claims)?;
+            (project, names)
+        };
         let text = report_text(&request)?;
         let cases = read_junit(&text).map_err(|problem| match problem {
             ReportProblem::TooLarge | ReportProblem::TooManyCases => Error::PayloadTooLarge {
@@ -222,6 +310,7 @@ impl<G: ProjectDirectory, E: TestEvidence> Operation for RecordTestResults<G, E>
                         case: names_of_cases.join(", "),
                         message: message.map(str::to_owned),
                         run_url: names.run_url.clone(),
+                        run: format!("{}#{}", names.run, names.attempt),
                     },
                 ))
             })

@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use super::invest::InvestAnalysis;
 use crate::model::{AcceptanceTest, StoryStatus, StorySummary, TestStatus};
+use crate::traceability::matrix::TestRow;
+use crate::traceability::status::Evidence;
 
 use StoryStatus::{Blocked, Done, Draft, InProgress, Ready};
 
@@ -27,14 +29,22 @@ pub struct TransitionContext<'a> {
     pub tests: &'a [AcceptanceTest],
     pub children: &'a [StorySummary],
     pub blocked_from: Option<StoryStatus>,
+    /// Where the project's Done needs CI evidence: each test's evidence at the story's commit.
+    /// A test CI reports on must then pass there; the others still need their manual Pass.
+    pub ci_evidence: Option<&'a [TestRow]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockingTest {
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     pub title: String,
     pub status: TestStatus,
+    /// What CI says of it, when the Done gate judged it by CI evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 /// Why a transition was refused; serialized as the 409's details.
@@ -115,18 +125,38 @@ pub fn check_transition(
             if !refusal.blocking_children.is_empty() {
                 refusal.reasons.push("CHILDREN_NOT_DONE");
             }
-            refusal.blocking_tests = context
-                .tests
-                .iter()
-                .filter(|test| test.status != TestStatus::Pass)
-                .map(|test| BlockingTest {
+            let judged_by_ci = |test: &AcceptanceTest| {
+                context.ci_evidence.and_then(|rows| {
+                    rows.iter()
+                        .find(|row| row.id == test.id)
+                        .map(|row| row.evidence)
+                        .filter(|evidence| *evidence != Evidence::Uncovered)
+                })
+            };
+            let mut failing_ci = Vec::new();
+            for test in context.tests {
+                let blocking = |evidence| BlockingTest {
                     id: test.id.clone(),
+                    key: test.key.clone(),
                     title: test.title.clone(),
                     status: test.status,
-                })
-                .collect();
+                    evidence,
+                };
+                match judged_by_ci(test) {
+                    Some(Evidence::Pass) => {}
+                    Some(evidence) => failing_ci.push(blocking(Some(evidence))),
+                    None if test.status != TestStatus::Pass => {
+                        refusal.blocking_tests.push(blocking(None));
+                    }
+                    None => {}
+                }
+            }
             if !refusal.blocking_tests.is_empty() {
                 refusal.reasons.push("TESTS_NOT_PASSING");
+            }
+            if !failing_ci.is_empty() {
+                refusal.reasons.push("CI_EVIDENCE_NOT_PASSING");
+                refusal.blocking_tests.extend(failing_ci);
             }
         }
         _ => {}
@@ -205,8 +235,69 @@ mod tests {
                 tests,
                 children,
                 blocked_from: Some(Ready),
+                ci_evidence: None,
             },
         )
+    }
+
+    fn row(test: &AcceptanceTest, evidence: Evidence) -> TestRow {
+        TestRow {
+            id: test.id.clone(),
+            key: Some("AT-1".into()),
+            title: test.title.clone(),
+            manual_status: test.status,
+            updated_at: test.updated_at,
+            evidence,
+            result: None,
+        }
+    }
+
+    #[test]
+    fn with_the_ci_gate_a_reported_test_must_pass_in_ci_and_an_uncovered_one_by_hand() {
+        let invest = analysis(true);
+        let passed_by_hand = [AcceptanceTest {
+            key: Some("AT-1".into()),
+            ..test_with(TestStatus::Pass)
+        }];
+        let done = |tests: &[AcceptanceTest], rows: &[TestRow]| {
+            check_transition(
+                InProgress,
+                Done,
+                &TransitionContext {
+                    invest: &invest,
+                    accept_warnings: false,
+                    tests,
+                    children: &[],
+                    blocked_from: None,
+                    ci_evidence: Some(rows),
+                },
+            )
+        };
+        // The manual Pass does not outweigh CI's Fail, Stale or Suspect.
+        for evidence in [
+            Evidence::Fail,
+            Evidence::Stale,
+            Evidence::Suspect,
+            Evidence::NotRun,
+        ] {
+            let refused = done(&passed_by_hand, &[row(&passed_by_hand[0], evidence)]).unwrap_err();
+            assert_eq!(refused.reasons, ["CI_EVIDENCE_NOT_PASSING"], "{evidence:?}");
+            assert_eq!(refused.blocking_tests[0].key.as_deref(), Some("AT-1"));
+            assert_eq!(refused.blocking_tests[0].evidence, Some(evidence));
+        }
+        // A Pass in CI counts even where nobody clicked Pass.
+        let draft = [test_with(TestStatus::Draft)];
+        assert!(done(&draft, &[row(&draft[0], Evidence::Pass)]).is_ok());
+        // Uncovered: the manual status decides, as without the gate.
+        let refused = done(&draft, &[row(&draft[0], Evidence::Uncovered)]).unwrap_err();
+        assert_eq!(refused.reasons, ["TESTS_NOT_PASSING"]);
+        assert!(
+            done(
+                &passed_by_hand,
+                &[row(&passed_by_hand[0], Evidence::Uncovered)]
+            )
+            .is_ok()
+        );
     }
 
     #[test]

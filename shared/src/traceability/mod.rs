@@ -2,6 +2,7 @@
 //! be tied to the test it proves.
 
 pub mod keys;
+pub mod matrix;
 pub mod oidc;
 pub mod report;
 pub mod status;

@@ -25,6 +25,9 @@ pub struct TestResult {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_url: Option<String>,
+    /// The CI run and its attempt (`<run>#<attempt>`), as the report came.
+    #[serde(default)]
+    pub run: String,
 }
 
 /// What a test's evidence says.
@@ -42,6 +45,21 @@ pub enum Evidence {
     NotRun,
     /// No CI result has ever named the test: its manual Pass/Fail applies.
     Uncovered,
+}
+
+impl Evidence {
+    /// The word people see.
+    pub fn label(self) -> &'static str {
+        match self {
+            Evidence::Pass => "Pass",
+            Evidence::Fail => "Fail",
+            Evidence::Skipped => "Skipped",
+            Evidence::Stale => "Stale",
+            Evidence::Suspect => "Suspect",
+            Evidence::NotRun => "Not run",
+            Evidence::Uncovered => "Uncovered",
+        }
+    }
 }
 
 /// What a story's tests say together.
@@ -185,6 +203,7 @@ mod tests {
             case: "tests::export".into(),
             message: None,
             run_url: None,
+            run: "77#1".into(),
         }
     }
 

@@ -1,20 +1,23 @@
 //! CI evidence in DynamoDB. Upload tokens, reports and results live in the projects table:
 //! `pk = project#<id>, sk = uploadtoken` (the token's hash), `pk = reports#<id>, sk = <run key>`
-//! (one per run, attempt and report) and `pk = result#<id>#<n>, sk = <recorded at>#<run key>`
-//! (a key's results, newest last). Keyed tests are found through the acceptance-tests table's
+//! (one per run, attempt and report), `pk = result#<id>#<n>, sk = <recorded at>#<run key>`
+//! (a key's results, newest last), `pk = latest#<id>, sk = <n>` (each key's latest result, so
+//! the matrix reads a project's evidence in one Query) and `pk = commits#<id>, sk = <sha>` (the
+//! commits some report was for). Keyed tests are found through the acceptance-tests table's
 //! sparse `keyOf-index`.
 
+use std::collections::{HashMap, HashSet};
+
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 
 use super::acceptance_tests::KEY_INDEX;
 use super::projects::{Item, key, with_key};
 use crate::adapters::sdk_error;
 use crate::error::{Error, Result};
 use crate::model::AcceptanceTest;
-use crate::ports::{KeyedTest, RecordedReport, TestEvidence};
-use crate::traceability::parse_test_key;
-use crate::traceability::status::{TestResult, steps_fingerprint};
+use crate::ports::{RecordedReport, TestEvidence, UploadToken};
+use crate::traceability::status::TestResult;
 
 const EVIDENCE: &str = "projects table";
 const TESTS: &str = "acceptance tests table";
@@ -61,6 +64,26 @@ impl DynamoTestEvidence {
     }
 }
 
+fn token_key(project_id: &str) -> Item {
+    key(format!("project#{project_id}"), "uploadtoken".into())
+}
+
+fn put(item: Item) -> Result<WriteRequest> {
+    Ok(WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|error| Error::Internal(error.to_string()))?,
+        )
+        .build())
+}
+
+fn result_of(item: Item) -> Result<TestResult> {
+    serde_dynamo::from_item(item)
+        .map_err(|error| Error::Internal(format!("reading a test result: {error}")))
+}
+
 /// What a report item holds besides its key.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,25 +97,67 @@ struct ReportItem<'a> {
 }
 
 impl TestEvidence for DynamoTestEvidence {
-    async fn upload_token_hash(&self, project_id: &str) -> Result<Option<String>> {
+    async fn upload_token(&self, project_id: &str) -> Result<Option<UploadToken>> {
         let output = self
             .client
             .get_item()
             .table_name(&self.projects_table)
-            .set_key(Some(key(
-                format!("project#{project_id}"),
-                "uploadtoken".into(),
-            )))
+            .set_key(Some(token_key(project_id)))
             .consistent_read(true)
             .send()
             .await
             .map_err(|error| sdk_error(EVIDENCE, error))?;
-        Ok(output
-            .item
-            .and_then(|item| item.get("tokenHash")?.as_s().ok().cloned()))
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let text = |name: &str| item.get(name).and_then(|value| value.as_s().ok()).cloned();
+        Ok(text("tokenHash").map(|hash| UploadToken {
+            hash,
+            issued_at: text("issuedAt")
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+                .map_or_else(chrono::Utc::now, |at| at.with_timezone(&chrono::Utc)),
+            issued_by: text("issuedBy").unwrap_or_default(),
+        }))
     }
 
-    async fn keyed_tests(&self, ordinal: u32) -> Result<Vec<KeyedTest>> {
+    async fn set_upload_token(
+        &self,
+        project_id: &str,
+        token: Option<&UploadToken>,
+    ) -> Result<bool> {
+        let Some(token) = token else {
+            let output = self
+                .client
+                .delete_item()
+                .table_name(&self.projects_table)
+                .set_key(Some(token_key(project_id)))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(|error| sdk_error(EVIDENCE, error))?;
+            return Ok(output.attributes.is_some());
+        };
+        let mut item = token_key(project_id);
+        item.insert("tokenHash".into(), AttributeValue::S(token.hash.clone()));
+        item.insert(
+            "issuedAt".into(),
+            AttributeValue::S(token.issued_at.to_rfc3339()),
+        );
+        item.insert(
+            "issuedBy".into(),
+            AttributeValue::S(token.issued_by.clone()),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.projects_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|error| sdk_error(EVIDENCE, error))?;
+        Ok(true)
+    }
+
+    async fn project_tests(&self, ordinal: u32) -> Result<Vec<AcceptanceTest>> {
         let mut found = Vec::new();
         let mut start = None;
         loop {
@@ -108,17 +173,9 @@ impl TestEvidence for DynamoTestEvidence {
                 .await
                 .map_err(|error| sdk_error(TESTS, error))?;
             for item in output.items.unwrap_or_default() {
-                let test: AcceptanceTest = serde_dynamo::from_item(item).map_err(|error| {
+                found.push(serde_dynamo::from_item(item).map_err(|error| {
                     Error::Internal(format!("reading an acceptance test: {error}"))
-                })?;
-                if let Some(number) = test.key.as_deref().and_then(parse_test_key) {
-                    found.push(KeyedTest {
-                        number,
-                        story_id: test.story_id,
-                        test_id: test.id.clone(),
-                        steps_fingerprint: steps_fingerprint(&test),
-                    });
-                }
+                })?);
             }
             start = output.last_evaluated_key;
             if start.is_none() {
@@ -144,17 +201,19 @@ impl TestEvidence for DynamoTestEvidence {
                     format!("{stamp}#{}", report.run_key),
                 ),
             )?;
-            writes.push(
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(item))
-                            .build()
-                            .map_err(|error| Error::Internal(error.to_string()))?,
-                    )
-                    .build(),
-            );
+            writes.push(put(item)?);
+            let latest = with_key(
+                result,
+                key(format!("latest#{}", report.project_id), number.to_string()),
+            )?;
+            writes.push(put(latest)?);
         }
+        let mut commit = key(
+            format!("commits#{}", report.project_id),
+            report.commit.clone(),
+        );
+        commit.insert("recordedAt".into(), AttributeValue::S(stamp.to_string()));
+        writes.push(put(commit)?);
         super::batch_write(&self.client, &self.projects_table, writes, EVIDENCE).await?;
         let item = with_key(
             &ReportItem {
@@ -185,5 +244,110 @@ impl TestEvidence for DynamoTestEvidence {
             }
             Err(error) => Err(sdk_error(EVIDENCE, error)),
         }
+    }
+
+    async fn latest_results(&self, project_id: &str) -> Result<HashMap<u32, TestResult>> {
+        let mut latest = HashMap::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.projects_table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("latest#{project_id}")),
+                )
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| sdk_error(EVIDENCE, error))?;
+            for item in output.items.unwrap_or_default() {
+                let number = item
+                    .get("sk")
+                    .and_then(|sk| sk.as_s().ok())
+                    .and_then(|sk| sk.parse::<u32>().ok());
+                if let Some(number) = number {
+                    latest.insert(number, result_of(item)?);
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(latest);
+            }
+        }
+    }
+
+    async fn history(
+        &self,
+        project_id: &str,
+        number: u32,
+        limit: usize,
+    ) -> Result<Vec<TestResult>> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.projects_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("result#{project_id}#{number}")),
+            )
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|error| sdk_error(EVIDENCE, error))?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(result_of)
+            .collect()
+    }
+
+    async fn reported_commits(
+        &self,
+        project_id: &str,
+        commits: &[String],
+    ) -> Result<HashSet<String>> {
+        let mut found = HashSet::new();
+        let unique: HashSet<&String> = commits.iter().collect();
+        let unique: Vec<&String> = unique.into_iter().collect();
+        for chunk in unique.chunks(100) {
+            let mut keys = KeysAndAttributes::builder().projection_expression("sk");
+            for commit in chunk {
+                keys = keys.keys(key(format!("commits#{project_id}"), (*commit).clone()));
+            }
+            let keys = keys
+                .build()
+                .map_err(|error| Error::Internal(error.to_string()))?;
+            let mut request = HashMap::from([(self.projects_table.clone(), keys)]);
+            // Keys DynamoDB leaves unprocessed are asked for again, a few rounds at most.
+            for _ in 0..5 {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(|error| sdk_error(EVIDENCE, error))?;
+                for item in output
+                    .responses
+                    .and_then(|mut tables| tables.remove(&self.projects_table))
+                    .unwrap_or_default()
+                {
+                    if let Some(sk) = item.get("sk").and_then(|sk| sk.as_s().ok()) {
+                        found.insert(sk.clone());
+                    }
+                }
+                request = output.unprocessed_keys.unwrap_or_default();
+                if request.is_empty() {
+                    break;
+                }
+            }
+        }
+        Ok(found)
     }
 }

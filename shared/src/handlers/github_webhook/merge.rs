@@ -11,14 +11,16 @@ use serde_json::json;
 use super::payload::MARKER;
 use crate::error::Result;
 use crate::handlers::follow_ups::pull_request_task;
+use crate::handlers::traceability::DoneEvidence;
 use crate::http::json_response;
 use crate::model::{MergeRecord, Story, StoryStatus};
 use crate::ports::{
     AcceptanceTestRepository, CancelOutcome, CodeHost, CodeTaskRepository, EventPublisher,
-    StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome,
+    ProjectDirectory, StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome,
 };
 use crate::rules::invest::analyze;
 use crate::rules::workflow::{TransitionContext, TransitionRefusal, check_transition};
+use crate::traceability::matrix::StoryTarget;
 
 pub struct Closed {
     /// The story the pull request's branch names.
@@ -34,13 +36,22 @@ pub struct Closed {
     pub merged_by: Option<String>,
 }
 
-pub async fn pull_request_closed<S, T, K, H, E>(
+/// How the merge's move to Done is judged beyond the manual statuses: by the project's CI
+/// evidence at the merged commit where its Done needs it.
+pub struct DoneJudge<'a, D, G> {
+    pub done: &'a D,
+    pub projects: &'a G,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn pull_request_closed<S, T, K, H, E, D, G>(
     stories: &S,
     tests: &T,
     tasks: &K,
     host: &H,
     events: &E,
     rules: &super::TriggerRules,
+    judge: DoneJudge<'_, D, G>,
     closed: Closed,
 ) -> Result<Response<Body>>
 where
@@ -49,6 +60,8 @@ where
     K: CodeTaskRepository,
     H: CodeHost,
     E: EventPublisher,
+    D: DoneEvidence,
+    G: ProjectDirectory,
 {
     let story_id = closed.story_id;
     let Some(task) = pull_request_task(tasks, story_id, Some(closed.pr_number)).await? else {
@@ -75,7 +88,24 @@ where
         commit_sha: closed.commit_sha.clone(),
         merged_by: closed.merged_by.clone(),
     };
-    let (story, refusal) = record_merge(stories, tests, story_id, &merge).await?;
+    let project_id = task
+        .project_id
+        .clone()
+        .unwrap_or_else(|| crate::project::DEFAULT_PROJECT_ID.to_owned());
+    let project = judge
+        .projects
+        .projects(&[project_id])
+        .await?
+        .into_iter()
+        .next();
+    let (story, refusal) = record_merge(
+        stories,
+        tests,
+        story_id,
+        &merge,
+        project.as_ref().map(|project| (project, judge.done)),
+    )
+    .await?;
     crate::telemetry::count_webhook_event("merged");
     let detail = json!({
         "storyId": story_id,
@@ -156,15 +186,17 @@ async fn cancel_work_on<K: CodeTaskRepository, E: EventPublisher>(
 
 /// Records the merge on the story and moves it to Done if the workflow allows; retried when the
 /// story changes under it.
-async fn record_merge<S, T>(
+async fn record_merge<S, T, D>(
     stories: &S,
     tests: &T,
     story_id: u64,
     merge: &MergeRecord,
+    done: Option<(&crate::project::Project, &D)>,
 ) -> Result<(Story, Option<TransitionRefusal>)>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
+    D: DoneEvidence,
 {
     for _ in 0..3 {
         let Some(story) = stories.get(story_id).await? else {
@@ -173,6 +205,19 @@ where
         let (acceptance_tests, children) =
             tokio::join!(tests.list(story_id), stories.children(story_id));
         let (acceptance_tests, children) = (acceptance_tests?, children?);
+        let merged_at = merge.commit_sha.as_ref().map(|commit| StoryTarget {
+            commit: commit.to_ascii_lowercase(),
+            merged: true,
+            pr_number: Some(merge.pr_number),
+            pr_url: None,
+        });
+        let ci_evidence = match done {
+            Some((project, done)) if story.status != StoryStatus::Done => {
+                done.judge(project, &story, &acceptance_tests, merged_at)
+                    .await?
+            }
+            _ => None,
+        };
         let refusal = if story.status == StoryStatus::Done {
             None
         } else {
@@ -185,6 +230,7 @@ where
                     tests: &acceptance_tests,
                     children: &children,
                     blocked_from: story.blocked_from,
+                    ci_evidence: ci_evidence.as_deref(),
                 },
             )
             .err()
@@ -225,6 +271,9 @@ fn blocked_comment(story_id: u64, status: StoryStatus, refusal: &TransitionRefus
     for reason in &refusal.reasons {
         let line = match *reason {
             "TESTS_NOT_PASSING" => "- Acceptance tests not passing:".to_owned(),
+            "CI_EVIDENCE_NOT_PASSING" => {
+                "- Acceptance tests CI has not passed at the merged commit:".to_owned()
+            }
             "CHILDREN_NOT_DONE" => "- Child stories not Done:".to_owned(),
             "TRANSITION_NOT_ALLOWED" => {
                 format!("- A story that is {} cannot move to Done.", status.as_str())
@@ -234,8 +283,24 @@ fn blocked_comment(story_id: u64, status: StoryStatus, refusal: &TransitionRefus
         comment.push_str(&line);
         comment.push('\n');
         if *reason == "TESTS_NOT_PASSING" {
-            for test in &refusal.blocking_tests {
+            for test in refusal
+                .blocking_tests
+                .iter()
+                .filter(|t| t.evidence.is_none())
+            {
                 comment.push_str(&format!("  - {} ({:?})\n", test.title, test.status));
+            }
+        }
+        if *reason == "CI_EVIDENCE_NOT_PASSING" {
+            for test in &refusal.blocking_tests {
+                if let Some(evidence) = test.evidence {
+                    comment.push_str(&format!(
+                        "  - {} {} ({})\n",
+                        test.key.as_deref().unwrap_or("(no key)"),
+                        test.title,
+                        evidence.label()
+                    ));
+                }
             }
         }
         if *reason == "CHILDREN_NOT_DONE" {

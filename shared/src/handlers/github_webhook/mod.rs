@@ -25,6 +25,7 @@ use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::follow_ups::{self, Started};
+use crate::handlers::traceability::DoneEvidence;
 use crate::http::{Operation, header, json_response};
 use crate::model::{StoryStatus, Trigger};
 use crate::ports::{
@@ -44,7 +45,7 @@ pub const MAX_REVISIONS_PER_PULL_REQUEST: u32 = 20;
 /// How long a reviewer's permission is trusted before GitHub is asked again.
 const PERMISSION_TTL: Duration = Duration::from_secs(300);
 
-pub struct GitHubWebhook<S, T, K, Q, H, W, E, G> {
+pub struct GitHubWebhook<S, T, K, Q, H, W, E, G, D = crate::handlers::traceability::WithoutCiGate> {
     stories: S,
     tests: T,
     tasks: K,
@@ -57,6 +58,8 @@ pub struct GitHubWebhook<S, T, K, Q, H, W, E, G> {
     gate: Gate<G>,
     permissions: Mutex<HashMap<String, (String, Instant)>>,
     own_login: OnceCell<String>,
+    /// What a merge's move to Done is judged by besides the manual statuses.
+    done: D,
 }
 
 /// Where a delivery came from: the repository it names and, when it came by
@@ -93,17 +96,7 @@ fn ignored(reason: &'static str) -> Response<Body> {
     response
 }
 
-impl<S, T, K, Q, H, W, E, G> GitHubWebhook<S, T, K, Q, H, W, E, G>
-where
-    S: StoryRepository,
-    T: AcceptanceTestRepository,
-    K: CodeTaskRepository,
-    Q: TaskQueue,
-    H: CodeHost + ReviewerDirectory,
-    W: SecretSource,
-    E: EventPublisher,
-    G: ProjectDirectory,
-{
+impl<S, T, K, Q, H, W, E, G> GitHubWebhook<S, T, K, Q, H, W, E, G> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         stories: S,
@@ -128,9 +121,41 @@ where
             gate,
             permissions: Mutex::new(HashMap::new()),
             own_login: OnceCell::new(),
+            done: crate::handlers::traceability::WithoutCiGate,
         }
     }
 
+    /// The same, judging a merge's Done by CI evidence where a project asks for it.
+    pub fn judging_done_by<D>(self, done: D) -> GitHubWebhook<S, T, K, Q, H, W, E, G, D> {
+        GitHubWebhook {
+            stories: self.stories,
+            tests: self.tests,
+            tasks: self.tasks,
+            queue: self.queue,
+            host: self.host,
+            secret: self.secret,
+            events: self.events,
+            rules: self.rules,
+            gate: self.gate,
+            permissions: self.permissions,
+            own_login: self.own_login,
+            done,
+        }
+    }
+}
+
+impl<S, T, K, Q, H, W, E, G, D> GitHubWebhook<S, T, K, Q, H, W, E, G, D>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    K: CodeTaskRepository,
+    Q: TaskQueue,
+    H: CodeHost + ReviewerDirectory,
+    W: SecretSource,
+    E: EventPublisher,
+    G: ProjectDirectory,
+    D: DoneEvidence,
+{
     /// Checks the signature with the cached secret, and once more with a fresh copy (the
     /// secret may have been rotated since it was read).
     async fn verify(&self, body: &[u8], signature: &str) -> Result<()> {
@@ -325,7 +350,7 @@ where
     }
 }
 
-impl<S, T, K, Q, H, W, E, G> Operation for GitHubWebhook<S, T, K, Q, H, W, E, G>
+impl<S, T, K, Q, H, W, E, G, D> Operation for GitHubWebhook<S, T, K, Q, H, W, E, G, D>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
@@ -335,6 +360,7 @@ where
     W: SecretSource,
     E: EventPublisher,
     G: ProjectDirectory,
+    D: DoneEvidence,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let event = header(&request, "x-github-event")
@@ -420,6 +446,10 @@ where
                     &self.host,
                     &self.events,
                     &self.rules,
+                    merge::DoneJudge {
+                        done: &self.done,
+                        projects: self.gate.projects(),
+                    },
                     closed,
                 )
                 .await

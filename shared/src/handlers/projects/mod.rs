@@ -39,6 +39,7 @@ struct ProjectView<'a> {
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     other_repositories: &'a [RepositoryLink],
     archived: bool,
+    done_needs_ci_evidence: bool,
     version: u64,
     created_at: chrono::DateTime<Utc>,
 }
@@ -52,13 +53,14 @@ impl<'a> From<&'a Project> for ProjectView<'a> {
             repository: project.repository.as_ref(),
             other_repositories: &project.other_repositories,
             archived: project.archived,
+            done_needs_ci_evidence: project.done_needs_ci_evidence,
             version: project.version,
             created_at: project.created_at,
         }
     }
 }
 
-fn project_key(request: &Request) -> String {
+pub(crate) fn project_key(request: &Request) -> String {
     path_parameter(request, "key").unwrap_or_default()
 }
 
@@ -213,6 +215,7 @@ impl<G: ProjectDirectory, R: crate::ports::RepositoryReach> Operation for Create
             repository,
             other_repositories: Vec::new(),
             archived: false,
+            done_needs_ci_evidence: false,
             admin_count: 1,
             version: 1,
             created_at: now,

@@ -28,6 +28,7 @@ struct ProjectChanges {
     name: Option<String>,
     key: Option<String>,
     archived: Option<bool>,
+    done_needs_ci_evidence: Option<bool>,
     /// The default target; `null` unlinks it (the first of the others then takes its place).
     #[serde(default, with = "serde_with_null")]
     repository: Option<Option<RepositoryBody>>,
@@ -90,6 +91,19 @@ fn apply(current: &Project, changes: &ProjectChanges) -> Result<(Project, Vec<St
             }
             Err(problem) => problems.push(problem),
         }
+    }
+    if let Some(needed) = changes.done_needs_ci_evidence
+        && needed != current.done_needs_ci_evidence
+    {
+        said.push(
+            if needed {
+                "Done needs CI evidence"
+            } else {
+                "Done no longer needs CI evidence"
+            }
+            .to_owned(),
+        );
+        next.done_needs_ci_evidence = needed;
     }
     if let Some(archived) = changes.archived
         && archived != current.archived
@@ -192,8 +206,10 @@ impl<G: ProjectDirectory, R> UpdateProject<G, R> {
                 .require(access, Action::ArchiveProject, false, target)
                 .await?;
         }
-        let settings =
-            changes.name.is_some() || changes.key.is_some() || changes.touches_repositories();
+        let settings = changes.name.is_some()
+            || changes.key.is_some()
+            || changes.done_needs_ci_evidence.is_some()
+            || changes.touches_repositories();
         if settings || changes.archived.is_none() {
             self.gate
                 .require(access, Action::EditSettings, false, target)

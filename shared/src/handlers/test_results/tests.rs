@@ -9,7 +9,8 @@ use crate::adapters::memory_evidence::MemoryEvidence;
 use crate::adapters::memory_projects::MemoryProjects;
 use crate::handlers::test_support::{error_code, json};
 use crate::http::respond;
-use crate::ports::KeyedTest;
+use crate::model::{AcceptanceTest, TestStatus};
+use crate::traceability::status::steps_fingerprint;
 
 const TOKEN: &str = "aipm_ut_secret0123456789";
 const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -25,19 +26,28 @@ const REPORT: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 fn fixture() -> (MemoryProjects, MemoryEvidence) {
     let projects = MemoryProjects::with_default_project();
     let evidence = MemoryEvidence::default();
-    evidence.set_upload_token("default", TOKEN);
+    evidence.set_token("default", TOKEN);
     for number in [1, 2] {
-        evidence.add_keyed_test(
-            0,
-            KeyedTest {
-                number,
-                story_id: 1,
-                test_id: format!("t{number}"),
-                steps_fingerprint: format!("steps{number}"),
-            },
-        );
+        evidence.add_test(0, keyed_test(number));
     }
     (projects, evidence)
+}
+
+fn keyed_test(number: u32) -> AcceptanceTest {
+    AcceptanceTest {
+        story_id: 1,
+        id: format!("t{number}"),
+        key: Some(format!("AT-{number}")),
+        title: format!("test {number}"),
+        given: vec![format!("given {number}")],
+        when: vec!["when".into()],
+        then: vec!["then".into()],
+        status: TestStatus::Draft,
+        needs_review: false,
+        version: 1,
+        created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
+    }
 }
 
 fn upload(body: Vec<u8>, headers: &[(&str, &str)], query: &str) -> lambda_http::Request {
@@ -104,7 +114,8 @@ async fn a_report_is_recorded_per_key_once_per_run_and_report() {
     let failed = &results[1].2;
     assert_eq!(failed.message.as_deref(), Some("assert 2 == 3"));
     assert_eq!(failed.commit, HEAD);
-    assert_eq!(failed.steps_fingerprint, "steps2");
+    assert_eq!(failed.steps_fingerprint, steps_fingerprint(&keyed_test(2)));
+    assert_eq!(failed.run, "77#1");
     assert_eq!(
         failed.case,
         "tests.test_export::test_at_2_headers, tests.test_export::test_at_2_header_order"

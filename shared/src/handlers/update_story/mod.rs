@@ -8,6 +8,7 @@ use lambda_http::{Body, Request, Response};
 use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
+use crate::handlers::traceability::{DoneEvidence, WithoutCiGate};
 use crate::handlers::views::StoryView;
 use crate::http::{Operation, header, parse_json_body};
 use crate::model::{AcceptanceTest, Story, StoryStatus};
@@ -24,21 +25,38 @@ const UPDATE_ATTEMPTS: usize = 8;
 /// Deeper ancestor chains than this are treated as a cycle rather than walked forever.
 const MAX_DEPTH: usize = 1_000;
 
-pub struct UpdateStory<S, T, G> {
+pub struct UpdateStory<S, T, G, D = WithoutCiGate> {
     stories: S,
     tests: T,
     gate: Gate<G>,
+    /// What Done is judged by besides the manual statuses.
+    done: D,
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> UpdateStory<S, T, G> {
+impl<S, T, G> UpdateStory<S, T, G> {
     pub fn new(stories: S, tests: T, gate: Gate<G>) -> Self {
         Self {
             stories,
             tests,
             gate,
+            done: WithoutCiGate,
         }
     }
 
+    /// The same, judging Done by CI evidence where a project asks for it.
+    pub fn judging_done_by<D>(self, done: D) -> UpdateStory<S, T, G, D> {
+        UpdateStory {
+            stories: self.stories,
+            tests: self.tests,
+            gate: self.gate,
+            done,
+        }
+    }
+}
+
+impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: DoneEvidence>
+    UpdateStory<S, T, G, D>
+{
     /// Refuses a new parent that is the story itself or one of its descendants.
     async fn check_new_parent(&self, id: u64, parent: u64) -> Result<()> {
         let mut ancestor = Some(parent);
@@ -62,6 +80,7 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Updat
     /// Checks a status change against the workflow and records where Blocked returns to.
     async fn plan_transition(
         &self,
+        project: &crate::project::Project,
         current: &Story,
         tests: &[AcceptanceTest],
         target: StoryStatus,
@@ -70,6 +89,11 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Updat
     ) -> Result<()> {
         let candidate = changes.apply_to(current);
         let children = self.stories.children(current.id).await?;
+        let ci_evidence = if target == StoryStatus::Done {
+            self.done.judge(project, current, tests, None).await?
+        } else {
+            None
+        };
         let invest = analyze(&candidate, tests);
         check_transition(
             current.status,
@@ -80,6 +104,7 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Updat
                 tests,
                 children: &children,
                 blocked_from: current.blocked_from,
+                ci_evidence: ci_evidence.as_deref(),
             },
         )
         .map_err(Error::StatusTransitionBlocked)?;
@@ -90,8 +115,8 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Updat
     }
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Operation
-    for UpdateStory<S, T, G>
+impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: DoneEvidence>
+    Operation for UpdateStory<S, T, G, D>
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let access = self.gate.enter(&request, ProjectRef::of(&request)).await?;
@@ -142,8 +167,15 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Opera
                 self.check_new_parent(id, parent).await?;
             }
             if let Some(target) = changes.status.filter(|target| *target != current.status) {
-                self.plan_transition(&current, &tests, target, &mut changes, &mut guard)
-                    .await?;
+                self.plan_transition(
+                    &access.project,
+                    &current,
+                    &tests,
+                    target,
+                    &mut changes,
+                    &mut guard,
+                )
+                .await?;
             }
             // Flag the tests first: if the story write then fails, a test flagged for review
             // too eagerly is harmless; a changed story with unflagged tests is not.

@@ -73,6 +73,7 @@ pub async fn seed(backend: &Backend, count: usize) {
         repository: None,
         other_repositories: Vec::new(),
         archived: false,
+        done_needs_ci_evidence: false,
         admin_count: 1,
         version: 1,
         created_at: now,

@@ -3,31 +3,9 @@
 
 use super::*;
 use crate::adapters::memory_projects::{MemoryProjects, local_gate_over};
-use crate::handlers::test_support::{error_code, json, request};
+use crate::handlers::test_support::{as_person, error_code, json};
 use crate::http::respond;
-use lambda_http::RequestExt;
 use lambda_http::http::Method;
-use std::collections::HashMap;
-
-fn as_person(
-    person: &str,
-    method: Method,
-    path: &str,
-    body: &str,
-    params: &[(&str, &str)],
-) -> Request {
-    let mut request = request(method, path, body).with_path_parameters(
-        params
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect::<HashMap<_, _>>(),
-    );
-    request.headers_mut().insert(
-        crate::authz::identity::LOCAL_PERSON_HEADER,
-        person.parse().unwrap(),
-    );
-    request
-}
 
 async fn invite(
     projects: &MemoryProjects,
