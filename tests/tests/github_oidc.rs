@@ -182,3 +182,152 @@ async fn actions_tokens_are_verified_against_the_published_keys() {
     );
     assert_eq!(issuer.received_requests().await.expect("recorded").len(), 2);
 }
+
+/// Through the upload operation: a token from the linked repository records the report at the
+/// token's commit and run (what the query says is ignored, except a pull_request run's head);
+/// another repository is 403 and a forged or expired token 401, each with nothing stored.
+#[tokio::test]
+async fn the_upload_takes_the_run_from_the_token_and_refuses_other_repositories() {
+    use aipm::adapters::memory_evidence::MemoryEvidence;
+    use aipm::adapters::memory_projects::MemoryProjects;
+    use aipm::handlers::test_results::RecordTestResults;
+    use aipm::http::respond;
+    use lambda_http::RequestExt;
+
+    let (private, _) = aipm_tests::github_app_key();
+    let (forger, _) = aipm_tests::github_app_key();
+    let issuer = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/.well-known/jwks"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"keys": [jwk(&private, "key-1")]})),
+        )
+        .mount(&issuer)
+        .await;
+    let projects = MemoryProjects::with_default_project();
+    projects.link_repository(
+        "default",
+        Some(RepositoryLink {
+            repository_id: Some(9001),
+            ..RepositoryLink::new("acme", "shop", "main")
+        }),
+    );
+    let evidence = MemoryEvidence::default();
+    let mut test = aipm_tests::sample_test(1, "t1");
+    test.key = Some("AT-1".into());
+    evidence.add_test(0, test);
+    let operation = RecordTestResults::new(projects, evidence.clone()).with_actions_oidc(Some(
+        ActionsOidc::new(&issuer.uri(), AUDIENCE).expect("a verifier"),
+    ));
+    let report = r#"<testsuite name="ci"><testcase classname="shop" name="test_at_1_checkout"/></testsuite>"#;
+    let upload = |bearer: String, query: &str| {
+        let pairs: std::collections::HashMap<String, String> = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        let request: lambda_http::Request = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(format!("/projects/AIPM/test-results?{query}"))
+            .header("content-type", "application/xml")
+            .header("authorization", format!("Bearer {bearer}"))
+            .body(lambda_http::Body::from(report))
+            .expect("a request");
+        request
+            .with_path_parameters(std::collections::HashMap::from([(
+                "key".to_owned(),
+                "AIPM".to_owned(),
+            )]))
+            .with_query_string_parameters(pairs)
+    };
+    let status_and_code = |response: lambda_http::Response<lambda_http::Body>| {
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+        (response.status().as_u16(), body)
+    };
+
+    // A push run: the commit is the token's, whatever the query says.
+    let push = {
+        let mut push = claims(&issuer.uri(), "acme/shop", AUDIENCE, 300);
+        push["event_name"] = json!("push");
+        push
+    };
+    let (status, body) = status_and_code(
+        respond(
+            &operation,
+            upload(
+                token(&private, "key-1", &push),
+                &format!("commit={}", "b".repeat(40)),
+            ),
+        )
+        .await,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["commit"], push["sha"]);
+    let recorded = evidence.results();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].2.run, "77#2");
+    assert_eq!(
+        recorded[0].2.run_url.as_deref(),
+        Some("https://github.com/acme/shop/actions/runs/77/attempts/2")
+    );
+
+    // A pull_request run tests GitHub's merge commit; the job names the head it checked out.
+    let head = "c".repeat(40);
+    let mut pull = claims(&issuer.uri(), "acme/shop", AUDIENCE, 300);
+    pull["run_id"] = json!("78");
+    let (status, body) = status_and_code(
+        respond(
+            &operation,
+            upload(
+                token(&private, "key-1", &pull),
+                &format!("commit={head}&run=999"),
+            ),
+        )
+        .await,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["commit"], head.as_str());
+    assert_eq!(
+        evidence.results()[1].2.run,
+        "78#2",
+        "the run is the token's"
+    );
+
+    let mut fork = claims(&issuer.uri(), "evil/fork", AUDIENCE, 300);
+    fork["repository_id"] = json!("42");
+    let refusals = [
+        (
+            token(&private, "key-1", &fork),
+            403,
+            "CI_REPOSITORY_NOT_LINKED",
+        ),
+        (token(&forger, "key-1", &push), 401, "CI_TOKEN_INVALID"),
+        (
+            token(
+                &private,
+                "key-1",
+                &claims(&issuer.uri(), "acme/shop", AUDIENCE, -600),
+            ),
+            401,
+            "CI_TOKEN_INVALID",
+        ),
+        (
+            token(
+                &private,
+                "key-1",
+                &claims(&issuer.uri(), "acme/shop", "aipm-other", 300),
+            ),
+            401,
+            "CI_TOKEN_INVALID",
+        ),
+        ("aipm_ut_guessed".to_owned(), 401, "UPLOAD_TOKEN_INVALID"),
+    ];
+    for (bearer, expected, code) in refusals {
+        let (status, body) = status_and_code(respond(&operation, upload(bearer, "")).await);
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (expected, Some(code))
+        );
+    }
+    assert_eq!(evidence.results().len(), 2, "nothing more was stored");
+}
