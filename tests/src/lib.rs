@@ -796,6 +796,41 @@ impl LocalUp {
         }
     }
 
+    /// Delivers a GitHub webhook event signed with the local stack's secret (from its
+    /// settings file), as GitHub signs it; the status and body it answers.
+    pub async fn deliver_webhook(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let settings = std::fs::read_to_string(self.state.join("functions.env"))
+            .expect("the local stack's settings");
+        let secret = settings
+            .lines()
+            .find_map(|line| line.strip_prefix("AIPM_GITHUB_WEBHOOK_SECRET="))
+            .expect("a webhook secret");
+        let body = body.to_string();
+        let signature =
+            aipm::handlers::github_webhook::signature::sign(secret.as_bytes(), body.as_bytes());
+        let response = reqwest::Client::new()
+            .post(format!("{}/webhooks/github", self.url))
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", signature)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the webhook answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// The gateway's sandboxes: `{"sandboxes": [{function, pid, state, rssKiB, …}], …}`.
     pub async fn sandboxes(&self) -> serde_json::Value {
         reqwest::get(format!("{}/_aipm/sandboxes", self.url))

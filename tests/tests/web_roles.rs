@@ -51,34 +51,21 @@ async fn link_repository(
 /// `installation_repositories` `action` (added or removed) for the local repository, signed
 /// with the local stack's webhook secret as GitHub signs it; the status the webhook answers.
 async fn deliver_installation(stack: &LocalUp, action: &str) -> u16 {
-    let settings = std::fs::read_to_string(stack.state.join("functions.env"))
-        .expect("the local stack's settings");
-    let secret = settings
-        .lines()
-        .find_map(|line| line.strip_prefix("AIPM_GITHUB_WEBHOOK_SECRET="))
-        .expect("a webhook secret");
     let body = json!({
         "action": action,
         "installation": {"id": 5, "account": {"login": "local", "type": "Organization"}},
         "repository_selection": "selected",
         format!("repositories_{action}"): [{"id": 42, "name": "aipm", "full_name": "local/aipm", "private": true}],
         "sender": {"login": "octo-admin", "type": "User"}
-    })
-    .to_string();
-    let signature =
-        aipm::handlers::github_webhook::signature::sign(secret.as_bytes(), body.as_bytes());
-    reqwest::Client::new()
-        .post(format!("{}/webhooks/github", stack.url))
-        .header("x-github-event", "installation_repositories")
-        .header("x-github-delivery", format!("installation-{action}"))
-        .header("x-hub-signature-256", signature)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
+    });
+    stack
+        .deliver_webhook(
+            "installation_repositories",
+            &format!("installation-{action}"),
+            &body,
+        )
         .await
-        .expect("the webhook answers")
-        .status()
-        .as_u16()
+        .0
 }
 
 async fn act_as(browser: &Browser, person: &str, path: &str) {
