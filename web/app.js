@@ -22,6 +22,7 @@ import { Lazy } from './lazy.js';
 // Pages a first load does not need arrive when first shown.
 const loadPeople = () => import('./people.js');
 const loadInvitations = () => import('./invitations.js');
+const loadMatrix = () => import('./matrix.js');
 
 function NoAccess({ error }) {
   const hidden = error.status === 404;
@@ -44,6 +45,8 @@ function App({ state }) {
     ? html`<${NoAccess} error=${access.error} />`
     : route.view === 'board'
     ? html`<${Board} stories=${stories} />`
+    : route.view === 'traceability'
+    ? html`<${Lazy} load=${loadMatrix} name="Traceability" props=${{ storyId: route.id }} />`
     : route.view === 'people'
     ? html`<${Lazy} load=${loadPeople} name="People" props=${{ project: access?.project }} />`
     : html`<div class=${`workspace ${route.view === 'home' ? 'no-story' : 'has-story'}`}>

@@ -17,6 +17,8 @@ export function parseRoute(hash) {
   const story = path.match(/^\/stories\/(\d+)$/);
   if (story) return { project, view: 'story', id: Number(story[1]) };
   if (path === '/board') return { project, view: 'board' };
+  const trace = path.match(/^\/traceability(?:\/(\d+))?$/);
+  if (trace) return { project, view: 'traceability', id: trace[1] ? Number(trace[1]) : null };
   if (path === '/people') return { project, view: 'people' };
   if (path === '/drafts/new') return { project, view: 'draft' };
   if (path === '/projects') return { project, view: 'projects' };

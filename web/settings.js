@@ -9,6 +9,7 @@ import { Why, can, loadAccess } from './access.js';
 import { loadMyProjects } from './project.js';
 import { href, navigate } from './router.js';
 import { LinkedRepositories } from './repositories.js';
+import { CiSettings } from './ci-settings.js';
 
 function fieldsOf(project) {
   return {
@@ -85,6 +86,7 @@ export function ProjectSettings({ project }) {
       <${ErrorNote} error=${saveError} onRetry=${save} />
     </form>
     <${LinkedRepositories} project=${project} />
+    <${CiSettings} project=${project} />
     <div class="actions archive">
       <button type="button" class=${project.archived ? 'secondary' : 'destructive-outline'} disabled=${toggling || !archive.allowed}
         onClick=${toggle}>${project.archived ? 'Restore project' : 'Archive project'}</button>

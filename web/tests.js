@@ -1,13 +1,15 @@
 // tests.js — a story's acceptance tests: Given/When/Then steps, add, edit and delete inline, Pass
 // and Fail, the Given/When/Then health warnings and the needs-review badge.
 
-import { html, useState } from './vendor-htm-preact.js';
+import { html, useEffect, useState } from './vendor-htm-preact.js';
 import { api } from './api.js';
 import { ErrorNote, StatusChip, useAction } from './ui.js';
 import { loadStory } from './stories.js';
 import { SuggestTests } from './drafts.js';
 import { Why, can } from './access.js';
 import { scoped, storyLabel } from './project.js';
+import { RollupChip, TestEvidence, loadTraceability, shortCommit } from './evidence.js';
+import { href } from './router.js';
 
 /** Builds the story's `.feature` file (feature.js, fetched on first use) and hands it over. */
 function FeatureDownload({ story }) {
@@ -85,7 +87,7 @@ function TestForm({ storyId, test, onDone }) {
   </form>`;
 }
 
-function TestItem({ storyId, test }) {
+function TestItem({ storyId, test, evidence }) {
   const [editing, setEditing] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const [act, busy, error, setError] = useAction(async (method, body) => {
@@ -101,6 +103,7 @@ function TestItem({ storyId, test }) {
       <${StatusChip} status=${test.status} />
       ${test.needsReview ? html`<span class="badge review" title="The story changed after this test was written">Needs review</span>` : null}
     </div>
+    <${TestEvidence} row=${evidence} />
     <dl class="gwt">
       ${PARTS.map(([part, label]) => html`<dt>${label}</dt><dd>${test[part].length
         ? html`<ul>${test[part].map((step) => html`<li>${step}</li>`)}</ul>` : html`<span class="muted">—</span>`}</dd>`)}
@@ -122,17 +125,51 @@ function TestItem({ storyId, test }) {
   </li>`;
 }
 
+/** The story's CI evidence, read again whenever the story or its tests change. */
+function useEvidence(story) {
+  const [matrix, setMatrix] = useState(null);
+  const [error, setError] = useState(null);
+  const versions = (story.acceptanceTests || []).map((test) => test.version).join(',');
+  useEffect(() => {
+    let current = true;
+    setError(null);
+    loadTraceability(story.id).then(
+      (data) => current && setMatrix(data),
+      (failure) => current && setError(failure),
+    );
+    return () => { current = false; };
+  }, [story.id, story.version, versions]);
+  return [matrix?.stories?.[0] || null, error];
+}
+
+/** Where the story's tests are judged, and its rollup. */
+function EvidenceSummary({ row, storyId }) {
+  if (!row) return null;
+  const target = row.target;
+  return html`<p class="evidence-summary">
+    <${RollupChip} rollup=${row.rollup} />
+    <span class="muted">${target
+      ? html`CI evidence at <code>${shortCommit(target.commit)}</code>, ${target.merged ? 'the merged commit' : `the head of pull request #${target.prNumber ?? '?'}`}`
+      : 'CI evidence at the latest result of each test (no pull request yet)'}</span>
+    <a href=${`${href('/traceability')}/${storyId}`}>Runs × tests</a>
+  </p>`;
+}
+
 export function AcceptanceTests({ story }) {
   const [adding, setAdding] = useState(false);
   const tests = story.acceptanceTests || [];
   const mayAdd = can('editTests');
+  const [row, evidenceError] = useEvidence(story);
+  const evidenceOf = (test) => row?.tests?.find((candidate) => candidate.id === test.id);
   return html`<section class="panel tests" aria-labelledby="tests-heading">
     <div class="panel-head">
       <h3 id="tests-heading">Acceptance tests (${tests.length})</h3>
       ${adding ? null : html`<button type="button" disabled=${!mayAdd.allowed} onClick=${() => setAdding(true)}>Add test</button>`}
     </div>
     ${tests.length === 0 && !adding ? html`<p class="muted">No acceptance tests yet. A story needs one to be Ready.</p>` : null}
-    <ul class="test-list">${tests.map((test) => html`<${TestItem} key=${test.id} storyId=${story.id} test=${test} />`)}</ul>
+    ${tests.length ? html`<${EvidenceSummary} row=${row} storyId=${story.id} />` : null}
+    ${evidenceError ? html`<p class="muted">CI evidence could not be read: ${evidenceError.message}</p>` : null}
+    <ul class="test-list">${tests.map((test) => html`<${TestItem} key=${test.id} storyId=${story.id} test=${test} evidence=${evidenceOf(test)} />`)}</ul>
     ${adding ? html`<${TestForm} storyId=${story.id} onDone=${() => setAdding(false)} />` : null}
     ${tests.length ? html`<${FeatureDownload} key=${story.id} story=${story} />` : null}
     <${SuggestTests} key=${story.id} story=${story} />

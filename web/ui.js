@@ -24,6 +24,7 @@ const REASONS = {
   NO_ACCEPTANCE_TESTS: 'A story needs at least one acceptance test to be Ready.',
   CHILDREN_NOT_DONE: 'Every child story must be Done first.',
   TESTS_NOT_PASSING: 'Every acceptance test must Pass first.',
+  CI_EVIDENCE_NOT_PASSING: 'This project’s Done needs CI evidence: every test CI reports on must pass at the story’s commit.',
   TRANSITION_NOT_ALLOWED: 'That step is not allowed from the current status.',
   BLOCKED_RETURNS_TO_PREVIOUS_STATUS: 'A blocked story goes back to the status it was blocked from.',
 };
@@ -104,7 +105,7 @@ export function Refusal({ error, byId, onAcceptWarnings }) {
     </ul>
     ${details.allowed?.length ? html`<p>Allowed from ${details.from}: ${details.allowed.join(', ')}.</p>` : null}
     ${details.blockingChildren?.length ? html`<p>Children not Done: ${details.blockingChildren.map((child, at) => html`${at ? ', ' : ''}<a href=${storyHref(child.id)}>${child.title || byId?.[child.id]?.title || storyLabel(child.id)}</a> (${child.status})`)}</p>` : null}
-    ${details.blockingTests?.length ? html`<p>Tests not passing: ${details.blockingTests.map((test, at) => html`${at ? ', ' : ''}<a href=${`#test-${test.id}`} onClick=${(event) => { event.preventDefault(); document.getElementById(`test-${test.id}`)?.scrollIntoView(); }}>${test.title}</a> (${test.status})`)}</p>` : null}
+    ${details.blockingTests?.length ? html`<p>Tests not passing: ${details.blockingTests.map((test, at) => html`${at ? ', ' : ''}<a href=${`#test-${test.id}`} onClick=${(event) => { event.preventDefault(); document.getElementById(`test-${test.id}`)?.scrollIntoView(); }}>${test.key ? `${test.key} ` : ''}${test.title}</a> (${test.evidence ? `CI: ${test.evidence}` : test.status})`)}</p>` : null}
     ${investWarnings.length ? html`<p>INVEST warnings: ${investWarnings.join(', ')} (see the INVEST panel).</p>` : null}
     ${onAcceptWarnings && reasons.length === 1 && reasons[0] === 'INVEST_WARNINGS'
       ? html`<button type="button" onClick=${onAcceptWarnings}>Move to ${details.to} anyway, accepting the warnings</button>` : null}

@@ -49,6 +49,10 @@ pub struct StoryRow {
     pub parent_id: Option<u64>,
     /// 0 for a root; the tree's indentation.
     pub depth: usize,
+    /// The narrative, for the documents.
+    pub as_a: String,
+    pub i_want: String,
+    pub so_that: String,
     pub status: StoryStatus,
     pub rollup: Rollup,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +151,9 @@ pub fn build(inputs: &MatrixInputs<'_>) -> Vec<StoryRow> {
             title: story.title.clone(),
             parent_id: story.parent_id,
             depth,
+            as_a: story.as_a.clone(),
+            i_want: story.i_want.clone(),
+            so_that: story.so_that.clone(),
             status: story.status,
             rollup: judged,
             target: target.cloned(),
