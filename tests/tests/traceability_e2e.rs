@@ -317,13 +317,31 @@ async fn ci_results_prove_acceptance_tests_and_gate_done() {
     let blocking = refused["error"]["details"]["blockingTests"].to_string();
     assert!(blocking.contains(&header_key), "{refused}");
 
-    // A passing run at the merged commit: Done is accepted.
+    // A passing run at the merged commit, sent by the workflow step users add (the composite
+    // action's script, with the upload token as for a fork): Done is accepted.
     let report = pytest_report(
         &work,
         &[(number(&rows_key), true), (number(&header_key), true)],
     );
-    let (status, recorded) = upload(&api, &token, &merged_commit, "run-2", report).await;
-    assert_eq!(status, 201, "{recorded}");
+    std::fs::write(work.join("report.xml"), report).expect("the report is kept");
+    let step = std::process::Command::new(
+        aipm_tests::repo_root().join(".github/actions/aipm-test-results/upload.sh"),
+    )
+    .current_dir(&work)
+    .env("AIPM_URL", &api.base)
+    .env("AIPM_PROJECT", "AIPM")
+    .env("AIPM_UPLOAD_TOKEN", &token)
+    .env("GITHUB_SHA", &merged_commit)
+    .env("GITHUB_RUN_ID", "2002")
+    .env("GITHUB_RUN_ATTEMPT", "1")
+    .env("GITHUB_REPOSITORY", "local/aipm")
+    .env("RUNNER_TEMP", &work)
+    .output()
+    .expect("the upload step runs");
+    let said =
+        String::from_utf8_lossy(&step.stdout).into_owned() + &String::from_utf8_lossy(&step.stderr);
+    assert!(step.status.success(), "{said}");
+    assert!(said.contains(r#""recorded":true"#), "{said}");
     let (matrix, evidence) = api.evidence(story).await;
     assert_eq!(
         evidence
@@ -333,6 +351,10 @@ async fn ci_results_prove_acceptance_tests_and_gate_done() {
         ["Pass", "Pass"]
     );
     assert_eq!(matrix["stories"][0]["target"]["merged"], true);
+    assert_eq!(
+        matrix["stories"][0]["tests"][0]["result"]["runUrl"],
+        "https://github.com/local/aipm/actions/runs/2002"
+    );
     let done = api
         .ok(
             "PATCH",
