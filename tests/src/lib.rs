@@ -796,6 +796,26 @@ impl LocalUp {
         }
     }
 
+    /// `method path` as the local stack's default person (an admin); fails the test unless the
+    /// answer is a success, and returns its JSON.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status().as_u16();
+        let value: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        assert!(status < 300, "{path}: {status} {value}");
+        value
+    }
+
     /// Delivers a GitHub webhook event signed with the local stack's secret (from its
     /// settings file), as GitHub signs it; the status and body it answers.
     pub async fn deliver_webhook(

@@ -85,8 +85,9 @@ fn shop_project() -> Project {
     }
 }
 
-#[tokio::test]
-async fn actions_tokens_are_verified_against_the_published_keys() {
+/// GitHub's stand-in publishing the public half of `private` as `key-1`; and another key, whose
+/// signatures are forgeries.
+async fn issuer_and_keys() -> (String, String, MockServer) {
     let (private, _) = aipm_tests::github_app_key();
     let (forger, _) = aipm_tests::github_app_key();
     let issuer = MockServer::start().await;
@@ -97,6 +98,12 @@ async fn actions_tokens_are_verified_against_the_published_keys() {
         )
         .mount(&issuer)
         .await;
+    (private, forger, issuer)
+}
+
+#[tokio::test]
+async fn actions_tokens_are_verified_against_the_published_keys() {
+    let (private, forger, issuer) = issuer_and_keys().await;
     let oidc = ActionsOidc::new(&issuer.uri(), AUDIENCE).expect("a verifier");
     let good = claims(&issuer.uri(), "acme/shop", AUDIENCE, 300);
 
@@ -194,16 +201,7 @@ async fn the_upload_takes_the_run_from_the_token_and_refuses_other_repositories(
     use aipm::http::respond;
     use lambda_http::RequestExt;
 
-    let (private, _) = aipm_tests::github_app_key();
-    let (forger, _) = aipm_tests::github_app_key();
-    let issuer = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/.well-known/jwks"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"keys": [jwk(&private, "key-1")]})),
-        )
-        .mount(&issuer)
-        .await;
+    let (private, forger, issuer) = issuer_and_keys().await;
     let projects = MemoryProjects::with_default_project();
     projects.link_repository(
         "default",

@@ -12,16 +12,7 @@ use futures::FutureExt;
 use serde_json::{Value, json};
 
 async fn as_admin(stack: &LocalUp, method: &str, path: &str, body: Option<Value>) -> Value {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-    let mut request = reqwest::Client::new().request(method, format!("{}{path}", stack.url));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("the API answers");
-    let status = response.status().as_u16();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status < 300, "{path}: {status} {value}");
-    value
+    stack.call(method, path, body).await
 }
 
 /// Makes the page act as a local person, as the "Acting as" menu does, and opens `path`.

@@ -49,6 +49,18 @@ impl DynamoTestEvidence {
         )
     }
 
+    /// A Query of one partition of the projects table.
+    fn partition(
+        &self,
+        pk: String,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.projects_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+    }
+
     async fn report_recorded(&self, report: &RecordedReport) -> Result<bool> {
         let output = self
             .client
@@ -251,14 +263,7 @@ impl TestEvidence for DynamoTestEvidence {
         let mut start = None;
         loop {
             let output = self
-                .client
-                .query()
-                .table_name(&self.projects_table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(format!("latest#{project_id}")),
-                )
+                .partition(format!("latest#{project_id}"))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -286,14 +291,7 @@ impl TestEvidence for DynamoTestEvidence {
         limit: usize,
     ) -> Result<Vec<TestResult>> {
         let output = self
-            .client
-            .query()
-            .table_name(&self.projects_table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(format!("result#{project_id}#{number}")),
-            )
+            .partition(format!("result#{project_id}#{number}"))
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
