@@ -176,6 +176,46 @@ async fn the_matrix_filters_explains_and_exports_ci_evidence() {
         browser.open(&format!("/#/traceability/{export}")).await;
         let runs = browser.wait_for_text("table.runs", "4242#1").await;
         assert!(runs.contains("passed") && runs.contains("failed"), "{runs}");
+
+        // The project's CI settings: Done needs CI evidence, and a new upload token shown once
+        // with the command CI runs; the token issued above stops working.
+        browser.open("/#/people").await;
+        browser
+            .wait_for_text(".ci-settings", "An upload token was issued")
+            .await;
+        browser.click("#done-needs-ci").await;
+        browser
+            .wait_until(
+                "the setting is saved",
+                "document.querySelector('#done-needs-ci')?.checked === true && !document.querySelector('#done-needs-ci').disabled",
+            )
+            .await;
+        browser
+            .click_button(".ci-settings", "Issue a new token (the old one stops working)")
+            .await;
+        let shown = browser.value_of("#upload-token").await;
+        assert!(shown.starts_with("aipm_ut_") && shown != token, "{shown}");
+        browser
+            .wait_for_text(".ci-settings .recipe", "/projects/AIPM/test-results")
+            .await;
+        browser
+            .scroll_into_view(&browser.element(".ci-settings").await)
+            .await;
+        browser.screenshot("ci-settings").await;
+        let project = call(&stack, "GET", "/projects/AIPM/me", None).await;
+        assert_eq!(project["project"]["doneNeedsCiEvidence"], true);
+        let old = reqwest::Client::new()
+            .post(format!(
+                "{}/projects/AIPM/test-results?commit={commit}",
+                stack.url
+            ))
+            .bearer_auth(&token)
+            .header("content-type", "application/xml")
+            .body("<testsuite/>")
+            .send()
+            .await
+            .expect("the upload is answered");
+        assert_eq!(old.status().as_u16(), 401, "the replaced token");
     })
     .catch_unwind()
     .await;
