@@ -4,7 +4,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
-use sha2::{Digest, Sha256};
 
 use crate::error::Result;
 use crate::model::AcceptanceTest;
@@ -36,7 +35,7 @@ impl MemoryEvidence {
         self.lock().tokens.insert(
             project_id.to_owned(),
             UploadToken {
-                hash: hex::encode(Sha256::digest(token.as_bytes())),
+                hash: crate::project::secret_hash(token),
                 issued_at: Utc::now(),
                 issued_by: "test".into(),
             },

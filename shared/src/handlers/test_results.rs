@@ -185,7 +185,7 @@ fn report_text(request: &Request) -> Result<String> {
 
 /// Whether `token` is the one whose hash is stored, compared in constant time.
 fn token_matches(token: &str, stored_hash: &str) -> bool {
-    let presented = hex::encode(Sha256::digest(token.as_bytes()));
+    let presented = crate::project::secret_hash(token);
     presented.len() == stored_hash.len()
         && presented
             .bytes()

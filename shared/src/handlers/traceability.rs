@@ -338,3 +338,52 @@ impl<S, K, E: TestEvidence, G> GetTraceability<S, K, E, G> {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::RequestExt;
+    use lambda_http::http::Method;
+
+    use super::*;
+    use crate::adapters::memory::MemoryStore;
+    use crate::adapters::memory_evidence::MemoryEvidence;
+    use crate::adapters::memory_projects::{MemoryProjects, local_gate_over};
+    use crate::handlers::test_support::{as_person, error_code, json, seed_story};
+    use crate::http::respond;
+
+    #[tokio::test]
+    async fn another_projects_story_and_a_non_member_see_nothing() {
+        let store = MemoryStore::new();
+        let story = seed_story(&store, "Export", None).await.id;
+        let operation = GetTraceability::new(
+            store.clone(),
+            store,
+            MemoryEvidence::default(),
+            local_gate_over(MemoryProjects::with_default_project()),
+        );
+        let ask = |person: &str, story: u64| {
+            as_person(
+                person,
+                Method::GET,
+                "/projects/AIPM/traceability",
+                "",
+                &[("key", "AIPM")],
+            )
+            .with_query_string_parameters(std::collections::HashMap::from([(
+                "story".to_owned(),
+                story.to_string(),
+            )]))
+        };
+        let mine = respond(&operation, ask("local-viewer", story)).await;
+        assert_eq!(mine.status(), 200);
+        assert_eq!(json(&mine)["stories"][0]["id"], story);
+        // A story id of the project numbered 1 does not exist from here.
+        let guessed = respond(&operation, ask("local-viewer", (1 << 32) + 1)).await;
+        assert_eq!(
+            (guessed.status().as_u16(), error_code(&guessed)),
+            (404, "STORY_NOT_FOUND".to_owned())
+        );
+        let outsider = respond(&operation, ask("local-outsider", story)).await;
+        assert_eq!(outsider.status(), 404);
+    }
+}
