@@ -179,10 +179,12 @@ impl Browser {
                     }
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} did not show {text:?} within {PATIENCE:?}; last seen: {last:?}"
-            );
+            if Instant::now() >= deadline {
+                let alerts = self.alerts().await;
+                panic!(
+                    "{css} did not show {text:?} within {PATIENCE:?}; last seen: {last:?}; the page's alerts: {alerts:?}"
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -204,9 +206,26 @@ impl Browser {
             if !value.is_null() && value != json!(false) && value != json!("") {
                 return value;
             }
-            assert!(Instant::now() < deadline, "{what}: not within {patience:?}");
+            if Instant::now() >= deadline {
+                let alerts = self.alerts().await;
+                panic!("{what}: not within {patience:?}; the page's alerts: {alerts:?}");
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The text of every alert the page shows (its error notes), so that a wait that fails
+    /// says what the person saw.
+    async fn alerts(&self) -> Vec<String> {
+        let shown = self
+            .client
+            .execute(
+                "return [...document.querySelectorAll('[role=alert]')].map((alert) => alert.textContent.trim());",
+                vec![],
+            )
+            .await
+            .unwrap_or(Value::Null);
+        serde_json::from_value(shown).unwrap_or_default()
     }
 
     /// Scrolls `element` to the middle of the window, clear of the sticky header, as a person

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Uploads a JUnit report to AIPM (POST /projects/{key}/test-results), gzipped, authenticated by
+# Uploads a JUnit or Cucumber report to AIPM (POST /projects/{key}/test-results), gzipped, authenticated by
 # GitHub Actions OIDC (the token asked for the stage's audience) or by the project's upload
 # token. Run by action.yml; any CI can run it with the same variables.
 set -euo pipefail
 
 : "${AIPM_URL:?the AIPM stage's API URL}" "${AIPM_PROJECT:?the project's key}"
 report="${AIPM_REPORT:-report.xml}"
-[[ -f "$report" ]] || { echo "AIPM: no report at $report; did the tests write JUnit XML?" >&2; exit 1; }
+[[ -f "$report" ]] || { echo "AIPM: no report at $report; did the tests write one?" >&2; exit 1; }
+# The format by the file's name: JUnit XML, Cucumber Messages (--format message) or Cucumber JSON.
+case "$report" in
+  *.ndjson | *.jsonl) media=application/x-ndjson ;;
+  *.json) media=application/json ;;
+  *) media=application/xml ;;
+esac
 
 if [[ -n "${AIPM_UPLOAD_TOKEN:-}" ]]; then
   token="$AIPM_UPLOAD_TOKEN"
@@ -29,6 +35,6 @@ gzip -c "$report" > "$packed"
 
 answer="$(curl -sS --fail-with-body -X POST \
   "${AIPM_URL%/}/projects/$AIPM_PROJECT/test-results?commit=$commit&run=$run&attempt=$attempt&runUrl=$run_url" \
-  -H "Authorization: Bearer $token" -H "Content-Type: application/xml" -H "Content-Encoding: gzip" \
+  -H "Authorization: Bearer $token" -H "Content-Type: $media" -H "Content-Encoding: gzip" \
   --data-binary "@$packed")" || { echo "AIPM refused the report: $answer" >&2; exit 1; }
 echo "AIPM: $answer"

@@ -1,4 +1,4 @@
-//! POST /projects/{key}/test-results: a CI job's JUnit report, authenticated by a GitHub
+//! POST /projects/{key}/test-results: a CI job's JUnit or Cucumber report, authenticated by a GitHub
 //! Actions OIDC token from a repository the project links (the run and commit then come from
 //! the token) or by the project's upload token (other CI, forks; the run is named in the query).
 //! Not a person: CI has no sign-in. Each result is tied to the acceptance tests its case names
@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::http::{Operation, header, json_response, path_parameter, query_parameter};
 use crate::ports::{MAX_UNMAPPED_LISTED, ProjectDirectory, RecordedReport, TestEvidence};
 use crate::project::Project;
+use crate::traceability::cucumber::{read_cucumber_json, read_cucumber_messages};
 use crate::traceability::oidc::{ActionsClaims, ActionsOidc, OidcRefusal, repository_is_linked};
 use crate::traceability::report::{
     CaseResult, MAX_REPORT_BYTES, Outcome, ReportProblem, read_junit,
@@ -23,7 +24,40 @@ use crate::traceability::report::{
 use crate::traceability::status::TestResult;
 use crate::traceability::test_key;
 
-const REPORT_MEDIA_TYPES: &str = "application/xml or text/xml (JUnit), gzip allowed";
+const REPORT_MEDIA_TYPES: &str = "application/xml or text/xml (JUnit), application/x-ndjson \
+     (Cucumber Messages) or application/json (Cucumber JSON), gzip allowed";
+
+/// The report formats read, by the body's media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReportFormat {
+    JUnit,
+    CucumberMessages,
+    CucumberJson,
+}
+
+impl ReportFormat {
+    fn of(request: &Request) -> Result<Self> {
+        let media = header(request, "content-type")
+            .and_then(|value| value.split(';').next())
+            .map(|value| value.trim().to_ascii_lowercase());
+        match media.as_deref() {
+            Some("application/xml" | "text/xml") => Ok(Self::JUnit),
+            Some("application/x-ndjson" | "application/jsonl") => Ok(Self::CucumberMessages),
+            Some("application/json") => Ok(Self::CucumberJson),
+            _ => Err(Error::UnsupportedMediaType {
+                expected: REPORT_MEDIA_TYPES,
+            }),
+        }
+    }
+
+    fn read(self, text: &str) -> std::result::Result<Vec<CaseResult>, ReportProblem> {
+        match self {
+            Self::JUnit => read_junit(text),
+            Self::CucumberMessages => read_cucumber_messages(text),
+            Self::CucumberJson => read_cucumber_json(text),
+        }
+    }
+}
 
 /// Upload tokens start with this, so a JWT is never compared with a token hash.
 pub const UPLOAD_TOKEN_PREFIX: &str = "aipm_ut_";
@@ -145,16 +179,8 @@ fn run_from_token(request: &Request, claims: &ActionsClaims) -> Result<RunNames>
     })
 }
 
-/// The report's text: XML as sent or gzipped, at most [`MAX_REPORT_BYTES`] once unpacked.
+/// The report's text, as sent or gzipped, at most [`MAX_REPORT_BYTES`] once unpacked.
 fn report_text(request: &Request) -> Result<String> {
-    let media = header(request, "content-type")
-        .and_then(|value| value.split(';').next())
-        .map(|value| value.trim().to_ascii_lowercase());
-    if !matches!(media.as_deref(), Some("application/xml" | "text/xml")) {
-        return Err(Error::UnsupportedMediaType {
-            expected: REPORT_MEDIA_TYPES,
-        });
-    }
     let body = request.body().as_ref();
     let gzipped = header(request, "content-encoding")
         .is_some_and(|value| value.trim().eq_ignore_ascii_case("gzip"));
@@ -277,8 +303,9 @@ impl<G: ProjectDirectory, E: TestEvidence> Operation for RecordTestResults<G, E>
             let names = run_from_token(&request, &claims)?;
             (project, names)
         };
+        let format = ReportFormat::of(&request)?;
         let text = report_text(&request)?;
-        let cases = read_junit(&text).map_err(|problem| match problem {
+        let cases = format.read(&text).map_err(|problem| match problem {
             ReportProblem::TooLarge | ReportProblem::TooManyCases => Error::PayloadTooLarge {
                 actual: text.len(),
                 limit: MAX_REPORT_BYTES,
@@ -286,10 +313,12 @@ impl<G: ProjectDirectory, E: TestEvidence> Operation for RecordTestResults<G, E>
             ReportProblem::Malformed(reason) => Error::ReportMalformed { reason },
         })?;
         let tests = self.evidence.keyed_tests(project.ordinal).await?;
+        let tests: std::collections::HashMap<u32, _> =
+            tests.iter().map(|test| (test.number, test)).collect();
         let keyed = per_key(&cases);
         let unknown: Vec<String> = keyed
             .keys()
-            .filter(|number| !tests.iter().any(|test| test.number == **number))
+            .filter(|number| !tests.contains_key(number))
             .map(|number| test_key(*number))
             .collect();
         if !unknown.is_empty() {
@@ -299,7 +328,7 @@ impl<G: ProjectDirectory, E: TestEvidence> Operation for RecordTestResults<G, E>
         let results: Vec<(u32, TestResult)> = keyed
             .iter()
             .filter_map(|(number, (outcome, names_of_cases, message))| {
-                let test = tests.iter().find(|test| test.number == *number)?;
+                let test = tests.get(number)?;
                 Some((
                     *number,
                     TestResult {

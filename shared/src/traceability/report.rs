@@ -149,7 +149,7 @@ fn first_line(text: &str) -> String {
     cut(text.lines().next().unwrap_or_default())
 }
 
-fn cut(text: &str) -> String {
+pub(crate) fn cut(text: &str) -> String {
     match text.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),

@@ -151,6 +151,44 @@ async fn a_report_is_recorded_per_key_once_per_run_and_report() {
     assert_eq!(evidence.reports().len(), 2);
 }
 
+/// Two scenarios of a cucumber-js run as Cucumber Messages: AT-1 tagged and passing, AT-2
+/// named and failing.
+const MESSAGES: &str = r#"{"meta":{"protocolVersion":"27.0.0"}}
+{"pickle":{"id":"p1","uri":"features/export.feature","name":"Export","tags":[{"name":"@AT-1"}]}}
+{"pickle":{"id":"p2","uri":"features/export.feature","name":"AT-2 headers","tags":[]}}
+{"testCase":{"id":"c1","pickleId":"p1","testSteps":[]}}
+{"testCase":{"id":"c2","pickleId":"p2","testSteps":[]}}
+{"testCaseStarted":{"id":"r1","testCaseId":"c1","attempt":0}}
+{"testStepFinished":{"testCaseStartedId":"r1","testStepId":"s","testStepResult":{"status":"PASSED"}}}
+{"testCaseFinished":{"testCaseStartedId":"r1","willBeRetried":false}}
+{"testCaseStarted":{"id":"r2","testCaseId":"c2","attempt":0}}
+{"testStepFinished":{"testCaseStartedId":"r2","testStepId":"s","testStepResult":{"status":"FAILED","message":"expected 3 headers"}}}
+{"testCaseFinished":{"testCaseStartedId":"r2","willBeRetried":false}}
+"#;
+
+#[tokio::test]
+async fn a_cucumber_run_is_recorded_per_tag_and_name() {
+    let (projects, evidence) = fixture();
+    let headers = [
+        ("content-type", "application/x-ndjson"),
+        ("authorization", "Bearer aipm_ut_secret0123456789"),
+    ];
+    let answer = send(
+        &evidence,
+        &projects,
+        upload(MESSAGES.into(), &headers, &format!("commit={HEAD}&run=5")),
+    )
+    .await;
+    assert_eq!(answer.status(), 201, "{}", json(&answer));
+    assert_eq!(
+        json(&answer)["results"],
+        serde_json::json!([{"key": "AT-1", "outcome": "passed"}, {"key": "AT-2", "outcome": "failed"}])
+    );
+    let results = evidence.results();
+    assert_eq!(results[1].2.message.as_deref(), Some("expected 3 headers"));
+    assert_eq!(results[1].2.case, "features/export.feature::AT-2 headers");
+}
+
 #[tokio::test]
 async fn bad_uploads_are_clear_4xx_and_store_nothing() {
     let (projects, evidence) = fixture();
@@ -177,13 +215,34 @@ async fn bad_uploads_are_clear_4xx_and_store_nothing() {
         ),
         (
             vec![
-                ("content-type", "application/json"),
+                ("content-type", "text/plain"),
                 ("authorization", "Bearer aipm_ut_secret0123456789"),
             ],
             REPORT.into(),
             good_query.clone(),
             415,
             "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        // JUnit XML sent as Cucumber JSON or Messages: read as what it says it is.
+        (
+            vec![
+                ("content-type", "application/json"),
+                ("authorization", "Bearer aipm_ut_secret0123456789"),
+            ],
+            REPORT.into(),
+            good_query.clone(),
+            400,
+            "REPORT_MALFORMED",
+        ),
+        (
+            vec![
+                ("content-type", "application/x-ndjson"),
+                ("authorization", "Bearer aipm_ut_secret0123456789"),
+            ],
+            REPORT.into(),
+            good_query.clone(),
+            400,
+            "REPORT_MALFORMED",
         ),
         (
             as_xml().to_vec(),

@@ -8,6 +8,7 @@ mod breakdown;
 mod projects;
 mod references;
 mod review_and_ai;
+mod traceability;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -834,7 +835,8 @@ async fn main() {
         .map(|list| list.split(',').map(str::to_owned).collect());
     let mut report = String::new();
     // `AIPM_BENCH_SECTION=authorization` measures only the policy and the gate, in seconds;
-    // `ui` only the UI in Chromium, with the functions found in AIPM_BENCH_BINARIES.
+    // `ui` only the UI in Chromium, with the functions found in AIPM_BENCH_BINARIES;
+    // `traceability` only the test-report upload and the matrix page.
     match std::env::var("AIPM_BENCH_SECTION").as_deref() {
         Ok("authorization") => {
             authorization::section(&mut report).await;
@@ -845,6 +847,17 @@ async fn main() {
             let ui = ui_figures(&binaries).await;
             write_ui_section(&mut report, &ui);
             println!("{report}");
+            return;
+        }
+        // Measured alone, the traceability section replaces its own part of BENCHMARKS.md.
+        Ok("traceability") => {
+            traceability::section(&mut report, &binaries).await;
+            println!("{report}");
+            let out = repo_root().join("BENCHMARKS.md");
+            let document = std::fs::read_to_string(&out).unwrap_or_default();
+            std::fs::write(&out, traceability::splice(&document, &report))
+                .expect("BENCHMARKS.md is writable");
+            eprintln!("wrote the traceability section of {}", out.display());
             return;
         }
         _ => {}
@@ -1069,6 +1082,7 @@ async fn main() {
     eprintln!("the UI in headless Chromium");
     let ui = ui_figures(&binaries).await;
     write_ui_section(&mut report, &ui);
+    traceability::section(&mut report, &binaries).await;
     eprintln!("handler overhead on the in-memory adapters");
     let _ = writeln!(
         report,
