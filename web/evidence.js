@@ -59,3 +59,10 @@ export function TestEvidence({ row }) {
     ${result?.message && row.evidence === 'Fail' ? html`<pre class="failure-message">${result.message}</pre>` : null}
   </div>`;
 }
+
+/** A story's latest CI run that uploaded no report for its commit: CI ran, but says nothing per test. */
+export function CiRanWithoutEvidence({ run }) {
+  if (!run || run.reported) return null;
+  return html`<span class="ci-no-evidence" title=${`${run.name || 'CI'} ${run.conclusion} at ${shortCommit(run.commit)}, ${formatTime(run.completedAt)}; no test report was uploaded for that commit`}>
+    CI ran${' '}(<a href=${run.url} target="_blank" rel="noopener">${run.name || 'run'}: ${run.conclusion}</a>), no per-test evidence</span>`;
+}

@@ -5,7 +5,7 @@
 
 import { html, useEffect, useState } from './vendor-htm-preact.js';
 import { ErrorNote, StatusChip, formatTime } from './ui.js';
-import { EvidenceChip, RollupChip, loadTraceability, shortCommit } from './evidence.js';
+import { CiRanWithoutEvidence, EvidenceChip, RollupChip, loadTraceability, shortCommit } from './evidence.js';
 import { href, storyHref } from './router.js';
 import { storyLabel } from './project.js';
 
@@ -211,7 +211,7 @@ export function Traceability({ storyId }) {
             <td><${RollupChip} rollup=${story.rollup} /></td>
             <td>${story.target ? html`<code>${shortCommit(story.target.commit)}</code>` : '—'}</td>
             <td>${story.target?.prNumber ? (story.target.prUrl ? html`<a href=${story.target.prUrl}>#${story.target.prNumber}</a>` : `#${story.target.prNumber}`) : '—'}</td>
-            <td><a href=${`${href('/traceability')}/${story.id}`}>Runs</a></td>
+            <td><${CiRanWithoutEvidence} run=${story.ciRun} /> <a href=${`${href('/traceability')}/${story.id}`}>Runs</a></td>
           </tr>
           ${expanded ? tests.map((test) => html`<tr class="test-row" data-test=${test.key || test.id}>
             <th scope="row" style=${`padding-left: ${2 + story.depth * 1.2}rem`}><code class="test-key">${test.key || '—'}</code> ${test.title}</th>

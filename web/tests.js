@@ -8,7 +8,7 @@ import { loadStory } from './stories.js';
 import { SuggestTests } from './drafts.js';
 import { Why, can } from './access.js';
 import { scoped, storyLabel } from './project.js';
-import { RollupChip, TestEvidence, loadTraceability, shortCommit } from './evidence.js';
+import { CiRanWithoutEvidence, RollupChip, TestEvidence, loadTraceability, shortCommit } from './evidence.js';
 import { href } from './router.js';
 
 /** Builds the story's `.feature` file (feature.js, fetched on first use) and hands it over. */
@@ -151,6 +151,7 @@ function EvidenceSummary({ row, storyId }) {
     <span class="muted">${target
       ? html`CI evidence at <code>${shortCommit(target.commit)}</code>, ${target.merged ? 'the merged commit' : `the head of pull request #${target.prNumber ?? '?'}`}`
       : 'CI evidence at the latest result of each test (no pull request yet)'}</span>
+    <${CiRanWithoutEvidence} run=${row.ciRun} />
     <a href=${`${href('/traceability')}/${storyId}`}>Runs × tests</a>
   </p>`;
 }

@@ -763,6 +763,26 @@ pub struct RecordedReport {
     pub unmapped: Vec<String>,
 }
 
+/// A CI workflow run that GitHub reported completed on a story's branch: whether CI ran at a
+/// commit, even when it uploaded no per-test results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CiRun {
+    pub story_id: u64,
+    pub run_id: u64,
+    pub attempt: u32,
+    /// The workflow's name (`CI`).
+    pub name: String,
+    /// GitHub's conclusion: success, failure, cancelled, timed_out, …
+    pub conclusion: String,
+    /// The head commit the run tested.
+    pub commit: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_number: Option<u64>,
+    pub completed_at: DateTime<Utc>,
+}
+
 /// How many unmapped test cases a report keeps by name.
 pub const MAX_UNMAPPED_LISTED: usize = 100;
 
@@ -838,4 +858,16 @@ pub trait TestEvidence: Send + Sync + 'static {
         project_id: &str,
         commits: &[String],
     ) -> impl Future<Output = Result<HashSet<String>>> + Send;
+
+    /// Keeps `run` as its story's latest CI run; a run that completed before the one kept
+    /// (a late delivery) changes nothing.
+    fn record_ci_run(
+        &self,
+        project_id: &str,
+        run: &CiRun,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Each story's latest CI run, by story id.
+    fn ci_runs(&self, project_id: &str)
+    -> impl Future<Output = Result<HashMap<u64, CiRun>>> + Send;
 }

@@ -240,6 +240,8 @@ fn the_manifest_asks_for_what_aipm_uses_and_nothing_more() {
             .map(|(name, level)| ((*name).to_owned(), json!(level)))
             .collect();
     expected.insert("metadata".into(), json!("read"));
+    // Only for workflow_run deliveries: no task token carries it.
+    expected.insert("actions".into(), json!("read"));
     assert_eq!(manifest["default_permissions"], Value::Object(expected));
     let events: Vec<&str> = aipm::handlers::github_webhook::payload::EVENTS
         .into_iter()

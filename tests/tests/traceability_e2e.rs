@@ -247,6 +247,52 @@ async fn ci_results_prove_acceptance_tests_and_gate_done() {
             .collect::<Vec<_>>(),
         ["Stale", "Stale"]
     );
+    // GitHub says CI ran at the later commit and no report came for it.
+    let branch = task["branch"].as_str().expect("a branch");
+    let run_delivery = |repository: &str| {
+        json!({
+            "action": "completed",
+            "sender": {"login": "dana", "type": "User"},
+            "repository": {"full_name": repository},
+            "workflow_run": {
+                "id": 5150, "name": "CI", "run_attempt": 1, "status": "completed",
+                "conclusion": "failure", "head_branch": branch, "head_sha": later,
+                "html_url": format!("https://github.com/{repository}/actions/runs/5150"),
+                "pull_requests": [{"number": pr_number}], "updated_at": "2026-12-06T11:00:00Z"
+            }
+        })
+    };
+    let (status, _) = stack
+        .deliver_webhook(
+            "workflow_run",
+            "run-elsewhere",
+            &run_delivery("mallory/aipm"),
+        )
+        .await;
+    assert_eq!(
+        status, 204,
+        "a run in another repository is not the story's"
+    );
+    let (status, answer) = stack
+        .deliver_webhook("workflow_run", "run-1", &run_delivery("local/aipm"))
+        .await;
+    assert_eq!(
+        (status, &answer["result"]),
+        (200, &json!("ci-run-recorded")),
+        "{answer}"
+    );
+    let (matrix, _) = api.evidence(story).await;
+    let ci_run = &matrix["stories"][0]["ciRun"];
+    assert_eq!(
+        (
+            &ci_run["commit"],
+            &ci_run["conclusion"],
+            &ci_run["reported"]
+        ),
+        (&json!(later), &json!("failure"), &json!(false)),
+        "CI ran, no per-test evidence: {matrix}"
+    );
+
     // An edited Given: the result proves an older text.
     let rows_test = &keys[0].1;
     api.ok(
@@ -260,7 +306,6 @@ async fn ci_results_prove_acceptance_tests_and_gate_done() {
 
     // Merged: Done is refused, naming the test CI has not passed at the merged commit.
     let merged_commit = "d".repeat(40);
-    let branch = task["branch"].as_str().expect("a branch");
     let (status, answer) = stack
         .deliver_webhook(
             "pull_request",

@@ -2,7 +2,7 @@
 //! with the project's token shows as Pass and Fail; the filters put the gaps first; the
 //! evidence drawer gives the failure message and the run; the CSV and the two documents are
 //! downloaded and read back; the story page shows each test's evidence and the story's runs ×
-//! tests; and the matrix fits a phone.
+//! tests; a CI run GitHub reported without a report says so; and the matrix fits a phone.
 
 use aipm_tests::LocalUp;
 use aipm_tests::browser::Browser;
@@ -78,6 +78,42 @@ async fn the_matrix_filters_explains_and_exports_ci_evidence() {
         .expect("the upload is answered");
     assert_eq!(uploaded.status().as_u16(), 201);
 
+    // Import CSV's pull request: GitHub says its CI ran, and no report came for that commit.
+    call(
+        &stack,
+        "PATCH",
+        &format!("/stories/{import}"),
+        Some(json!({"status": "Ready", "acceptWarnings": true})),
+    )
+    .await;
+    let task = call(
+        &stack,
+        "POST",
+        &format!("/stories/{import}/generate-code"),
+        Some(json!({})),
+    )
+    .await;
+    let (status, answer) = stack
+        .deliver_webhook(
+            "workflow_run",
+            "ui-run-1",
+            &json!({
+                "action": "completed",
+                "sender": {"login": "dana", "type": "User"},
+                "repository": {"full_name": "local/aipm"},
+                "workflow_run": {
+                    "id": 777, "name": "CI", "run_attempt": 1, "status": "completed",
+                    "conclusion": "success", "head_branch": task["branch"],
+                    "head_sha": "e".repeat(40),
+                    "html_url": "https://github.com/local/aipm/actions/runs/777",
+                    "pull_requests": [{"number": task["prNumber"]}],
+                    "updated_at": "2026-12-06T11:00:00Z"
+                }
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+
     let browser = Browser::start(&stack.url, "traceability", 1280, 900).await;
     let outcome = std::panic::AssertUnwindSafe(async {
         browser.open("/#/traceability").await;
@@ -89,6 +125,19 @@ async fn the_matrix_filters_explains_and_exports_ci_evidence() {
         browser
             .wait_until("the gaps are listed", &shown(&format!("{export},{import}")))
             .await;
+        browser
+            .wait_for_text(
+                &format!(".story-row[data-story='{import}']"),
+                "CI ran (CI: success), no per-test evidence",
+            )
+            .await;
+        let run_link = browser
+            .wait_until(
+                "the run is linked",
+                &format!("document.querySelector(\".story-row[data-story='{import}'] .ci-no-evidence a\")?.href"),
+            )
+            .await;
+        assert_eq!(run_link, json!("https://github.com/local/aipm/actions/runs/777"));
         browser.click("[data-filter='failing']").await;
         browser
             .wait_until("only the failing story", &shown(&export.to_string()))

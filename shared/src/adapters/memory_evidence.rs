@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use crate::error::Result;
 use crate::model::AcceptanceTest;
-use crate::ports::{RecordedReport, TestEvidence, UploadToken};
+use crate::ports::{CiRun, RecordedReport, TestEvidence, UploadToken};
 use crate::traceability::status::TestResult;
 
 #[derive(Debug, Default)]
@@ -16,6 +16,7 @@ struct EvidenceState {
     tests: Vec<(u32, AcceptanceTest)>,
     reports: Vec<RecordedReport>,
     results: Vec<(String, u32, TestResult)>,
+    runs: HashMap<(String, u64), CiRun>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -144,6 +145,28 @@ impl TestEvidence for MemoryEvidence {
             .iter()
             .filter(|report| report.project_id == project_id && commits.contains(&report.commit))
             .map(|report| report.commit.clone())
+            .collect())
+    }
+
+    async fn record_ci_run(&self, project_id: &str, run: &CiRun) -> Result<()> {
+        let mut state = self.lock();
+        let kept = state
+            .runs
+            .entry((project_id.to_owned(), run.story_id))
+            .or_insert_with(|| run.clone());
+        if kept.completed_at <= run.completed_at {
+            *kept = run.clone();
+        }
+        Ok(())
+    }
+
+    async fn ci_runs(&self, project_id: &str) -> Result<HashMap<u64, CiRun>> {
+        Ok(self
+            .lock()
+            .runs
+            .iter()
+            .filter(|((project, _), _)| project == project_id)
+            .map(|((_, story), run)| (*story, run.clone()))
             .collect())
     }
 }

@@ -15,7 +15,7 @@ use crate::handlers::projects::project_key;
 use crate::http::{Operation, json_response, query_parameter};
 use crate::model::{AcceptanceTest, Story};
 use crate::pagination::{MAX_PAGE_SIZE, StoryListQuery};
-use crate::ports::{CodeTaskRepository, ProjectDirectory, StoryRepository, TestEvidence};
+use crate::ports::{CiRun, CodeTaskRepository, ProjectDirectory, StoryRepository, TestEvidence};
 use crate::project::Project;
 use crate::traceability::matrix::{MatrixInputs, StoryRow, StoryTarget, TestRow, build, test_row};
 use crate::traceability::parse_test_key;
@@ -98,8 +98,16 @@ pub async fn story_target<K: CodeTaskRepository>(
     }))
 }
 
-/// What a move to Done is judged by besides the tests' manual statuses.
+/// What a move to Done is judged by besides the tests' manual statuses, and where the CI runs
+/// the webhook hears of are kept.
 pub trait DoneEvidence: Send + Sync + 'static {
+    /// Keeps a completed CI run as its story's latest.
+    fn record_run(
+        &self,
+        project_id: &str,
+        run: &CiRun,
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
+
     /// Each test's CI evidence where the project's Done needs it (None where it does not), at
     /// `at` when given (the commit a merge is recording), else at the story's own target.
     fn judge(
@@ -116,6 +124,10 @@ pub trait DoneEvidence: Send + Sync + 'static {
 pub struct WithoutCiGate;
 
 impl DoneEvidence for WithoutCiGate {
+    async fn record_run(&self, _: &str, _: &CiRun) -> Result<()> {
+        Ok(())
+    }
+
     async fn judge(
         &self,
         _: &Project,
@@ -141,6 +153,10 @@ impl<K, E> CiGate<K, E> {
 }
 
 impl<K: CodeTaskRepository, E: TestEvidence> DoneEvidence for CiGate<K, E> {
+    async fn record_run(&self, project_id: &str, run: &CiRun) -> Result<()> {
+        self.evidence.record_ci_run(project_id, run).await
+    }
+
     async fn judge(
         &self,
         project: &Project,
@@ -208,19 +224,20 @@ where
             )?)?),
         };
         let project = &access.project;
-        let ((stories, truncated), tests, latest, token) = tokio::try_join!(
+        let ((stories, truncated), tests, latest, token, ci_runs) = tokio::try_join!(
             project_stories(&self.stories, access.numbering()),
             self.evidence.project_tests(project.ordinal),
             self.evidence.latest_results(&project.id),
             self.evidence.upload_token(&project.id),
+            self.evidence.ci_runs(&project.id),
         )?;
         if let Some(id) = focus
             && !stories.iter().any(|story| story.id == id)
         {
             return Err(Error::StoryNotFound { id });
         }
-        // Only a story with some CI result can be judged at a commit; the others are read no
-        // further.
+        // Only a story with some CI result or CI run can be judged at a commit; the others are
+        // read no further.
         let with_results: HashSet<u64> = tests
             .iter()
             .filter(|test| {
@@ -233,7 +250,11 @@ where
             .collect();
         let candidates: Vec<&Story> = stories
             .iter()
-            .filter(|story| with_results.contains(&story.id) || story.merge.is_some())
+            .filter(|story| {
+                with_results.contains(&story.id)
+                    || story.merge.is_some()
+                    || ci_runs.contains_key(&story.id)
+            })
             .collect();
         let mut targets: HashMap<u64, StoryTarget> = HashMap::new();
         for chunk in candidates.chunks(TASK_READS_IN_FLIGHT) {
@@ -251,6 +272,7 @@ where
         let commits: Vec<String> = targets
             .values()
             .map(|target| target.commit.clone())
+            .chain(ci_runs.values().map(|run| run.commit.clone()))
             .collect();
         let reported = self
             .evidence
@@ -262,6 +284,7 @@ where
             latest: &latest,
             targets: &targets,
             reported: &reported,
+            ci_runs: &ci_runs,
         });
         let (rows, runs) = match focus {
             Some(id) => {
@@ -385,5 +408,64 @@ mod tests {
         );
         let outsider = respond(&operation, ask("local-outsider", story)).await;
         assert_eq!(outsider.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn a_ci_run_without_a_report_says_so_until_one_comes_for_its_commit() {
+        let store = MemoryStore::new();
+        let story = seed_story(&store, "Export", None).await.id;
+        let evidence = MemoryEvidence::default();
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        evidence
+            .record_ci_run(
+                "default",
+                &CiRun {
+                    story_id: story,
+                    run_id: 7,
+                    attempt: 1,
+                    name: "CI".into(),
+                    conclusion: "success".into(),
+                    commit: commit.into(),
+                    url: "https://github.com/acme/shop/actions/runs/7".into(),
+                    pr_number: Some(3),
+                    completed_at: chrono::Utc::now(),
+                },
+            )
+            .await
+            .unwrap();
+        let operation = GetTraceability::new(
+            store.clone(),
+            store,
+            evidence.clone(),
+            local_gate_over(MemoryProjects::with_default_project()),
+        );
+        let ask = || {
+            as_person(
+                "local-viewer",
+                Method::GET,
+                "/projects/AIPM/traceability",
+                "",
+                &[("key", "AIPM")],
+            )
+        };
+        let matrix = json(&respond(&operation, ask()).await);
+        let run = &matrix["stories"][0]["ciRun"];
+        assert_eq!(
+            (&run["conclusion"], &run["prNumber"], &run["reported"]),
+            (&json!("success"), &json!(3), &json!(false)),
+            "{matrix}"
+        );
+        let report = crate::ports::RecordedReport {
+            project_id: "default".into(),
+            run_key: "7#1#abc".into(),
+            commit: commit.into(),
+            run_url: None,
+            recorded_at: chrono::Utc::now(),
+            cases: 1,
+            unmapped: vec!["tests::unrelated".into()],
+        };
+        evidence.record(&report, &[]).await.unwrap();
+        let matrix = json(&respond(&operation, ask()).await);
+        assert_eq!(matrix["stories"][0]["ciRun"]["reported"], true, "{matrix}");
     }
 }

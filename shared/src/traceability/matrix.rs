@@ -58,6 +58,19 @@ pub struct StoryRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<StoryTarget>,
     pub tests: Vec<TestRow>,
+    /// The story's latest CI workflow run, when GitHub reported one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci_run: Option<CiRunRow>,
+}
+
+/// A story's latest CI run, and whether any report came for its commit: a run that finished
+/// without one is "CI ran, no per-test evidence".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CiRunRow {
+    #[serde(flatten)]
+    pub run: crate::ports::CiRun,
+    pub reported: bool,
 }
 
 /// What the matrix is built from.
@@ -67,8 +80,10 @@ pub struct MatrixInputs<'a> {
     /// Each key's latest result.
     pub latest: &'a HashMap<u32, TestResult>,
     pub targets: &'a HashMap<u64, StoryTarget>,
-    /// Target commits some report was for.
+    /// Target commits (and CI runs' commits) some report was for.
     pub reported: &'a HashSet<String>,
+    /// Each story's latest CI run.
+    pub ci_runs: &'a HashMap<u64, crate::ports::CiRun>,
 }
 
 /// The rows of one test of a story, judged at the story's target.
@@ -158,6 +173,10 @@ pub fn build(inputs: &MatrixInputs<'_>) -> Vec<StoryRow> {
             rollup: judged,
             target: target.cloned(),
             tests,
+            ci_run: inputs.ci_runs.get(&story.id).map(|run| CiRunRow {
+                run: run.clone(),
+                reported: inputs.reported.contains(&run.commit),
+            }),
         });
         if let Some(kids) = children.get(&Some(story.id)) {
             stack.extend(kids.iter().rev().map(|kid| (*kid, depth + 1)));
@@ -249,6 +268,7 @@ mod tests {
             latest: &latest,
             targets: &targets,
             reported: &HashSet::from([HEAD.to_owned()]),
+            ci_runs: &HashMap::new(),
         });
         let order: Vec<(u64, usize)> = rows.iter().map(|row| (row.id, row.depth)).collect();
         assert_eq!(order, [(1, 0), (2, 1), (3, 1), (4, 0), (5, 0)]);

@@ -2,8 +2,9 @@
 //! `pk = project#<id>, sk = uploadtoken` (the token's hash), `pk = reports#<id>, sk = <run key>`
 //! (one per run, attempt and report), `pk = result#<id>#<n>, sk = <recorded at>#<run key>`
 //! (a key's results, newest last), `pk = latest#<id>, sk = <n>` (each key's latest result, so
-//! the matrix reads a project's evidence in one Query) and `pk = commits#<id>, sk = <sha>` (the
-//! commits some report was for). Keyed tests are found through the acceptance-tests table's
+//! the matrix reads a project's evidence in one Query), `pk = commits#<id>, sk = <sha>` (the
+//! commits some report was for) and `pk = ciruns#<id>, sk = <story id>` (each story's latest CI
+//! workflow run, reported or not). Keyed tests are found through the acceptance-tests table's
 //! sparse `keyOf-index`.
 
 use std::collections::{HashMap, HashSet};
@@ -16,11 +17,13 @@ use super::projects::{Item, key, with_key};
 use crate::adapters::sdk_error;
 use crate::error::{Error, Result};
 use crate::model::AcceptanceTest;
-use crate::ports::{RecordedReport, TestEvidence, UploadToken};
+use crate::ports::{CiRun, RecordedReport, TestEvidence, UploadToken};
 use crate::traceability::status::TestResult;
 
 const EVIDENCE: &str = "projects table";
 const TESTS: &str = "acceptance tests table";
+/// A CI run's completion as a number, so a late delivery of an older run is told apart.
+const COMPLETED_MILLIS: &str = "completedMillis";
 
 #[derive(Debug, Clone)]
 pub struct DynamoTestEvidence {
@@ -347,5 +350,59 @@ impl TestEvidence for DynamoTestEvidence {
             }
         }
         Ok(found)
+    }
+
+    async fn record_ci_run(&self, project_id: &str, run: &CiRun) -> Result<()> {
+        let completed = AttributeValue::N(run.completed_at.timestamp_millis().to_string());
+        let mut item = with_key(
+            run,
+            key(format!("ciruns#{project_id}"), run.story_id.to_string()),
+        )?;
+        item.insert(COMPLETED_MILLIS.into(), completed.clone());
+        // An older run arriving late fails the condition and changes nothing.
+        let outcome = self
+            .client
+            .put_item()
+            .table_name(&self.projects_table)
+            .set_item(Some(item))
+            .condition_expression(format!(
+                "attribute_not_exists(pk) OR {COMPLETED_MILLIS} <= :completed"
+            ))
+            .expression_attribute_values(":completed", completed)
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(sdk_error(EVIDENCE, error)),
+        }
+    }
+
+    async fn ci_runs(&self, project_id: &str) -> Result<HashMap<u64, CiRun>> {
+        let mut runs = HashMap::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .partition(format!("ciruns#{project_id}"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| sdk_error(EVIDENCE, error))?;
+            for item in output.items.unwrap_or_default() {
+                let run: CiRun = serde_dynamo::from_item(item)
+                    .map_err(|error| Error::Internal(format!("reading a CI run: {error}")))?;
+                runs.insert(run.story_id, run);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(runs);
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! POST /webhooks/github: GitHub tells AIPM about reviews, comments and merges of the pull
 //! requests it opened. A review that requests changes (or calls `@aipm`) by someone who may write
 //! to the repository becomes a revision task on the same branch and pull request; a merge moves
-//! the story to Done through the workflow rules.
+//! the story to Done through the workflow rules; a completed CI run on its branch is kept as the
+//! story's latest run.
 //!
 //! The HMAC signature is the authentication (the route has no JWT authorizer). Each delivery and
 //! each review is acted on once (once-keys stored with the task in one transaction), and the
@@ -11,6 +12,7 @@ pub mod installation;
 mod merge;
 pub mod payload;
 pub mod signature;
+mod workflow_run;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -247,6 +249,49 @@ where
         Ok(own.eq_ignore_ascii_case(login))
     }
 
+    /// A completed CI run on a pull request AIPM opened, from the repository its task works
+    /// in, kept as the story's latest run.
+    async fn workflow_run(
+        &self,
+        body: &[u8],
+        route_project: Option<&str>,
+    ) -> Result<Response<Body>> {
+        let event = workflow_run::WorkflowRunEvent::parse(body)?;
+        if event.action != "completed" {
+            return Ok(ignored("a workflow run that has not completed"));
+        }
+        let branch = event
+            .workflow_run
+            .head_branch
+            .as_deref()
+            .unwrap_or_default();
+        let Some(story_id) = self.story_of(branch).await? else {
+            return Ok(ignored("not a branch AIPM opened"));
+        };
+        let pr_number = event.workflow_run.pull_requests.first().map(|pr| pr.number);
+        let Some(task) = follow_ups::pull_request_task(&self.tasks, story_id, pr_number).await?
+        else {
+            return Ok(ignored("not a pull request AIPM opened"));
+        };
+        if task.branch != branch {
+            return Ok(ignored("not a pull request AIPM opened"));
+        }
+        if let Some(reason) = outside_delivery(&task, &event.repository, route_project, &self.rules)
+        {
+            return Ok(ignored(reason));
+        }
+        let Some(run) = event.completed_run(story_id) else {
+            return Ok(ignored("a workflow run without a commit or link"));
+        };
+        self.done.record_run(task.project(), &run).await?;
+        tracing::info!(story = story_id, run = run.run_id, conclusion = %run.conclusion, "CI run recorded");
+        crate::telemetry::count_webhook_event("ci-run");
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"result": "ci-run-recorded", "storyId": story_id, "runId": run.run_id}),
+        ))
+    }
+
     async fn revise(
         &self,
         delivery: Delivery<'_>,
@@ -400,6 +445,9 @@ where
                 .await?
         {
             return Ok(answer);
+        }
+        if event == "workflow_run" {
+            return self.workflow_run(body, route_project.as_deref()).await;
         }
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|error| Error::InvalidJson(error.to_string()))?;

@@ -207,17 +207,19 @@ fn trigger(
     }
 }
 
-/// Decides from the payload alone; who the sender is allowed to be is checked afterwards.
-/// Which repository the delivery is from is checked once the task is found: each task records the
-/// repository its project links (see [`works_in`]).
-/// The events [`decide`] acts on: what a repository's webhook or the App subscribes to.
-pub const EVENTS: [&str; 4] = [
+/// The events the webhook acts on ([`decide`]'s, and `workflow_run`, whose completed runs are
+/// kept as CI evidence): what a repository's webhook or the App subscribes to.
+pub const EVENTS: [&str; 5] = [
     "pull_request",
     "pull_request_review",
     "pull_request_review_comment",
     "issue_comment",
+    "workflow_run",
 ];
 
+/// Decides from the payload alone; who the sender is allowed to be is checked afterwards.
+/// Which repository the delivery is from is checked once the task is found: each task records the
+/// repository its project links (see [`works_in`]).
 pub fn decide(event: &str, envelope: &Envelope, rules: &TriggerRules, delivery: &str) -> Decision {
     if envelope.sender.is_bot() {
         return Decision::Ignore("sent by a bot");

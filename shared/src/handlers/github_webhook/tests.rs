@@ -2,11 +2,12 @@
 
 use super::*;
 use crate::adapters::memory::{MemoryCodeHost, MemoryEvents, MemoryStore, StaticSecret};
+use crate::adapters::memory_evidence::MemoryEvidence;
 use crate::adapters::memory_projects::{MemoryProjects, records_gate_over};
 use crate::handlers::test_support::{error_code, generate_code, json, request, seed_ready_story};
 use crate::http::respond;
 use crate::model::{TaskStatus, TestStatus};
-use crate::ports::TestChanges;
+use crate::ports::{TestChanges, TestEvidence};
 use chrono::Utc;
 use lambda_http::http::Method;
 use serde_json::Value;
@@ -22,6 +23,7 @@ type Webhook = GitHubWebhook<
     StaticSecret,
     MemoryEvents,
     MemoryProjects,
+    crate::handlers::traceability::CiGate<MemoryStore, MemoryEvidence>,
 >;
 
 struct Fixture {
@@ -29,6 +31,7 @@ struct Fixture {
     projects: MemoryProjects,
     host: MemoryCodeHost,
     events: MemoryEvents,
+    evidence: MemoryEvidence,
     webhook: Webhook,
     branch: String,
     first_task: String,
@@ -43,6 +46,7 @@ impl Fixture {
             MemoryEvents::default(),
         );
         let projects = MemoryProjects::with_default_project();
+        let evidence = MemoryEvidence::default();
         let story = seed_ready_story(&store, "Export", "a file is downloaded").await;
         let task = generate_code(&store, &host, story.id).await;
         let first_task = task["taskId"].as_str().unwrap().to_owned();
@@ -67,8 +71,13 @@ impl Fixture {
                 on_changes_requested: true,
             },
             records_gate_over(projects.clone()),
-        );
+        )
+        .judging_done_by(crate::handlers::traceability::CiGate::new(
+            store.clone(),
+            evidence.clone(),
+        ));
         Fixture {
+            evidence,
             projects,
             branch: task["branch"].as_str().unwrap().to_owned(),
             store,
@@ -891,4 +900,85 @@ async fn a_renamed_or_transferred_repository_keeps_its_links_under_its_new_name(
         )
         .await;
     assert_eq!(archived.status(), 204);
+}
+
+/// A `workflow_run` delivery for the fixture's branch, as GitHub sends it.
+fn workflow_run(fixture: &Fixture, action: &str, repository: &str, updated_at: &str) -> Value {
+    json!({
+        "action": action,
+        "workflow_run": {
+            "id": 9001, "name": "CI", "run_attempt": 1, "status": "completed",
+            "head_branch": fixture.branch,
+            "head_sha": "0123456789abcdef0123456789abcdef01234567",
+            "conclusion": "success",
+            "html_url": format!("https://github.com/{repository}/actions/runs/9001"),
+            "pull_requests": [{"number": 1}],
+            "updated_at": updated_at
+        },
+        "repository": {"full_name": repository},
+        "sender": {"login": "dana", "type": "User"}
+    })
+}
+
+#[tokio::test]
+async fn a_completed_ci_run_on_aipms_branch_is_kept_as_the_storys_latest() {
+    let fixture = Fixture::new().await;
+    let requested = fixture
+        .deliver(
+            "workflow_run",
+            "w-1",
+            &workflow_run(&fixture, "requested", "acme/shop", "2026-12-06T10:00:00Z"),
+        )
+        .await;
+    assert_eq!(requested.status(), 204);
+    let elsewhere = fixture
+        .deliver(
+            "workflow_run",
+            "w-2",
+            &workflow_run(
+                &fixture,
+                "completed",
+                "mallory/fork",
+                "2026-12-06T10:00:00Z",
+            ),
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status(),
+        204,
+        "a run in another repository is not the story's"
+    );
+    assert!(
+        fixture
+            .evidence
+            .ci_runs("default")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let completed = fixture
+        .deliver(
+            "workflow_run",
+            "w-3",
+            &workflow_run(&fixture, "completed", "acme/shop", "2026-12-06T10:00:00Z"),
+        )
+        .await;
+    assert_eq!(completed.status(), 200, "{}", json(&completed));
+    assert_eq!(json(&completed)["result"], "ci-run-recorded");
+    let mut older = workflow_run(&fixture, "completed", "acme/shop", "2026-12-06T09:00:00Z");
+    older["workflow_run"]["conclusion"] = json!("failure");
+    let late = fixture.deliver("workflow_run", "w-4", &older).await;
+    assert_eq!(late.status(), 200);
+    let runs = fixture.evidence.ci_runs("default").await.unwrap();
+    let run = &runs[&1];
+    assert_eq!(
+        (run.conclusion.as_str(), run.pr_number, run.commit.as_str()),
+        (
+            "success",
+            Some(1),
+            "0123456789abcdef0123456789abcdef01234567"
+        ),
+        "an older run delivered late does not replace the newer"
+    );
 }
