@@ -1076,4 +1076,36 @@ async fn ci_evidence_finds_keyed_tests_and_records_a_report_once() {
         reported,
         std::collections::HashSet::from([report.commit.clone(), later.commit.clone()])
     );
+
+    // Each story's latest CI run: a newer one replaces it, an older one delivered late does not.
+    let run = |run_id: u64, conclusion: &str, minutes: i64| aipm::ports::CiRun {
+        story_id: 1,
+        run_id,
+        attempt: 1,
+        name: "CI".into(),
+        conclusion: conclusion.into(),
+        commit: "e".repeat(40),
+        url: format!("https://github.com/acme/shop/actions/runs/{run_id}"),
+        pr_number: Some(3),
+        completed_at: chrono::DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            + chrono::Duration::minutes(minutes),
+    };
+    evidence
+        .record_ci_run("default", &run(1, "failure", 0))
+        .await
+        .unwrap();
+    evidence
+        .record_ci_run("default", &run(2, "success", 5))
+        .await
+        .unwrap();
+    evidence
+        .record_ci_run("default", &run(3, "cancelled", 1))
+        .await
+        .unwrap();
+    let runs = evidence.ci_runs("default").await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[&1], run(2, "success", 5));
+    assert!(evidence.ci_runs("other").await.unwrap().is_empty());
 }
