@@ -1,6 +1,7 @@
 // matrix.js — the traceability matrix: the project's stories in tree order, each expanding to its
 // acceptance tests with what CI says of them (result, commit, pull request, run); filters that
-// put the gaps first; an evidence drawer per result; a CSV export; for one story or epic its
+// put the gaps first, and the test cases CI ran that name no test (unmapped); an evidence
+// drawer per result; a CSV export; for one story or epic its
 // runs × tests; and the documents (requirements specification, test completion report).
 
 import { html, useEffect, useState } from './vendor-htm-preact.js';
@@ -133,6 +134,22 @@ function Documents({ matrix }) {
   </div>`;
 }
 
+/** The test cases CI's latest reports ran that name no acceptance test, and how to map them. */
+function UnmappedCases({ unmapped }) {
+  const runs = unmapped.reports.map((report) => report.runUrl
+    ? html`<a href=${report.runUrl} target="_blank" rel="noopener">${report.run}</a>`
+    : report.run);
+  return html`<section class="unmapped-cases" aria-label="Unmapped test cases">
+    <p class="muted">Test cases in the latest ${unmapped.reports.length === 1 ? 'report' : 'reports'} at${' '}
+      <code>${shortCommit(unmapped.commit)}</code> (${runs.map((run, index) => html`${index ? ', ' : ''}${run}`)})
+      that name no acceptance test. To count one as evidence, give it a key: a JUnit property${' '}
+      <code>aipm</code> = <code>AT-n</code>, a Cucumber tag <code>@AT-n</code>, or <code>AT-n</code> in its name.</p>
+    ${unmapped.cases.length
+      ? html`<ul class="unmapped-list">${unmapped.cases.map((name) => html`<li><code>${name}</code></li>`)}</ul>`
+      : html`<p class="muted empty-filter">None: every test case names an acceptance test.</p>`}
+  </section>`;
+}
+
 export function Traceability({ storyId }) {
   const [matrix, setMatrix] = useState(null);
   const [error, setError] = useState(null);
@@ -160,7 +177,7 @@ export function Traceability({ storyId }) {
 
   if (error) return html`<section class="story-page"><${ErrorNote} error=${error} onRetry=${() => setAttempt(attempt + 1)} /></section>`;
   if (!matrix) return html`<section class="story-page"><p class="muted" role="status">Loading the matrix…</p></section>`;
-  const matches = FILTERS.find(([name]) => name === filter)[2];
+  const matches = FILTERS.find(([name]) => name === filter)?.[2] || (() => false);
   const shown = matrix.stories.filter((story) => filter === 'all' || story.tests.some(matches)
     || (filter === 'uncovered' && story.tests.length === 0));
   const counts = Object.fromEntries(['OK', 'NOK', 'NOT RUN', 'UNCOVERED'].map((rollup) =>
@@ -184,6 +201,8 @@ export function Traceability({ storyId }) {
         return html`<button type="button" class=${`filter ${filter === name ? 'selected' : ''}`} aria-pressed=${filter === name}
           data-filter=${name} onClick=${() => setFilter(name)}>${label} (${count})</button>`;
       })}
+      ${matrix.unmapped ? html`<button type="button" class=${`filter ${filter === 'unmapped' ? 'selected' : ''}`} aria-pressed=${filter === 'unmapped'}
+        data-filter="unmapped" onClick=${() => setFilter('unmapped')}>Unmapped (${matrix.unmapped.cases.length})</button>` : null}
     </div>
     <div class="actions">
       <button type="button" class="secondary" onClick=${() => setOpen(everyOpen ? {} : Object.fromEntries(shown.map((story) => [story.id, true])))}>
@@ -192,7 +211,9 @@ export function Traceability({ storyId }) {
       ${csvLink}
     </div>
     <${Documents} matrix=${matrix} />
-    ${shown.length === 0
+    ${filter === 'unmapped'
+      ? html`<${UnmappedCases} unmapped=${matrix.unmapped} />`
+      : shown.length === 0
       ? html`<p class="muted empty-filter">${filter === 'gaps' ? 'No gaps: every test is proven by CI or passed by hand.' : 'No story matches this filter.'}</p>`
       : html`<div class="table-scroll"><table class="trace">
       <thead><tr><th scope="col">Story / test</th><th scope="col">Result</th><th scope="col">Commit</th><th scope="col">PR</th><th scope="col">Run</th></tr></thead>

@@ -859,6 +859,13 @@ pub trait TestEvidence: Send + Sync + 'static {
         commits: &[String],
     ) -> impl Future<Output = Result<HashSet<String>>> + Send;
 
+    /// The project's `limit` most recent reports, newest first.
+    fn recent_reports(
+        &self,
+        project_id: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedReport>>> + Send;
+
     /// Keeps `run` as its story's latest CI run; a run that completed before the one kept
     /// (a late delivery) changes nothing.
     fn record_ci_run(

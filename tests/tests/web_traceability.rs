@@ -138,6 +138,13 @@ async fn the_matrix_filters_explains_and_exports_ci_evidence() {
             )
             .await;
         assert_eq!(run_link, json!("https://github.com/local/aipm/actions/runs/777"));
+        // The report's case that names no test, with how to map it.
+        browser.click("[data-filter='unmapped']").await;
+        let unmapped = browser
+            .wait_for_text(".unmapped-cases", "tests.misc::test_unrelated")
+            .await;
+        assert!(unmapped.contains("4242#1") && unmapped.contains("0123456"), "{unmapped}");
+        browser.screenshot("traceability-unmapped").await;
         browser.click("[data-filter='failing']").await;
         browser
             .wait_until("only the failing story", &shown(&export.to_string()))

@@ -148,6 +148,19 @@ impl TestEvidence for MemoryEvidence {
             .collect())
     }
 
+    async fn recent_reports(&self, project_id: &str, limit: usize) -> Result<Vec<RecordedReport>> {
+        let mut reports: Vec<RecordedReport> = self
+            .lock()
+            .reports
+            .iter()
+            .filter(|report| report.project_id == project_id)
+            .cloned()
+            .collect();
+        reports.sort_by_key(|report| std::cmp::Reverse(report.recorded_at));
+        reports.truncate(limit);
+        Ok(reports)
+    }
+
     async fn record_ci_run(&self, project_id: &str, run: &CiRun) -> Result<()> {
         let mut state = self.lock();
         let kept = state

@@ -15,7 +15,9 @@ use crate::handlers::projects::project_key;
 use crate::http::{Operation, json_response, query_parameter};
 use crate::model::{AcceptanceTest, Story};
 use crate::pagination::{MAX_PAGE_SIZE, StoryListQuery};
-use crate::ports::{CiRun, CodeTaskRepository, ProjectDirectory, StoryRepository, TestEvidence};
+use crate::ports::{
+    CiRun, CodeTaskRepository, ProjectDirectory, RecordedReport, StoryRepository, TestEvidence,
+};
 use crate::project::Project;
 use crate::traceability::matrix::{MatrixInputs, StoryRow, StoryTarget, TestRow, build, test_row};
 use crate::traceability::parse_test_key;
@@ -25,6 +27,8 @@ use crate::traceability::status::TestResult;
 pub const MAX_MATRIX_STORIES: usize = 5_000;
 /// Results read per test for the runs × tests view, and runs shown.
 pub const RUNS_SHOWN: usize = 20;
+/// Reports read for the unmapped test cases (those at the newest commit count).
+const RECENT_REPORTS: usize = 10;
 /// Stories whose code tasks are read at once to find their pull request's head.
 const TASK_READS_IN_FLIGHT: usize = 8;
 
@@ -189,6 +193,37 @@ impl<K: CodeTaskRepository, E: TestEvidence> DoneEvidence for CiGate<K, E> {
     }
 }
 
+/// The test cases that name no acceptance test in the newest reports at the newest reported
+/// commit (one CI run may upload several: one per job), with those reports; null before any.
+fn unmapped(recent: &[RecordedReport]) -> serde_json::Value {
+    let Some(newest) = recent.first() else {
+        return serde_json::Value::Null;
+    };
+    let at_commit: Vec<&RecordedReport> = recent
+        .iter()
+        .filter(|report| report.commit == newest.commit)
+        .collect();
+    let mut cases: Vec<&str> = Vec::new();
+    for report in &at_commit {
+        for case in &report.unmapped {
+            if !cases.contains(&case.as_str()) {
+                cases.push(case);
+            }
+        }
+    }
+    json!({
+        "commit": newest.commit,
+        "cases": cases,
+        "reports": at_commit.iter().map(|report| json!({
+            // `<run>#<attempt>`, as results name their run (the report's hash is not shown).
+            "run": report.run_key.rsplit_once('#').map_or(report.run_key.as_str(), |(run, _)| run),
+            "runUrl": report.run_url,
+            "recordedAt": report.recorded_at,
+            "cases": report.cases,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// The rows of `story` and its descendants (rows are in tree order, so they follow it).
 fn subtree(rows: Vec<StoryRow>, story: u64) -> Vec<StoryRow> {
     let mut rows = rows.into_iter().skip_while(|row| row.id != story);
@@ -224,12 +259,13 @@ where
             )?)?),
         };
         let project = &access.project;
-        let ((stories, truncated), tests, latest, token, ci_runs) = tokio::try_join!(
+        let ((stories, truncated), tests, latest, token, ci_runs, recent) = tokio::try_join!(
             project_stories(&self.stories, access.numbering()),
             self.evidence.project_tests(project.ordinal),
             self.evidence.latest_results(&project.id),
             self.evidence.upload_token(&project.id),
             self.evidence.ci_runs(&project.id),
+            self.evidence.recent_reports(&project.id, RECENT_REPORTS),
         )?;
         if let Some(id) = focus
             && !stories.iter().any(|story| story.id == id)
@@ -302,6 +338,7 @@ where
                 "issuedAt": token.issued_at,
                 "issuedBy": token.issued_by,
             })),
+            "unmapped": unmapped(&recent),
         });
         if let Some(runs) = runs {
             body["runs"] = json!(runs);
@@ -467,5 +504,10 @@ mod tests {
         evidence.record(&report, &[]).await.unwrap();
         let matrix = json(&respond(&operation, ask()).await);
         assert_eq!(matrix["stories"][0]["ciRun"]["reported"], true, "{matrix}");
+        assert_eq!(
+            matrix["unmapped"],
+            json!({"commit": commit, "cases": ["tests::unrelated"],
+                   "reports": [{"run": "7#1", "runUrl": null, "recordedAt": matrix["unmapped"]["reports"][0]["recordedAt"], "cases": 1}]}),
+        );
     }
 }

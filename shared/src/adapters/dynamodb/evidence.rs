@@ -3,7 +3,8 @@
 //! (one per run, attempt and report), `pk = result#<id>#<n>, sk = <recorded at>#<run key>`
 //! (a key's results, newest last), `pk = latest#<id>, sk = <n>` (each key's latest result, so
 //! the matrix reads a project's evidence in one Query), `pk = commits#<id>, sk = <sha>` (the
-//! commits some report was for) and `pk = ciruns#<id>, sk = <story id>` (each story's latest CI
+//! commits some report was for), `pk = recent#<id>, sk = <recorded at>#<run key>` (the reports
+//! again in time order, newest read first, for their unmapped cases) and `pk = ciruns#<id>, sk = <story id>` (each story's latest CI
 //! workflow run, reported or not). Keyed tests are found through the acceptance-tests table's
 //! sparse `keyOf-index`.
 
@@ -50,6 +51,16 @@ impl DynamoTestEvidence {
             format!("reports#{}", report.project_id),
             report.run_key.clone(),
         )
+    }
+
+    fn report_item(report: &RecordedReport) -> ReportItem<'_> {
+        ReportItem {
+            commit: &report.commit,
+            run_url: report.run_url.as_deref(),
+            recorded_at: report.recorded_at,
+            cases: report.cases,
+            unmapped: &report.unmapped,
+        }
     }
 
     /// A Query of one partition of the projects table.
@@ -109,6 +120,20 @@ struct ReportItem<'a> {
     recorded_at: chrono::DateTime<chrono::Utc>,
     cases: usize,
     unmapped: &'a [String],
+}
+
+/// A report item as read back.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredReport {
+    sk: String,
+    commit: String,
+    #[serde(default)]
+    run_url: Option<String>,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+    cases: usize,
+    #[serde(default)]
+    unmapped: Vec<String>,
 }
 
 impl TestEvidence for DynamoTestEvidence {
@@ -229,17 +254,16 @@ impl TestEvidence for DynamoTestEvidence {
         );
         commit.insert("recordedAt".into(), AttributeValue::S(stamp.to_string()));
         writes.push(put(commit)?);
-        super::batch_write(&self.client, &self.projects_table, writes, EVIDENCE).await?;
-        let item = with_key(
-            &ReportItem {
-                commit: &report.commit,
-                run_url: report.run_url.as_deref(),
-                recorded_at: report.recorded_at,
-                cases: report.cases,
-                unmapped: &report.unmapped,
-            },
-            Self::report_key(report),
+        let recent = with_key(
+            &Self::report_item(report),
+            key(
+                format!("recent#{}", report.project_id),
+                format!("{stamp}#{}", report.run_key),
+            ),
         )?;
+        writes.push(put(recent)?);
+        super::batch_write(&self.client, &self.projects_table, writes, EVIDENCE).await?;
+        let item = with_key(&Self::report_item(report), Self::report_key(report))?;
         let put = self
             .client
             .put_item()
@@ -350,6 +374,40 @@ impl TestEvidence for DynamoTestEvidence {
             }
         }
         Ok(found)
+    }
+
+    async fn recent_reports(&self, project_id: &str, limit: usize) -> Result<Vec<RecordedReport>> {
+        let output = self
+            .partition(format!("recent#{project_id}"))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|error| sdk_error(EVIDENCE, error))?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let stored: StoredReport = serde_dynamo::from_item(item)
+                    .map_err(|error| Error::Internal(format!("reading a report: {error}")))?;
+                // `<recorded at>#<run key>`: the stamp holds no `#`.
+                let run_key = stored
+                    .sk
+                    .split_once('#')
+                    .map(|(_, run_key)| run_key.to_owned())
+                    .unwrap_or_default();
+                Ok(RecordedReport {
+                    project_id: project_id.to_owned(),
+                    run_key,
+                    commit: stored.commit,
+                    run_url: stored.run_url,
+                    recorded_at: stored.recorded_at,
+                    cases: stored.cases,
+                    unmapped: stored.unmapped,
+                })
+            })
+            .collect()
     }
 
     async fn record_ci_run(&self, project_id: &str, run: &CiRun) -> Result<()> {
