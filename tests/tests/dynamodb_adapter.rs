@@ -1077,6 +1077,14 @@ async fn ci_evidence_finds_keyed_tests_and_records_a_report_once() {
         std::collections::HashSet::from([report.commit.clone(), later.commit.clone()])
     );
 
+    // The reports again, newest first, as recorded.
+    let recent = evidence.recent_reports("default", 10).await.unwrap();
+    assert_eq!(recent, [later.clone(), report.clone()]);
+    assert_eq!(
+        evidence.recent_reports("default", 1).await.unwrap(),
+        [later.clone()]
+    );
+
     // Each story's latest CI run: a newer one replaces it, an older one delivered late does not.
     let run = |run_id: u64, conclusion: &str, minutes: i64| aipm::ports::CiRun {
         story_id: 1,
