@@ -21,7 +21,7 @@ export const FILTERS = [
 ];
 
 const CSV_COLUMNS = ['Story', 'Story title', 'Status', 'Rollup', 'Key', 'Test', 'Evidence', 'Manual status',
-  'Outcome', 'Commit', 'Pull request', 'Run', 'Run URL', 'Recorded at', 'Message'];
+  'Manual status set by', 'Manual status set at', 'Outcome', 'Commit', 'Pull request', 'Run', 'Run URL', 'Recorded at', 'Message'];
 
 /** One CSV field: quoted when it holds a comma, quote or line break; a leading = + - @ is
  * defused so a spreadsheet does not run it as a formula. */
@@ -39,7 +39,7 @@ export function matrixCsv(stories) {
     const tests = story.tests.length ? story.tests : [null];
     for (const test of tests) {
       const result = test?.result;
-      lines.push([...base, test?.key, test?.title, test?.evidence, test?.manualStatus, result?.outcome,
+      lines.push([...base, test?.key, test?.title, test?.evidence, test?.manualStatus, test?.manualBy, test?.manualAt, result?.outcome,
         result?.commit, story.target?.prNumber, result?.run, result?.runUrl, result?.recordedAt, result?.message]
         .map(field).join(','));
     }
@@ -79,7 +79,9 @@ function Drawer({ story, test, onClose }) {
     <p><${EvidenceChip} evidence=${test.evidence} /> <span class="muted">of <a href=${storyHref(story.id)}>${storyLabel(story.id)} ${story.title}</a></span></p>
     <dl class="facts">
       <dt>Judged at</dt><dd>${story.target ? html`<code>${story.target.commit}</code> (${story.target.merged ? 'merged commit' : `head of pull request #${story.target.prNumber ?? '?'}`})` : 'the latest result (no pull request yet)'}</dd>
-      <dt>Manual status</dt><dd>${test.manualStatus} <span class="muted">(set ${formatTime(test.updatedAt)}; counts while the test is Uncovered)</span></dd>
+      <dt>Manual status</dt><dd>${test.manualStatus} <span class="muted">(${test.manualBy
+        ? `set by ${test.manualBy}, ${formatTime(test.manualAt)}`
+        : `never set by hand; test changed ${formatTime(test.updatedAt)}`}; counts while the test is Uncovered)</span></dd>
       ${result ? html`
         <dt>Outcome</dt><dd>${result.outcome}</dd>
         <dt>Commit</dt><dd><code>${result.commit}</code></dd>

@@ -3,7 +3,7 @@
 
 import { html, useEffect, useState } from './vendor-htm-preact.js';
 import { api } from './api.js';
-import { ErrorNote, StatusChip, useAction } from './ui.js';
+import { ErrorNote, StatusChip, formatTime, useAction } from './ui.js';
 import { loadStory } from './stories.js';
 import { SuggestTests } from './drafts.js';
 import { Why, can } from './access.js';
@@ -101,6 +101,7 @@ function TestItem({ storyId, test, evidence }) {
       ${test.key ? html`<code class="test-key" title="The key CI reports name this test by">${test.key}</code>` : null}
       <strong>${test.title}</strong>
       <${StatusChip} status=${test.status} />
+      ${test.statusSetBy ? html`<span class="muted status-set" title=${formatTime(test.statusSetAt)}>set by ${test.statusSetBy}</span>` : null}
       ${test.needsReview ? html`<span class="badge review" title="The story changed after this test was written">Needs review</span>` : null}
     </div>
     <${TestEvidence} row=${evidence} />

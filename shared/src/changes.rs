@@ -2,6 +2,8 @@
 //! and how a record looks with it applied. Plain data over the model, so validation builds them
 //! and repositories write them without either depending on the other.
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{AcceptanceTest, MergeRecord, Story, StoryStatus, TestStatus};
 
 /// The fields a PATCH changes; `None` leaves a field as it is, `Some(None)` clears it.
@@ -92,6 +94,8 @@ pub struct TestChanges {
     pub when: Option<Vec<String>>,
     pub then: Option<Vec<String>>,
     pub status: Option<TestStatus>,
+    /// Who sets the status, and when (with `status`, from a person's request).
+    pub status_set: Option<(String, DateTime<Utc>)>,
     pub needs_review: Option<bool>,
 }
 
@@ -113,6 +117,10 @@ impl TestChanges {
         }
         if let Some(status) = self.status {
             next.status = status;
+        }
+        if let Some((by, at)) = &self.status_set {
+            next.status_set_by = Some(by.clone());
+            next.status_set_at = Some(*at);
         }
         if let Some(needs_review) = self.needs_review {
             next.needs_review = needs_review;

@@ -205,6 +205,12 @@ pub struct AcceptanceTest {
     #[serde(default)]
     pub then: Vec<String>,
     pub status: TestStatus,
+    /// Who last set the manual Pass/Fail (their display name, else their `sub`), and when: what
+    /// an Uncovered test's status rests on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_set_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_set_at: Option<DateTime<Utc>>,
     /// Set when the story's content changed after the test was written.
     #[serde(default)]
     pub needs_review: bool,

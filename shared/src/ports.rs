@@ -142,7 +142,7 @@ pub trait AcceptanceTestRepository: Send + Sync + 'static {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TestUpdateOutcome {
-    Updated(AcceptanceTest),
+    Updated(Box<AcceptanceTest>),
     /// The expected version did not match; carries the current one.
     VersionMismatch(u64),
     NotFound,

@@ -303,6 +303,7 @@ pub fn validate_test_changes(body: UpdateTestBody) -> Result<(TestChanges, Optio
             when,
             then,
             status: body.status,
+            status_set: None,
             needs_review,
         },
         body.version,

@@ -579,6 +579,8 @@ pub fn sample_test(story_id: u64, id: &str) -> aipm::model::AcceptanceTest {
         when: vec!["the PM exports".into()],
         then: vec!["a CSV with 3 rows is downloaded".into()],
         status: aipm::model::TestStatus::Draft,
+        status_set_by: None,
+        status_set_at: None,
         needs_review: false,
         version: 1,
         created_at: now,

@@ -1082,7 +1082,7 @@ async fn ci_evidence_finds_keyed_tests_and_records_a_report_once() {
     assert_eq!(recent, [later.clone(), report.clone()]);
     assert_eq!(
         evidence.recent_reports("default", 1).await.unwrap(),
-        [later.clone()]
+        std::slice::from_ref(&later)
     );
 
     // Each story's latest CI run: a newer one replaces it, an older one delivered late does not.

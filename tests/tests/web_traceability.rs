@@ -192,7 +192,7 @@ async fn the_matrix_filters_explains_and_exports_ci_evidence() {
             .find(|line| line.contains(&format!(",{header_key},")))
             .expect("the header test's line");
         assert!(
-            header_line.starts_with(&format!("AIPM-{export},Export CSV,Draft,NOK,{header_key},Header,Fail,Draft,failed,{commit},,4242#1,https://ci.example/runs/4242,")),
+            header_line.starts_with(&format!("AIPM-{export},Export CSV,Draft,NOK,{header_key},Header,Fail,Draft,,,failed,{commit},,4242#1,https://ci.example/runs/4242,")),
             "{header_line}"
         );
         assert!(header_line.ends_with(",assert 'Title' == 'title'"), "{header_line}");
@@ -232,6 +232,20 @@ async fn the_matrix_filters_explains_and_exports_ci_evidence() {
         browser.open(&format!("/#/traceability/{export}")).await;
         let runs = browser.wait_for_text("table.runs", "4242#1").await;
         assert!(runs.contains("passed") && runs.contains("failed"), "{runs}");
+
+        // An uncovered test passed by hand says who passed it, on the page and in the drawer.
+        browser.open(&format!("/#/stories/{import}")).await;
+        browser.click_button(".test", "Pass").await;
+        browser.wait_for_text(".test .status-set", "set by Ada Admin").await;
+        browser.open("/?by=1#/traceability").await;
+        browser.click("[data-filter='all']").await;
+        browser
+            .click(&format!(".story-row[data-story='{import}'] .toggle"))
+            .await;
+        browser
+            .click(&format!("[data-test='{import_key}'] .cell"))
+            .await;
+        browser.wait_for_text(".drawer", "set by Ada Admin").await;
 
         // The project's CI settings: Done needs CI evidence, and a new upload token shown once
         // with the command CI runs; the token issued above stops working.

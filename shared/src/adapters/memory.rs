@@ -300,7 +300,7 @@ impl AcceptanceTestRepository for MemoryStore {
         *test = changes.apply_to(test);
         test.version += 1;
         test.updated_at = now;
-        Ok(TestUpdateOutcome::Updated(test.clone()))
+        Ok(TestUpdateOutcome::Updated(Box::new(test.clone())))
     }
 
     async fn delete(&self, story_id: u64, id: &str) -> Result<bool> {

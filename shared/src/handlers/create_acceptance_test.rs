@@ -50,6 +50,8 @@ impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for CreateAccep
             when: new.when,
             then: new.then,
             status: new.status,
+            status_set_by: None,
+            status_set_at: None,
             needs_review: false,
             version: 1,
             created_at: now,

@@ -151,6 +151,8 @@ pub(crate) mod test_support {
             when: vec!["the PM exports it".into()],
             then: vec![then.to_owned()],
             status: crate::model::TestStatus::Draft,
+            status_set_by: None,
+            status_set_at: None,
             needs_review: false,
             version: 1,
             created_at: chrono::Utc::now(),

@@ -33,11 +33,17 @@ impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for UpdateAccep
         let id = parse_test_id(&path_parameter(&request, "testId").unwrap_or_default())?;
         let if_match = parse_if_match(header(&request, "if-match"))?;
         let body: UpdateTestBody = parse_json_body(&request)?;
-        let (changes, body_version) = validate_test_changes(body)?;
+        let (mut changes, body_version) = validate_test_changes(body)?;
         let expected = if_match.or(body_version);
+        let now = Utc::now();
+        if changes.status.is_some() {
+            let caller = &access.caller;
+            let by = caller.name.clone().unwrap_or_else(|| caller.sub.clone());
+            changes.status_set = Some((by, now));
+        }
         match self
             .tests
-            .update(story_id, &id, &changes, expected, Utc::now())
+            .update(story_id, &id, &changes, expected, now)
             .await?
         {
             TestUpdateOutcome::Updated(test) => Ok(TestView::new(&test).respond(StatusCode::OK)),
@@ -85,9 +91,20 @@ mod tests {
         assert_eq!(passed.status(), 200);
         assert_eq!(json(&passed)["status"], "Pass");
         assert_eq!(json(&passed)["version"], 2);
+        let marked_by = json(&passed)["statusSetBy"].clone();
+        assert!(
+            marked_by.as_str().is_some_and(|by| !by.is_empty()),
+            "who set Pass is recorded: {}",
+            json(&passed)
+        );
+        assert!(json(&passed)["statusSetAt"].is_string());
+        // An edit of the words keeps who set the status.
+        let renamed = patch(&store, &test.id, r#"{"title":"Downloads","version":2}"#).await;
+        assert_eq!(json(&renamed)["statusSetBy"], marked_by);
+        assert_eq!(json(&renamed)["statusSetAt"], json(&passed)["statusSetAt"]);
         let stale = patch(&store, &test.id, r#"{"status":"Fail","version":1}"#).await;
         assert_eq!(stale.status(), 412);
-        assert_eq!(json(&stale)["error"]["details"]["currentVersion"], 2);
+        assert_eq!(json(&stale)["error"]["details"]["currentVersion"], 3);
         assert_eq!(
             error_code(&patch(&store, "nope", r#"{"status":"Fail"}"#).await),
             "ACCEPTANCE_TEST_NOT_FOUND"

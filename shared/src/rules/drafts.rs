@@ -399,6 +399,8 @@ pub fn as_story(draft: &StoryDraft) -> (Story, Vec<AcceptanceTest>) {
             when: test.when.clone(),
             then: test.then.clone(),
             status: TestStatus::Draft,
+            status_set_by: None,
+            status_set_at: None,
             needs_review: false,
             version: 1,
             created_at: now,

@@ -299,6 +299,8 @@ mod tests {
             when: vec!["the PM exports it".into()],
             then: vec!["a CSV with 3 rows is downloaded".into()],
             status: TestStatus::Draft,
+            status_set_by: None,
+            status_set_at: None,
             needs_review: false,
             version: 1,
             created_at: Utc::now(),

@@ -33,6 +33,11 @@ pub struct TestRow {
     pub title: String,
     /// The Pass/Fail set by hand, what counts while the test is Uncovered.
     pub manual_status: TestStatus,
+    /// Who set the manual status, and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     pub evidence: Evidence,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,6 +117,8 @@ pub fn test_row(
         key: test.key.clone(),
         title: test.title.clone(),
         manual_status: test.status,
+        manual_by: test.status_set_by.clone(),
+        manual_at: test.status_set_at,
         updated_at: test.updated_at,
         evidence: judged,
         result: result.cloned(),
@@ -217,6 +224,8 @@ mod tests {
             when: vec!["w".into()],
             then: vec!["t".into()],
             status: TestStatus::Draft,
+            status_set_by: None,
+            status_set_at: None,
             needs_review: false,
             version: 1,
             created_at: Utc::now(),

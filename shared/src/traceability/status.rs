@@ -187,6 +187,8 @@ mod tests {
             when: vec!["the PM exports".into()],
             then: vec!["a CSV with 3 rows".into()],
             status,
+            status_set_by: None,
+            status_set_at: None,
             needs_review: false,
             version: 1,
             created_at: Utc::now(),

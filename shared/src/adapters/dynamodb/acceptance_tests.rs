@@ -212,6 +212,10 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
         if let Some(status) = &changes.status {
             expression.set("status", status)?;
         }
+        if let Some((by, at)) = &changes.status_set {
+            expression.set("statusSetBy", by)?;
+            expression.set("statusSetAt", at)?;
+        }
         if let Some(needs_review) = &changes.needs_review {
             expression.set("needsReview", needs_review)?;
         }
@@ -227,9 +231,9 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(TestUpdateOutcome::Updated(read_test(
+            Ok(output) => Ok(TestUpdateOutcome::Updated(Box::new(read_test(
                 output.attributes.unwrap_or_default(),
-            )?)),
+            )?))),
             Err(SdkError::ServiceError(context))
                 if matches!(
                     context.err(),

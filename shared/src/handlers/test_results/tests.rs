@@ -43,6 +43,8 @@ fn keyed_test(number: u32) -> AcceptanceTest {
         when: vec!["when".into()],
         then: vec!["then".into()],
         status: TestStatus::Draft,
+        status_set_by: None,
+        status_set_at: None,
         needs_review: false,
         version: 1,
         created_at: chrono::Utc::now(),

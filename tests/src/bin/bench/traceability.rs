@@ -72,6 +72,8 @@ async fn seed_tests(backend: &Backend) {
                 when: vec!["the shopper pays".into()],
                 then: vec!["the order is placed".into()],
                 status: aipm::model::TestStatus::Draft,
+                status_set_by: None,
+                status_set_at: None,
                 needs_review: false,
                 version: 1,
                 created_at: now,
