@@ -63,6 +63,25 @@ impl DynamoTestEvidence {
         }
     }
 
+    /// Every item of one partition of the projects table, page by page.
+    async fn whole_partition(&self, pk: String) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .partition(pk.clone())
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| sdk_error(EVIDENCE, error))?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// A Query of one partition of the projects table.
     fn partition(
         &self,
@@ -287,28 +306,16 @@ impl TestEvidence for DynamoTestEvidence {
 
     async fn latest_results(&self, project_id: &str) -> Result<HashMap<u32, TestResult>> {
         let mut latest = HashMap::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .partition(format!("latest#{project_id}"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|error| sdk_error(EVIDENCE, error))?;
-            for item in output.items.unwrap_or_default() {
-                let number = item
-                    .get("sk")
-                    .and_then(|sk| sk.as_s().ok())
-                    .and_then(|sk| sk.parse::<u32>().ok());
-                if let Some(number) = number {
-                    latest.insert(number, result_of(item)?);
-                }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(latest);
+        for item in self.whole_partition(format!("latest#{project_id}")).await? {
+            let number = item
+                .get("sk")
+                .and_then(|sk| sk.as_s().ok())
+                .and_then(|sk| sk.parse::<u32>().ok());
+            if let Some(number) = number {
+                latest.insert(number, result_of(item)?);
             }
         }
+        Ok(latest)
     }
 
     async fn history(
@@ -444,23 +451,11 @@ impl TestEvidence for DynamoTestEvidence {
 
     async fn ci_runs(&self, project_id: &str) -> Result<HashMap<u64, CiRun>> {
         let mut runs = HashMap::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .partition(format!("ciruns#{project_id}"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|error| sdk_error(EVIDENCE, error))?;
-            for item in output.items.unwrap_or_default() {
-                let run: CiRun = serde_dynamo::from_item(item)
-                    .map_err(|error| Error::Internal(format!("reading a CI run: {error}")))?;
-                runs.insert(run.story_id, run);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(runs);
-            }
+        for item in self.whole_partition(format!("ciruns#{project_id}")).await? {
+            let run: CiRun = serde_dynamo::from_item(item)
+                .map_err(|error| Error::Internal(format!("reading a CI run: {error}")))?;
+            runs.insert(run.story_id, run);
         }
+        Ok(runs)
     }
 }

@@ -1138,21 +1138,26 @@ const UI_STORIES: u64 = UI_ROOTS * UI_PER_ROOT;
 /// The UI served with the functions behind the local gateway, a project of 10,000 stories in
 /// the table, measured in headless Chromium (aipm_tests::ui_bench).
 async fn ui_figures(binaries: &Path) -> aipm_tests::ui_bench::UiFigures {
-    use aipm_tests::gateway::{Gateway, GatewaySettings};
     let backend = Backend::start("bench-ui").await;
     seed_tree(&backend, UI_ROOTS, UI_PER_ROOT).await;
+    let gateway = release_gateway(&backend, binaries).await;
+    let loads = setting("AIPM_BENCH_UI_LOADS", 5);
+    let changes = setting("AIPM_BENCH_UI_CHANGES", 10);
+    aipm_tests::ui_bench::measure(&gateway.url, UI_ROOTS, loads, changes).await
+}
+
+/// The functions in `binaries` behind the local gateway, on `backend`, as the UI reaches them.
+async fn release_gateway(backend: &Backend, binaries: &Path) -> aipm_tests::gateway::Gateway {
+    use aipm_tests::gateway::{Gateway, GatewaySettings};
     let mut settings =
         GatewaySettings::new(backend.environment.clone(), &backend.scratch.join("logs"));
     settings.binaries = binaries.to_path_buf();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");
-    let gateway = Gateway::start(settings, listener)
+    Gateway::start(settings, listener)
         .await
-        .expect("the gateway serves the release functions");
-    let loads = setting("AIPM_BENCH_UI_LOADS", 5);
-    let changes = setting("AIPM_BENCH_UI_CHANGES", 10);
-    aipm_tests::ui_bench::measure(&gateway.url, UI_ROOTS, loads, changes).await
+        .expect("the gateway serves the release functions")
 }
 
 fn write_ui_section(report: &mut String, ui: &aipm_tests::ui_bench::UiFigures) {

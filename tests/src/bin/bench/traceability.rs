@@ -58,26 +58,14 @@ fn test_number(story: u64, index: u64) -> u64 {
 /// Every story's tests, written straight into the table with the sparse index attribute the
 /// repository writes for keyed tests.
 async fn seed_tests(backend: &Backend) {
-    let now = chrono::Utc::now();
     let items = (1..=STORIES)
         .flat_map(|story| (0..TESTS_PER_STORY).map(move |index| (story, index)))
         .map(|(story, index)| {
             let number = test_number(story, index);
             let test = aipm::model::AcceptanceTest {
-                story_id: story,
-                id: format!("t{number}"),
                 key: Some(format!("AT-{number}")),
                 title: format!("Benchmark test {number}"),
-                given: vec!["a saved card".into()],
-                when: vec!["the shopper pays".into()],
-                then: vec!["the order is placed".into()],
-                status: aipm::model::TestStatus::Draft,
-                status_set_by: None,
-                status_set_at: None,
-                needs_review: false,
-                version: 1,
-                created_at: now,
-                updated_at: now,
+                ..aipm_tests::sample_test(story, &format!("t{number}"))
             };
             let mut item: std::collections::HashMap<String, AttributeValue> =
                 serde_dynamo::to_item(test).expect("a test serializes");
@@ -225,16 +213,7 @@ fn millis(value: &Value) -> Duration {
 
 /// The Traceability page opened afresh [`LOADS`] times on the whole project.
 async fn render(binaries: &Path, backend: &Backend, figures: &mut Figures) {
-    use aipm_tests::gateway::{Gateway, GatewaySettings};
-    let mut settings =
-        GatewaySettings::new(backend.environment.clone(), &backend.scratch.join("logs"));
-    settings.binaries = binaries.to_path_buf();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a free port");
-    let gateway = Gateway::start(settings, listener)
-        .await
-        .expect("the gateway serves the release functions");
+    let gateway = super::release_gateway(backend, binaries).await;
     for load in 0..LOADS {
         let browser =
             Browser::start(&gateway.url, &format!("bench-matrix-{load}"), 1280, 800).await;
