@@ -4,8 +4,8 @@
 //! (a key's results, newest last), `pk = latest#<id>, sk = <n>` (each key's latest result, so
 //! the matrix reads a project's evidence in one Query), `pk = commits#<id>, sk = <sha>` (the
 //! commits some report was for), `pk = recent#<id>, sk = <recorded at>#<run key>` (the reports
-//! again in time order, newest read first, for their unmapped cases) and `pk = ciruns#<id>, sk = <story id>` (each story's latest CI
-//! workflow run, reported or not). Keyed tests are found through the acceptance-tests table's
+//! again in time order, newest read first, for their unmapped cases) and
+//! `pk = ciruns#<id>, sk = <story id>` (each story's latest CI workflow run, reported or not). Keyed tests are found through the acceptance-tests table's
 //! sparse `keyOf-index`.
 
 use std::collections::{HashMap, HashSet};
@@ -80,6 +80,19 @@ impl DynamoTestEvidence {
                 return Ok(items);
             }
         }
+    }
+
+    /// The last `limit` items of one partition, by sort key (newest first where it starts with
+    /// a time).
+    async fn newest(&self, pk: String, limit: usize) -> Result<Vec<Item>> {
+        let output = self
+            .partition(pk)
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|error| sdk_error(EVIDENCE, error))?;
+        Ok(output.items.unwrap_or_default())
     }
 
     /// A Query of one partition of the projects table.
@@ -291,17 +304,7 @@ impl TestEvidence for DynamoTestEvidence {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|service| service.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(sdk_error(EVIDENCE, error)),
-        }
+        super::put_condition_held(EVIDENCE, put)
     }
 
     async fn latest_results(&self, project_id: &str) -> Result<HashMap<u32, TestResult>> {
@@ -324,16 +327,8 @@ impl TestEvidence for DynamoTestEvidence {
         number: u32,
         limit: usize,
     ) -> Result<Vec<TestResult>> {
-        let output = self
-            .partition(format!("result#{project_id}#{number}"))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|error| sdk_error(EVIDENCE, error))?;
-        output
-            .items
-            .unwrap_or_default()
+        self.newest(format!("result#{project_id}#{number}"), limit)
+            .await?
             .into_iter()
             .map(result_of)
             .collect()
@@ -384,16 +379,8 @@ impl TestEvidence for DynamoTestEvidence {
     }
 
     async fn recent_reports(&self, project_id: &str, limit: usize) -> Result<Vec<RecordedReport>> {
-        let output = self
-            .partition(format!("recent#{project_id}"))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|error| sdk_error(EVIDENCE, error))?;
-        output
-            .items
-            .unwrap_or_default()
+        self.newest(format!("recent#{project_id}"), limit)
+            .await?
             .into_iter()
             .map(|item| {
                 let stored: StoredReport = serde_dynamo::from_item(item)
@@ -436,17 +423,7 @@ impl TestEvidence for DynamoTestEvidence {
             .expression_attribute_values(":completed", completed)
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(sdk_error(EVIDENCE, error)),
-        }
+        super::put_condition_held(EVIDENCE, outcome).map(|_| ())
     }
 
     async fn ci_runs(&self, project_id: &str) -> Result<HashMap<u64, CiRun>> {

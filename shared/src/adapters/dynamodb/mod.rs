@@ -11,6 +11,7 @@ pub mod stories;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 
 pub use acceptance_tests::DynamoAcceptanceTestRepository;
@@ -24,6 +25,22 @@ pub use stories::{DynamoStoryRepository, PARENT_INDEX};
 pub(crate) fn condition_held<O, R: std::fmt::Debug>(
     dependency: &'static str,
     result: std::result::Result<O, SdkError<UpdateItemError, R>>,
+) -> crate::error::Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(context))
+            if context.err().is_conditional_check_failed_exception() =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(crate::adapters::sdk_error(dependency, error)),
+    }
+}
+
+/// [`condition_held`] for a conditional PutItem.
+pub(crate) fn put_condition_held<O, R: std::fmt::Debug>(
+    dependency: &'static str,
+    result: std::result::Result<O, SdkError<PutItemError, R>>,
 ) -> crate::error::Result<bool> {
     match result {
         Ok(_) => Ok(true),
