@@ -79,6 +79,35 @@ pub enum Error {
     )]
     ParentCycle { parent_id: u64 },
 
+    #[error("a story cannot be linked to itself")]
+    LinkToSelf { id: u64 },
+
+    #[error("the link would close a loop of stories each waiting for the next: {}", cycle.join(" → "))]
+    LinkCycle { ids: Vec<u64>, cycle: Vec<String> },
+
+    #[error(
+        "{other_key} is this story's {relation}; a blocking link within one branch of the tree would never clear, since a parent is Done only when its children are"
+    )]
+    LinkToLineage {
+        other: u64,
+        other_key: String,
+        relation: crate::rules::dependencies::Lineage,
+    },
+
+    #[error("story {id} does not exist in this project")]
+    LinkTargetNotFound { id: u64 },
+
+    #[error("too many links: at most {limit}")]
+    TooManyLinks { limit: usize },
+
+    #[error(
+        "the story waits for {}, not Done yet; finish it first, or send overrideBlockers with a reason",
+        blockers.iter().map(|b| b.key.as_str()).collect::<Vec<_>>().join(", ")
+    )]
+    StoryBlocked {
+        blockers: Vec<crate::model::LinkedStory>,
+    },
+
     #[error("the story has {} children; delete them first or pass ?cascade=true", children.len())]
     HasChildren { children: Vec<StorySummary> },
 

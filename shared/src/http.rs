@@ -116,6 +116,36 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "PARENT_CYCLE",
             json!({ "field": "parentId", "parentId": parent_id }),
         ),
+        Error::LinkToSelf { id } => (StatusCode::CONFLICT, "LINK_TO_SELF", json!({ "id": id })),
+        Error::LinkCycle { ids, cycle } => (
+            StatusCode::CONFLICT,
+            "LINK_CYCLE",
+            json!({ "cycleIds": ids, "cycle": cycle }),
+        ),
+        Error::LinkToLineage {
+            other,
+            other_key,
+            relation,
+        } => (
+            StatusCode::CONFLICT,
+            "LINK_TO_ANCESTOR_OR_DESCENDANT",
+            json!({ "id": other, "key": other_key, "relation": relation }),
+        ),
+        Error::LinkTargetNotFound { id } => (
+            StatusCode::CONFLICT,
+            "LINK_TARGET_NOT_FOUND",
+            json!({ "id": id }),
+        ),
+        Error::TooManyLinks { limit } => (
+            StatusCode::CONFLICT,
+            "TOO_MANY_LINKS",
+            json!({ "limit": limit }),
+        ),
+        Error::StoryBlocked { blockers } => (
+            StatusCode::CONFLICT,
+            "STORY_BLOCKED",
+            json!({ "blockers": blockers }),
+        ),
         Error::HasChildren { children } => (
             StatusCode::CONFLICT,
             "HAS_CHILDREN",

@@ -41,6 +41,29 @@ impl StoryStatus {
     }
 }
 
+/// The six INVEST criteria: what the deterministic check and the AI review judge a story by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Criterion {
+    Independent,
+    Negotiable,
+    Valuable,
+    Estimable,
+    Small,
+    Testable,
+}
+
+impl Criterion {
+    pub const ALL: [Criterion; 6] = [
+        Criterion::Independent,
+        Criterion::Negotiable,
+        Criterion::Valuable,
+        Criterion::Estimable,
+        Criterion::Small,
+        Criterion::Testable,
+    ];
+}
+
 /// A user story as stored and as returned by the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -117,7 +140,7 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReviewCriterion {
-    pub criterion: crate::rules::invest::Criterion,
+    pub criterion: Criterion,
     pub verdict: Verdict,
     pub message: String,
     pub suggestion: String,
@@ -176,6 +199,25 @@ pub struct StorySummary {
     pub id: u64,
     pub title: String,
     pub status: StoryStatus,
+}
+
+/// A story named from another one (a link, a blocker), with the key people know it by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkedStory {
+    pub id: u64,
+    pub key: String,
+    pub title: String,
+    pub status: StoryStatus,
+}
+
+/// Why code was generated for a story although stories it waits for were not Done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockerOverride {
+    pub reason: String,
+    /// The open blockers at that moment, as `KEY-n`.
+    pub blockers: Vec<String>,
 }
 
 /// Where an acceptance test stands.
@@ -538,6 +580,9 @@ pub struct CodeTask {
     /// what the policy is asked with when a review later revises the task for them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub requested_as_deployment_admin: bool,
+    /// The story was blocked when the task was asked for, and the requester went ahead anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocker_override: Option<BlockerOverride>,
     #[serde(default)]
     pub cancel_requested: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -588,6 +633,7 @@ impl CodeTask {
             instructions: None,
             requested_by: None,
             requested_as_deployment_admin: false,
+            blocker_override: None,
             cancel_requested: false,
             lease_expires_at: None,
             worker_id: None,

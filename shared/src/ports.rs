@@ -7,11 +7,12 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{
     AcceptanceTest, CodeTask, HandOffStage, NewStory, Story, StoryStatus, StorySummary,
 };
 use crate::pagination::{Page, StoryListQuery};
+use crate::rules::dependencies::{Link, LinkGraph};
 
 pub use crate::changes::{StoryChanges, TestChanges};
 
@@ -53,6 +54,12 @@ pub trait StoryRepository: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Story>> + Send;
 
     fn get(&self, id: u64) -> impl Future<Output = Result<Option<Story>>> + Send;
+
+    /// The stories of `ids` that exist, read concurrently.
+    fn get_many(&self, ids: &[u64]) -> impl Future<Output = Result<Vec<Story>>> + Send {
+        let reads = futures::future::try_join_all(ids.iter().map(|id| self.get(*id)));
+        async move { Ok(reads.await?.into_iter().flatten().collect()) }
+    }
 
     fn list(&self, query: &StoryListQuery) -> impl Future<Output = Result<Page<Story>>> + Send;
 
@@ -877,4 +884,54 @@ pub trait TestEvidence: Send + Sync + 'static {
     /// Each story's latest CI run, by story id.
     fn ci_runs(&self, project_id: &str)
     -> impl Future<Output = Result<HashMap<u64, CiRun>>> + Send;
+}
+
+/// A project's links between stories (`rules::dependencies`), kept as one graph under a version.
+pub trait LinkStore: Send + Sync + 'static {
+    /// The project's graph; version 0 and no links when it never had one.
+    fn graph(&self, project_id: &str) -> impl Future<Output = Result<LinkGraph>> + Send;
+
+    /// One transaction: stores `write.links` as the project's graph if it is still at
+    /// `write.graph_version`, bumps the story's version if it is still `write.story_version`
+    /// (recording who and when), and holds only while every linked story exists and is not being
+    /// deleted. `Ok(false)` when any of that did not hold.
+    fn write(
+        &self,
+        project_id: &str,
+        write: &LinkWrite<'_>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Drops every link that touches one of `ids` (stories that are gone), whatever the graph's
+    /// version by then.
+    fn forget(&self, project_id: &str, ids: &[u64]) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What [`LinkStore::write`] writes and under which conditions.
+#[derive(Debug, Clone)]
+pub struct LinkWrite<'a> {
+    pub story_id: u64,
+    pub story_version: u64,
+    pub updated_by: &'a str,
+    pub now: DateTime<Utc>,
+    pub linked: &'a [u64],
+    pub graph_version: u64,
+    pub links: &'a [Link],
+}
+
+/// For operations that do not read links: an empty graph that takes no writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLinks;
+
+impl LinkStore for NoLinks {
+    async fn graph(&self, _project_id: &str) -> Result<LinkGraph> {
+        Ok(LinkGraph::default())
+    }
+
+    async fn write(&self, _project_id: &str, _write: &LinkWrite<'_>) -> Result<bool> {
+        Err(Error::Internal("this operation keeps no links".into()))
+    }
+
+    async fn forget(&self, _project_id: &str, _ids: &[u64]) -> Result<()> {
+        Ok(())
+    }
 }

@@ -324,6 +324,18 @@ impl ColdStart {
         ))
     }
 
+    /// The project's links between stories (the projects table's graph item, checked against
+    /// the stories table).
+    pub fn links(
+        &self,
+    ) -> Result<crate::adapters::dynamodb::DynamoLinks, crate::config::MissingVariable> {
+        Ok(crate::adapters::dynamodb::DynamoLinks::new(
+            self.dynamodb.clone(),
+            projects_table()?,
+            self.config.stories_table.clone(),
+        ))
+    }
+
     /// Done judged by CI evidence where a project asks for it.
     pub fn ci_gate(
         &self,

@@ -32,6 +32,11 @@ pub const OPERATIONS: &[Operation] = &[
         "move Draft → Ready",
     ),
     op(
+        "PUT /projects/{key}/stories/{id}/links",
+        Action::EditStory,
+        "mark a story blocked by another",
+    ),
+    op(
         "DELETE /stories/{id}",
         Action::DeleteStory,
         "delete a leaf story",

@@ -1117,3 +1117,114 @@ async fn ci_evidence_finds_keyed_tests_and_records_a_report_once() {
     assert_eq!(runs[&1], run(2, "success", 5));
     assert!(evidence.ci_runs("other").await.unwrap().is_empty());
 }
+
+/// The link graph against the emulator: a write lands with the story's version bump or not at
+/// all; of two writes made from the same graph version only one lands; a story being deleted
+/// takes no link; forget drops what touches the gone stories.
+#[tokio::test]
+async fn links_are_written_whole_once_per_graph_version() {
+    use aipm::adapters::dynamodb::DynamoLinks;
+    use aipm::ports::{LinkStore, LinkWrite};
+    use aipm::rules::dependencies::{Link, LinkKind};
+    let fixture = Fixture::start().await;
+    let stories = fixture.stories();
+    let projects_table = fixture
+        .config
+        .stories_table
+        .replace("-stories", "-projects");
+    let links = DynamoLinks::new(
+        fixture.dynamodb.clone(),
+        &projects_table,
+        &fixture.config.stories_table,
+    );
+    let mut ids = Vec::new();
+    for title in ["Payments", "Checkout", "Refunds"] {
+        let story = stories
+            .create(Default::default(), new_story(title, None), Utc::now())
+            .await
+            .unwrap();
+        ids.push(story.id);
+    }
+    let (payments, checkout, refunds) = (ids[0], ids[1], ids[2]);
+    assert_eq!(links.graph("default").await.unwrap().version, 0);
+    let blocked = |story, other| Link {
+        story,
+        other,
+        kind: LinkKind::BlockedBy,
+    };
+    let write = |story_id, story_version, linked: Vec<u64>, graph_version, edges: Vec<Link>| {
+        let links = links.clone();
+        async move {
+            links
+                .write(
+                    "default",
+                    &LinkWrite {
+                        story_id,
+                        story_version,
+                        updated_by: "ada",
+                        now: Utc::now(),
+                        linked: &linked,
+                        graph_version,
+                        links: &edges,
+                    },
+                )
+                .await
+                .unwrap()
+        }
+    };
+    // Two writes from graph version 0, sent at once: one lands, the other is told it lost.
+    let (first, second) = tokio::join!(
+        write(
+            checkout,
+            1,
+            vec![payments],
+            0,
+            vec![blocked(checkout, payments)]
+        ),
+        write(
+            payments,
+            1,
+            vec![checkout],
+            0,
+            vec![blocked(payments, checkout)]
+        ),
+    );
+    assert!(first ^ second, "exactly one of {first} and {second} lands");
+    let graph = links.graph("default").await.unwrap();
+    assert_eq!(graph.version, 1);
+    assert_eq!(graph.links.len(), 1);
+    let winner = graph.links[0].story;
+    assert_eq!(stories.get(winner).await.unwrap().unwrap().version, 2);
+    let loser = if winner == checkout {
+        payments
+    } else {
+        checkout
+    };
+    assert_eq!(stories.get(loser).await.unwrap().unwrap().version, 1);
+
+    // A stale story version writes nothing, not even the graph.
+    assert!(!write(winner, 1, vec![refunds], 1, vec![blocked(winner, refunds)]).await);
+    assert_eq!(links.graph("default").await.unwrap().version, 1);
+
+    // A story being deleted takes no link.
+    assert!(stories.mark_deleting(refunds).await.unwrap());
+    assert!(!write(loser, 1, vec![refunds], 1, vec![blocked(loser, refunds)]).await);
+    stories.unmark_deleting(refunds).await.unwrap();
+    assert!(
+        write(
+            loser,
+            1,
+            vec![refunds],
+            1,
+            vec![graph.links[0], blocked(loser, refunds)]
+        )
+        .await
+    );
+
+    links.forget("default", &[refunds]).await.unwrap();
+    let after = links.graph("default").await.unwrap();
+    assert_eq!(after.links, graph.links);
+    assert_eq!(after.version, 3);
+    // Another project's graph is its own.
+    assert_eq!(links.graph("other").await.unwrap().links, vec![]);
+}

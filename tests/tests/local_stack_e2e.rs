@@ -374,6 +374,16 @@ impl Client {
             .await;
         assert_eq!(edited["status"], "Pass");
 
+        let linked = self
+            .expect(
+                "PUT /projects/{key}/stories/{id}/links",
+                &format!("/projects/AIPM/stories/{id}/links"),
+                Some(json!({"relatesTo": [child_id]})),
+                &[200],
+            )
+            .await;
+        assert_eq!(linked["links"]["relatesTo"][0]["id"], json!(child_id));
+
         let deleted_child = self
             .expect(
                 "DELETE /stories/{id}",
@@ -399,6 +409,8 @@ impl Client {
             .await;
         assert_eq!(read["acceptanceTests"][0]["id"], json!(test_id));
         assert_eq!(read["children"], json!([]));
+        // The deleted child's link went with it.
+        assert_eq!(read["links"]["relatesTo"], json!([]));
 
         let task = self
             .expect(

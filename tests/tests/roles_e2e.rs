@@ -188,6 +188,11 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
                 format!("{base}/stories/{draft}"),
                 Some(json!({"status": "Ready"})),
             ),
+            (
+                "PUT",
+                format!("/projects/AIPM/stories/{story}/links"),
+                Some(json!({"relatesTo": [buildable]})),
+            ),
             ("DELETE", format!("{base}/stories/{leaf}"), None),
             (
                 "DELETE",

@@ -423,7 +423,7 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         json!({"Fn::Equals": [{"Ref": "Stage"}, "prod"]})
     );
     let functions = resources_of_type(&template, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 37);
+    assert_eq!(functions.len(), 38);
     for (name, function) in &functions {
         let preference = &function["Properties"]["DeploymentPreference"];
         assert_eq!(

@@ -12,7 +12,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.story_repository(),
             cold_start.acceptance_test_repository(),
             cold_start.gate()?,
-        ),
+        )
+        .with_links(cold_start.links()?),
     )
     .await
 }

@@ -15,7 +15,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.task_queue(),
             cold_start.code_host().await?,
             cold_start.gate()?,
-        ),
+        )
+        .with_links(cold_start.links()?),
     )
     .await
 }

@@ -8,7 +8,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cold_start = ColdStart::init("get-stories").await?;
     serve(
         &cold_start,
-        GetStories::new(cold_start.story_repository(), cold_start.gate()?),
+        GetStories::new(cold_start.story_repository(), cold_start.gate()?)
+            .reading_links(cold_start.links()?),
     )
     .await
 }

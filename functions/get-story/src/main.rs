@@ -13,7 +13,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.acceptance_test_repository(),
             cold_start.code_task_repository(),
             cold_start.gate()?,
-        ),
+        )
+        .reading_links(cold_start.links()?),
     )
     .await
 }

@@ -13,7 +13,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.acceptance_test_repository(),
             cold_start.gate()?,
         )
-        .judging_done_by(cold_start.ci_gate()?),
+        .judging_done_by(cold_start.ci_gate()?)
+        .with_links(cold_start.links()?),
     )
     .await
 }

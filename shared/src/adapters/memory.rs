@@ -13,12 +13,13 @@ use crate::model::{
 use crate::pagination::{Page, StoryListQuery};
 use crate::ports::{
     AcceptanceTestRepository, CancelOutcome, CodeHost, CodeTaskRepository, CreateTaskOutcome,
-    DependencyCheck, FollowUp, FollowUpOutcome, HealthProbe, MAX_CHILDREN, PullRequest,
-    PullRequestState, PullRequestStatus, RECENT_TASKS, ReviewComment, ReviewerDirectory,
-    StoryChanges, StoryRepository, TaskQueue, TestChanges, TestUpdateOutcome, UpdateGuard,
-    UpdateOutcome,
+    DependencyCheck, FollowUp, FollowUpOutcome, HealthProbe, LinkStore, LinkWrite, MAX_CHILDREN,
+    PullRequest, PullRequestState, PullRequestStatus, RECENT_TASKS, ReviewComment,
+    ReviewerDirectory, StoryChanges, StoryRepository, TaskQueue, TestChanges, TestUpdateOutcome,
+    UpdateGuard, UpdateOutcome,
 };
 use crate::project::StoryNumbering;
+use crate::rules::dependencies::LinkGraph;
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
@@ -38,6 +39,8 @@ struct MemoryState {
     sent: Vec<String>,
     once_keys: BTreeSet<String>,
     unavailable: bool,
+    /// Each project's link graph, by project id.
+    links: BTreeMap<String, LinkGraph>,
 }
 
 impl MemoryState {
@@ -96,6 +99,62 @@ impl MemoryStore {
 impl MemoryState {
     fn parent_usable(&self, parent: u64) -> bool {
         self.stories.contains_key(&parent) && !self.deleting.contains(&parent)
+    }
+}
+
+impl LinkStore for MemoryStore {
+    async fn graph(&self, project_id: &str) -> Result<LinkGraph> {
+        Ok(self
+            .lock()?
+            .links
+            .get(project_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn write(&self, project_id: &str, write: &LinkWrite<'_>) -> Result<bool> {
+        let mut state = self.lock()?;
+        let usable = |state: &MemoryState, id: &u64| {
+            state.stories.contains_key(id) && !state.deleting.contains(id)
+        };
+        let graph_version = state.links.get(project_id).map_or(0, |graph| graph.version);
+        let story_current = state
+            .stories
+            .get(&write.story_id)
+            .is_some_and(|story| story.version == write.story_version);
+        if graph_version != write.graph_version
+            || !story_current
+            || !usable(&state, &write.story_id)
+            || !write.linked.iter().all(|id| usable(&state, id))
+        {
+            return Ok(false);
+        }
+        state.links.insert(
+            project_id.to_owned(),
+            LinkGraph {
+                version: graph_version + 1,
+                links: write.links.to_vec(),
+            },
+        );
+        if let Some(story) = state.stories.get_mut(&write.story_id) {
+            story.version += 1;
+            story.updated_at = write.now;
+            story.updated_by = Some(write.updated_by.to_owned());
+        }
+        Ok(true)
+    }
+
+    async fn forget(&self, project_id: &str, ids: &[u64]) -> Result<()> {
+        let mut state = self.lock()?;
+        if let Some(graph) = state.links.get_mut(project_id) {
+            let gone = ids.iter().copied().collect();
+            let links = graph.without(&gone);
+            if links.len() != graph.links.len() {
+                graph.links = links;
+                graph.version += 1;
+            }
+        }
+        Ok(())
     }
 }
 

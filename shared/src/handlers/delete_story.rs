@@ -11,28 +11,51 @@ use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::http::{Operation, path_parameter, query_parameter};
-use crate::ports::{AcceptanceTestRepository, ProjectDirectory, StoryRepository};
+use crate::ports::{
+    AcceptanceTestRepository, LinkStore, NoLinks, ProjectDirectory, StoryRepository,
+};
 use crate::validation::parse_story_id;
 
 /// Steps a single delete may take (marks, re-reads, deletes) before it answers 503 and lets a
 /// retry continue; bounds the work of one request on a huge subtree.
 const MAX_STEPS: usize = 20_000;
 
-pub struct DeleteStory<S, T, G> {
+pub struct DeleteStory<S, T, G, L = NoLinks> {
     stories: S,
     tests: T,
     gate: Gate<G>,
+    /// The project's links: a deleted story's go with it.
+    links: L,
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> DeleteStory<S, T, G> {
+impl<S, T, G> DeleteStory<S, T, G> {
     pub fn new(stories: S, tests: T, gate: Gate<G>) -> Self {
         Self {
             stories,
             tests,
             gate,
+            links: NoLinks,
         }
     }
 
+    /// The same, removing the deleted stories' links.
+    pub fn with_links<L: LinkStore>(self, links: L) -> DeleteStory<S, T, G, L> {
+        DeleteStory {
+            stories: self.stories,
+            tests: self.tests,
+            gate: self.gate,
+            links,
+        }
+    }
+}
+
+impl<S, T, G, L> DeleteStory<S, T, G, L>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    G: ProjectDirectory,
+    L: LinkStore,
+{
     /// Removes one story whose children are already gone: tests first, then the story.
     async fn remove(&self, id: u64) -> Result<()> {
         self.tests.delete_all(id).await?;
@@ -56,7 +79,7 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Delet
         self.remove(id).await
     }
 
-    async fn delete_subtree(&self, root: u64) -> Result<()> {
+    async fn delete_subtree(&self, root: u64, removed: &mut Vec<u64>) -> Result<()> {
         // (story, whether its children have been pushed): a depth-first walk that marks on the
         // way down and deletes on the way up.
         let mut stack = vec![(root, false)];
@@ -73,6 +96,7 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Delet
             let children = self.stories.children(id).await?;
             if children.is_empty() {
                 self.remove(id).await?;
+                removed.push(id);
             } else {
                 stack.push((id, true));
                 stack.extend(children.into_iter().map(|child| (child.id, false)));
@@ -87,8 +111,12 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Delet
     }
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Operation
-    for DeleteStory<S, T, G>
+impl<S, T, G, L> Operation for DeleteStory<S, T, G, L>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    G: ProjectDirectory,
+    L: LinkStore,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
@@ -114,11 +142,21 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory> Opera
             .await?;
         let id = access.story(id)?;
         // No read first: marking the story for deletion finds out whether it exists.
-        if cascade {
-            self.delete_subtree(id).await?;
+        let outcome = if cascade {
+            let mut removed = Vec::new();
+            let outcome = self.delete_subtree(id, &mut removed).await;
+            // Even a delete cut short forgets the links of what it removed; the rest goes
+            // when the request is repeated.
+            self.links.forget(&access.project.id, &removed).await?;
+            outcome
         } else {
-            self.delete_leaf(id).await?;
-        }
+            let outcome = self.delete_leaf(id).await;
+            if outcome.is_ok() {
+                self.links.forget(&access.project.id, &[id]).await?;
+            }
+            outcome
+        };
+        outcome?;
         tracing::info!(story_id = id, cascade, "story deleted");
         let mut response = Response::new(Body::Empty);
         *response.status_mut() = StatusCode::NO_CONTENT;

@@ -11,30 +11,106 @@ use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::Result;
 use crate::http::{Operation, json_response};
-use crate::model::Story;
+use crate::model::{Story, StoryStatus};
 use crate::pagination::StoryListQuery;
-use crate::ports::{ProjectDirectory, StoryRepository};
+use crate::ports::{LinkStore, NoLinks, ProjectDirectory, StoryRepository};
+use crate::rules::dependencies::LinkGraph;
+use std::collections::{BTreeSet, HashMap};
 
-pub struct GetStories<R, G> {
+pub struct GetStories<R, G, L = NoLinks> {
     stories: R,
     gate: Gate<G>,
+    links: L,
 }
 
 impl<R: StoryRepository, G: ProjectDirectory> GetStories<R, G> {
     pub fn new(stories: R, gate: Gate<G>) -> Self {
-        Self { stories, gate }
+        Self {
+            stories,
+            gate,
+            links: NoLinks,
+        }
     }
+
+    /// The same, saying of each story what it is blocked by.
+    pub fn reading_links<L: LinkStore>(self, links: L) -> GetStories<R, G, L> {
+        GetStories {
+            stories: self.stories,
+            gate: self.gate,
+            links,
+        }
+    }
+}
+
+/// A listed story with the stories it waits for: all of them, and those not Done yet (which
+/// make it blocked).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedStory {
+    #[serde(flatten)]
+    story: Story,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    blocked_by: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    open_blockers: Vec<u64>,
+}
+
+/// Each story of the page with its blockers; blockers outside the page are read.
+async fn with_blockers<R: StoryRepository>(
+    stories: &R,
+    page: Vec<Story>,
+    graph: &LinkGraph,
+) -> Result<Vec<ListedStory>> {
+    let blockers = graph.blockers();
+    let mut status: HashMap<u64, StoryStatus> =
+        page.iter().map(|story| (story.id, story.status)).collect();
+    let unread: BTreeSet<u64> = page
+        .iter()
+        .filter_map(|story| blockers.get(&story.id))
+        .flatten()
+        .filter(|id| !status.contains_key(id))
+        .copied()
+        .collect();
+    if !unread.is_empty() {
+        let ids: Vec<u64> = unread.into_iter().collect();
+        for story in stories.get_many(&ids).await? {
+            status.insert(story.id, story.status);
+        }
+    }
+    Ok(page
+        .into_iter()
+        .map(|story| {
+            // A blocker that no longer exists blocks nothing.
+            let blocked_by: Vec<u64> = blockers
+                .get(&story.id)
+                .into_iter()
+                .flatten()
+                .filter(|id| status.contains_key(id))
+                .copied()
+                .collect();
+            let open_blockers = blocked_by
+                .iter()
+                .filter(|id| status.get(id) != Some(&StoryStatus::Done))
+                .copied()
+                .collect();
+            ListedStory {
+                story,
+                blocked_by,
+                open_blockers,
+            }
+        })
+        .collect())
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StoryPage {
-    stories: Vec<Story>,
+    stories: Vec<ListedStory>,
     /// Pass as `cursor` to get the next page; `null` when there is none.
     next_cursor: Option<String>,
 }
 
-impl<R: StoryRepository, G: ProjectDirectory> Operation for GetStories<R, G> {
+impl<R: StoryRepository, G: ProjectDirectory, L: LinkStore> Operation for GetStories<R, G, L> {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let access = self
             .gate
@@ -46,7 +122,11 @@ impl<R: StoryRepository, G: ProjectDirectory> Operation for GetStories<R, G> {
         if let Some(parent) = query.parent_id {
             access.story(parent)?;
         }
-        let page = self.stories.list(&query).await?;
+        let (page, graph) = tokio::join!(
+            self.stories.list(&query),
+            self.links.graph(&access.project.id)
+        );
+        let (page, graph) = (page?, graph?);
         let mut stories = page.items;
         // A level of the tree says for every story how many children it has, none included.
         if query.roots || query.parent_id.is_some() {
@@ -58,7 +138,7 @@ impl<R: StoryRepository, G: ProjectDirectory> Operation for GetStories<R, G> {
         Ok(json_response(
             StatusCode::OK,
             &StoryPage {
-                stories,
+                stories: with_blockers(&self.stories, stories, &graph).await?,
                 next_cursor: page.next.map(|cursor| cursor.encode()),
             },
         ))

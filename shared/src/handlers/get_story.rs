@@ -6,17 +6,20 @@ use lambda_http::{Body, Request, Response};
 use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
+use crate::handlers::links::read_links;
 use crate::handlers::views::StoryView;
 use crate::http::Operation;
 use crate::ports::{
-    AcceptanceTestRepository, CodeTaskRepository, ProjectDirectory, StoryRepository,
+    AcceptanceTestRepository, CodeTaskRepository, LinkStore, NoLinks, ProjectDirectory,
+    StoryRepository,
 };
 
-pub struct GetStory<S, T, K, G> {
+pub struct GetStory<S, T, K, G, L = NoLinks> {
     stories: S,
     tests: T,
     tasks: K,
     gate: Gate<G>,
+    links: L,
 }
 
 impl<S, T, K, G> GetStory<S, T, K, G> {
@@ -26,16 +29,29 @@ impl<S, T, K, G> GetStory<S, T, K, G> {
             tests,
             tasks,
             gate,
+            links: NoLinks,
+        }
+    }
+
+    /// The same, showing the story's links and what blocks it.
+    pub fn reading_links<L: LinkStore>(self, links: L) -> GetStory<S, T, K, G, L> {
+        GetStory {
+            stories: self.stories,
+            tests: self.tests,
+            tasks: self.tasks,
+            gate: self.gate,
+            links,
         }
     }
 }
 
-impl<S, T, K, G> Operation for GetStory<S, T, K, G>
+impl<S, T, K, G, L> Operation for GetStory<S, T, K, G, L>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
     K: CodeTaskRepository,
     G: ProjectDirectory,
+    L: LinkStore,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let access = self
@@ -44,15 +60,17 @@ where
             .await?;
         let id = access.path_story(&request)?;
         // Four independent reads in one round trip.
-        let (story, tests, children, tasks) = tokio::join!(
+        let (story, tests, children, tasks, links) = tokio::join!(
             self.stories.get(id),
             self.tests.list(id),
             self.stories.children(id),
-            self.tasks.recent_for_story(id)
+            self.tasks.recent_for_story(id),
+            read_links(&self.stories, &self.links, &access.project, id)
         );
         let story = story?.ok_or(Error::StoryNotFound { id })?;
-        let (tests, children, tasks) = (tests?, children?, tasks?);
+        let (tests, children, tasks, (_, links)) = (tests?, children?, tasks?, links?);
         Ok(StoryView::new(&story, &tests)
+            .with_links(links)
             .with_tests(&tests)
             .with_children(&children)
             .with_code_tasks(&tasks)

@@ -4,10 +4,11 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use crate::handlers::links::StoryLinksView;
 use crate::http::json_response;
-use crate::model::{AcceptanceTest, CodeTask, Story, StorySummary};
+use crate::model::{AcceptanceTest, CodeTask, LinkedStory, Story, StorySummary};
 use crate::rules::gwt::{GwtHealth, gwt_health};
-use crate::rules::invest::{InvestAnalysis, analyze};
+use crate::rules::invest::{InvestAnalysis, analyze, analyze_linked};
 
 /// A story with its INVEST analysis and, where the operation read them, its tests and children.
 #[derive(Serialize)]
@@ -26,6 +27,13 @@ pub struct StoryView<'a> {
     /// Whether the story's AI review is about an older version of its content and tests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ai_review_stale: Option<bool>,
+    /// Its links, where the operation read them; `blocked` is derived from them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<StoryLinksView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_blockers: Option<Vec<LinkedStory>>,
+    #[serde(skip)]
+    tests: &'a [AcceptanceTest],
 }
 
 impl<'a> StoryView<'a> {
@@ -39,7 +47,18 @@ impl<'a> StoryView<'a> {
             ai_review_stale: story.ai_review.as_ref().map(|review| {
                 review.content_hash != crate::rules::review::content_hash(story, tests)
             }),
+            links: None,
+            open_blockers: None,
+            tests,
         }
+    }
+
+    /// Adds the story's links; INVEST's Independent is then judged by them.
+    pub fn with_links(mut self, links: StoryLinksView) -> Self {
+        self.invest = analyze_linked(self.story, self.tests, Some(&links.blocked_by));
+        self.open_blockers = Some(links.open_blockers());
+        self.links = Some(links);
+        self
     }
 
     pub fn with_tests(mut self, tests: &'a [AcceptanceTest]) -> Self {

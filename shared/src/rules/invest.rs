@@ -4,33 +4,14 @@
 //! The rule table is documented in docs/INVEST.md; every rule has a unit test below with a story
 //! that triggers it and one that does not.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::gwt::then_step_is_observable;
 use super::text::{has_pixel_size, normalize, phrases_in};
-use crate::model::{AcceptanceTest, Story};
+use crate::model::{AcceptanceTest, LinkedStory, Story, StoryStatus};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Criterion {
-    Independent,
-    Negotiable,
-    Valuable,
-    Estimable,
-    Small,
-    Testable,
-}
-
-impl Criterion {
-    pub const ALL: [Criterion; 6] = [
-        Criterion::Independent,
-        Criterion::Negotiable,
-        Criterion::Valuable,
-        Criterion::Estimable,
-        Criterion::Small,
-        Criterion::Testable,
-    ];
-}
+// The criteria are part of the stored AI review, so they live with the stored shapes.
+pub use crate::model::Criterion;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -107,6 +88,17 @@ const UNTESTABLE_ADJECTIVES: &[&str] = &[
 ];
 
 pub fn analyze(story: &Story, tests: &[AcceptanceTest]) -> InvestAnalysis {
+    analyze_linked(story, tests, None)
+}
+
+/// [`analyze`], judging Independent by the story's recorded blockers when it has any: a
+/// blocker that is not Done is a warning, and wording about dependencies is no longer guessed at
+/// once the dependency is a link.
+pub fn analyze_linked(
+    story: &Story,
+    tests: &[AcceptanceTest],
+    blockers: Option<&[LinkedStory]>,
+) -> InvestAnalysis {
     let narrative = normalize(&format!(
         "{} {} {} {} {}",
         story.title, story.as_a, story.i_want, story.so_that, story.description
@@ -151,7 +143,25 @@ pub fn analyze(story: &Story, tests: &[AcceptanceTest]) -> InvestAnalysis {
         }
     }
 
-    let found = phrases_in(&narrative, DEPENDENCY_PHRASES);
+    let open: Vec<String> = blockers
+        .unwrap_or_default()
+        .iter()
+        .filter(|blocker| blocker.status != StoryStatus::Done)
+        .map(|blocker| format!("{} ({})", blocker.key, blocker.status.as_str()))
+        .collect();
+    if !open.is_empty() {
+        warn(
+            Criterion::Independent,
+            "BLOCKED_BY_OPEN_STORY",
+            format!("the story waits for {}", open.join(", ")),
+            "Finish the blocking stories first, or split out the part that does not need them.",
+        );
+    }
+    let found = if blockers.is_some_and(|list| !list.is_empty()) {
+        Vec::new()
+    } else {
+        phrases_in(&narrative, DEPENDENCY_PHRASES)
+    };
     if !found.is_empty() {
         warn(
             Criterion::Independent,
@@ -367,6 +377,27 @@ mod tests {
         rule("DEPENDENCY_PHRASE", Criterion::Independent, |s| {
             s.i_want = "export, which depends on story 7".into()
         });
+    }
+
+    #[test]
+    fn recorded_blockers_judge_independent_instead_of_wording() {
+        let mut story = good_story();
+        story.description = "Depends on the auth rework.".into();
+        let blocker = |status| LinkedStory {
+            id: 2,
+            key: "SHOP-2".into(),
+            title: "Auth rework".into(),
+            status,
+        };
+        let open = analyze_linked(&story, &[good_test()], Some(&[blocker(StoryStatus::Ready)]));
+        let codes: Vec<&str> = open.warnings.iter().map(|w| w.code).collect();
+        assert_eq!(codes, ["BLOCKED_BY_OPEN_STORY"], "{open:?}");
+        assert!(open.warnings[0].message.contains("SHOP-2 (Ready)"));
+        let done = analyze_linked(&story, &[good_test()], Some(&[blocker(StoryStatus::Done)]));
+        assert!(done.passed, "{done:?}");
+        // Without links, the wording still counts.
+        let unlinked = analyze_linked(&story, &[good_test()], Some(&[]));
+        assert!(!unlinked.passed);
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! The rules of stories: INVEST, Given/When/Then health, and the status workflow. Pure
-//! functions, tested without I/O.
+//! The rules of stories: INVEST, Given/When/Then health, the status workflow and the links
+//! between stories. Pure functions, tested without I/O.
 
 pub mod brief;
+pub mod dependencies;
 pub mod drafts;
 pub mod gwt;
 pub mod invest;

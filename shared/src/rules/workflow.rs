@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::invest::InvestAnalysis;
-use crate::model::{AcceptanceTest, StoryStatus, StorySummary, TestStatus};
+use crate::model::{AcceptanceTest, LinkedStory, StoryStatus, StorySummary, TestStatus};
 use crate::traceability::matrix::TestRow;
 use crate::traceability::status::Evidence;
 
@@ -32,6 +32,8 @@ pub struct TransitionContext<'a> {
     /// Where the project's Done needs CI evidence: each test's evidence at the story's commit.
     /// A test CI reports on must then pass there; the others still need their manual Pass.
     pub ci_evidence: Option<&'a [TestRow]>,
+    /// The stories it is "blocked by" that are not Done.
+    pub open_blockers: &'a [LinkedStory],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,6 +62,9 @@ pub struct TransitionRefusal {
     pub blocking_children: Vec<StorySummary>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub blocking_tests: Vec<BlockingTest>,
+    /// Done waits for these: the story is "blocked by" them and they are not Done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocking_stories: Vec<LinkedStory>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub invest_warnings: Vec<&'static str>,
 }
@@ -90,6 +95,7 @@ pub fn check_transition(
         allowed: Vec::new(),
         blocking_children: Vec::new(),
         blocking_tests: Vec::new(),
+        blocking_stories: Vec::new(),
         invest_warnings: Vec::new(),
     };
     if from == to {
@@ -124,6 +130,10 @@ pub fn check_transition(
                 .collect();
             if !refusal.blocking_children.is_empty() {
                 refusal.reasons.push("CHILDREN_NOT_DONE");
+            }
+            if !context.open_blockers.is_empty() {
+                refusal.reasons.push("OPEN_BLOCKERS");
+                refusal.blocking_stories = context.open_blockers.to_vec();
             }
             let judged_by_ci = |test: &AcceptanceTest| {
                 context.ci_evidence.and_then(|rows| {
@@ -238,6 +248,7 @@ mod tests {
                 children,
                 blocked_from: Some(Ready),
                 ci_evidence: None,
+                open_blockers: &[],
             },
         )
     }
@@ -254,6 +265,37 @@ mod tests {
             evidence,
             result: None,
         }
+    }
+
+    #[test]
+    fn done_waits_for_open_blockers_and_names_them() {
+        let invest = analysis(true);
+        let tests = [test_with(TestStatus::Pass)];
+        let blocker = LinkedStory {
+            id: 7,
+            key: "SHOP-7".into(),
+            title: "Payments".into(),
+            status: InProgress,
+        };
+        let done = |open: &[LinkedStory]| {
+            check_transition(
+                InProgress,
+                Done,
+                &TransitionContext {
+                    invest: &invest,
+                    accept_warnings: false,
+                    tests: &tests,
+                    children: &[],
+                    blocked_from: None,
+                    ci_evidence: None,
+                    open_blockers: open,
+                },
+            )
+        };
+        let refusal = done(std::slice::from_ref(&blocker)).unwrap_err();
+        assert_eq!(refusal.reasons, ["OPEN_BLOCKERS"]);
+        assert_eq!(refusal.blocking_stories, [blocker]);
+        assert!(done(&[]).is_ok());
     }
 
     #[test]
@@ -274,6 +316,7 @@ mod tests {
                     children: &[],
                     blocked_from: None,
                     ci_evidence: Some(rows),
+                    open_blockers: &[],
                 },
             )
         };

@@ -6,6 +6,7 @@ pub mod assist;
 pub mod code_tasks;
 pub mod evidence;
 pub mod leases;
+pub mod links;
 pub mod projects;
 pub mod stories;
 
@@ -17,6 +18,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 pub use acceptance_tests::DynamoAcceptanceTestRepository;
 pub use code_tasks::DynamoCodeTaskRepository;
 pub use evidence::DynamoTestEvidence;
+pub use links::DynamoLinks;
 pub use projects::DynamoProjectDirectory;
 pub use stories::{DynamoStoryRepository, PARENT_INDEX};
 

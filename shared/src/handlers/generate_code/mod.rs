@@ -15,12 +15,13 @@ use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::handlers::follow_ups::pull_request_task;
+use crate::handlers::links::read_links;
 use crate::handlers::views::TaskView;
 use crate::http::{Operation, parse_json_body};
-use crate::model::{CodeTask, HandOffStage, Story, StoryStatus, TaskStatus};
+use crate::model::{BlockerOverride, CodeTask, HandOffStage, Story, StoryStatus, TaskStatus};
 use crate::ports::{
-    AcceptanceTestRepository, CodeHost, CodeTaskRepository, CreateTaskOutcome, ProjectDirectory,
-    PullRequestStatus, StoryRepository, TaskQueue,
+    AcceptanceTestRepository, CodeHost, CodeTaskRepository, CreateTaskOutcome, LinkStore, NoLinks,
+    ProjectDirectory, PullRequestStatus, StoryRepository, TaskQueue,
 };
 use crate::project::{DEFAULT_PROJECT_ID, Project, RepositoryLink};
 use crate::rules::brief::{
@@ -41,15 +42,43 @@ struct GenerateCodeBody {
     new_pull_request: bool,
     /// `owner/name` of one of the project's repositories; its default target when absent.
     repository: Option<String>,
+    /// Go ahead although the story waits for stories that are not Done; the reason is kept.
+    override_blockers: Option<OverrideBlockers>,
 }
 
-pub struct GenerateCode<S, T, K, Q, H, G> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideBlockers {
+    reason: String,
+}
+
+/// Longest override reason kept on a task.
+const OVERRIDE_REASON_MAX_CHARS: usize = 500;
+
+pub struct GenerateCode<S, T, K, Q, H, G, L = NoLinks> {
     stories: S,
     tests: T,
     tasks: K,
     queue: Q,
     host: H,
     gate: Gate<G>,
+    /// Where the story's blockers are found: a blocked story needs an override.
+    links: L,
+}
+
+impl<S, T, K, Q, H, G> GenerateCode<S, T, K, Q, H, G> {
+    /// The same, refusing a story that waits for open blockers unless overridden.
+    pub fn with_links<L: LinkStore>(self, links: L) -> GenerateCode<S, T, K, Q, H, G, L> {
+        GenerateCode {
+            stories: self.stories,
+            tests: self.tests,
+            tasks: self.tasks,
+            queue: self.queue,
+            host: self.host,
+            gate: self.gate,
+            links,
+        }
+    }
 }
 
 impl<S, T, K, Q, H, G> GenerateCode<S, T, K, Q, H, G>
@@ -69,6 +98,40 @@ where
             queue,
             host,
             gate,
+            links: NoLinks,
+        }
+    }
+}
+
+impl<S, T, K, Q, H, G, L> GenerateCode<S, T, K, Q, H, G, L>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    K: CodeTaskRepository,
+    Q: TaskQueue,
+    H: CodeHost,
+    G: ProjectDirectory,
+    L: LinkStore,
+{
+    /// A story waiting for open blockers is refused, naming them, unless the request overrides
+    /// with a reason; the override is what the task then records.
+    async fn check_blockers(
+        &self,
+        project: &Project,
+        story_id: u64,
+        override_reason: Option<&str>,
+    ) -> Result<Option<BlockerOverride>> {
+        let (_, links) = read_links(&self.stories, &self.links, project, story_id).await?;
+        let blockers = links.open_blockers();
+        if blockers.is_empty() {
+            return Ok(None);
+        }
+        match override_reason {
+            Some(reason) => Ok(Some(BlockerOverride {
+                reason: reason.to_owned(),
+                blockers: blockers.into_iter().map(|blocker| blocker.key).collect(),
+            })),
+            None => Err(Error::StoryBlocked { blockers }),
         }
     }
 
@@ -227,7 +290,23 @@ fn idempotency_key(request: &Request) -> Result<Option<String>> {
     Ok(Some(key.to_owned()))
 }
 
-impl<S, T, K, Q, H, G> Operation for GenerateCode<S, T, K, Q, H, G>
+fn override_reason(body: &GenerateCodeBody) -> Result<Option<String>> {
+    let Some(requested) = &body.override_blockers else {
+        return Ok(None);
+    };
+    let reason = requested.reason.trim();
+    let length = reason.chars().count();
+    if length == 0 || length > OVERRIDE_REASON_MAX_CHARS || reason.contains('\0') {
+        return Err(Error::Validation(vec![crate::error::FieldError::new(
+            "overrideBlockers.reason",
+            "INVALID",
+            format!("say why, in 1 to {OVERRIDE_REASON_MAX_CHARS} characters"),
+        )]));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
+impl<S, T, K, Q, H, G, L> Operation for GenerateCode<S, T, K, Q, H, G, L>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
@@ -235,6 +314,7 @@ where
     Q: TaskQueue,
     H: CodeHost,
     G: ProjectDirectory,
+    L: LinkStore,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let access = self
@@ -251,6 +331,7 @@ where
             parse_json_body(&request)?
         };
         let repository = task_repository(&access.project, body.repository.as_deref())?;
+        let override_reason = override_reason(&body)?;
         let new_pull_request = body.new_pull_request;
         let instructions = body
             .instructions
@@ -303,6 +384,9 @@ where
                     status: story.status.as_str(),
                 });
             }
+            let blocker_override = self
+                .check_blockers(&access.project, story_id, override_reason.as_deref())
+                .await?;
             if !new_pull_request {
                 self.refuse_while_pull_request_open(story_id).await?;
             }
@@ -320,6 +404,7 @@ where
             task.instructions = instructions.clone();
             task.requested_by = Some(access.caller.sub.clone());
             task.requested_as_deployment_admin = access.caller.deployment_admin;
+            task.blocker_override = blocker_override;
             match self.tasks.create_for_story(&task, &story).await? {
                 CreateTaskOutcome::Created => {
                     tracing::info!(task_id = %task.task_id, story_id, "code task recorded");

@@ -231,6 +231,9 @@ where
                     children: &children,
                     blocked_from: story.blocked_from,
                     ci_evidence: ci_evidence.as_deref(),
+                    // A merge records what was built; blockers are enforced where work starts
+                    // (generate-code) and where a person moves the story.
+                    open_blockers: &[],
                 },
             )
             .err()

@@ -8,15 +8,16 @@ use lambda_http::{Body, Request, Response};
 use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
+use crate::handlers::links::{StoryLinksView, read_links};
 use crate::handlers::traceability::{DoneEvidence, WithoutCiGate};
 use crate::handlers::views::StoryView;
 use crate::http::{Operation, header, parse_json_body};
 use crate::model::{AcceptanceTest, Story, StoryStatus};
 use crate::ports::{
-    AcceptanceTestRepository, ProjectDirectory, StoryChanges, StoryRepository, UpdateGuard,
-    UpdateOutcome,
+    AcceptanceTestRepository, LinkStore, NoLinks, ProjectDirectory, StoryChanges, StoryRepository,
+    UpdateGuard, UpdateOutcome,
 };
-use crate::rules::invest::analyze;
+use crate::rules::invest::analyze_linked;
 use crate::rules::workflow::{TransitionContext, check_transition};
 use crate::validation::{UpdateStoryBody, parse_if_match, validate_story_changes};
 
@@ -25,12 +26,14 @@ const UPDATE_ATTEMPTS: usize = 8;
 /// Deeper ancestor chains than this are treated as a cycle rather than walked forever.
 const MAX_DEPTH: usize = 1_000;
 
-pub struct UpdateStory<S, T, G, D = WithoutCiGate> {
+pub struct UpdateStory<S, T, G, D = WithoutCiGate, L = NoLinks> {
     stories: S,
     tests: T,
     gate: Gate<G>,
     /// What Done is judged by besides the manual statuses.
     done: D,
+    /// Where the story's blockers are found: Done waits for them.
+    links: L,
 }
 
 impl<S, T, G> UpdateStory<S, T, G> {
@@ -40,22 +43,42 @@ impl<S, T, G> UpdateStory<S, T, G> {
             tests,
             gate,
             done: WithoutCiGate,
+            links: NoLinks,
         }
     }
+}
 
+impl<S, T, G, D, L> UpdateStory<S, T, G, D, L> {
     /// The same, judging Done by CI evidence where a project asks for it.
-    pub fn judging_done_by<D>(self, done: D) -> UpdateStory<S, T, G, D> {
+    pub fn judging_done_by<E>(self, done: E) -> UpdateStory<S, T, G, E, L> {
         UpdateStory {
             stories: self.stories,
             tests: self.tests,
             gate: self.gate,
             done,
+            links: self.links,
+        }
+    }
+
+    /// The same, holding Done back while a blocker is open.
+    pub fn with_links<K>(self, links: K) -> UpdateStory<S, T, G, D, K> {
+        UpdateStory {
+            stories: self.stories,
+            tests: self.tests,
+            gate: self.gate,
+            done: self.done,
+            links,
         }
     }
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: DoneEvidence>
-    UpdateStory<S, T, G, D>
+impl<S, T, G, D, L> UpdateStory<S, T, G, D, L>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    G: ProjectDirectory,
+    D: DoneEvidence,
+    L: LinkStore,
 {
     /// Refuses a new parent that is the story itself or one of its descendants.
     async fn check_new_parent(&self, id: u64, parent: u64) -> Result<()> {
@@ -78,11 +101,13 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: Do
     }
 
     /// Checks a status change against the workflow and records where Blocked returns to.
+    #[allow(clippy::too_many_arguments)]
     async fn plan_transition(
         &self,
         project: &crate::project::Project,
         current: &Story,
         tests: &[AcceptanceTest],
+        links: &StoryLinksView,
         target: StoryStatus,
         changes: &mut StoryChanges,
         guard: &mut UpdateGuard,
@@ -94,7 +119,8 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: Do
         } else {
             None
         };
-        let invest = analyze(&candidate, tests);
+        let invest = analyze_linked(&candidate, tests, Some(&links.blocked_by));
+        let open_blockers = links.open_blockers();
         check_transition(
             current.status,
             target,
@@ -105,6 +131,7 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: Do
                 children: &children,
                 blocked_from: current.blocked_from,
                 ci_evidence: ci_evidence.as_deref(),
+                open_blockers: &open_blockers,
             },
         )
         .map_err(Error::StatusTransitionBlocked)?;
@@ -115,8 +142,13 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: Do
     }
 }
 
-impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: DoneEvidence>
-    Operation for UpdateStory<S, T, G, D>
+impl<S, T, G, D, L> Operation for UpdateStory<S, T, G, D, L>
+where
+    S: StoryRepository,
+    T: AcceptanceTestRepository,
+    G: ProjectDirectory,
+    D: DoneEvidence,
+    L: LinkStore,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let access = self.gate.enter(&request, ProjectRef::of(&request)).await?;
@@ -142,9 +174,13 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: Do
         for _ in 0..UPDATE_ATTEMPTS {
             // The tests serve both the transition check and the response's INVEST analysis
             // (which does not read the review flags set below).
-            let (current, tests) = tokio::join!(self.stories.get(id), self.tests.list(id));
+            let (current, tests, links) = tokio::join!(
+                self.stories.get(id),
+                self.tests.list(id),
+                read_links(&self.stories, &self.links, &access.project, id)
+            );
             let current = current?.ok_or(Error::StoryNotFound { id })?;
-            let tests = tests?;
+            let (tests, (_, links)) = (tests?, links?);
             if let Some(expected) = expected_version
                 && expected != current.version
             {
@@ -171,6 +207,7 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: Do
                     &access.project,
                     &current,
                     &tests,
+                    &links,
                     target,
                     &mut changes,
                     &mut guard,
@@ -188,7 +225,9 @@ impl<S: StoryRepository, T: AcceptanceTestRepository, G: ProjectDirectory, D: Do
                 .await?
             {
                 UpdateOutcome::Updated(story) => {
-                    return Ok(StoryView::new(&story, &tests).respond(StatusCode::OK));
+                    return Ok(StoryView::new(&story, &tests)
+                        .with_links(links)
+                        .respond(StatusCode::OK));
                 }
                 UpdateOutcome::NotFound => return Err(Error::StoryNotFound { id }),
                 UpdateOutcome::Conflict if expected_version.is_some() => {
