@@ -44,7 +44,7 @@ function App({ state }) {
     : access?.error && (access.error.status === 404 || !access.permissions)
     ? html`<${NoAccess} error=${access.error} />`
     : route.view === 'board'
-    ? html`<${Board} stories=${stories} />`
+    ? html`<${Board} stories=${stories} query=${route.query} />`
     : route.view === 'traceability'
     ? html`<${Lazy} load=${loadMatrix} name="Traceability" props=${{ storyId: route.id }} />`
     : route.view === 'people'

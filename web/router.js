@@ -12,11 +12,16 @@ export function parseRoute(hash) {
     project = scoped[1];
     path = scoped[2] || '/';
   }
+  // A view's options ride after `?` in the hash (`#/p/SHOP/board?assignee=ada`), so a filtered
+  // view can be shared and survives a reload.
+  const [bare, search = ''] = path.split('?');
+  path = bare;
+  const query = Object.fromEntries(new URLSearchParams(search));
   const join = path.match(/^\/join\/([A-Za-z0-9.]{1,200})$/);
   if (join) return { project: null, view: 'join', token: join[1] };
   const story = path.match(/^\/stories\/(\d+)$/);
   if (story) return { project, view: 'story', id: Number(story[1]) };
-  if (path === '/board') return { project, view: 'board' };
+  if (path === '/board') return { project, view: 'board', query };
   const trace = path.match(/^\/traceability(?:\/(\d+))?$/);
   if (trace) return { project, view: 'traceability', id: trace[1] ? Number(trace[1]) : null };
   if (path === '/people') return { project, view: 'people' };
@@ -28,6 +33,13 @@ export function parseRoute(hash) {
 /** A link to `path` (`/board`, `/stories/4`) in the project the page is in. */
 export function href(path, project = getState().route?.project) {
   return project ? `#/p/${project}${path}` : `#${path}`;
+}
+
+/** The board's address with its filters (empty ones left out). */
+export function boardHref(filters) {
+  const query = new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== '' && value != null && value !== false));
+  const search = query.toString();
+  return href(`/board${search ? `?${search}` : ''}`);
 }
 
 export function storyHref(id) {

@@ -89,7 +89,10 @@ export async function loadAllStories() {
 
 /** Keeps a story the API returned (created, read, changed) in the loaded set. */
 export function remember(story) {
-  const { invest, acceptanceTests, children, codeTasks, ...fields } = story;
+  const { invest, acceptanceTests, children, codeTasks, links, openBlockers, ...fields } = story;
+  // Listings and the story page name blockers differently; the loaded set keeps ids.
+  if (links) fields.blockedBy = links.blockedBy.map((linked) => linked.id);
+  if (openBlockers) fields.openBlockers = openBlockers.map((blocker) => blocker.id ?? blocker);
   merge([fields]);
   if (children) merge(children.map((child) => ({ ...child, parentId: story.id })));
 }

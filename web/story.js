@@ -14,6 +14,7 @@ import {
 import { AcceptanceTests } from './tests.js';
 import { Why, can } from './access.js';
 import { CodeTasks } from './tasks.js';
+import { Dependencies } from './links.js';
 import { scoped, storyLabel } from './project.js';
 
 const FIELDS = [
@@ -279,7 +280,8 @@ export function StoryPage({ id, story: page, byId }) {
   return html`<article class="story-page" aria-labelledby="story-heading">
     <a class="back" href=${href('/')}>← All stories</a>
     <${Breadcrumb} story=${detail} byId=${byId} />
-    <h2 id="story-heading"><span class="story-key">${storyLabel(detail.id)}</span> ${detail.title} <${StatusChip} status=${detail.status} /></h2>
+    <h2 id="story-heading"><span class="story-key">${storyLabel(detail.id)}</span> ${detail.title} <${StatusChip} status=${detail.status} />
+      ${detail.openBlockers?.length ? html` <span class="chip chip-waiting">Blocked by ${detail.openBlockers.map((blocker) => blocker.key).join(', ')}</span>` : null}</h2>
     <div class="story-grid">
       <div class="story-main">
         <${StoryForm} story=${detail} key=${detail.id} />
@@ -288,6 +290,7 @@ export function StoryPage({ id, story: page, byId }) {
       </div>
       <aside class="story-side">
         <${StatusControl} story=${detail} byId=${byId} />
+        <${Dependencies} story=${detail} />
         <${InvestPanel} invest=${detail.invest} />
         <${AiReviewPanel} story=${detail} />
         <${Children} story=${detail} childrenList=${detail.children} />

@@ -9,6 +9,7 @@ import { loadStory } from './stories.js';
 import { can, missingRepository, startedByMe, taskRepositories } from './access.js';
 import { RequestChanges, RetryTask, Timeline, pullRequestOf, runName } from './revisions.js';
 import { scoped } from './project.js';
+import { storyHref } from './router.js';
 
 const ACTIVE = new Set(['queued', 'running']);
 const FIRST_POLL_MS = 1000;
@@ -74,6 +75,7 @@ function TaskPanel({ initial, onFinished, storyId }) {
       <dt>Run</dt><dd>${runName(task)}${task.attempt > 1 ? ` · attempt ${task.attempt}` : ''}</dd>
       <dt>Created</dt><dd>${formatTime(task.createdAt)}</dd>
       ${task.startedAt ? html`<dt>Ran</dt><dd>${duration(task.startedAt, task.finishedAt)}${task.finishedAt ? '' : ' so far'}</dd>` : null}
+      ${task.blockerOverride ? html`<dt>Blocked by</dt><dd>${task.blockerOverride.blockers.join(', ')}, started anyway: “${task.blockerOverride.reason}”</dd>` : null}
       ${task.repository ? html`<dt>Repository</dt><dd><code>${task.repository.owner}/${task.repository.name}</code></dd>` : null}
       <dt>Branch</dt><dd><code>${task.branch}</code></dd>
       <dt>Pull request</dt><dd>${task.prUrl
@@ -104,9 +106,11 @@ export function CodeTasks({ story }) {
   const target = targets.find((link) => nameOf(link) === targetName) || null;
   const [key, setKey] = useState(newIdempotencyKey);
   const [created, setCreated] = useState(null);
-  const [start, busy, error, setError] = useAction(async (newPullRequest = false) => {
+  const [overrideReason, setOverrideReason] = useState('');
+  const [start, busy, error, setError] = useAction(async ({ newPullRequest = false, override = null } = {}) => {
     const body = instructions.trim() ? { instructions: instructions.trim() } : {};
     if (newPullRequest) body.newPullRequest = true;
+    if (override) body.overrideBlockers = { reason: override };
     if (target && target !== targets[0]) body.repository = nameOf(target);
     const { data } = await api('POST', scoped(`/stories/${story.id}/generate-code`), {
       body,
@@ -114,6 +118,7 @@ export function CodeTasks({ story }) {
     });
     setCreated(data);
     setInstructions('');
+    setOverrideReason('');
     setKey(newIdempotencyKey());
     loadStory(story.id);
   });
@@ -158,8 +163,18 @@ export function CodeTasks({ story }) {
     ${error?.code === 'PULL_REQUEST_OPEN'
       ? html`<div class="error-note" role="alert">
           <span>Pull request #${error.details.prNumber} is still open: ask for changes on it below.</span>
-          <button type="button" class="link" onClick=${() => busy || start(true)}>Open a new pull request anyway</button>
+          <button type="button" class="link" onClick=${() => busy || start({ newPullRequest: true })}>Open a new pull request anyway</button>
         </div>`
+      : error?.code === 'STORY_BLOCKED'
+      ? html`<form class="error-note override" role="alert"
+          onSubmit=${(event) => { event.preventDefault(); if (!busy && overrideReason.trim()) start({ override: overrideReason.trim() }); }}>
+          <span>This story is blocked by ${error.details.blockers.map((blocker, at) => html`${at ? ', ' : ''}<a href=${storyHref(blocker.id)}>${blocker.key}</a> (${blocker.status})`)}:
+            the agent could build on work that is not there yet.</span>
+          <label for="override-reason">Why go ahead anyway? (kept with the task)</label>
+          <input id="override-reason" value=${overrideReason} maxlength="500"
+            onInput=${(event) => setOverrideReason(event.target.value)} />
+          <button type="submit" disabled=${busy || !overrideReason.trim()}>Generate anyway</button>
+        </form>`
       : html`<${ErrorNote} error=${error} onRetry=${generate} />`}
     ${latest ? html`<h4>Latest task</h4><${TaskPanel} key=${latest.taskId} initial=${latest} storyId=${story.id} onFinished=${() => loadStory(story.id)} />` : null}
     ${pull ? html`<h4>Pull request <a href=${pull.url} target="_blank" rel="noopener noreferrer">#${pull.number} ↗</a>

@@ -9,6 +9,7 @@ import { draftHref, storyHref, navigate } from './router.js';
 import { storyLabel } from './project.js';
 import { childrenIndex, createStory, loadAllStories, loadLevel, revealStory } from './stories.js';
 import { can } from './access.js';
+import { BlockedBadge } from './links.js';
 
 /** The rows to show, in order, with their depth, given what is expanded and filtered. A branch
  * whose level is not loaded yet shows the counts the API gave with its parent. */
@@ -190,6 +191,7 @@ export function StoryTree({ stories, selectedId }) {
         <span class="tree-id">${storyLabel(row.story.id)}</span>
         <a class="tree-title" href=${storyHref(row.story.id)} tabindex="-1">${row.story.title}</a>
         ${row.children ? html`<span class="count" title="children done / children">${row.done}/${row.children} done</span>` : null}
+        <${BlockedBadge} story=${row.story} byId=${stories.byId} compact=${true} />
         <${StatusChip} status=${row.story.status} />
       </li>`)}
     </ul>

@@ -23,6 +23,7 @@ const REASONS = {
   INVEST_WARNINGS: 'The INVEST check has warnings. Fix them, or move it anyway accepting the warnings.',
   NO_ACCEPTANCE_TESTS: 'A story needs at least one acceptance test to be Ready.',
   CHILDREN_NOT_DONE: 'Every child story must be Done first.',
+  OPEN_BLOCKERS: 'The stories it is blocked by must be Done first.',
   TESTS_NOT_PASSING: 'Every acceptance test must Pass first.',
   CI_EVIDENCE_NOT_PASSING: 'This project’s Done needs CI evidence: every test CI reports on must pass at the story’s commit.',
   TRANSITION_NOT_ALLOWED: 'That step is not allowed from the current status.',
@@ -105,6 +106,7 @@ export function Refusal({ error, byId, onAcceptWarnings }) {
     </ul>
     ${details.allowed?.length ? html`<p>Allowed from ${details.from}: ${details.allowed.join(', ')}.</p>` : null}
     ${details.blockingChildren?.length ? html`<p>Children not Done: ${details.blockingChildren.map((child, at) => html`${at ? ', ' : ''}<a href=${storyHref(child.id)}>${child.title || byId?.[child.id]?.title || storyLabel(child.id)}</a> (${child.status})`)}</p>` : null}
+    ${details.blockingStories?.length ? html`<p>Blocked by: ${details.blockingStories.map((blocker, at) => html`${at ? ', ' : ''}<a href=${storyHref(blocker.id)}>${blocker.key} ${blocker.title}</a> (${blocker.status})`)}</p>` : null}
     ${details.blockingTests?.length ? html`<p>Tests not passing: ${details.blockingTests.map((test, at) => html`${at ? ', ' : ''}<a href=${`#test-${test.id}`} onClick=${(event) => { event.preventDefault(); document.getElementById(`test-${test.id}`)?.scrollIntoView(); }}>${test.key ? `${test.key} ` : ''}${test.title}</a> (${test.evidence ? `CI: ${test.evidence}` : test.status})`)}</p>` : null}
     ${investWarnings.length ? html`<p>INVEST warnings: ${investWarnings.join(', ')} (see the INVEST panel).</p>` : null}
     ${onAcceptWarnings && reasons.length === 1 && reasons[0] === 'INVEST_WARNINGS'

@@ -800,6 +800,26 @@ impl LocalUp {
 
     /// `method path` as the local stack's default person (an admin); fails the test unless the
     /// answer is a success, and returns its JSON.
+    /// Sends a request whatever it answers: the status and the JSON body (`null` when none).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     pub async fn call(
         &self,
         method: &str,

@@ -1,0 +1,232 @@
+//! Planning in a real Chromium against `scripts/local-up`: a blocker added from the story page
+//! shows as a badge on the board; Done is refused naming the blocker until the blocker is Done,
+//! and then the badge is gone; a filtered board survives a reload; and over the API, two link
+//! writes sent at once that would close a loop cannot both land.
+
+use aipm_tests::LocalUp;
+use aipm_tests::browser::Browser;
+use futures::FutureExt;
+use serde_json::{Value, json};
+
+async fn story(stack: &LocalUp, fields: Value) -> u64 {
+    let mut body = json!({"asA": "shopper", "iWant": "to pay", "soThat": "I get my order"});
+    if let (Some(body), Some(fields)) = (body.as_object_mut(), fields.as_object()) {
+        body.extend(fields.clone());
+    }
+    stack.call("POST", "/stories", Some(body)).await["id"]
+        .as_u64()
+        .expect("an id")
+}
+
+/// Ready, then In Progress, with one passing acceptance test: one step from Done.
+async fn in_progress_with_a_passing_test(stack: &LocalUp, id: u64) {
+    let test = stack
+        .call(
+            "POST",
+            &format!("/stories/{id}/tests"),
+            Some(json!({"title": "Pays", "given": ["a cart"], "when": ["the shopper pays"], "then": ["the order is paid"]})),
+        )
+        .await;
+    let test_id = test["id"].as_str().expect("a test id");
+    stack
+        .call(
+            "PATCH",
+            &format!("/stories/{id}/tests/{test_id}"),
+            Some(json!({"status": "Pass"})),
+        )
+        .await;
+    for status in ["Ready", "In Progress"] {
+        stack
+            .call(
+                "PATCH",
+                &format!("/stories/{id}"),
+                Some(json!({"status": status, "acceptWarnings": true})),
+            )
+            .await;
+    }
+}
+
+fn number(id: u64) -> u64 {
+    id & u64::from(u32::MAX)
+}
+
+#[tokio::test]
+async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_reload() {
+    let mut stack = LocalUp::start_with("ui-planning", &[("AIPM_LOCAL_WORKER", "off")]).await;
+
+    // Two writes at once that together would close a loop: one lands, the other names it.
+    let left = story(&stack, json!({"title": "Left"})).await;
+    let right = story(&stack, json!({"title": "Right"})).await;
+    let link = |from: u64, to: u64| {
+        let stack = &stack;
+        async move {
+            stack
+                .send(
+                    "PUT",
+                    &format!("/projects/AIPM/stories/{from}/links"),
+                    Some(json!({"blockedBy": [to]})),
+                )
+                .await
+        }
+    };
+    let (first, second) = tokio::join!(link(left, right), link(right, left));
+    let mut statuses = [first.0, second.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{first:?} {second:?}");
+    let refused = if first.0 == 409 { &first.1 } else { &second.1 };
+    assert_eq!(refused["error"]["code"], "LINK_CYCLE", "{refused}");
+    assert_eq!(
+        refused["error"]["details"]["cycle"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+
+    let epic = story(&stack, json!({"title": "Checkout"})).await;
+    let payments = story(
+        &stack,
+        json!({"title": "Payments", "parentId": epic, "assigneeEmail": "ada@example.test", "components": ["api"]}),
+    )
+    .await;
+    let button = story(
+        &stack,
+        json!({"title": "Checkout button", "parentId": epic, "assigneeEmail": "ben@example.test", "components": ["web"]}),
+    )
+    .await;
+    in_progress_with_a_passing_test(&stack, payments).await;
+    in_progress_with_a_passing_test(&stack, button).await;
+
+    let browser = Browser::start(&stack.url, "planning", 1280, 900).await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        // The blocker, added from the story page by its key.
+        browser.open(&format!("/#/stories/{button}")).await;
+        browser.wait_for_text(".dependencies", "No dependencies.").await;
+        browser
+            .type_into("#link-story", &format!("AIPM-{}", number(payments)))
+            .await;
+        browser.click_button(".dependencies", "Add link").await;
+        let panel = browser.wait_for_text(".dependencies", "Blocked by").await;
+        assert!(panel.contains("Payments"), "{panel}");
+        browser
+            .wait_for_text("#story-heading", &format!("Blocked by AIPM-{}", number(payments)))
+            .await;
+        browser.screenshot("planning-story-dependencies").await;
+
+        // A key that names no story of the project is refused where it was typed.
+        browser.type_into("#link-story", "AIPM-999").await;
+        browser.click_button(".dependencies", "Add link").await;
+        browser
+            .wait_for_text(".dependencies .error-note", "LINK_TARGET_NOT_FOUND")
+            .await;
+        assert_eq!(browser.value_of("#link-story").await, "AIPM-999");
+
+        // The board shows the badge; Done is refused naming the blocker.
+        browser.open("/#/board").await;
+        let card = format!(".card[data-id='{button}']");
+        browser
+            .wait_for_text(&card, &format!("Blocked by AIPM-{}", number(payments)))
+            .await;
+        browser
+            .element(&format!("#move-{button}"))
+            .await
+            .select_by_value("Done")
+            .await
+            .expect("choose Done");
+        let refusal = browser.wait_for_text(&format!("{card} .refusal"), "Blocked by").await;
+        assert!(refusal.contains("Payments"), "{refusal}");
+        browser.screenshot("planning-done-refused").await;
+
+        // The blocker goes Done; the badge goes with it, and Done is allowed.
+        browser
+            .element(&format!("#move-{payments}"))
+            .await
+            .select_by_value("Done")
+            .await
+            .expect("choose Done");
+        browser
+            .wait_until(
+                "the badge is gone",
+                &format!(
+                    "!document.querySelector(\"{card} .chip-waiting\") && document.querySelector(\".card[data-id='{payments}']\")?.closest('[data-status]')?.dataset.status === 'Done'"
+                ),
+            )
+            .await;
+        browser
+            .element(&format!("#move-{button}"))
+            .await
+            .select_by_value("Done")
+            .await
+            .expect("choose Done");
+        browser
+            .wait_until(
+                "the button's card is Done",
+                &format!("document.querySelector(\"{card}\")?.closest('[data-status]')?.dataset.status === 'Done'"),
+            )
+            .await;
+
+        // A filtered board: in the URL, and the same after a reload.
+        browser
+            .element(".board-filters select[name='assignee']")
+            .await
+            .select_by_value("ada@example.test")
+            .await
+            .expect("choose ada");
+        let only_payments = format!(
+            "[...document.querySelectorAll('.board .card')].map(c => c.dataset.id).join(',') === '{payments}'"
+        );
+        browser.wait_until("only ada's story", &only_payments).await;
+        let address = browser
+            .wait_until("the filter is in the URL", "location.hash.includes('assignee=ada') && location.hash")
+            .await;
+        let address = address.as_str().expect("the hash").to_owned();
+        browser.open(&format!("/{address}")).await;
+        browser.wait_until("only ada's story after a reload", &only_payments).await;
+        assert_eq!(
+            browser.value_of(".board-filters select[name='assignee']").await,
+            "ada@example.test"
+        );
+        browser.wait_for_text(".board-count", "1 of").await;
+        browser.screenshot("planning-board-filtered").await;
+
+        // Swimlanes by epic, and the epic filter takes the whole subtree.
+        browser
+            .open(&format!("/#/board?lanes=epic&epic={epic}"))
+            .await;
+        browser
+            .wait_until(
+                "one lane with the epic and its two children",
+                &format!(
+                    "document.querySelectorAll('.lane').length === 1 && document.querySelectorAll('.lane .card').length === 3 && !document.querySelector(\".card[data-id='{left}']\")"
+                ),
+            )
+            .await;
+        browser.screenshot("planning-board-lanes").await;
+    })
+    .catch_unwind()
+    .await;
+    if outcome.is_err() {
+        browser
+            .save_failure(
+                "a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_reload",
+            )
+            .await;
+    }
+    browser.close().await;
+
+    // A phone: the filters wrap and the page is no wider than the screen.
+    let phone = Browser::start(&stack.url, "planning-phone", 390, 800).await;
+    phone.open(&format!("/#/board?epic={epic}")).await;
+    phone.wait_for_text(".board-count", "3 of").await;
+    phone
+        .wait_until(
+            "the page is no wider than the phone",
+            "document.documentElement.scrollWidth <= window.innerWidth + 1",
+        )
+        .await;
+    phone.screenshot("planning-board-phone").await;
+    phone.close().await;
+    stack.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
