@@ -23,6 +23,8 @@ import { Lazy } from './lazy.js';
 const loadPeople = () => import('./people.js');
 const loadInvitations = () => import('./invitations.js');
 const loadMatrix = () => import('./matrix.js');
+const loadMindmap = () => import('./mindmap.js');
+const loadWorkload = () => import('./workload.js');
 
 function NoAccess({ error }) {
   const hidden = error.status === 404;
@@ -47,6 +49,10 @@ function App({ state }) {
     ? html`<${Board} stories=${stories} query=${route.query} />`
     : route.view === 'traceability'
     ? html`<${Lazy} load=${loadMatrix} name="Traceability" props=${{ storyId: route.id }} />`
+    : route.view === 'mindmap'
+    ? html`<${Lazy} load=${loadMindmap} name="Mindmap" props=${{ stories }} />`
+    : route.view === 'workload'
+    ? html`<${Lazy} load=${loadWorkload} name="Workload" props=${{ stories, query: route.query }} />`
     : route.view === 'people'
     ? html`<${Lazy} load=${loadPeople} name="People" props=${{ project: access?.project }} />`
     : html`<div class=${`workspace ${route.view === 'home' ? 'no-story' : 'has-story'}`}>

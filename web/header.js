@@ -67,6 +67,8 @@ export function Header({ config, health, route, access, projects }) {
     <nav aria-label="Views">
       <a href=${href('/')} aria-current=${['home', 'story', 'draft'].includes(route.view) ? 'page' : undefined}>Stories</a>
       <a href=${href('/board')} aria-current=${route.view === 'board' ? 'page' : undefined}>Board</a>
+      <a href=${href('/mindmap')} aria-current=${route.view === 'mindmap' ? 'page' : undefined}>Mindmap</a>
+      <a href=${href('/workload')} aria-current=${route.view === 'workload' ? 'page' : undefined}>Workload</a>
       <a href=${href('/traceability')} aria-current=${route.view === 'traceability' ? 'page' : undefined}>Traceability</a>
       <a href=${href('/people')} aria-current=${route.view === 'people' ? 'page' : undefined}>People</a>
       <a href=${PROJECTS_HREF} aria-current=${route.view === 'projects' ? 'page' : undefined}>Projects</a>

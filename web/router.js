@@ -25,6 +25,8 @@ export function parseRoute(hash) {
   const trace = path.match(/^\/traceability(?:\/(\d+))?$/);
   if (trace) return { project, view: 'traceability', id: trace[1] ? Number(trace[1]) : null };
   if (path === '/people') return { project, view: 'people' };
+  if (path === '/mindmap') return { project, view: 'mindmap' };
+  if (path === '/workload') return { project, view: 'workload', query };
   if (path === '/drafts/new') return { project, view: 'draft' };
   if (path === '/projects') return { project, view: 'projects' };
   return { project, view: 'home' };

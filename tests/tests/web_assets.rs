@@ -27,23 +27,43 @@ fn files(extension: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn the_vendored_library_matches_its_pinned_checksum_and_licence() {
+fn the_vendored_libraries_match_their_pinned_checksums_and_licences() {
     let pinned = std::fs::read_to_string(web().join("vendor.sha256")).expect("web/vendor.sha256");
-    let (expected, name) = pinned
-        .split_once("  ")
-        .expect("sha256sum's format: HASH  FILE");
-    let bytes = std::fs::read(web().join(name.trim())).expect("the vendored file");
-    let actual: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
+    let mut named = BTreeSet::new();
+    for line in pinned.lines() {
+        let (expected, name) = line
+            .split_once("  ")
+            .expect("sha256sum's format: HASH  FILE");
+        let name = name.trim();
+        let bytes = std::fs::read(web().join(name)).expect("the vendored file");
+        let actual: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(
+            actual, expected,
+            "{name}: refresh it with scripts/vendor-web, never by hand"
+        );
+        let licence_file = name.replace(".js", ".LICENSE.txt");
+        let licence = std::fs::read_to_string(web().join(&licence_file))
+            .unwrap_or_else(|_| panic!("{name} comes with {licence_file}"));
+        assert!(
+            licence.contains("Permission") && licence.contains("===="),
+            "{licence_file} holds the licence text"
+        );
+        named.insert(name.to_owned());
+    }
+    // Every vendored file is pinned: none slips in beside the checksums.
+    let vendored: BTreeSet<String> = files(".js")
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("vendor-"))
         .collect();
-    assert_eq!(
-        actual, expected,
-        "refresh it with scripts/vendor-web, never by hand"
-    );
-    let licence = std::fs::read_to_string(web().join("vendor-htm-preact.LICENSE.txt"))
-        .expect("the vendored file's licence");
-    assert!(licence.contains("Apache License") && licence.contains("MIT"));
+    assert_eq!(vendored, named);
+    let htm = std::fs::read_to_string(web().join("vendor-htm-preact.LICENSE.txt")).unwrap();
+    assert!(htm.contains("Apache License") && htm.contains("MIT"));
+    let d3 = std::fs::read_to_string(web().join("vendor-d3-hierarchy.LICENSE.txt")).unwrap();
+    assert!(d3.contains("ISC") || d3.contains("Permission to use, copy, modify"));
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Planning in a real Chromium against `scripts/local-up`: a blocker added from the story page
-//! shows as a badge on the board; Done is refused naming the blocker until the blocker is Done,
-//! and then the badge is gone; a filtered board survives a reload; and over the API, two link
-//! writes sent at once that would close a loop cannot both land.
+//! shows as an arrow in the mindmap and a badge on the board; the mindmap works with the keyboard
+//! alone and remembers what is collapsed; Done is refused naming the blocker until the blocker is
+//! Done, and then the badge is gone; a filtered board survives a reload; the workload heat map's
+//! cells are the sums the test computes; and over the API, two link writes sent at once that
+//! would close a loop cannot both land.
 
 use aipm_tests::LocalUp;
 use aipm_tests::browser::Browser;
@@ -55,8 +57,8 @@ async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_
     let mut stack = LocalUp::start_with("ui-planning", &[("AIPM_LOCAL_WORKER", "off")]).await;
 
     // Two writes at once that together would close a loop: one lands, the other names it.
-    let left = story(&stack, json!({"title": "Left"})).await;
-    let right = story(&stack, json!({"title": "Right"})).await;
+    let left = story(&stack, json!({"title": "Left", "storyPoint": 3})).await;
+    let right = story(&stack, json!({"title": "Right", "storyPoint": 5})).await;
     let link = |from: u64, to: u64| {
         let stack = &stack;
         async move {
@@ -82,7 +84,11 @@ async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_
         Some(3)
     );
 
-    let epic = story(&stack, json!({"title": "Checkout"})).await;
+    let epic = story(
+        &stack,
+        json!({"title": "Checkout", "storyPoint": 8, "assigneeEmail": "ada@example.test", "components": ["web", "api"]}),
+    )
+    .await;
     let payments = story(
         &stack,
         json!({"title": "Payments", "parentId": epic, "assigneeEmail": "ada@example.test", "components": ["api"]}),
@@ -111,6 +117,85 @@ async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_
             .wait_for_text("#story-heading", &format!("Blocked by AIPM-{}", number(payments)))
             .await;
         browser.screenshot("planning-story-dependencies").await;
+
+        // The mindmap: the dependency arrow and the blocked mark, then the keyboard alone.
+        browser.open("/#/mindmap").await;
+        browser
+            .wait_until(
+                "the open blocker's arrow",
+                &format!("!!document.querySelector(\".mindmap-arrow.open[data-from='{payments}'][data-to='{button}']\")"),
+            )
+            .await;
+        browser
+            .wait_until(
+                "the blocked mark",
+                &format!("!!document.querySelector(\".mindmap-node.waiting[data-id='{button}']\")"),
+            )
+            .await;
+        browser.screenshot("planning-mindmap").await;
+        browser
+            .wait_until(
+                "the map has the keyboard",
+                "(document.querySelector('.mindmap-frame').focus(), document.activeElement.classList.contains('mindmap-frame'))",
+            )
+            .await;
+        let spoken = "document.querySelector('.mindmap [aria-live]').textContent";
+        let mut on_epic = false;
+        for _ in 0..8 {
+            let now = browser.wait_until("a story is announced", &format!("{spoken} || false")).await;
+            if now.as_str().unwrap_or_default().starts_with(&format!("AIPM-{} Checkout,", number(epic))) {
+                on_epic = true;
+                break;
+            }
+            browser.press(fantoccini::key::Key::Down).await;
+        }
+        assert!(on_epic, "ArrowDown reaches the epic");
+        let child_shown = format!("!!document.querySelector(\".mindmap-node[data-id='{payments}']\")");
+        browser.press(fantoccini::key::Key::Left).await;
+        browser.wait_until("← collapses the epic", &format!("!{child_shown}")).await;
+        // Collapsed stays collapsed in this browser.
+        browser.open("/#/").await;
+        browser.open("/#/mindmap").await;
+        browser.wait_until("the map is drawn", "!!document.querySelector('.mindmap-node')").await;
+        browser.wait_until("still collapsed", &format!("!{child_shown}")).await;
+        browser
+            .wait_until(
+                "the map has the keyboard",
+                "(document.querySelector('.mindmap-frame').focus(), document.activeElement.classList.contains('mindmap-frame'))",
+            )
+            .await;
+        for _ in 0..8 {
+            let now = browser.wait_until("a story is announced", &format!("{spoken} || false")).await;
+            if now.as_str().unwrap_or_default().starts_with(&format!("AIPM-{} Checkout,", number(epic))) {
+                break;
+            }
+            browser.press(fantoccini::key::Key::Down).await;
+        }
+        browser.press(fantoccini::key::Key::Right).await;
+        browser.wait_until("→ expands it", &child_shown).await;
+        browser
+            .element(".mindmap-frame")
+            .await
+            .send_keys("+")
+            .await
+            .expect("zoom in");
+        browser
+            .wait_until(
+                "+ zooms in",
+                "document.querySelector('.mindmap-view').getAttribute('transform').includes('scale(1.25')",
+            )
+            .await;
+        browser.press(fantoccini::key::Key::Right).await;
+        browser
+            .wait_until("→ steps to a child", &format!("{spoken}.includes('AIPM-{}')", number(payments)))
+            .await;
+        browser.press(fantoccini::key::Key::Enter).await;
+        browser
+            .wait_until(
+                "Enter opens the story",
+                &format!("location.hash.endsWith('/stories/{payments}')"),
+            )
+            .await;
 
         // A key that names no story of the project is refused where it was typed.
         browser.type_into("#link-story", "AIPM-999").await;
@@ -172,20 +257,20 @@ async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_
             .await
             .expect("choose ada");
         let only_payments = format!(
-            "[...document.querySelectorAll('.board .card')].map(c => c.dataset.id).join(',') === '{payments}'"
+            "[...document.querySelectorAll('.board .card')].map(c => c.dataset.id).join(',') === '{epic},{payments}'"
         );
-        browser.wait_until("only ada's story", &only_payments).await;
+        browser.wait_until("only ada's stories", &only_payments).await;
         let address = browser
             .wait_until("the filter is in the URL", "location.hash.includes('assignee=ada') && location.hash")
             .await;
         let address = address.as_str().expect("the hash").to_owned();
         browser.open(&format!("/{address}")).await;
-        browser.wait_until("only ada's story after a reload", &only_payments).await;
+        browser.wait_until("only ada's stories after a reload", &only_payments).await;
         assert_eq!(
             browser.value_of(".board-filters select[name='assignee']").await,
             "ada@example.test"
         );
-        browser.wait_for_text(".board-count", "1 of").await;
+        browser.wait_for_text(".board-count", "2 of").await;
         browser.screenshot("planning-board-filtered").await;
 
         // Swimlanes by epic, and the epic filter takes the whole subtree.
@@ -201,6 +286,44 @@ async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_
             )
             .await;
         browser.screenshot("planning-board-lanes").await;
+
+        // The workload heat map: each cell is the sum of its open stories' points, computed here
+        // from the API's listing.
+        let listed = stack.call("GET", "/stories?limit=500", None).await;
+        let mut expected = std::collections::BTreeMap::new();
+        for story in listed["stories"].as_array().expect("stories") {
+            if story["status"] == "Done" {
+                continue;
+            }
+            let person = story["assigneeEmail"].as_str().unwrap_or("Unassigned").to_owned();
+            let points = story["storyPoint"].as_u64().unwrap_or(0);
+            let components: Vec<String> = story["components"]
+                .as_array()
+                .map(|list| list.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            let components = if components.is_empty() { vec!["No component".to_owned()] } else { components };
+            for component in components {
+                *expected.entry(format!("{person}|{component}")).or_insert(0u64) += points;
+            }
+        }
+        assert_eq!(expected.get("ada@example.test|web"), Some(&8), "{expected:?}");
+        browser.open("/#/workload").await;
+        browser.wait_until("the heat map", "!!document.querySelector('table.heatmap button.cell')").await;
+        let shown = browser
+            .wait_until(
+                "the cells",
+                "JSON.stringify(Object.fromEntries([...document.querySelectorAll('table.heatmap button.cell')].map(b => [b.dataset.person + '|' + b.dataset.component, Number(b.textContent)])))",
+            )
+            .await;
+        let shown: std::collections::BTreeMap<String, u64> =
+            serde_json::from_str(shown.as_str().expect("JSON")).expect("a map");
+        assert_eq!(shown, expected);
+        browser
+            .click("table.heatmap button.cell[data-person='ada@example.test'][data-component='web']")
+            .await;
+        let cell = browser.wait_for_text(".workload-stories", "8 points").await;
+        assert!(cell.contains("Checkout"), "{cell}");
+        browser.screenshot("planning-workload").await;
     })
     .catch_unwind()
     .await;
