@@ -239,7 +239,12 @@ export function Mindmap({ stories }) {
   });
   // For the benchmark: the same pan a pointer makes, one frame at a time.
   useEffect(() => {
-    window.aipmMindmap = { panBy: (dx, dy) => { viewRef.current = { ...viewRef.current, x: viewRef.current.x + dx, y: viewRef.current.y + dy }; show(); }, nodes: layout.nodes.length, canvas: onCanvas };
+    window.aipmMindmap = {
+      panBy: (dx, dy) => { viewRef.current = { ...viewRef.current, x: viewRef.current.x + dx, y: viewRef.current.y + dy }; show(); },
+      zoomTo: (k) => { viewRef.current = { ...viewRef.current, k }; show(); },
+      nodes: layout.nodes.length,
+      canvas: onCanvas,
+    };
   });
   const moveView = (change) => {
     viewRef.current = { ...viewRef.current, ...change(viewRef.current) };

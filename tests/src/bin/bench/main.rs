@@ -5,6 +5,7 @@
 
 mod authorization;
 mod breakdown;
+mod planning;
 mod projects;
 mod references;
 mod review_and_ai;
@@ -836,7 +837,8 @@ async fn main() {
     let mut report = String::new();
     // `AIPM_BENCH_SECTION=authorization` measures only the policy and the gate, in seconds;
     // `ui` only the UI in Chromium, with the functions found in AIPM_BENCH_BINARIES;
-    // `traceability` only the test-report upload and the matrix page.
+    // `traceability` only the test-report upload and the matrix page; `planning` only the
+    // mindmap and the board's filters in Chromium.
     match std::env::var("AIPM_BENCH_SECTION").as_deref() {
         Ok("authorization") => {
             authorization::section(&mut report).await;
@@ -858,6 +860,20 @@ async fn main() {
             std::fs::write(&out, traceability::splice(&document, &report))
                 .expect("BENCHMARKS.md is writable");
             eprintln!("wrote the traceability section of {}", out.display());
+            return;
+        }
+        // The same for the planning views (in Chromium, on made-up stories).
+        Ok("planning") => {
+            planning::section(&mut report, &binaries).await;
+            println!("{report}");
+            let out = repo_root().join("BENCHMARKS.md");
+            let document = std::fs::read_to_string(&out).unwrap_or_default();
+            std::fs::write(
+                &out,
+                traceability::splice_section(&document, "\n## Planning views", &report),
+            )
+            .expect("BENCHMARKS.md is writable");
+            eprintln!("wrote the planning section of {}", out.display());
             return;
         }
         _ => {}

@@ -386,13 +386,18 @@ fn write_matrix(report: &mut String, figures: &mut Figures) {
 /// `document` with its traceability section replaced by `section` (or added before the
 /// handler overhead when it has none).
 pub fn splice(document: &str, section: &str) -> String {
-    const HEADING: &str = "\n## Traceability";
+    splice_section(document, "\n## Traceability", section)
+}
+
+/// `document` with the section under `heading` (`"\n## Name"`) replaced by `section`, or added
+/// before the handler overhead when it has none: a section measured alone keeps the rest.
+pub fn splice_section(document: &str, heading: &str, section: &str) -> String {
     let section = section.trim();
-    let (before, after) = if let Some(start) = document.find(HEADING) {
-        let rest = &document[start + HEADING.len()..];
+    let (before, after) = if let Some(start) = document.find(heading) {
+        let rest = &document[start + heading.len()..];
         let end = rest
             .find("\n## ")
-            .map_or(document.len(), |at| start + HEADING.len() + at);
+            .map_or(document.len(), |at| start + heading.len() + at);
         (&document[..start], &document[end..])
     } else if let Some(at) = document.find("\n## Handler overhead") {
         (&document[..at], &document[at..])
