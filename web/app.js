@@ -46,7 +46,7 @@ function App({ state }) {
     : access?.error && (access.error.status === 404 || !access.permissions)
     ? html`<${NoAccess} error=${access.error} />`
     : route.view === 'board'
-    ? html`<${Board} stories=${stories} query=${route.query} />`
+    ? html`<${Board} stories=${stories} query=${route.query} project=${access?.project} />`
     : route.view === 'traceability'
     ? html`<${Lazy} load=${loadMatrix} name="Traceability" props=${{ storyId: route.id }} />`
     : route.view === 'mindmap'

@@ -1,5 +1,6 @@
-// board.js — the board: a column per status with counts, narrowed by filters kept in the URL
-// (epic, assignee, component, text, blocked only) and optionally split into swimlanes by epic;
+// board.js — the board: a column per status with counts and the project's work-in-progress
+// limits (warned past), narrowed by filters kept in the URL (epic, assignee, component, text,
+// blocked only) and optionally split into swimlanes by epic;
 // moving a card (drag and drop, or the card's "Move to" menu from the keyboard or a phone)
 // changes the status through the API; a refused move leaves the card where it was and says why
 // on the card.
@@ -59,15 +60,19 @@ function Filters({ filters, choices, byId, onChange }) {
   </form>`;
 }
 
-function Columns({ cards, byId, over, setOver, drop, move, moving, errors, lane }) {
+function Columns({ cards, byId, over, setOver, drop, move, moving, errors, lane, limits, totals }) {
   return html`<div class="columns">
     ${STATUSES.map((status) => {
       const inColumn = cards.filter((story) => story.status === status);
-      return html`<section class=${`column${over === `${lane}:${status}` ? ' over' : ''}`} aria-label=${`${status} (${inColumn.length})`}
-          data-status=${status}
+      // The limit is about the whole column, whatever the filters or lanes show of it.
+      const limit = limits[status];
+      const overLimit = limit && totals[status] > limit;
+      return html`<section class=${`column${over === `${lane}:${status}` ? ' over' : ''}${overLimit ? ' over-limit' : ''}`}
+          aria-label=${`${status} (${inColumn.length})`} data-status=${status}
           onDragOver=${(event) => { event.preventDefault(); setOver(`${lane}:${status}`); }}
           onDragLeave=${() => setOver(null)} onDrop=${drop(status)}>
-        <h3>${status} <span class="count">${inColumn.length}</span></h3>
+        <h3>${status} <span class="count">${inColumn.length}${limit ? ` / ${limit}` : ''}</span></h3>
+        ${overLimit ? html`<p class="wip-warning" role="status">${totals[status]} stories, over the limit of ${limit}</p>` : null}
         <ul>${inColumn.map((story) => html`<${Card} key=${story.id} story=${story} byId=${byId}
           onMove=${move} moving=${moving === story.id} error=${errors[story.id]} />`)}</ul>
       </section>`;
@@ -75,7 +80,7 @@ function Columns({ cards, byId, over, setOver, drop, move, moving, errors, lane 
   </div>`;
 }
 
-export function Board({ stories, query }) {
+export function Board({ stories, query, project }) {
   // The board filters across the whole project, so it loads every page of the flat listing.
   useEffect(() => { loadAllStories(); }, []);
   const [moving, setMoving] = useState(null);
@@ -106,7 +111,9 @@ export function Board({ stories, query }) {
     const story = byId[Number(event.dataTransfer.getData('text/plain'))];
     if (story) move(story, status);
   };
-  const columns = { byId, over, setOver, drop, move, moving, errors };
+  const totals = {};
+  for (const story of Object.values(byId)) totals[story.status] = (totals[story.status] || 0) + 1;
+  const columns = { byId, over, setOver, drop, move, moving, errors, limits: project?.wipLimits || {}, totals };
   let lanes = null;
   if (filters.lanes === 'epic') {
     const epicOf = epicsOf(byId);

@@ -212,7 +212,11 @@ export function Mindmap({ stories }) {
   const ordered = [...layout.nodes].sort((a, b) => a.y - b.y || a.x - b.x);
   const focused = layout.nodes.find((node) => node.id === focusId) || null;
 
-  const persist = () => keep({ collapsed, view: viewRef.current, overlay });
+  // A save scheduled by a pan runs later: it must keep what is collapsed then, not what was
+  // collapsed when it was scheduled.
+  const latest = useRef(null);
+  latest.current = { collapsed, overlay };
+  const persist = () => keep({ ...latest.current, view: viewRef.current });
   // A first visit (no view kept yet) starts with the whole map in sight.
   const fitted = useRef(Boolean(saved.view));
   useEffect(persist, [collapsed, overlay]);

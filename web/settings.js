@@ -1,5 +1,6 @@
 // settings.js — the project's settings on the People page: name, key (the old key keeps
-// working) and default code repository for maintainers (the others in repositories.js), archive and restore for admins; each refusal is
+// working), default code repository (the others in repositories.js) and the board's
+// work-in-progress limits for maintainers, archive and restore for admins; each refusal is
 // shown beside the form and nothing typed is lost.
 
 import { html, useEffect, useState } from './vendor-htm-preact.js';
@@ -10,6 +11,36 @@ import { loadMyProjects } from './project.js';
 import { href, navigate } from './router.js';
 import { LinkedRepositories } from './repositories.js';
 import { CiSettings } from './ci-settings.js';
+
+const LIMITED = ['Draft', 'Ready', 'In Progress', 'Blocked'];
+
+/** The board's work-in-progress limits: a number per column, empty for none. */
+function WipLimits({ project }) {
+  const edit = can('editSettings');
+  const limitsOf = () => Object.fromEntries(LIMITED.map((status) => [status, String(project.wipLimits?.[status] ?? '')]));
+  const [limits, setLimits] = useState(limitsOf);
+  const [saved, setSaved] = useState(false);
+  useEffect(() => setLimits(limitsOf()), [project.id, JSON.stringify(project.wipLimits || {})]);
+  const [save, saving, error] = useAction(async () => {
+    setSaved(false);
+    const body = Object.fromEntries(LIMITED.map((status) => [status, Number(limits[status] || 0)]));
+    await api('PATCH', `/projects/${encodeURIComponent(project.key)}`, { body: { wipLimits: body } });
+    await loadAccess();
+    setSaved(true);
+  });
+  return html`<form class="wip-limits" aria-labelledby="wip-heading" onSubmit=${(event) => { event.preventDefault(); save(); }}>
+    <h3 id="wip-heading">Board limits</h3>
+    <p class="muted">The most stories a column should hold; the board warns past it. Empty: no limit.</p>
+    <div class="wip-fields">${LIMITED.map((status) => html`<label>${status}
+      <input type="number" min="0" max="999" name=${`wip-${status}`} value=${limits[status]} readOnly=${!edit.allowed}
+        onInput=${(event) => { setLimits({ ...limits, [status]: event.target.value }); setSaved(false); }} /></label>`)}</div>
+    <div class="actions">
+      <button type="submit" class="secondary" disabled=${saving || !edit.allowed}>${saving ? 'Saving…' : 'Save limits'}</button>
+      ${saved ? html`<span class="muted" role="status">Saved.</span>` : null}
+    </div>
+    <${ErrorNote} error=${error} onRetry=${save} />
+  </form>`;
+}
 
 function fieldsOf(project) {
   return {
@@ -87,6 +118,7 @@ export function ProjectSettings({ project }) {
     </form>
     <${LinkedRepositories} project=${project} />
     <${CiSettings} project=${project} />
+    <${WipLimits} project=${project} />
     <div class="actions archive">
       <button type="button" class=${project.archived ? 'secondary' : 'destructive-outline'} disabled=${toggling || !archive.allowed}
         onClick=${toggle}>${project.archived ? 'Restore project' : 'Archive project'}</button>

@@ -37,6 +37,9 @@ pub struct Project {
     /// the story's commit.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub done_needs_ci_evidence: bool,
+    /// Work-in-progress limits of the board's columns, by status; the board warns past one.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub wip_limits: std::collections::BTreeMap<String, u32>,
     /// Kept in the same transaction as every membership change, so the last admin cannot go.
     pub admin_count: u32,
     pub version: u64,

@@ -826,14 +826,7 @@ impl LocalUp {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> serde_json::Value {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.url));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the API answers");
-        let status = response.status().as_u16();
-        let value: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        let (status, value) = self.send(method, path, body).await;
         assert!(status < 300, "{path}: {status} {value}");
         value
     }

@@ -803,6 +803,7 @@ async fn projects_are_found_by_their_repositorys_account_as_links_change() {
         other_repositories: Vec::new(),
         archived: false,
         done_needs_ci_evidence: false,
+        wip_limits: Default::default(),
         admin_count: 1,
         version: 1,
         created_at: now,

@@ -77,6 +77,7 @@ fn shop_project() -> Project {
         other_repositories: vec![RepositoryLink::new("acme", "docs", "main")],
         archived: false,
         done_needs_ci_evidence: false,
+        wip_limits: Default::default(),
         admin_count: 1,
         version: 1,
         created_at: now,

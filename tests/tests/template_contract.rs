@@ -61,8 +61,8 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
     );
 
     let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    // 35 operations, 17 of them also under /projects/{key} (the webhook among them).
-    assert_eq!(routes.len(), 35 + 17 + UI_ROUTES.len());
+    // 36 operations, 17 of them also under /projects/{key} (the webhook among them).
+    assert_eq!(routes.len(), 36 + 17 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
@@ -462,13 +462,13 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         name.trim_end_matches(".Alias").to_owned()
     };
     let integrations = resources_of_type(&template, "AWS::ApiGatewayV2::Integration");
-    assert_eq!(integrations.len(), 36);
+    assert_eq!(integrations.len(), 37);
     for (_, integration) in integrations {
         let function = alias_of(&integration["Properties"]["IntegrationUri"]);
         assert!(template["Resources"][&function].is_object(), "{function}");
     }
     let permissions = resources_of_type(&template, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 38 + 17);
+    assert_eq!(permissions.len(), 39 + 17);
     for (_, permission) in permissions {
         alias_of(&permission["Properties"]["FunctionName"]);
     }
@@ -603,5 +603,5 @@ fn every_function_with_the_gate_may_read_memberships_and_write_the_audit_log() {
             );
         }
     }
-    assert_eq!(gated, 32, "functions that authorize through the gate");
+    assert_eq!(gated, 33, "functions that authorize through the gate");
 }

@@ -48,6 +48,30 @@ async fn in_progress_with_a_passing_test(stack: &LocalUp, id: u64) {
     }
 }
 
+/// Gives the mindmap the keyboard and presses ↓ until the story it announces starts with
+/// `named`.
+async fn keyboard_to(browser: &Browser, named: &str) {
+    browser
+        .wait_until(
+            "the map has the keyboard",
+            "(document.querySelector('.mindmap-frame').focus(), document.activeElement.classList.contains('mindmap-frame'))",
+        )
+        .await;
+    for _ in 0..8 {
+        let now = browser
+            .wait_until(
+                "a story is announced",
+                "document.querySelector('.mindmap [aria-live]').textContent || false",
+            )
+            .await;
+        if now.as_str().unwrap_or_default().starts_with(named) {
+            return;
+        }
+        browser.press(fantoccini::key::Key::Down).await;
+    }
+    panic!("↓ never reached {named}");
+}
+
 fn number(id: u64) -> u64 {
     id & u64::from(u32::MAX)
 }
@@ -133,23 +157,9 @@ async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_
             )
             .await;
         browser.screenshot("planning-mindmap").await;
-        browser
-            .wait_until(
-                "the map has the keyboard",
-                "(document.querySelector('.mindmap-frame').focus(), document.activeElement.classList.contains('mindmap-frame'))",
-            )
-            .await;
         let spoken = "document.querySelector('.mindmap [aria-live]').textContent";
-        let mut on_epic = false;
-        for _ in 0..8 {
-            let now = browser.wait_until("a story is announced", &format!("{spoken} || false")).await;
-            if now.as_str().unwrap_or_default().starts_with(&format!("AIPM-{} Checkout,", number(epic))) {
-                on_epic = true;
-                break;
-            }
-            browser.press(fantoccini::key::Key::Down).await;
-        }
-        assert!(on_epic, "ArrowDown reaches the epic");
+        let epic_named = format!("AIPM-{} Checkout,", number(epic));
+        keyboard_to(&browser, &epic_named).await;
         let child_shown = format!("!!document.querySelector(\".mindmap-node[data-id='{payments}']\")");
         browser.press(fantoccini::key::Key::Left).await;
         browser.wait_until("← collapses the epic", &format!("!{child_shown}")).await;
@@ -158,19 +168,7 @@ async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_
         browser.open("/#/mindmap").await;
         browser.wait_until("the map is drawn", "!!document.querySelector('.mindmap-node')").await;
         browser.wait_until("still collapsed", &format!("!{child_shown}")).await;
-        browser
-            .wait_until(
-                "the map has the keyboard",
-                "(document.querySelector('.mindmap-frame').focus(), document.activeElement.classList.contains('mindmap-frame'))",
-            )
-            .await;
-        for _ in 0..8 {
-            let now = browser.wait_until("a story is announced", &format!("{spoken} || false")).await;
-            if now.as_str().unwrap_or_default().starts_with(&format!("AIPM-{} Checkout,", number(epic))) {
-                break;
-            }
-            browser.press(fantoccini::key::Key::Down).await;
-        }
+        keyboard_to(&browser, &epic_named).await;
         browser.press(fantoccini::key::Key::Right).await;
         browser.wait_until("→ expands it", &child_shown).await;
         browser
@@ -205,8 +203,19 @@ async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_
             .await;
         assert_eq!(browser.value_of("#link-story").await, "AIPM-999");
 
-        // The board shows the badge; Done is refused naming the blocker.
+        // A maintainer's limit on In Progress, set on the People page; the board shows the badge
+        // and the column past its limit; Done is refused naming the blocker.
+        browser.open("/#/people").await;
+        browser.type_into("input[name='wip-In Progress']", "1").await;
+        browser.click_button(".wip-limits", "Save limits").await;
+        browser.wait_for_text(".wip-limits", "Saved.").await;
         browser.open("/#/board").await;
+        browser
+            .wait_for_text(
+                ".column[data-status='In Progress'] .wip-warning",
+                "2 stories, over the limit of 1",
+            )
+            .await;
         let card = format!(".card[data-id='{button}']");
         browser
             .wait_for_text(&card, &format!("Blocked by AIPM-{}", number(payments)))

@@ -49,6 +49,7 @@ impl MemoryProjects {
                     other_repositories: Vec::new(),
                     archived: false,
                     done_needs_ci_evidence: false,
+                    wip_limits: Default::default(),
                     admin_count: 1,
                     version: 1,
                     created_at: now,

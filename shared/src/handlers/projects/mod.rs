@@ -40,6 +40,8 @@ struct ProjectView<'a> {
     other_repositories: &'a [RepositoryLink],
     archived: bool,
     done_needs_ci_evidence: bool,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    wip_limits: &'a std::collections::BTreeMap<String, u32>,
     version: u64,
     created_at: chrono::DateTime<Utc>,
 }
@@ -54,6 +56,7 @@ impl<'a> From<&'a Project> for ProjectView<'a> {
             other_repositories: &project.other_repositories,
             archived: project.archived,
             done_needs_ci_evidence: project.done_needs_ci_evidence,
+            wip_limits: &project.wip_limits,
             version: project.version,
             created_at: project.created_at,
         }
@@ -216,6 +219,7 @@ impl<G: ProjectDirectory, R: crate::ports::RepositoryReach> Operation for Create
             other_repositories: Vec::new(),
             archived: false,
             done_needs_ci_evidence: false,
+            wip_limits: Default::default(),
             admin_count: 1,
             version: 1,
             created_at: now,

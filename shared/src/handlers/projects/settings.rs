@@ -29,6 +29,8 @@ struct ProjectChanges {
     key: Option<String>,
     archived: Option<bool>,
     done_needs_ci_evidence: Option<bool>,
+    /// Replaces the board's work-in-progress limits: status → most stories (0 removes one).
+    wip_limits: Option<std::collections::BTreeMap<String, u32>>,
     /// The default target; `null` unlinks it (the first of the others then takes its place).
     #[serde(default, with = "serde_with_null")]
     repository: Option<Option<RepositoryBody>>,
@@ -105,6 +107,16 @@ fn apply(current: &Project, changes: &ProjectChanges) -> Result<(Project, Vec<St
         );
         next.done_needs_ci_evidence = needed;
     }
+    if let Some(limits) = &changes.wip_limits {
+        match wip_limits(limits) {
+            Ok(limits) if limits != current.wip_limits => {
+                said.push("work-in-progress limits changed".to_owned());
+                next.wip_limits = limits;
+            }
+            Ok(_) => {}
+            Err(problem) => problems.push(problem),
+        }
+    }
     if let Some(archived) = changes.archived
         && archived != current.archived
     {
@@ -115,6 +127,33 @@ fn apply(current: &Project, changes: &ProjectChanges) -> Result<(Project, Vec<St
         return Err(Error::Validation(problems));
     }
     Ok((next, said))
+}
+
+/// The most a column's limit may be; a board with more open work than this has no limit.
+const MAX_WIP_LIMIT: u32 = 999;
+
+/// The limits kept: every status but Done may have one, 1 to [`MAX_WIP_LIMIT`]; 0 removes it.
+fn wip_limits(
+    sent: &std::collections::BTreeMap<String, u32>,
+) -> std::result::Result<std::collections::BTreeMap<String, u32>, FieldError> {
+    let mut kept = std::collections::BTreeMap::new();
+    for (status, limit) in sent {
+        let known = crate::model::StoryStatus::parse(status)
+            .filter(|status| *status != crate::model::StoryStatus::Done);
+        if known.is_none() || *limit > MAX_WIP_LIMIT {
+            return Err(FieldError::new(
+                "wipLimits",
+                "INVALID",
+                format!(
+                    "a limit is a whole number from 1 to {MAX_WIP_LIMIT} (0 removes it) for Draft, Ready, In Progress or Blocked"
+                ),
+            ));
+        }
+        if *limit > 0 {
+            kept.insert(status.clone(), *limit);
+        }
+    }
+    Ok(kept)
 }
 
 /// The default target and the other repositories as `changes` leave them: what is not sent
@@ -209,6 +248,7 @@ impl<G: ProjectDirectory, R> UpdateProject<G, R> {
         let settings = changes.name.is_some()
             || changes.key.is_some()
             || changes.done_needs_ci_evidence.is_some()
+            || changes.wip_limits.is_some()
             || changes.touches_repositories();
         if settings || changes.archived.is_none() {
             self.gate
@@ -345,6 +385,42 @@ mod tests {
             request,
         )
         .await
+    }
+
+    #[tokio::test]
+    async fn work_in_progress_limits_are_kept_per_status_and_refused_for_done() {
+        let projects = MemoryProjects::with_default_project();
+        let set = patch(
+            &projects,
+            "local-maintainer",
+            "AIPM",
+            r#"{"wipLimits":{"In Progress":3,"Ready":0}}"#,
+        )
+        .await;
+        assert_eq!(set.status(), 200, "{}", json(&set));
+        assert_eq!(
+            json(&set)["wipLimits"],
+            serde_json::json!({"In Progress": 3})
+        );
+        for refused in [
+            r#"{"wipLimits":{"Done":2}}"#,
+            r#"{"wipLimits":{"Doing":2}}"#,
+            r#"{"wipLimits":{"Ready":1000}}"#,
+        ] {
+            let answer = patch(&projects, "local-maintainer", "AIPM", refused).await;
+            assert_eq!(answer.status(), 400, "{refused}");
+            assert_eq!(error_code(&answer), "VALIDATION_FAILED");
+        }
+        let by_contributor = patch(
+            &projects,
+            "local-contributor",
+            "AIPM",
+            r#"{"wipLimits":{"Ready":2}}"#,
+        )
+        .await;
+        assert_eq!(by_contributor.status(), 403);
+        let cleared = patch(&projects, "local-maintainer", "AIPM", r#"{"wipLimits":{}}"#).await;
+        assert!(json(&cleared).get("wipLimits").is_none());
     }
 
     #[tokio::test]

@@ -74,6 +74,7 @@ pub async fn seed(backend: &Backend, count: usize) {
         other_repositories: Vec::new(),
         archived: false,
         done_needs_ci_evidence: false,
+        wip_limits: Default::default(),
         admin_count: 1,
         version: 1,
         created_at: now,
