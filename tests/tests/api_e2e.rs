@@ -122,8 +122,9 @@ async fn stories_are_created_read_and_paged(http: &Client, api: &LocalApi) {
         (&fetched["childCount"], &fetched["doneChildCount"]),
         (&json!(1), &json!(0))
     );
-    // What was created is what is read back, plus the story's tests, children, tasks and
-    // child counters.
+    // What was created is what is read back, plus the story's tests, children, tasks, child
+    // counters and (none yet) links.
+    assert_eq!(fetched["openBlockers"], json!([]));
     let object = fetched.as_object_mut().unwrap();
     for added in [
         "children",
@@ -131,6 +132,8 @@ async fn stories_are_created_read_and_paged(http: &Client, api: &LocalApi) {
         "codeTasks",
         "childCount",
         "doneChildCount",
+        "links",
+        "openBlockers",
     ] {
         object.remove(added);
     }
