@@ -72,6 +72,16 @@ async fn keyboard_to(browser: &Browser, named: &str) {
     panic!("↓ never reached {named}");
 }
 
+/// Chooses Done in a board card's "Move to" menu, as a keyboard or phone user does.
+async fn move_to_done(browser: &Browser, id: u64) {
+    browser
+        .element(&format!("#move-{id}"))
+        .await
+        .select_by_value("Done")
+        .await
+        .expect("choose Done");
+}
+
 fn number(id: u64) -> u64 {
     id & u64::from(u32::MAX)
 }
@@ -220,23 +230,13 @@ async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_
         browser
             .wait_for_text(&card, &format!("Blocked by AIPM-{}", number(payments)))
             .await;
-        browser
-            .element(&format!("#move-{button}"))
-            .await
-            .select_by_value("Done")
-            .await
-            .expect("choose Done");
+        move_to_done(&browser, button).await;
         let refusal = browser.wait_for_text(&format!("{card} .refusal"), "Blocked by").await;
         assert!(refusal.contains("Payments"), "{refusal}");
         browser.screenshot("planning-done-refused").await;
 
         // The blocker goes Done; the badge goes with it, and Done is allowed.
-        browser
-            .element(&format!("#move-{payments}"))
-            .await
-            .select_by_value("Done")
-            .await
-            .expect("choose Done");
+        move_to_done(&browser, payments).await;
         browser
             .wait_until(
                 "the badge is gone",
@@ -245,12 +245,7 @@ async fn a_blocker_holds_done_back_on_the_board_and_a_filtered_board_survives_a_
                 ),
             )
             .await;
-        browser
-            .element(&format!("#move-{button}"))
-            .await
-            .select_by_value("Done")
-            .await
-            .expect("choose Done");
+        move_to_done(&browser, button).await;
         browser
             .wait_until(
                 "the button's card is Done",

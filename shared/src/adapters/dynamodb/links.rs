@@ -14,6 +14,9 @@ use crate::ports::{LinkStore, LinkWrite};
 use crate::rules::dependencies::LinkGraph;
 
 const PROJECTS: &str = "projects table";
+/// The graph is written only if the stored one is still at `:expected` (absent counts as
+/// version 0).
+const GRAPH_UNCHANGED: &str = "attribute_not_exists(pk) OR version = :expected";
 /// A forget that keeps losing races to link writes gives up after this many reads (503).
 const FORGET_ATTEMPTS: usize = 8;
 
@@ -41,14 +44,17 @@ impl DynamoLinks {
         key(format!("links#{project_id}"), "graph".to_owned())
     }
 
-    /// The graph item, written only if the stored one is still at `expected` (absent counts as
-    /// version 0).
+    /// The graph item as stored; one write of it is conditioned on [`GRAPH_UNCHANGED`].
+    fn graph_item(project_id: &str, graph: &LinkGraph) -> Result<Item> {
+        with_key(graph, Self::graph_key(project_id))
+    }
+
+    /// The graph put of a link change's transaction.
     fn put_graph(&self, project_id: &str, graph: &LinkGraph, expected: u64) -> Result<Put> {
-        let item = with_key(graph, Self::graph_key(project_id))?;
         Put::builder()
             .table_name(&self.projects_table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR version = :expected")
+            .set_item(Some(Self::graph_item(project_id, graph)?))
+            .condition_expression(GRAPH_UNCHANGED)
             .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
             .build()
             .map_err(|error| Error::Internal(format!("building the links put: {error}")))
@@ -142,14 +148,16 @@ impl LinkStore for DynamoLinks {
                 version: graph.version + 1,
                 links,
             };
-            let put = self.put_graph(project_id, &next, graph.version)?;
             let result = self
                 .client
                 .put_item()
-                .table_name(put.table_name())
-                .set_item(Some(put.item().clone()))
-                .condition_expression(put.condition_expression().unwrap_or_default())
-                .set_expression_attribute_values(put.expression_attribute_values().cloned())
+                .table_name(&self.projects_table)
+                .set_item(Some(Self::graph_item(project_id, &next)?))
+                .condition_expression(GRAPH_UNCHANGED)
+                .expression_attribute_values(
+                    ":expected",
+                    AttributeValue::N(graph.version.to_string()),
+                )
                 .send()
                 .await;
             if super::put_condition_held(PROJECTS, result)? {
