@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Creates the DynamoDB tables and SQS queues of template.yaml in a local emulator.
+"""Creates the DynamoDB tables, SQS queues and S3 buckets of template.yaml in a local emulator.
 
 The resource definitions are read from template.yaml itself, so the local stack and AWS can
 never disagree on key schemas, indexes or queue settings. Safe to run twice.
@@ -68,6 +68,9 @@ class Template:
 
     def name_of(self, logical_id):
         props = self.resources[logical_id]["Properties"]
+        if self.resources[logical_id]["Type"] == "AWS::S3::Bucket":
+            # CloudFormation names buckets itself; locally the name follows the stage.
+            return f"{self.params['Service']}-{self.params['Stage']}-{logical_id.lower()}"
         key = {"AWS::DynamoDB::Table": "TableName", "AWS::SQS::Queue": "QueueName",
                "AWS::Events::EventBus": "Name"}[self.resources[logical_id]["Type"]]
         return self.resolve(props[key])
@@ -142,6 +145,20 @@ def create_queues(template, sqs):
         created = sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)
         template.queue_urls[logical_id] = created["QueueUrl"]
         print(f"queue {props['QueueName']}: ready ({logical_id})")
+
+
+def create_buckets(template, s3):
+    existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
+    for logical_id in template.of_type("AWS::S3::Bucket"):
+        name = template.name_of(logical_id)
+        if name not in existing:
+            s3.create_bucket(Bucket=name)
+        # The page's origin differs per run (the gateway's port): locally any origin may use the
+        # signed URLs, which are the credential either way.
+        s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [{
+            "AllowedMethods": ["GET", "PUT"], "AllowedOrigins": ["*"],
+            "AllowedHeaders": ["content-type"], "MaxAgeSeconds": 600}]})
+        print(f"bucket {name}: ready ({logical_id})")
 
 
 def create_event_buses(template, events):
@@ -231,6 +248,7 @@ def main():
     create_tables(template, session.client("dynamodb", endpoint_url=args.endpoint))
     create_queues(template, session.client("sqs", endpoint_url=args.endpoint))
     create_event_buses(template, session.client("events", endpoint_url=args.endpoint))
+    create_buckets(template, session.client("s3", endpoint_url=args.endpoint))
     if args.stage not in DEPLOYABLE_STAGES:
         seed_default_project(template, session.client("dynamodb", endpoint_url=args.endpoint),
                              "local/aipm")
@@ -238,7 +256,9 @@ def main():
     if args.env_file:
         env = template.function_environment()
         env.update({"AWS_ENDPOINT_URL": args.endpoint, "AWS_REGION": REGION,
-                    "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+                    "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                    # The browser sends reference files to the emulator's S3 directly.
+                    "AIPM_DOCUMENTS_ORIGIN": args.endpoint.rstrip("/")})
         if args.git_repository:
             init_bare_repository(Path(args.git_repository))
             env.update({"AIPM_CODE_HOST": "local_git", "AIPM_DEFAULT_BRANCH": "main",

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{AcceptanceTest, MergeRecord, Story, StoryStatus, TestStatus};
+use crate::model::{AcceptanceTest, MergeRecord, Story, StoryDocuments, StoryStatus, TestStatus};
 
 /// The fields a PATCH changes; `None` leaves a field as it is, `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,6 +23,8 @@ pub struct StoryChanges {
     pub blocked_from: Option<Option<StoryStatus>>,
     /// The merge of the story's pull request, once GitHub reports it.
     pub merge: Option<MergeRecord>,
+    /// Its reference documents, replaced whole.
+    pub documents: Option<StoryDocuments>,
     /// Who makes the change; recorded as `updatedBy` when known.
     pub updated_by: Option<String>,
 }
@@ -62,7 +64,8 @@ impl StoryChanges {
             parent_id,
             status,
             accept_warnings,
-            blocked_from
+            blocked_from,
+            documents
         );
         if let Some(merge) = &self.merge {
             next.merge = Some(merge.clone());

@@ -54,6 +54,11 @@ pub mod vars {
     /// Cognito managed login for the UI: `https://DOMAIN.auth.REGION.amazoncognito.com`.
     pub const COGNITO_DOMAIN: &str = "AIPM_COGNITO_DOMAIN";
     pub const COGNITO_CLIENT_ID: &str = "AIPM_COGNITO_CLIENT_ID";
+    /// The bucket of reference documents' bytes.
+    pub const DOCUMENTS_BUCKET: &str = "AIPM_DOCUMENTS_BUCKET";
+    /// Where the browser sends those bytes (the bucket's origin), allowed by the page's
+    /// content security policy.
+    pub const DOCUMENTS_ORIGIN: &str = "AIPM_DOCUMENTS_ORIGIN";
 }
 
 /// Where code lives, as the operations that touch it (generate-code, the worker) configure it.

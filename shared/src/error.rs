@@ -100,6 +100,28 @@ pub enum Error {
     #[error("too many links: at most {limit}")]
     TooManyLinks { limit: usize },
 
+    #[error("`{name}` is not a file a story takes: allowed are {}", crate::rules::documents::FileKind::allowed_extensions().join(", "))]
+    DocumentTypeNotAllowed { name: String },
+
+    #[error("the file is larger than a story takes ({limit} bytes at most) or empty")]
+    DocumentTooLarge { limit: u64 },
+
+    #[error("too many reference {kind}: at most {limit}")]
+    TooManyDocuments { kind: &'static str, limit: usize },
+
+    #[error("file {id} was never uploaded, or its upload expired; upload it again")]
+    UploadNotFound { id: String },
+
+    #[error("`{name}` is not what it says it is ({reason}); it was discarded")]
+    UploadContentMismatch {
+        id: String,
+        name: String,
+        reason: &'static str,
+    },
+
+    #[error("the story has no file {id}")]
+    DocumentNotFound { id: String },
+
     #[error(
         "the story waits for {}, not Done yet; finish it first, or send overrideBlockers with a reason",
         blockers.iter().map(|b| b.key.as_str()).collect::<Vec<_>>().join(", ")

@@ -141,6 +141,39 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "TOO_MANY_LINKS",
             json!({ "limit": limit }),
         ),
+        Error::DocumentTypeNotAllowed { name } => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "DOCUMENT_TYPE_NOT_ALLOWED",
+            json!({
+                "name": name,
+                "allowed": crate::rules::documents::FileKind::allowed_extensions(),
+            }),
+        ),
+        Error::DocumentTooLarge { limit } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "DOCUMENT_TOO_LARGE",
+            json!({ "limit": limit }),
+        ),
+        Error::TooManyDocuments { kind, limit } => (
+            StatusCode::CONFLICT,
+            "TOO_MANY_DOCUMENTS",
+            json!({ "kind": kind, "limit": limit }),
+        ),
+        Error::UploadNotFound { id } => (
+            StatusCode::CONFLICT,
+            "UPLOAD_NOT_FOUND",
+            json!({ "id": id }),
+        ),
+        Error::UploadContentMismatch { id, name, reason } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UPLOAD_CONTENT_MISMATCH",
+            json!({ "id": id, "name": name, "reason": reason }),
+        ),
+        Error::DocumentNotFound { id } => (
+            StatusCode::NOT_FOUND,
+            "DOCUMENT_NOT_FOUND",
+            json!({ "id": id }),
+        ),
         Error::StoryBlocked { blockers } => (
             StatusCode::CONFLICT,
             "STORY_BLOCKED",

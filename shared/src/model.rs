@@ -118,6 +118,48 @@ pub struct Story {
     pub child_count: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done_child_count: Option<u32>,
+    /// Reference documents: links and uploaded files (`rules::documents`).
+    #[serde(default, skip_serializing_if = "StoryDocuments::is_empty")]
+    pub documents: StoryDocuments,
+}
+
+/// A story's reference documents. The files' bytes live in the documents bucket under
+/// `rules::documents::object_key`; the story keeps what describes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoryDocuments {
+    #[serde(default)]
+    pub links: Vec<DocumentLink>,
+    #[serde(default)]
+    pub files: Vec<DocumentFile>,
+}
+
+impl StoryDocuments {
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty() && self.files.is_empty()
+    }
+}
+
+/// A link to a page elsewhere (a spec, a design, a ticket): http or https only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentLink {
+    pub url: String,
+    pub title: String,
+}
+
+/// An uploaded file that passed the checks (`rules::documents::FileKind`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentFile {
+    /// Minted by the upload request; names the object in the bucket.
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub added_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,6 +341,7 @@ impl NewStory {
             ai_review: None,
             child_count: None,
             done_child_count: None,
+            documents: Default::default(),
             version: 1,
             created_at: now,
             updated_at: now,

@@ -935,3 +935,80 @@ impl LinkStore for NoLinks {
         Ok(())
     }
 }
+
+/// A request the browser sends itself, signed for a short while: the upload of a file's bytes
+/// to the documents bucket, or their download.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedRequest {
+    pub method: String,
+    pub url: String,
+    /// Headers the request must carry exactly as given (they are part of the signature).
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the checks read of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub size: u64,
+    pub content_type: String,
+    /// Its first bytes, at most `rules::documents::SNIFF_BYTES`.
+    pub head: Vec<u8>,
+}
+
+/// The bucket of reference documents' bytes. The browser moves the bytes through signed
+/// requests; the functions only sign, inspect and delete.
+pub trait DocumentStore: Send + Sync + 'static {
+    /// A PUT of exactly `size` bytes of `content_type` to `key`.
+    fn upload_request(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+    ) -> impl Future<Output = Result<SignedRequest>> + Send;
+
+    /// A GET that downloads `key` as an attachment named `file_name`.
+    fn download_request(
+        &self,
+        key: &str,
+        file_name: &str,
+        content_type: &str,
+    ) -> impl Future<Output = Result<SignedRequest>> + Send;
+
+    /// The object's size, content type and first bytes; `None` when there is no such object.
+    fn inspect(&self, key: &str) -> impl Future<Output = Result<Option<StoredObject>>> + Send;
+
+    /// Deletes objects; a missing one is not an error.
+    fn delete(&self, keys: &[String]) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes every object under `prefix` (a deleted story's folder, uploads never confirmed
+    /// included).
+    fn delete_under(&self, prefix: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// For operations that keep no files: nothing to sign, nothing stored, nothing to delete.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDocuments;
+
+impl DocumentStore for NoDocuments {
+    async fn upload_request(&self, _: &str, _: &str, _: u64) -> Result<SignedRequest> {
+        Err(Error::Internal("this operation keeps no documents".into()))
+    }
+
+    async fn download_request(&self, _: &str, _: &str, _: &str) -> Result<SignedRequest> {
+        Err(Error::Internal("this operation keeps no documents".into()))
+    }
+
+    async fn inspect(&self, _: &str) -> Result<Option<StoredObject>> {
+        Ok(None)
+    }
+
+    async fn delete(&self, _: &[String]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn delete_under(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
+}

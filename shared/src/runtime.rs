@@ -336,6 +336,20 @@ impl ColdStart {
         ))
     }
 
+    /// The bucket of reference documents; its S3 client is built here, by the functions that
+    /// use it only.
+    pub fn documents(
+        &self,
+    ) -> Result<crate::adapters::s3::S3Documents, crate::config::MissingVariable> {
+        let bucket = std::env::var(crate::config::vars::DOCUMENTS_BUCKET)
+            .ok()
+            .filter(|bucket| !bucket.trim().is_empty())
+            .ok_or(crate::config::MissingVariable(
+                crate::config::vars::DOCUMENTS_BUCKET,
+            ))?;
+        Ok(crate::adapters::s3::S3Documents::new(&self.sdk, bucket))
+    }
+
     /// Done judged by CI evidence where a project asks for it.
     pub fn ci_gate(
         &self,

@@ -192,6 +192,7 @@ pub fn validate_story_changes(body: UpdateStoryBody) -> Result<(StoryChanges, Op
         accept_warnings: body.accept_warnings,
         blocked_from: None,
         merge: None,
+        documents: None,
         updated_by: None,
     };
     Ok((changes, body.version))

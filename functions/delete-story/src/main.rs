@@ -13,7 +13,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.acceptance_test_repository(),
             cold_start.gate()?,
         )
-        .with_links(cold_start.links()?),
+        .with_links(cold_start.links()?)
+        .with_documents(cold_start.documents()?),
     )
     .await
 }

@@ -69,6 +69,7 @@ mod tests {
             stage: "local".into(),
             sign_in: None,
             local_people: Vec::new(),
+            documents_origin: None,
         };
         let sources = sources();
         let built = Web::new(&ASSETS, &config);

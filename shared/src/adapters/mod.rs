@@ -11,8 +11,10 @@ pub mod https;
 pub mod language_model;
 pub mod local_git;
 pub mod memory;
+pub mod memory_documents;
 pub mod memory_evidence;
 pub mod memory_projects;
+pub mod s3;
 pub mod sqs;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

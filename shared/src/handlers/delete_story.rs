@@ -12,20 +12,24 @@ use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::http::{Operation, path_parameter, query_parameter};
 use crate::ports::{
-    AcceptanceTestRepository, LinkStore, NoLinks, ProjectDirectory, StoryRepository,
+    AcceptanceTestRepository, DocumentStore, LinkStore, NoDocuments, NoLinks, ProjectDirectory,
+    StoryRepository,
 };
+use crate::rules::documents::story_prefix;
 use crate::validation::parse_story_id;
 
 /// Steps a single delete may take (marks, re-reads, deletes) before it answers 503 and lets a
 /// retry continue; bounds the work of one request on a huge subtree.
 const MAX_STEPS: usize = 20_000;
 
-pub struct DeleteStory<S, T, G, L = NoLinks> {
+pub struct DeleteStory<S, T, G, L = NoLinks, D = NoDocuments> {
     stories: S,
     tests: T,
     gate: Gate<G>,
     /// The project's links: a deleted story's go with it.
     links: L,
+    /// The documents bucket: a deleted story's files go with it.
+    documents: D,
 }
 
 impl<S, T, G> DeleteStory<S, T, G> {
@@ -35,34 +39,54 @@ impl<S, T, G> DeleteStory<S, T, G> {
             tests,
             gate,
             links: NoLinks,
+            documents: NoDocuments,
         }
     }
+}
 
+impl<S, T, G, L, D> DeleteStory<S, T, G, L, D> {
     /// The same, removing the deleted stories' links.
-    pub fn with_links<L: LinkStore>(self, links: L) -> DeleteStory<S, T, G, L> {
+    pub fn with_links<L2: LinkStore>(self, links: L2) -> DeleteStory<S, T, G, L2, D> {
         DeleteStory {
             stories: self.stories,
             tests: self.tests,
             gate: self.gate,
             links,
+            documents: self.documents,
+        }
+    }
+
+    /// The same, deleting the deleted stories' files.
+    pub fn with_documents<D2: DocumentStore>(self, documents: D2) -> DeleteStory<S, T, G, L, D2> {
+        DeleteStory {
+            stories: self.stories,
+            tests: self.tests,
+            gate: self.gate,
+            links: self.links,
+            documents,
         }
     }
 }
 
-impl<S, T, G, L> DeleteStory<S, T, G, L>
+impl<S, T, G, L, D> DeleteStory<S, T, G, L, D>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
     G: ProjectDirectory,
     L: LinkStore,
+    D: DocumentStore,
 {
-    /// Removes one story whose children are already gone: tests first, then the story.
-    async fn remove(&self, id: u64) -> Result<()> {
+    /// Removes one story whose children are already gone: its files first (a bucket that
+    /// fails leaves the story, marked, for the repeated request), then tests, then the story.
+    async fn remove(&self, project_id: &str, id: u64) -> Result<()> {
+        self.documents
+            .delete_under(&story_prefix(project_id, id))
+            .await?;
         self.tests.delete_all(id).await?;
         self.stories.delete(id).await
     }
 
-    async fn delete_leaf(&self, id: u64) -> Result<()> {
+    async fn delete_leaf(&self, project_id: &str, id: u64) -> Result<()> {
         let children = self.stories.children(id).await?;
         if !children.is_empty() {
             return Err(Error::HasChildren { children });
@@ -76,10 +100,15 @@ where
             self.stories.unmark_deleting(id).await?;
             return Err(Error::HasChildren { children });
         }
-        self.remove(id).await
+        self.remove(project_id, id).await
     }
 
-    async fn delete_subtree(&self, root: u64, removed: &mut Vec<u64>) -> Result<()> {
+    async fn delete_subtree(
+        &self,
+        project_id: &str,
+        root: u64,
+        removed: &mut Vec<u64>,
+    ) -> Result<()> {
         // (story, whether its children have been pushed): a depth-first walk that marks on the
         // way down and deletes on the way up.
         let mut stack = vec![(root, false)];
@@ -95,7 +124,7 @@ where
             }
             let children = self.stories.children(id).await?;
             if children.is_empty() {
-                self.remove(id).await?;
+                self.remove(project_id, id).await?;
                 removed.push(id);
             } else {
                 stack.push((id, true));
@@ -111,12 +140,13 @@ where
     }
 }
 
-impl<S, T, G, L> Operation for DeleteStory<S, T, G, L>
+impl<S, T, G, L, D> Operation for DeleteStory<S, T, G, L, D>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
     G: ProjectDirectory,
     L: LinkStore,
+    D: DocumentStore,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
@@ -144,13 +174,15 @@ where
         // No read first: marking the story for deletion finds out whether it exists.
         let outcome = if cascade {
             let mut removed = Vec::new();
-            let outcome = self.delete_subtree(id, &mut removed).await;
+            let outcome = self
+                .delete_subtree(&access.project.id, id, &mut removed)
+                .await;
             // Even a delete cut short forgets the links of what it removed; the rest goes
             // when the request is repeated.
             self.links.forget(&access.project.id, &removed).await?;
             outcome
         } else {
-            let outcome = self.delete_leaf(id).await;
+            let outcome = self.delete_leaf(&access.project.id, id).await;
             if outcome.is_ok() {
                 self.links.forget(&access.project.id, &[id]).await?;
             }

@@ -5,6 +5,7 @@ pub mod create_acceptance_test;
 pub mod create_story;
 pub mod delete_acceptance_test;
 pub mod delete_story;
+pub mod documents;
 pub mod drafts;
 pub mod follow_ups;
 pub mod generate_code;

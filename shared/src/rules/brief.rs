@@ -100,6 +100,19 @@ pub fn task_brief(story: &Story, tests: &[AcceptanceTest], instructions: Option<
             }
         }
     }
+    // Links only: uploaded files stay behind the API, and a link never carries credentials
+    // (`rules::documents::check_links`).
+    if !story.documents.links.is_empty() {
+        brief.push_str("\n## Reference documents\n\n");
+        for link in &story.documents.links {
+            let _ = writeln!(
+                brief,
+                "- {}: <{}>",
+                link.title.replace(['\n', '\r'], " "),
+                link.url
+            );
+        }
+    }
     if let Some(instructions) = instructions.filter(|text| !text.trim().is_empty()) {
         let _ = writeln!(brief, "\n## Instructions\n\n{}", instructions.trim());
     }
@@ -259,6 +272,27 @@ mod tests {
         assert!(brief.contains("  - Then a CSV with 3 rows is downloaded"));
         assert!(brief.contains("## Instructions\n\nUse the existing csv module."));
         assert!(brief.contains("Do not commit, push"));
+    }
+
+    #[test]
+    fn the_brief_lists_reference_links_but_never_files() {
+        let mut story = story("Export", "");
+        story.documents.links.push(crate::model::DocumentLink {
+            url: "https://example.com/spec".into(),
+            title: "Spec".into(),
+        });
+        story.documents.files.push(crate::model::DocumentFile {
+            id: "0".repeat(32),
+            name: "secret-plan.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 1,
+            added_at: chrono::Utc::now(),
+            added_by: None,
+        });
+        let brief = task_brief(&story, &[], None);
+        assert!(brief.contains("## Reference documents\n\n- Spec: <https://example.com/spec>\n"));
+        assert!(!brief.contains("secret-plan"));
+        assert!(!task_brief(&self::story("Export", ""), &[], None).contains("Reference documents"));
     }
 
     #[test]

@@ -385,6 +385,7 @@ pub fn as_story(draft: &StoryDraft) -> (Story, Vec<AcceptanceTest>) {
         ai_review: None,
         child_count: None,
         done_child_count: None,
+        documents: Default::default(),
     };
     let tests = draft
         .acceptance_tests

@@ -3,6 +3,7 @@
 
 pub mod brief;
 pub mod dependencies;
+pub mod documents;
 pub mod drafts;
 pub mod gwt;
 pub mod invest;

@@ -351,7 +351,8 @@ fn story_update_expression(
     set_fields!(
         title => "title", as_a => "asA", i_want => "iWant", so_that => "soThat",
         description => "description", components => "components", status => "status",
-        accept_warnings => "acceptWarnings", updated_by => "updatedBy", merge => "merge"
+        accept_warnings => "acceptWarnings", updated_by => "updatedBy", merge => "merge",
+        documents => "documents"
     );
     set_or_remove_fields!(
         story_point => "storyPoint", assignee_email => "assigneeEmail",

@@ -58,6 +58,9 @@ pub struct WebConfig {
     pub sign_in: Option<SignIn>,
     /// The local stack's people the page lets one switch between (local-people mode only).
     pub local_people: Vec<crate::authz::identity::LocalPerson>,
+    /// The documents bucket's origin (`https://BUCKET.s3.REGION.amazonaws.com`), where the page
+    /// sends reference files; none, and the policy allows no upload anywhere.
+    pub documents_origin: Option<String>,
 }
 
 impl WebConfig {
@@ -90,10 +93,16 @@ impl WebConfig {
             .unwrap_or_default(),
             _ => Vec::new(),
         };
+        // Only an origin goes into the policy: a value with anything else in it is dropped.
+        let documents_origin = value(vars::DOCUMENTS_ORIGIN)
+            .and_then(|origin| url::Url::parse(origin.trim()).ok())
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
+            .map(|url| url.origin().ascii_serialization());
         Ok(Self {
             stage,
             sign_in,
             local_people,
+            documents_origin,
         })
     }
 
@@ -183,8 +192,13 @@ fn content_security_policy(config: &WebConfig) -> HeaderValue {
         .as_ref()
         .map(|sign_in| format!(" {}", sign_in.domain))
         .unwrap_or_default();
+    let documents = config
+        .documents_origin
+        .as_ref()
+        .map(|origin| format!(" {origin}"))
+        .unwrap_or_default();
     let policy = format!(
-        "default-src 'self'; connect-src 'self'{sign_in}; img-src 'self' data:; \
+        "default-src 'self'; connect-src 'self'{sign_in}{documents}; img-src 'self' data:; \
          style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
          form-action 'self'{sign_in}"
     );
@@ -381,6 +395,7 @@ mod tests {
             stage: "local".into(),
             sign_in: None,
             local_people: Vec::new(),
+            documents_origin: None,
         }
     }
 
@@ -532,6 +547,27 @@ mod tests {
         );
         let local = get(&Web::from_sources(ASSETS, &none), "/", &[]);
         assert!(header(&local, "content-security-policy").contains("connect-src 'self';"));
+
+        let with_bucket = WebConfig::from_lookup(env(&[
+            ("AIPM_STAGE", "dev"),
+            (
+                "AIPM_DOCUMENTS_ORIGIN",
+                "https://docs-1.s3.eu-west-1.amazonaws.com/path",
+            ),
+        ]))
+        .unwrap();
+        let page = get(&Web::from_sources(ASSETS, &with_bucket), "/", &[]);
+        assert!(
+            header(&page, "content-security-policy")
+                .contains("connect-src 'self' https://docs-1.s3.eu-west-1.amazonaws.com;"),
+            "only the origin, never a path"
+        );
+        let injected = WebConfig::from_lookup(env(&[
+            ("AIPM_STAGE", "dev"),
+            ("AIPM_DOCUMENTS_ORIGIN", "x; script-src *"),
+        ]))
+        .unwrap();
+        assert_eq!(injected.documents_origin, None);
 
         let missing =
             WebConfig::from_lookup(env(&[("AIPM_STAGE", "prod"), ("AIPM_AUTH_MODE", "jwt")]));
