@@ -37,6 +37,21 @@ pub const OPERATIONS: &[Operation] = &[
         "mark a story blocked by another",
     ),
     op(
+        "PUT /projects/{key}/stories/{id}/documents",
+        Action::EditStory,
+        "attach a reference link",
+    ),
+    op(
+        "POST /projects/{key}/stories/{id}/documents/uploads",
+        Action::EditStory,
+        "upload a reference file",
+    ),
+    op(
+        "GET /projects/{key}/stories/{id}/documents/files/{fileId}",
+        Action::ViewProject,
+        "download a reference file",
+    ),
+    op(
         "DELETE /stories/{id}",
         Action::DeleteStory,
         "delete a leaf story",

@@ -384,6 +384,57 @@ impl Client {
             .await;
         assert_eq!(linked["links"]["relatesTo"][0]["id"], json!(child_id));
 
+        // A reference file: signed, sent to the emulator's S3 as a browser would, checked,
+        // then downloaded back.
+        let bytes = b"# Export\n\nColumns: key, title, status.\n".to_vec();
+        let upload = self
+            .expect(
+                "POST /projects/{key}/stories/{id}/documents/uploads",
+                &format!("/projects/AIPM/stories/{id}/documents/uploads"),
+                Some(json!({"name": "export.md", "contentType": "text/markdown", "size": bytes.len()})),
+                &[201],
+            )
+            .await;
+        let file_id = upload["id"].as_str().expect("a file id").to_owned();
+        let sent = reqwest::Client::new()
+            .put(upload["upload"]["url"].as_str().expect("a signed url"))
+            .header("content-type", "text/markdown")
+            .body(bytes.clone())
+            .send()
+            .await
+            .expect("the bucket answers");
+        assert!(sent.status().is_success(), "{}", sent.status());
+        let documented = self
+            .expect(
+                "PUT /projects/{key}/stories/{id}/documents",
+                &format!("/projects/AIPM/stories/{id}/documents"),
+                Some(json!({
+                    "links": [{"url": "https://example.com/export-spec", "title": "Export spec"}],
+                    "files": [{"id": file_id, "name": "export.md"}]
+                })),
+                &[200],
+            )
+            .await;
+        assert_eq!(
+            documented["documents"]["files"][0]["size"],
+            json!(bytes.len())
+        );
+        let download = self
+            .expect(
+                "GET /projects/{key}/stories/{id}/documents/files/{fileId}",
+                &format!("/projects/AIPM/stories/{id}/documents/files/{file_id}"),
+                None,
+                &[200],
+            )
+            .await;
+        let fetched = reqwest::get(download["download"]["url"].as_str().expect("a signed url"))
+            .await
+            .expect("the bucket answers")
+            .bytes()
+            .await
+            .expect("the file's bytes");
+        assert_eq!(fetched.as_ref(), bytes.as_slice());
+
         let deleted_child = self
             .expect(
                 "DELETE /stories/{id}",

@@ -193,6 +193,27 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
                 format!("/projects/AIPM/stories/{story}/links"),
                 Some(json!({"relatesTo": [buildable]})),
             ),
+            (
+                "PUT",
+                format!("/projects/AIPM/stories/{story}/documents"),
+                Some(
+                    json!({"links": [{"url": "https://example.com/spec", "title": "Spec"}], "files": []}),
+                ),
+            ),
+            (
+                "POST",
+                format!("/projects/AIPM/stories/{story}/documents/uploads"),
+                Some(json!({"name": "spec.pdf", "contentType": "application/pdf", "size": 10})),
+            ),
+            (
+                "GET",
+                // No such file: a person the gate lets through learns that, nobody else does.
+                format!(
+                    "/projects/AIPM/stories/{story}/documents/files/{}",
+                    "0".repeat(32)
+                ),
+                None,
+            ),
             ("DELETE", format!("{base}/stories/{leaf}"), None),
             (
                 "DELETE",

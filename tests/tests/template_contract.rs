@@ -61,8 +61,8 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
     );
 
     let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    // 36 operations, 17 of them also under /projects/{key} (the webhook among them).
-    assert_eq!(routes.len(), 36 + 17 + UI_ROUTES.len());
+    // 39 operations, 17 of them also under /projects/{key} (the webhook among them).
+    assert_eq!(routes.len(), 39 + 17 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
@@ -208,6 +208,7 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
         "AiTable",
         "AiReviewQueue",
         "ProjectsTable",
+        "DocumentsBucket",
         "WorkerArtifactBucket}/worker/*",
         "autoScalingGroupName/${Service}-${Stage}-worker",
     ];
@@ -423,7 +424,7 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         json!({"Fn::Equals": [{"Ref": "Stage"}, "prod"]})
     );
     let functions = resources_of_type(&template, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 38);
+    assert_eq!(functions.len(), 41);
     for (name, function) in &functions {
         let preference = &function["Properties"]["DeploymentPreference"];
         assert_eq!(
@@ -462,13 +463,13 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         name.trim_end_matches(".Alias").to_owned()
     };
     let integrations = resources_of_type(&template, "AWS::ApiGatewayV2::Integration");
-    assert_eq!(integrations.len(), 37);
+    assert_eq!(integrations.len(), 40);
     for (_, integration) in integrations {
         let function = alias_of(&integration["Properties"]["IntegrationUri"]);
         assert!(template["Resources"][&function].is_object(), "{function}");
     }
     let permissions = resources_of_type(&template, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 39 + 17);
+    assert_eq!(permissions.len(), 42 + 17);
     for (_, permission) in permissions {
         alias_of(&permission["Properties"]["FunctionName"]);
     }
@@ -603,5 +604,58 @@ fn every_function_with_the_gate_may_read_memberships_and_write_the_audit_log() {
             );
         }
     }
-    assert_eq!(gated, 33, "functions that authorize through the gate");
+    assert_eq!(gated, 36, "functions that authorize through the gate");
+}
+
+/// Reference files: a private, TLS-only bucket whose objects only the document functions and
+/// delete-story reach, browsers from the API's own origin and the stage's CORS origins.
+#[test]
+fn the_documents_bucket_is_private_tls_only_and_reached_only_by_the_document_functions() {
+    let template = template();
+    let resources = template["Resources"].as_object().unwrap();
+    let bucket = &resources["DocumentsBucket"]["Properties"];
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            bucket["PublicAccessBlockConfiguration"][setting], true,
+            "{setting}"
+        );
+    }
+    let rule = &bucket["CorsConfiguration"]["CorsRules"][0];
+    assert_eq!(rule["AllowedMethods"], json!(["GET", "PUT"]));
+    assert!(
+        rule["AllowedOrigins"]
+            .to_string()
+            .contains("CorsAllowedOrigins")
+    );
+    let policy = &resources["DocumentsBucketPolicy"]["Properties"]["PolicyDocument"];
+    assert_eq!(policy["Statement"][0]["Effect"], "Deny");
+    assert_eq!(
+        policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"],
+        "false"
+    );
+    let mut reaching: Vec<&str> = resources
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == "AWS::Serverless::Function")
+        .filter(|(_, resource)| {
+            resource["Properties"]["Policies"]
+                .to_string()
+                .contains("DocumentsBucket")
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    reaching.sort();
+    assert_eq!(
+        reaching,
+        [
+            "CreateDocumentUploadFunction",
+            "DeleteStoryFunction",
+            "GetDocumentDownloadFunction",
+            "SetStoryDocumentsFunction"
+        ]
+    );
 }
