@@ -15,6 +15,7 @@ import { AcceptanceTests } from './tests.js';
 import { Why, can } from './access.js';
 import { CodeTasks } from './tasks.js';
 import { Dependencies } from './links.js';
+import { ReferenceDocuments } from './references.js';
 import { scoped, storyLabel } from './project.js';
 
 const FIELDS = [
@@ -291,6 +292,7 @@ export function StoryPage({ id, story: page, byId }) {
       <aside class="story-side">
         <${StatusControl} story=${detail} byId=${byId} />
         <${Dependencies} story=${detail} />
+        <${ReferenceDocuments} story=${detail} />
         <${InvestPanel} invest=${detail.invest} />
         <${AiReviewPanel} story=${detail} />
         <${Children} story=${detail} childrenList=${detail.children} />

@@ -149,12 +149,18 @@ impl Browser {
 
     /// Waits until the page has downloaded `file_name` and answers what it holds.
     pub async fn downloaded(&self, file_name: &str) -> String {
+        String::from_utf8(self.downloaded_bytes(file_name).await)
+            .unwrap_or_else(|_| panic!("{file_name} is not UTF-8"))
+    }
+
+    /// The same, byte for byte.
+    pub async fn downloaded_bytes(&self, file_name: &str) -> Vec<u8> {
         let path = self.profile.join("downloads").join(file_name);
         let deadline = Instant::now() + PATIENCE;
         loop {
             // Chromium writes `<name>.crdownload` and renames it when the download is complete.
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                return text;
+            if let Ok(bytes) = std::fs::read(&path) {
+                return bytes;
             }
             assert!(
                 Instant::now() < deadline,

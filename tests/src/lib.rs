@@ -300,30 +300,7 @@ impl Emulator {
 
     /// An AWS SDK configuration pointed at this emulator with dummy credentials.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(aipm::runtime::aws_https_client())
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "aipm-tests",
-            ))
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(1))
-                    .operation_timeout(Duration::from_secs(6))
-                    .build(),
-            )
-            .retry_config(
-                aws_config::retry::RetryConfig::standard()
-                    .with_max_attempts(3)
-                    .with_initial_backoff(Duration::from_millis(50)),
-            )
-            .load()
-            .await
+        sdk_config_for(&self.endpoint).await
     }
 
     /// DynamoDB requests served so far and the time the emulator spent on them
@@ -924,4 +901,32 @@ fn yaml_to_json(value: serde_yaml::Value) -> serde_json::Value {
             json!({ key: inner })
         }
     }
+}
+
+/// An AWS SDK configuration pointed at an emulator's endpoint with dummy credentials.
+pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aipm::runtime::aws_https_client())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "aipm-tests",
+        ))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_timeout(Duration::from_secs(6))
+                .build(),
+        )
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(50)),
+        )
+        .load()
+        .await
 }
