@@ -6,6 +6,8 @@ use crate::adapters::memory_documents::MemoryDocuments;
 use crate::adapters::memory_projects::{MemoryProjects, local_gate};
 use crate::handlers::delete_story::DeleteStory;
 use crate::handlers::test_support::{error_code, json, request, seed_story, with_path};
+use crate::ports::StoryRepository;
+use lambda_http::{Body, Response};
 
 /// The status and stable code of a refusal.
 fn refusal(response: &Response<Body>) -> (u16, String) {
