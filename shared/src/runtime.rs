@@ -341,12 +341,7 @@ impl ColdStart {
     pub fn documents(
         &self,
     ) -> Result<crate::adapters::s3::S3Documents, crate::config::MissingVariable> {
-        let bucket = std::env::var(crate::config::vars::DOCUMENTS_BUCKET)
-            .ok()
-            .filter(|bucket| !bucket.trim().is_empty())
-            .ok_or(crate::config::MissingVariable(
-                crate::config::vars::DOCUMENTS_BUCKET,
-            ))?;
+        let bucket = required_variable(crate::config::vars::DOCUMENTS_BUCKET)?;
         Ok(crate::adapters::s3::S3Documents::new(&self.sdk, bucket))
     }
 
@@ -408,14 +403,17 @@ impl ColdStart {
 /// Serves one operation on the Lambda runtime until the process ends. Every outcome is an HTTP
 /// response; nothing reaches API Gateway as an opaque 502. Each request is logged in its own
 /// span and counted by status, and its metrics are flushed before the next one.
-/// The projects table's name; a missing setting stops the cold start with its name.
-fn projects_table() -> Result<String, crate::config::MissingVariable> {
-    std::env::var(crate::config::vars::PROJECTS_TABLE)
+/// A setting only some functions read; missing or blank, it stops the cold start with its name.
+fn required_variable(name: &'static str) -> Result<String, crate::config::MissingVariable> {
+    std::env::var(name)
         .ok()
-        .filter(|table| !table.trim().is_empty())
-        .ok_or(crate::config::MissingVariable(
-            crate::config::vars::PROJECTS_TABLE,
-        ))
+        .filter(|value| !value.trim().is_empty())
+        .ok_or(crate::config::MissingVariable(name))
+}
+
+/// The projects table's name.
+fn projects_table() -> Result<String, crate::config::MissingVariable> {
+    required_variable(crate::config::vars::PROJECTS_TABLE)
 }
 
 pub async fn serve(

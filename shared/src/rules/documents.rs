@@ -112,12 +112,7 @@ pub enum FileRefusal {
 /// Checks an upload request: a usable name, an allowed kind whose content type is the one
 /// declared, and a size within the cap.
 pub fn check_upload(name: &str, content_type: &str, size: u64) -> Result<FileKind, FileRefusal> {
-    if let Some(problem) = name_problem(name) {
-        return Err(FileRefusal::BadName(FieldError::new(
-            "name", "INVALID", problem,
-        )));
-    }
-    let kind = FileKind::of_name(name).ok_or(FileRefusal::TypeNotAllowed)?;
+    let kind = check_name(name)?;
     if !content_type.eq_ignore_ascii_case(kind.content_type()) {
         return Err(FileRefusal::TypeNotAllowed);
     }
@@ -125,6 +120,16 @@ pub fn check_upload(name: &str, content_type: &str, size: u64) -> Result<FileKin
         return Err(FileRefusal::TooLarge);
     }
     Ok(kind)
+}
+
+/// A usable file name whose extension is one of the allowed kinds; the kind.
+pub fn check_name(name: &str) -> Result<FileKind, FileRefusal> {
+    if let Some(problem) = name_problem(name) {
+        return Err(FileRefusal::BadName(FieldError::new(
+            "name", "INVALID", problem,
+        )));
+    }
+    FileKind::of_name(name).ok_or(FileRefusal::TypeNotAllowed)
 }
 
 fn name_problem(name: &str) -> Option<String> {

@@ -17,12 +17,12 @@ use crate::ports::{
     UpdateGuard, UpdateOutcome,
 };
 use crate::rules::documents::{
-    self, FileKind, FileRefusal, MAX_FILES, StoredFileProblem, check_links, check_stored,
-    check_upload, is_file_id, object_key, removed_files,
+    self, MAX_FILES, StoredFileProblem, check_links, check_name, check_stored, is_file_id,
+    object_key, removed_files,
 };
 use crate::validation::parse_if_match;
 
-use super::read_story;
+use super::{read_story, refused};
 
 /// A write that lost a race without If-Match is re-read and re-checked this many times.
 const WRITE_ATTEMPTS: usize = 4;
@@ -88,12 +88,7 @@ where
         entry: &FileEntry,
     ) -> Result<DocumentFile> {
         let name = entry.name.as_deref().unwrap_or_default().trim().to_owned();
-        let kind = FileKind::of_name(&name)
-            .ok_or_else(|| Error::DocumentTypeNotAllowed { name: name.clone() })?;
-        check_upload(&name, kind.content_type(), 1).map_err(|refusal| match refusal {
-            FileRefusal::BadName(problem) => Error::Validation(vec![problem]),
-            _ => Error::DocumentTypeNotAllowed { name: name.clone() },
-        })?;
+        let kind = check_name(&name).map_err(|refusal| refused(&name, refusal))?;
         let key = object_key(&access.project.id, story_id, &entry.id);
         let stored = self
             .documents

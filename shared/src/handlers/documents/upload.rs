@@ -9,9 +9,9 @@ use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
 use crate::http::{Operation, json_response, parse_json_body};
 use crate::ports::{DocumentStore, ProjectDirectory, SignedRequest, StoryRepository};
-use crate::rules::documents::{self, FileRefusal, MAX_FILES, check_upload, object_key};
+use crate::rules::documents::{MAX_FILES, check_upload, object_key};
 
-use super::read_story;
+use super::{read_story, refused};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -63,18 +63,8 @@ where
             .await?;
         let id = access.path_story(&request)?;
         let body: UploadBody = parse_json_body(&request)?;
-        let kind =
-            check_upload(&body.name, &body.content_type, body.size).map_err(
-                |refusal| match refusal {
-                    FileRefusal::TypeNotAllowed => Error::DocumentTypeNotAllowed {
-                        name: body.name.clone(),
-                    },
-                    FileRefusal::TooLarge => Error::DocumentTooLarge {
-                        limit: documents::MAX_FILE_BYTES,
-                    },
-                    FileRefusal::BadName(problem) => Error::Validation(vec![problem]),
-                },
-            )?;
+        let kind = check_upload(&body.name, &body.content_type, body.size)
+            .map_err(|refusal| refused(&body.name, refusal))?;
         let story = read_story(&self.stories, id).await?;
         if story.documents.files.len() >= MAX_FILES {
             return Err(Error::TooManyDocuments {
