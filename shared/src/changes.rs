@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::history::ChangeNote;
 use crate::model::{AcceptanceTest, MergeRecord, Story, StoryDocuments, StoryStatus, TestStatus};
 
 /// The fields a PATCH changes; `None` leaves a field as it is, `Some(None)` clears it.
@@ -27,6 +28,8 @@ pub struct StoryChanges {
     pub documents: Option<StoryDocuments>,
     /// Who makes the change; recorded as `updatedBy` when known.
     pub updated_by: Option<String>,
+    /// Who and why, for the history entry written with the change (never stored on the story).
+    pub note: ChangeNote,
 }
 
 impl StoryChanges {
@@ -37,6 +40,7 @@ impl StoryChanges {
             accept_warnings: self.accept_warnings,
             blocked_from: self.blocked_from,
             updated_by: self.updated_by.clone(),
+            note: self.note.clone(),
             ..StoryChanges::default()
         };
         *self != status_move
@@ -76,6 +80,18 @@ impl StoryChanges {
         next
     }
 
+    /// Who and why for the history: the note's author, else the `updatedBy` sub alone.
+    pub fn history_note(&self) -> ChangeNote {
+        ChangeNote {
+            author: self.note.author.clone().or_else(|| {
+                self.updated_by
+                    .as_deref()
+                    .map(|sub| crate::history::Author::new(sub, None))
+            }),
+            reason: self.note.reason.clone(),
+        }
+    }
+
     /// Whether the narrative a test was written against changes.
     pub fn changes_content_of(&self, story: &Story) -> bool {
         let differs = |change: &Option<String>, current: &String| {
@@ -100,9 +116,28 @@ pub struct TestChanges {
     /// Who sets the status, and when (with `status`, from a person's request).
     pub status_set: Option<(String, DateTime<Utc>)>,
     pub needs_review: Option<bool>,
+    /// Who makes the change, for the history entry written with it.
+    pub note: ChangeNote,
 }
 
 impl TestChanges {
+    /// Who the history names as making it.
+    pub fn history_author(&self) -> crate::history::Author {
+        self.note
+            .author
+            .clone()
+            .unwrap_or_else(crate::history::Author::unknown)
+    }
+
+    /// Whether it changes what the history shows of a test (not only the review flag).
+    pub fn touches_recorded_fields(&self) -> bool {
+        self.title.is_some()
+            || self.given.is_some()
+            || self.when.is_some()
+            || self.then.is_some()
+            || self.status.is_some()
+    }
+
     /// The test as it would be with these changes.
     pub fn apply_to(&self, test: &AcceptanceTest) -> AcceptanceTest {
         let mut next = test.clone();

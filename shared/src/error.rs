@@ -122,6 +122,9 @@ pub enum Error {
     #[error("the story has no file {id}")]
     DocumentNotFound { id: String },
 
+    #[error("story {id} is not in the trash (never deleted, restored already, or purged)")]
+    NotInTrash { id: u64 },
+
     #[error(
         "the story waits for {}, not Done yet; finish it first, or send overrideBlockers with a reason",
         blockers.iter().map(|b| b.key.as_str()).collect::<Vec<_>>().join(", ")

@@ -174,6 +174,11 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
             "DOCUMENT_NOT_FOUND",
             json!({ "id": id }),
         ),
+        Error::NotInTrash { id } => (
+            StatusCode::NOT_FOUND,
+            "NOT_IN_TRASH",
+            json!({ "storyId": id }),
+        ),
         Error::StoryBlocked { blockers } => (
             StatusCode::CONFLICT,
             "STORY_BLOCKED",

@@ -7,6 +7,7 @@ pub mod changes;
 pub mod config;
 pub mod error;
 pub mod handlers;
+pub mod history;
 pub mod http;
 pub mod model;
 pub mod pagination;

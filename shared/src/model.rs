@@ -316,7 +316,7 @@ pub struct NewStory {
     pub story_point: Option<u32>,
     pub assignee_email: Option<String>,
     /// Who asked for it, as the authorizer verified them.
-    pub created_by: Option<String>,
+    pub created_by: Option<crate::history::Author>,
 }
 
 impl NewStory {
@@ -345,8 +345,8 @@ impl NewStory {
             version: 1,
             created_at: now,
             updated_at: now,
-            updated_by: self.created_by.clone(),
-            created_by: self.created_by,
+            updated_by: self.created_by.as_ref().map(|author| author.sub.clone()),
+            created_by: self.created_by.map(|author| author.sub),
         }
     }
 }

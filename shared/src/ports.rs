@@ -109,7 +109,12 @@ pub trait ReviewQueue: Send + Sync + 'static {
 pub trait AcceptanceTestRepository: Send + Sync + 'static {
     /// Stores a new test if its story exists (and is not being deleted); `StoryNotFound`
     /// otherwise.
-    fn create(&self, test: &AcceptanceTest) -> impl Future<Output = Result<()>> + Send;
+    /// The history records `author` adding it, in the same write.
+    fn create(
+        &self,
+        test: &AcceptanceTest,
+        author: &crate::history::Author,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// The next `AT-n` of the project the story belongs to, from the project's counter (a
     /// number lost to a failed create is a gap, nothing more).
@@ -133,8 +138,13 @@ pub trait AcceptanceTestRepository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<TestUpdateOutcome>> + Send;
 
-    /// Deletes one test; false when it did not exist.
-    fn delete(&self, story_id: u64, id: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Deletes one test, recorded as `author`'s; false when it did not exist.
+    fn delete(
+        &self,
+        story_id: u64,
+        id: &str,
+        author: &crate::history::Author,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Deletes every test of a story (part of deleting the story).
     fn delete_all(&self, story_id: u64) -> impl Future<Output = Result<()>> + Send;
@@ -214,11 +224,12 @@ pub struct PullRequest {
 pub trait CodeTaskRepository: Send + Sync + 'static {
     /// Records a task and, in the same transaction, makes it the story's active task and moves
     /// the story to In Progress — only if the story is Ready or In Progress, has no active task
-    /// and is not being deleted.
+    /// and is not being deleted. The history records `author` starting it, in the same write.
     fn create_for_story(
         &self,
         task: &CodeTask,
         story: &Story,
+        author: &crate::history::Author,
     ) -> impl Future<Output = Result<CreateTaskOutcome>> + Send;
 
     fn get(&self, task_id: &str) -> impl Future<Output = Result<Option<CodeTask>>> + Send;
@@ -695,6 +706,7 @@ pub trait ProjectDirectory: Send + Sync + 'static {
         accepted: &crate::project::Invitation,
         change: Option<&MemberChange>,
         audit: &crate::project::AuditEntry,
+        entry: Option<&crate::history::HistoryEntry>,
     ) -> impl Future<Output = Result<AcceptOutcome>> + Send;
 
     /// Every membership of one person (the "my projects" list).
@@ -727,6 +739,7 @@ pub trait ProjectDirectory: Send + Sync + 'static {
         &self,
         change: &MemberChange,
         audit: &crate::project::AuditEntry,
+        entry: &crate::history::HistoryEntry,
     ) -> impl Future<Output = Result<MemberChangeOutcome>> + Send;
 }
 
@@ -912,6 +925,8 @@ pub struct LinkWrite<'a> {
     pub story_id: u64,
     pub story_version: u64,
     pub updated_by: &'a str,
+    /// The history entry written with the change.
+    pub entry: Option<&'a crate::history::HistoryEntry>,
     pub now: DateTime<Utc>,
     pub linked: &'a [u64],
     pub graph_version: u64,
@@ -1012,3 +1027,153 @@ impl DocumentStore for NoDocuments {
         Ok(())
     }
 }
+
+/// One page of history, newest first; `next` continues after its last entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistoryPage {
+    pub entries: Vec<crate::history::HistoryEntry>,
+    pub next: Option<crate::history::HistoryCursor>,
+}
+
+/// Reading the change history, which every write records beside its change.
+pub trait HistoryLog: Send + Sync + 'static {
+    /// A story's entries, newest first.
+    fn story_history(
+        &self,
+        story_id: u64,
+        limit: usize,
+        after: Option<&crate::history::HistoryCursor>,
+    ) -> impl Future<Output = Result<HistoryPage>> + Send;
+
+    /// A project's entries (every story's and its memberships'), newest first.
+    fn project_feed(
+        &self,
+        project: u32,
+        limit: usize,
+        after: Option<&crate::history::HistoryCursor>,
+    ) -> impl Future<Output = Result<HistoryPage>> + Send;
+}
+
+/// A deleted story (with its subtree) as the trash shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrashedStory {
+    /// The deleted story: the top of what went.
+    pub story_id: u64,
+    pub title: String,
+    /// Where it was: its parent then, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<u64>,
+    pub deleted_at: DateTime<Utc>,
+    pub deleted_by: crate::history::Author,
+    /// Every story that went with it, itself included.
+    pub story_ids: Vec<u64>,
+    pub test_count: usize,
+    /// When it is purged unless restored first.
+    pub purge_at: DateTime<Utc>,
+}
+
+/// What a restore brought back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    pub trashed: TrashedStory,
+    /// Its parent was gone (or going), so the story came back at the top level.
+    pub as_root: bool,
+}
+
+/// The trash: deleted subtrees, kept whole for [`TRASH_DAYS`] days and restorable exactly.
+pub trait TrashBin: Send + Sync + 'static {
+    /// Whether a deleted story's files stay in the bucket (for a restore) until it is purged.
+    fn keeps_files(&self) -> bool {
+        true
+    }
+
+    /// Copies the stories `ids` (the top first), their acceptance tests and `links` (the
+    /// project's links touching them) into the trash under `top`, before they are removed. A
+    /// repeated call (an interrupted delete done again) adds to the same entry; the history
+    /// records the delete once.
+    fn keep(
+        &self,
+        project_id: &str,
+        top: u64,
+        ids: &[u64],
+        links: &[Link],
+        author: &crate::history::Author,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The project's trash, most recently deleted first.
+    fn trashed(&self, project_id: &str) -> impl Future<Output = Result<Vec<TrashedStory>>> + Send;
+
+    /// What is kept under `top`, if anything (one read, not the whole list).
+    fn trashed_one(
+        &self,
+        project_id: &str,
+        top: u64,
+    ) -> impl Future<Output = Result<Option<TrashedStory>>> + Send;
+
+    /// Puts everything kept under `top` back as it was (ids, versions, tests, links); under its
+    /// old parent if that still exists, else at the top level. `None` when nothing is kept
+    /// under `top`.
+    fn restore(
+        &self,
+        project_id: &str,
+        top: u64,
+        author: &crate::history::Author,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Restored>>> + Send;
+
+    /// Forgets what is kept under `top` for good; `None` when nothing was.
+    fn purge(
+        &self,
+        project_id: &str,
+        top: u64,
+    ) -> impl Future<Output = Result<Option<TrashedStory>>> + Send;
+}
+
+/// No trash: a delete is final (unit tests of other concerns, and the files go at once).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTrash;
+
+impl TrashBin for NoTrash {
+    fn keeps_files(&self) -> bool {
+        false
+    }
+
+    async fn keep(
+        &self,
+        _: &str,
+        _: u64,
+        _: &[u64],
+        _: &[Link],
+        _: &crate::history::Author,
+        _: DateTime<Utc>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    async fn trashed(&self, _: &str) -> Result<Vec<TrashedStory>> {
+        Ok(Vec::new())
+    }
+
+    async fn trashed_one(&self, _: &str, _: u64) -> Result<Option<TrashedStory>> {
+        Ok(None)
+    }
+
+    async fn restore(
+        &self,
+        _: &str,
+        _: u64,
+        _: &crate::history::Author,
+        _: DateTime<Utc>,
+    ) -> Result<Option<Restored>> {
+        Ok(None)
+    }
+
+    async fn purge(&self, _: &str, _: u64) -> Result<Option<TrashedStory>> {
+        Ok(None)
+    }
+}
+
+/// Days a deleted story stays restorable.
+pub const TRASH_DAYS: i64 = 30;

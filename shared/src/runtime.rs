@@ -149,24 +149,63 @@ impl ColdStart {
         })
     }
 
+    /// Stories, each change written with its history entry in the projects table (which every
+    /// function's environment names).
     pub fn story_repository(&self) -> DynamoStoryRepository {
-        DynamoStoryRepository::new(self.dynamodb.clone(), self.config.stories_table.clone())
+        let stories =
+            DynamoStoryRepository::new(self.dynamodb.clone(), self.config.stories_table.clone());
+        match projects_table() {
+            Ok(table) => stories.with_history(table),
+            Err(_) => stories,
+        }
     }
 
+    /// Acceptance tests, each change written with its history entry.
     pub fn acceptance_test_repository(&self) -> DynamoAcceptanceTestRepository {
-        DynamoAcceptanceTestRepository::new(
+        let tests = DynamoAcceptanceTestRepository::new(
             self.dynamodb.clone(),
             self.config.acceptance_tests_table.clone(),
             self.config.stories_table.clone(),
-        )
+        );
+        match projects_table() {
+            Ok(table) => tests.with_history(table),
+            Err(_) => tests,
+        }
     }
 
+    /// The trash (the projects table's trash items, over the stories and tests tables).
+    pub fn trash(
+        &self,
+    ) -> Result<crate::adapters::dynamodb::DynamoTrash, crate::config::MissingVariable> {
+        Ok(crate::adapters::dynamodb::DynamoTrash::new(
+            self.dynamodb.clone(),
+            projects_table()?,
+            self.config.stories_table.clone(),
+            self.config.acceptance_tests_table.clone(),
+        ))
+    }
+
+    /// The change history (the projects table's history items).
+    pub fn history(
+        &self,
+    ) -> Result<crate::adapters::dynamodb::DynamoHistory, crate::config::MissingVariable> {
+        Ok(crate::adapters::dynamodb::DynamoHistory::new(
+            self.dynamodb.clone(),
+            projects_table()?,
+        ))
+    }
+
+    /// Code tasks; a task's start is recorded in the history with it.
     pub fn code_task_repository(&self) -> DynamoCodeTaskRepository {
-        DynamoCodeTaskRepository::new(
+        let tasks = DynamoCodeTaskRepository::new(
             self.dynamodb.clone(),
             self.config.code_tasks_table.clone(),
             self.config.stories_table.clone(),
-        )
+        );
+        match projects_table() {
+            Ok(table) => tasks.with_history(table),
+            Err(_) => tasks,
+        }
     }
 
     /// The code-task repository with the triggers table, for the functions that start revisions

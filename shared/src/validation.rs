@@ -108,15 +108,24 @@ pub struct UpdateStoryBody {
     pub parent_id: Option<Option<u64>>,
     pub status: Option<StoryStatus>,
     pub accept_warnings: Option<bool>,
+    /// Why (a status move's reason): kept in the history entry, not on the story.
+    pub reason: Option<String>,
     /// The version the client last saw; an alternative to the If-Match header.
     pub version: Option<u64>,
 }
+
+/// A change's reason, kept in its history entry.
+pub const REASON_MAX_CHARS: usize = 500;
 
 /// Validates a story PATCH with the same limits as a create; returns the changes and the
 /// version the client expects, if it sent one.
 pub fn validate_story_changes(body: UpdateStoryBody) -> Result<(StoryChanges, Option<u64>)> {
     let mut errors = Vec::new();
     let title = check_new_title(&mut errors, body.title);
+    let reason = body.reason.map(|text| text.trim().to_owned());
+    if let Some(reason) = &reason {
+        check_length(&mut errors, "reason", reason, REASON_MAX_CHARS);
+    }
     let as_a = body.as_a.map(|text| text.trim().to_owned());
     let i_want = body.i_want.map(|text| text.trim().to_owned());
     let so_that = body.so_that.map(|text| text.trim().to_owned());
@@ -194,6 +203,10 @@ pub fn validate_story_changes(body: UpdateStoryBody) -> Result<(StoryChanges, Op
         merge: None,
         documents: None,
         updated_by: None,
+        note: crate::history::ChangeNote {
+            author: None,
+            reason: reason.filter(|reason| !reason.is_empty()),
+        },
     };
     Ok((changes, body.version))
 }
@@ -306,6 +319,7 @@ pub fn validate_test_changes(body: UpdateTestBody) -> Result<(TestChanges, Optio
             status: body.status,
             status_set: None,
             needs_review,
+            note: Default::default(),
         },
         body.version,
     ))

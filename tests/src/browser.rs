@@ -137,6 +137,17 @@ impl Browser {
             .unwrap_or_else(|error| panic!("cannot open {path}: {error}"));
     }
 
+    /// Makes the page act as a local person, as the "Acting as" menu does, and opens `path`.
+    pub async fn act_as(&self, person: &str, path: &str) {
+        self.open("/").await;
+        self.wait_until(
+            "the person is remembered",
+            &format!("(localStorage.setItem('aipm.localPerson', '{person}'), true)"),
+        )
+        .await;
+        self.open(&format!("/?as={person}{path}")).await;
+    }
+
     /// Waits until `css` matches an element, and returns it.
     pub async fn element(&self, css: &str) -> fantoccini::elements::Element {
         self.client

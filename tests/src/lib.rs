@@ -593,7 +593,10 @@ pub async fn seed_ready_story_in(
         .await
         .expect("seeding a story");
     tests
-        .create(&sample_test(story.id, "t1"))
+        .create(
+            &sample_test(story.id, "t1"),
+            &aipm::history::Author::new("tester", None),
+        )
         .await
         .expect("seeding a test");
     let ready = StoryChanges {

@@ -52,6 +52,31 @@ pub const OPERATIONS: &[Operation] = &[
         "download a reference file",
     ),
     op(
+        "GET /projects/{key}/stories/{id}/history",
+        Action::ViewProject,
+        "read a story's history",
+    ),
+    op(
+        "GET /projects/{key}/history",
+        Action::ViewProject,
+        "read the project's feed",
+    ),
+    op(
+        "GET /projects/{key}/trash",
+        Action::ViewProject,
+        "see the trash",
+    ),
+    op(
+        "POST /projects/{key}/trash/{id}/restore",
+        Action::DeleteStory,
+        "restore a deleted story",
+    ),
+    op(
+        "DELETE /projects/{key}/trash/{id}",
+        Action::ArchiveProject,
+        "purge a deleted story for good",
+    ),
+    op(
         "DELETE /stories/{id}",
         Action::DeleteStory,
         "delete a leaf story",

@@ -20,6 +20,8 @@ const HANG_GUARD: Duration = Duration::from_secs(10);
 struct Fixture {
     emulator: Emulator,
     config: Config,
+    /// Where history items go.
+    projects_table: String,
     dynamodb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
 }
@@ -29,10 +31,16 @@ impl Fixture {
         let emulator = Emulator::start().await;
         let environment = emulator.create_resources("test").await;
         let config = aipm_tests::config_from(&environment);
+        let projects_table = environment
+            .iter()
+            .find(|(name, _)| name == "AIPM_PROJECTS_TABLE")
+            .map(|(_, value)| value.clone())
+            .expect("the projects table");
         let sdk = emulator.sdk_config().await;
         Self {
             emulator,
             config,
+            projects_table,
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
         }
@@ -40,6 +48,11 @@ impl Fixture {
 
     fn stories(&self) -> DynamoStoryRepository {
         DynamoStoryRepository::new(self.dynamodb.clone(), self.config.stories_table.clone())
+            .with_history(&self.projects_table)
+    }
+
+    fn history(&self) -> aipm::adapters::dynamodb::DynamoHistory {
+        aipm::adapters::dynamodb::DynamoHistory::new(self.dynamodb.clone(), &self.projects_table)
     }
 }
 
@@ -412,6 +425,7 @@ impl Fixture {
             self.config.acceptance_tests_table.clone(),
             self.config.stories_table.clone(),
         )
+        .with_history(&self.projects_table)
     }
 }
 
@@ -420,7 +434,13 @@ async fn acceptance_tests_belong_to_existing_stories_and_go_with_them() {
     use aipm::ports::{AcceptanceTestRepository, TestChanges, TestUpdateOutcome};
     let fixture = Fixture::start().await;
     let (stories, tests) = (fixture.stories(), fixture.tests());
-    match tests.create(&new_test(9, "t1")).await {
+    match tests
+        .create(
+            &new_test(9, "t1"),
+            &aipm::history::Author::new("tester", None),
+        )
+        .await
+    {
         Err(Error::StoryNotFound { id }) => assert_eq!(id, 9),
         other => panic!("expected StoryNotFound, got {other:?}"),
     }
@@ -429,7 +449,13 @@ async fn acceptance_tests_belong_to_existing_stories_and_go_with_them() {
         .await
         .unwrap();
     for id in ["t1", "t2", "t3"] {
-        tests.create(&new_test(story.id, id)).await.unwrap();
+        tests
+            .create(
+                &new_test(story.id, id),
+                &aipm::history::Author::new("tester", None),
+            )
+            .await
+            .unwrap();
     }
     assert_eq!(tests.list(story.id).await.unwrap().len(), 3);
 
@@ -487,8 +513,18 @@ async fn acceptance_tests_belong_to_existing_stories_and_go_with_them() {
     let counted = fixture.emulator.dynamodb_stats().await - before;
     assert_eq!(counted.requests, 1, "{counted:?}");
 
-    assert!(tests.delete(story.id, "t2").await.unwrap());
-    assert!(!tests.delete(story.id, "t2").await.unwrap());
+    assert!(
+        tests
+            .delete(story.id, "t2", &aipm::history::Author::new("tester", None))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tests
+            .delete(story.id, "t2", &aipm::history::Author::new("tester", None))
+            .await
+            .unwrap()
+    );
     tests.delete_all(story.id).await.unwrap();
     assert!(tests.list(story.id).await.unwrap().is_empty());
 }
@@ -507,7 +543,11 @@ async fn a_story_holds_at_most_twenty_tests_even_under_concurrent_creates() {
     let attempts = (0..MAX_TESTS_PER_STORY + 10).map(|n| {
         let tests = tests.clone();
         let test = new_test(story.id, &format!("t{n}"));
-        async move { tests.create(&test).await }
+        async move {
+            tests
+                .create(&test, &aipm::history::Author::new("tester", None))
+                .await
+        }
     });
     let outcomes = futures::future::join_all(attempts).await;
     let stored = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
@@ -519,10 +559,26 @@ async fn a_story_holds_at_most_twenty_tests_even_under_concurrent_creates() {
     assert_eq!(tests.list(story.id).await.unwrap().len(), 20);
 
     // Deleting one frees a place, for one more test only.
-    assert!(tests.delete(story.id, "t0").await.unwrap());
-    tests.create(&new_test(story.id, "again")).await.unwrap();
+    assert!(
+        tests
+            .delete(story.id, "t0", &aipm::history::Author::new("tester", None))
+            .await
+            .unwrap()
+    );
+    tests
+        .create(
+            &new_test(story.id, "again"),
+            &aipm::history::Author::new("tester", None),
+        )
+        .await
+        .unwrap();
     assert!(matches!(
-        tests.create(&new_test(story.id, "one-too-many")).await,
+        tests
+            .create(
+                &new_test(story.id, "one-too-many"),
+                &aipm::history::Author::new("tester", None)
+            )
+            .await,
         Err(Error::TooManyTests { .. })
     ));
     // The count is the story's business only: the story reads back unchanged.
@@ -551,7 +607,12 @@ async fn a_story_being_deleted_takes_no_new_children_or_tests() {
         Err(Error::ParentNotFound { .. })
     ));
     assert!(matches!(
-        tests.create(&new_test(parent.id, "t1")).await,
+        tests
+            .create(
+                &new_test(parent.id, "t1"),
+                &aipm::history::Author::new("tester", None)
+            )
+            .await,
         Err(Error::StoryNotFound { .. })
     ));
     stories.unmark_deleting(parent.id).await.unwrap();
@@ -633,6 +694,148 @@ async fn concurrent_patches_race_safely_against_dynamodb() {
             "{field} = {value:?}"
         );
     }
+
+    // Every landed PATCH has its entry, and each entry's "before" is exactly the previous
+    // entry's "after" for that field: the history was written with the change, not guessed.
+    use aipm::ports::HistoryLog;
+    let mut entries = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = fixture
+            .history()
+            .story_history(story.id, 20, cursor.as_ref())
+            .await
+            .unwrap();
+        entries.extend(page.entries);
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    entries.reverse();
+    assert_eq!(
+        entries.len(),
+        1 + 1 + 50,
+        "created, the winning rename, 50 edits"
+    );
+    assert_eq!(
+        entries[0].action,
+        aipm::history::HistoryAction::StoryCreated
+    );
+    let mut last: std::collections::HashMap<String, serde_json::Value> = Default::default();
+    for change in entries[0].changes.iter() {
+        last.insert(change.field.clone(), change.after.clone());
+    }
+    for entry in &entries[1..] {
+        assert_eq!(entry.changes.len(), 1, "{entry:?}");
+        let change = &entry.changes[0];
+        let previous = last
+            .get(&change.field)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        assert_eq!(change.before, previous, "{} chained wrongly", change.field);
+        last.insert(change.field.clone(), change.after.clone());
+    }
+}
+
+#[tokio::test]
+async fn each_change_writes_its_history_entry_and_a_refused_one_writes_none() {
+    use aipm::history::{Author, HistoryAction};
+    use aipm::ports::{
+        AcceptanceTestRepository, HistoryLog, StoryChanges, TestChanges, UpdateGuard, UpdateOutcome,
+    };
+
+    let fixture = Fixture::start().await;
+    let (stories, tests, history) = (fixture.stories(), fixture.tests(), fixture.history());
+    let story = stories
+        .create(Default::default(), new_story("Export", None), Utc::now())
+        .await
+        .unwrap();
+    let ada = Author::new("sub-ada", Some("Ada"));
+    let rename = StoryChanges {
+        title: Some("Export as CSV".into()),
+        note: aipm::history::ChangeNote {
+            author: Some(ada.clone()),
+            reason: None,
+        },
+        ..StoryChanges::default()
+    };
+    let stale = UpdateGuard {
+        version: Some(story.version + 7),
+        status: None,
+    };
+    assert_eq!(
+        stories
+            .update(story.id, &rename, &stale, Utc::now())
+            .await
+            .unwrap(),
+        UpdateOutcome::Conflict
+    );
+    let UpdateOutcome::Updated(renamed) = stories
+        .update(story.id, &rename, &UpdateGuard::default(), Utc::now())
+        .await
+        .unwrap()
+    else {
+        panic!("the rename lands");
+    };
+    assert_eq!(renamed.version, story.version + 1);
+    assert_eq!(renamed.title, "Export as CSV");
+
+    let test = new_test(story.id, "t1");
+    tests.create(&test, &ada).await.unwrap();
+    let pass = TestChanges {
+        status: Some(aipm::model::TestStatus::Pass),
+        note: aipm::history::ChangeNote {
+            author: Some(ada.clone()),
+            reason: None,
+        },
+        ..TestChanges::default()
+    };
+    tests
+        .update(story.id, "t1", &pass, None, Utc::now())
+        .await
+        .unwrap();
+    // A review flag alone is the system's, not a person's change: no entry.
+    tests.mark_needs_review(story.id, Utc::now()).await.unwrap();
+    assert!(tests.delete(story.id, "t1", &ada).await.unwrap());
+
+    let page = history.story_history(story.id, 10, None).await.unwrap();
+    let actions: Vec<HistoryAction> = page.entries.iter().map(|entry| entry.action).collect();
+    assert_eq!(
+        actions,
+        [
+            HistoryAction::TestDeleted,
+            HistoryAction::TestEdited,
+            HistoryAction::TestAdded,
+            HistoryAction::StoryEdited,
+            HistoryAction::StoryCreated
+        ],
+        "newest first, and the refused rename left nothing"
+    );
+    let rename_entry = &page.entries[3];
+    assert_eq!(rename_entry.author, ada);
+    assert_eq!(rename_entry.changes[0].before, "Export");
+    assert_eq!(rename_entry.changes[0].after, "Export as CSV");
+    assert_eq!(page.entries[1].changes[0].after, "Pass");
+
+    // Paged, the same entries come in the same order; the project's feed holds them too.
+    let first = history.story_history(story.id, 2, None).await.unwrap();
+    let rest = history
+        .story_history(story.id, 10, first.next.as_ref())
+        .await
+        .unwrap();
+    let paged: Vec<_> = first.entries.iter().chain(&rest.entries).collect();
+    assert_eq!(paged, page.entries.iter().collect::<Vec<_>>());
+    let feed = history.project_feed(0, 50, None).await.unwrap();
+    assert_eq!(feed.entries, page.entries);
+    assert!(
+        history
+            .project_feed(1, 50, None)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -941,9 +1144,18 @@ async fn ci_evidence_finds_keyed_tests_and_records_a_report_once() {
         let key = tests.allocate_test_key(story.id).await.unwrap();
         let mut test = new_test(story.id, id);
         test.key = Some(key);
-        tests.create(&test).await.unwrap();
+        tests
+            .create(&test, &aipm::history::Author::new("tester", None))
+            .await
+            .unwrap();
     }
-    tests.create(&new_test(story.id, "unkeyed")).await.unwrap();
+    tests
+        .create(
+            &new_test(story.id, "unkeyed"),
+            &aipm::history::Author::new("tester", None),
+        )
+        .await
+        .unwrap();
     let mut keyed = evidence.keyed_tests(0).await.unwrap();
     keyed.sort_by_key(|test| test.number);
     assert_eq!(
@@ -1163,6 +1375,7 @@ async fn links_are_written_whole_once_per_graph_version() {
                         story_id,
                         story_version,
                         updated_by: "ada",
+                        entry: None,
                         now: Utc::now(),
                         linked: &linked,
                         graph_version,
@@ -1228,4 +1441,253 @@ async fn links_are_written_whole_once_per_graph_version() {
     assert_eq!(after.version, 3);
     // Another project's graph is its own.
     assert_eq!(links.graph("other").await.unwrap().links, vec![]);
+}
+
+/// Every item of a table, sorted by key: what "identical item by item" is judged on.
+async fn table_items(
+    fixture: &Fixture,
+    table: &str,
+) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut items: Vec<std::collections::BTreeMap<String, String>> = Vec::new();
+    let mut start = None;
+    loop {
+        let output = fixture
+            .dynamodb
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in output.items.unwrap_or_default() {
+            items.push(
+                item.into_iter()
+                    .map(|(name, value)| (name, format!("{value:?}")))
+                    .collect(),
+            );
+        }
+        start = output.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    items.sort_by_key(|item| format!("{:?}{:?}", item.get("id"), item.get("storyId")));
+    items
+}
+
+#[tokio::test]
+async fn a_deleted_subtree_is_restored_item_by_item_and_a_purge_leaves_nothing() {
+    use aipm::adapters::dynamodb::{DynamoLinks, DynamoTrash};
+    use aipm::handlers::delete_story::DeleteStory;
+    use aipm::history::Author;
+    use aipm::http::respond;
+    use aipm::ports::{AcceptanceTestRepository, LinkStore, LinkWrite, TrashBin};
+    use aipm::rules::dependencies::{Link, LinkKind};
+    use lambda_http::{Body, Request, RequestExt};
+
+    let fixture = Fixture::start().await;
+    let (stories, tests) = (fixture.stories(), fixture.tests());
+    let links = DynamoLinks::new(
+        fixture.dynamodb.clone(),
+        &fixture.projects_table,
+        &fixture.config.stories_table,
+    );
+    let trash = DynamoTrash::new(
+        fixture.dynamodb.clone(),
+        &fixture.projects_table,
+        &fixture.config.stories_table,
+        &fixture.config.acceptance_tests_table,
+    );
+    let create = |title: &'static str, parent: Option<u64>| {
+        let stories = stories.clone();
+        async move {
+            stories
+                .create(Default::default(), new_story(title, parent), Utc::now())
+                .await
+                .unwrap()
+        }
+    };
+    let epic = create("Epic", None).await;
+    let feature = create("Feature", Some(epic.id)).await;
+    let child = create("Child", Some(feature.id)).await;
+    let done_child = create("Done child", Some(feature.id)).await;
+    let outside = create("Outside", None).await;
+    let ada = Author::new("sub-ada", Some("Ada"));
+    for (story, id) in [(feature.id, "t1"), (child.id, "t2"), (child.id, "t3")] {
+        tests.create(&new_test(story, id), &ada).await.unwrap();
+    }
+    let link = Link {
+        story: child.id,
+        other: outside.id,
+        kind: LinkKind::BlockedBy,
+    };
+    assert!(
+        links
+            .write(
+                "default",
+                &LinkWrite {
+                    story_id: child.id,
+                    story_version: child.version,
+                    updated_by: "sub-ada",
+                    entry: None,
+                    now: Utc::now(),
+                    linked: &[outside.id],
+                    graph_version: 0,
+                    links: &[link],
+                },
+            )
+            .await
+            .unwrap()
+    );
+    let _ = done_child;
+    let stories_before = table_items(&fixture, &fixture.config.stories_table).await;
+    let tests_before = table_items(&fixture, &fixture.config.acceptance_tests_table).await;
+
+    let operation = DeleteStory::new(
+        stories.clone(),
+        tests.clone(),
+        aipm::adapters::memory_projects::local_gate(),
+    )
+    .with_links(links.clone())
+    .with_trash(trash.clone());
+    let request = Request::new(Body::Empty)
+        .with_path_parameters(std::collections::HashMap::from([(
+            "id".to_owned(),
+            feature.id.to_string(),
+        )]))
+        .with_query_string_parameters(std::collections::HashMap::from([(
+            "cascade".to_owned(),
+            "true".to_owned(),
+        )]));
+    assert_eq!(respond(&operation, request).await.status(), 204);
+    assert_eq!(stories.get(feature.id).await.unwrap(), None);
+    assert!(tests.list(child.id).await.unwrap().is_empty());
+    assert!(links.graph("default").await.unwrap().links.is_empty());
+    let listed = trash.trashed("default").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].story_ids.len(), 3);
+    assert_eq!(listed[0].test_count, 3);
+    assert_eq!(listed[0].parent_id, Some(epic.id));
+
+    let restored = trash
+        .restore("default", feature.id, &ada, Utc::now())
+        .await
+        .unwrap()
+        .expect("kept");
+    assert!(!restored.as_root);
+    assert_eq!(
+        table_items(&fixture, &fixture.config.stories_table).await,
+        stories_before,
+        "every story item, counters and versions included, is back as it was"
+    );
+    assert_eq!(
+        table_items(&fixture, &fixture.config.acceptance_tests_table).await,
+        tests_before
+    );
+    assert_eq!(links.graph("default").await.unwrap().links, vec![link]);
+    assert!(trash.trashed("default").await.unwrap().is_empty());
+    assert!(
+        trash
+            .restore("default", feature.id, &ada, Utc::now())
+            .await
+            .unwrap()
+            .is_none(),
+        "restored once"
+    );
+
+    // Deleted again with its parent gone meanwhile, it comes back at the top level; a purge
+    // then leaves no trash item behind.
+    let request = Request::new(Body::Empty)
+        .with_path_parameters(std::collections::HashMap::from([(
+            "id".to_owned(),
+            epic.id.to_string(),
+        )]))
+        .with_query_string_parameters(std::collections::HashMap::from([(
+            "cascade".to_owned(),
+            "true".to_owned(),
+        )]));
+    assert_eq!(respond(&operation, request).await.status(), 204);
+    let restored = trash
+        .restore("default", epic.id, &ada, Utc::now())
+        .await
+        .unwrap()
+        .expect("kept");
+    assert!(!restored.as_root, "the epic had no parent");
+    assert_eq!(trash.purge("default", epic.id).await.unwrap(), None);
+    let leaf = create("Leaf", Some(outside.id)).await;
+    let request = Request::new(Body::Empty).with_path_parameters(std::collections::HashMap::from(
+        [("id".to_owned(), leaf.id.to_string())],
+    ));
+    assert_eq!(respond(&operation, request).await.status(), 204);
+    let request = Request::new(Body::Empty).with_path_parameters(std::collections::HashMap::from(
+        [("id".to_owned(), outside.id.to_string())],
+    ));
+    assert_eq!(respond(&operation, request).await.status(), 204);
+    let back = trash
+        .restore("default", leaf.id, &ada, Utc::now())
+        .await
+        .unwrap()
+        .expect("kept");
+    assert!(back.as_root);
+    let leaf_now = stories.get(leaf.id).await.unwrap().expect("restored");
+    assert_eq!(leaf_now.parent_id, None);
+    let roots = stories
+        .list(
+            &aipm::pagination::StoryListQuery::parse(|name| (name == "parentId").then_some("root"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        roots.items.iter().any(|story| story.id == leaf.id),
+        "it is in the root index"
+    );
+    assert!(trash.purge("default", outside.id).await.unwrap().is_some());
+    let leftovers = fixture
+        .dynamodb
+        .scan()
+        .table_name(&fixture.projects_table)
+        .filter_expression("begins_with(pk, :trash)")
+        .expression_attribute_values(
+            ":trash",
+            aws_sdk_dynamodb::types::AttributeValue::S("trash#".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(leftovers.count, 0, "nothing of the purged entries is left");
+
+    // A restore repeated after an interrupted one never writes over what someone changed since.
+    let edited = create("Edited meanwhile", None).await;
+    let request = Request::new(Body::Empty).with_path_parameters(std::collections::HashMap::from(
+        [("id".to_owned(), edited.id.to_string())],
+    ));
+    assert_eq!(respond(&operation, request).await.status(), 204);
+    let mut newer: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+        serde_dynamo::to_item(&aipm::model::Story {
+            title: "Changed after a half-done restore".into(),
+            version: edited.version + 3,
+            ..edited.clone()
+        })
+        .unwrap();
+    newer.insert(
+        "rootOf".into(),
+        aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
+    );
+    fixture
+        .dynamodb
+        .put_item()
+        .table_name(&fixture.config.stories_table)
+        .set_item(Some(newer))
+        .send()
+        .await
+        .unwrap();
+    trash
+        .restore("default", edited.id, &ada, Utc::now())
+        .await
+        .unwrap()
+        .expect("kept");
+    let now = stories.get(edited.id).await.unwrap().expect("there");
+    assert_eq!(now.title, "Changed after a half-done restore");
+    assert_eq!(now.version, edited.version + 3);
 }

@@ -434,6 +434,27 @@ impl Client {
             .await
             .expect("the file's bytes");
         assert_eq!(fetched.as_ref(), bytes.as_slice());
+        let history = self
+            .expect(
+                "GET /projects/{key}/stories/{id}/history",
+                &format!("/projects/AIPM/stories/{id}/history"),
+                None,
+                &[200],
+            )
+            .await;
+        assert_eq!(
+            history["entries"][0]["action"], "documentsChanged",
+            "the newest entry is the documents' change: {history}"
+        );
+        let feed = self
+            .expect(
+                "GET /projects/{key}/history",
+                "/projects/AIPM/history?limit=5",
+                None,
+                &[200],
+            )
+            .await;
+        assert_eq!(feed["entries"].as_array().map(Vec::len), Some(5));
 
         let deleted_child = self
             .expect(
@@ -444,6 +465,52 @@ impl Client {
             )
             .await;
         assert!(deleted_child.is_null());
+        let trash = self
+            .expect(
+                "GET /projects/{key}/trash",
+                "/projects/AIPM/trash",
+                None,
+                &[200],
+            )
+            .await;
+        assert_eq!(trash["trash"][0]["storyId"], json!(child_id), "{trash}");
+        let restored = self
+            .expect(
+                "POST /projects/{key}/trash/{id}/restore",
+                &format!("/projects/AIPM/trash/{child_id}/restore"),
+                None,
+                &[200],
+            )
+            .await;
+        assert_eq!(restored["asRoot"], false, "{restored}");
+        self.expect(
+            "GET /stories/{id}",
+            &format!("/stories/{child_id}"),
+            None,
+            &[200],
+        )
+        .await;
+        self.expect(
+            "DELETE /stories/{id}",
+            &format!("/stories/{child_id}"),
+            None,
+            &[204],
+        )
+        .await;
+        self.expect(
+            "DELETE /projects/{key}/trash/{id}",
+            &format!("/projects/AIPM/trash/{child_id}"),
+            None,
+            &[204],
+        )
+        .await;
+        self.expect(
+            "POST /projects/{key}/trash/{id}/restore",
+            &format!("/projects/AIPM/trash/{child_id}/restore"),
+            None,
+            &[404],
+        )
+        .await;
 
         let ready = self
             .expect(

@@ -108,8 +108,20 @@ async fn single_project_data_moves_into_the_default_project_once_and_resumably()
         page.items.iter().map(|story| story.id).collect::<Vec<_>>()
     };
     assert_eq!(roots(stories.clone()).await, Vec::<u64>::new());
-    tests.create(&sample_test(1, "t1")).await.unwrap();
-    tests.create(&sample_test(2, "t2")).await.unwrap();
+    tests
+        .create(
+            &sample_test(1, "t1"),
+            &aipm::history::Author::new("tester", None),
+        )
+        .await
+        .unwrap();
+    tests
+        .create(
+            &sample_test(2, "t2"),
+            &aipm::history::Author::new("tester", None),
+        )
+        .await
+        .unwrap();
     let projects_table = config.stories_table.replace("-stories", "-projects");
     let directory = DynamoProjectDirectory::new(client.clone(), &projects_table);
     let (before, _) = directory.access("default", "alice-sub").await.unwrap();

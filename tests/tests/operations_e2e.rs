@@ -223,7 +223,10 @@ async fn mirror_export_and_import_keep_ids_parents_tests_and_the_counter() {
                 .await
                 .unwrap();
             prod.tests()
-                .create(&sample_test(story.id, &format!("t{epic}-{child}")))
+                .create(
+                    &sample_test(story.id, &format!("t{epic}-{child}")),
+                    &aipm::history::Author::new("tester", None),
+                )
                 .await
                 .unwrap();
             children.push(story.id);

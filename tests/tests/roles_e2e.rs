@@ -123,6 +123,13 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
         api.story(&format!("Child for {person}"), Some(parent))
             .await;
         let buildable = api.ready_story(&format!("Buildable for {person}")).await;
+        let mut trashed = Vec::new();
+        for what in ["restore", "purge"] {
+            let id = api.story(&format!("To {what} for {person}"), None).await;
+            api.admin("DELETE", &format!("/stories/{id}"), None).await;
+            trashed.push(id);
+        }
+        let (to_restore, to_purge) = (trashed[0], trashed[1]);
         let others = api
             .ready_story(&format!("The admin's task for {person}"))
             .await;
@@ -214,6 +221,19 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
                 ),
                 None,
             ),
+            (
+                "GET",
+                format!("/projects/AIPM/stories/{story}/history"),
+                None,
+            ),
+            ("GET", "/projects/AIPM/history".to_owned(), None),
+            ("GET", "/projects/AIPM/trash".to_owned(), None),
+            (
+                "POST",
+                format!("/projects/AIPM/trash/{to_restore}/restore"),
+                None,
+            ),
+            ("DELETE", format!("/projects/AIPM/trash/{to_purge}"), None),
             ("DELETE", format!("{base}/stories/{leaf}"), None),
             (
                 "DELETE",

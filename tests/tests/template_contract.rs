@@ -61,8 +61,8 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
     );
 
     let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    // 39 operations, 17 of them also under /projects/{key} (the webhook among them).
-    assert_eq!(routes.len(), 39 + 17 + UI_ROUTES.len());
+    // 44 operations, 17 of them also under /projects/{key} (the webhook among them).
+    assert_eq!(routes.len(), 44 + 17 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
@@ -424,7 +424,7 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         json!({"Fn::Equals": [{"Ref": "Stage"}, "prod"]})
     );
     let functions = resources_of_type(&template, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 41);
+    assert_eq!(functions.len(), 46);
     for (name, function) in &functions {
         let preference = &function["Properties"]["DeploymentPreference"];
         assert_eq!(
@@ -463,13 +463,13 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         name.trim_end_matches(".Alias").to_owned()
     };
     let integrations = resources_of_type(&template, "AWS::ApiGatewayV2::Integration");
-    assert_eq!(integrations.len(), 40);
+    assert_eq!(integrations.len(), 45);
     for (_, integration) in integrations {
         let function = alias_of(&integration["Properties"]["IntegrationUri"]);
         assert!(template["Resources"][&function].is_object(), "{function}");
     }
     let permissions = resources_of_type(&template, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 42 + 17);
+    assert_eq!(permissions.len(), 47 + 17);
     for (_, permission) in permissions {
         alias_of(&permission["Properties"]["FunctionName"]);
     }
@@ -604,7 +604,7 @@ fn every_function_with_the_gate_may_read_memberships_and_write_the_audit_log() {
             );
         }
     }
-    assert_eq!(gated, 36, "functions that authorize through the gate");
+    assert_eq!(gated, 41, "functions that authorize through the gate");
 }
 
 /// Reference files: a private, TLS-only bucket whose objects only the document functions and
@@ -653,8 +653,8 @@ fn the_documents_bucket_is_private_tls_only_and_reached_only_by_the_document_fun
         reaching,
         [
             "CreateDocumentUploadFunction",
-            "DeleteStoryFunction",
             "GetDocumentDownloadFunction",
+            "PurgeTrashFunction",
             "SetStoryDocumentsFunction"
         ]
     );

@@ -2,7 +2,7 @@
 //! story page, a wrong one refused in place with what was typed kept, a file the story does not
 //! take refused before anything is sent, a file uploaded to the emulator's S3 with its progress
 //! and downloaded back byte for byte; the link reaches the coding agent's TASK.md, the file
-//! does not; a deleted story's file leaves the bucket.
+//! does not; a deleted story's file stays for a restore and leaves the bucket with the purge.
 
 use aipm_tests::LocalUp;
 use aipm_tests::browser::Browser;
@@ -146,7 +146,7 @@ async fn a_file_uploaded_from_the_story_page_downloads_back_byte_for_byte() {
     phone.screenshot("documents-phone").await;
     phone.close().await;
 
-    // Deleting the story deletes its file: the signed link finds nothing any more.
+    // Deleting the story keeps its file (the trash can bring it back); purging deletes it.
     let file_id = stack.call("GET", &format!("/stories/{id}"), None).await["documents"]["files"][0]
         ["id"]
         .as_str()
@@ -179,10 +179,22 @@ async fn a_file_uploaded_from_the_story_page_downloads_back_byte_for_byte() {
     assert_eq!(stored.map(|object| object.size), Some(bytes.len() as u64));
     let (status, _) = stack.send("DELETE", &format!("/stories/{id}"), None).await;
     assert_eq!(status, 204);
+    assert!(
+        bucket_store
+            .inspect(&key)
+            .await
+            .expect("S3 answers")
+            .is_some(),
+        "a story in the trash keeps its file"
+    );
+    let (status, _) = stack
+        .send("DELETE", &format!("/projects/AIPM/trash/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
     assert_eq!(
         bucket_store.inspect(&key).await.expect("S3 answers"),
         None,
-        "the file left the bucket with its story"
+        "the file left the bucket with the purge"
     );
     stack.stop().await;
 }

@@ -59,17 +59,6 @@ async fn deliver_installation(stack: &LocalUp, action: &str) -> u16 {
         .0
 }
 
-async fn act_as(browser: &Browser, person: &str, path: &str) {
-    browser.open("/").await;
-    browser
-        .wait_until(
-            "the person is remembered",
-            &format!("(localStorage.setItem('aipm.localPerson', '{person}'), true)"),
-        )
-        .await;
-    browser.open(&format!("/?as={person}{path}")).await;
-}
-
 #[tokio::test]
 async fn an_invited_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() {
     let mut stack = LocalUp::start("ui-roles").await;
@@ -112,7 +101,7 @@ async fn an_invited_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() 
     let admin = Browser::start(&stack.url, "admin", 1280, 900).await;
     let outcome = std::panic::AssertUnwindSafe(async {
         // The admin invites Oz (not a member yet) as a viewer and gets the link to send.
-        act_as(&admin, "local-admin", "#/people").await;
+        admin.act_as("local-admin", "#/people").await;
         admin.type_into("#invite-email", "oz@aipm.local").await;
         admin
             .element("#invite-role")
@@ -129,7 +118,7 @@ async fn an_invited_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() 
         admin.screenshot("invitation-link").await;
 
         // Oz opens the link and joins.
-        act_as(&viewer, "local-outsider", "#/projects").await;
+        viewer.act_as("local-outsider", "#/projects").await;
         let join = link
             .split_once('#')
             .map(|(_, fragment)| format!("#{fragment}"))
@@ -172,7 +161,7 @@ async fn an_invited_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() 
         viewer.screenshot("viewer-story").await;
 
         // The admin promotes them on the People page.
-        act_as(&admin, "local-admin", "#/people").await;
+        admin.act_as("local-admin", "#/people").await;
         admin
             .wait_for_text(".member[data-sub='local-outsider']", "Oz Outsider")
             .await;
@@ -200,7 +189,7 @@ async fn an_invited_viewer_sees_why_an_admin_promotes_them_and_they_ship_code() 
         admin.screenshot("people").await;
         // The same page on a phone: every member's role is still one menu away.
         let phone = Browser::start(&stack.url, "people-phone", 390, 844).await;
-        act_as(&phone, "local-admin", "#/people").await;
+        phone.act_as("local-admin", "#/people").await;
         phone
             .wait_for_text(".member[data-sub='local-outsider']", "Oz Outsider")
             .await;
@@ -265,7 +254,7 @@ async fn an_admin_starts_a_project_works_in_it_and_an_outsider_cannot_see_it() {
     let admin = Browser::start(&stack.url, "projects-admin", 1280, 900).await;
     let outsider = Browser::start(&stack.url, "projects-outsider", 390, 844).await;
     let outcome = std::panic::AssertUnwindSafe(async {
-        act_as(&admin, "local-admin", "#/projects").await;
+        admin.act_as("local-admin", "#/projects").await;
         admin
             .wait_for_text(".project-list li[data-key='AIPM']", "admin")
             .await;
@@ -543,7 +532,7 @@ async fn an_admin_starts_a_project_works_in_it_and_an_outsider_cannot_see_it() {
             .await;
 
         // Someone who is not a member guesses the address: nothing of it shows.
-        act_as(&outsider, "local-outsider", "#/p/SHOP/").await;
+        outsider.act_as("local-outsider", "#/p/SHOP/").await;
         outsider
             .wait_for_text("#no-access-heading", "not available to you")
             .await;
@@ -556,7 +545,7 @@ async fn an_admin_starts_a_project_works_in_it_and_an_outsider_cannot_see_it() {
             .await;
         assert_eq!(hidden, json!(true));
         outsider.screenshot("project-not-a-member-phone").await;
-        act_as(&outsider, "local-outsider", "#/projects").await;
+        outsider.act_as("local-outsider", "#/projects").await;
         outsider
             .wait_for_text(".projects-page", "not a member of any project yet")
             .await;

@@ -14,7 +14,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             cold_start.gate()?,
         )
         .with_links(cold_start.links()?)
-        .with_documents(cold_start.documents()?),
+        // Files stay in the bucket while the story is in the trash; purge-trash takes them.
+        .with_trash(cold_start.trash()?),
     )
     .await
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
+use crate::history::{Author, HistoryCursor, HistoryEntry};
 use crate::model::{
     AcceptanceTest, CodeTask, HandOffStage, NewStory, Story, StoryStatus, StorySummary, TaskStatus,
 };
@@ -18,6 +19,7 @@ use crate::ports::{
     ReviewerDirectory, StoryChanges, StoryRepository, TaskQueue, TestChanges, TestUpdateOutcome,
     UpdateGuard, UpdateOutcome,
 };
+use crate::ports::{HistoryLog, HistoryPage, TrashBin, TrashedStory};
 use crate::project::StoryNumbering;
 use crate::rules::dependencies::LinkGraph;
 
@@ -41,6 +43,19 @@ struct MemoryState {
     unavailable: bool,
     /// Each project's link graph, by project id.
     links: BTreeMap<String, LinkGraph>,
+    /// Every history entry, in the order written.
+    history: Vec<HistoryEntry>,
+    /// Deleted subtrees by project id and top story.
+    trash: BTreeMap<(String, u64), KeptSubtree>,
+}
+
+/// What the trash holds of one delete.
+#[derive(Debug, Clone)]
+struct KeptSubtree {
+    head: TrashedStory,
+    stories: BTreeMap<u64, Story>,
+    tests: BTreeMap<(u64, String), AcceptanceTest>,
+    links: Vec<crate::rules::dependencies::Link>,
 }
 
 impl MemoryState {
@@ -141,6 +156,7 @@ impl LinkStore for MemoryStore {
             story.updated_at = write.now;
             story.updated_by = Some(write.updated_by.to_owned());
         }
+        state.history.extend(write.entry.cloned());
         Ok(true)
     }
 
@@ -173,8 +189,12 @@ impl StoryRepository for MemoryStore {
         }
         let last = state.last_numbers.entry(numbering.ordinal).or_default();
         *last += 1;
+        let author = story.created_by.clone().unwrap_or_else(Author::unknown);
         let story = story.into_story(numbering.story_id(*last), now);
         state.stories.insert(story.id, story.clone());
+        state
+            .history
+            .push(HistoryEntry::story_created(&story, author, now));
         Ok(story)
     }
 
@@ -245,7 +265,9 @@ impl StoryRepository for MemoryStore {
         let mut next = changes.apply_to(current);
         next.version += 1;
         next.updated_at = now;
+        let entry = HistoryEntry::story_changed(current, &next, &changes.history_note(), now);
         state.stories.insert(id, next.clone());
+        state.history.extend(entry);
         Ok(UpdateOutcome::Updated(Box::new(next)))
     }
 
@@ -295,7 +317,7 @@ impl StoryRepository for MemoryStore {
 }
 
 impl AcceptanceTestRepository for MemoryStore {
-    async fn create(&self, test: &AcceptanceTest) -> Result<()> {
+    async fn create(&self, test: &AcceptanceTest, author: &Author) -> Result<()> {
         let mut state = self.lock()?;
         if !state.parent_usable(test.story_id) {
             return Err(Error::StoryNotFound { id: test.story_id });
@@ -314,6 +336,8 @@ impl AcceptanceTestRepository for MemoryStore {
         state
             .tests
             .insert((test.story_id, test.id.clone()), test.clone());
+        let entry = HistoryEntry::test_changed(None, Some(test), author.clone(), test.created_at);
+        state.history.extend(entry);
         Ok(())
     }
 
@@ -356,18 +380,27 @@ impl AcceptanceTestRepository for MemoryStore {
         {
             return Ok(TestUpdateOutcome::VersionMismatch(test.version));
         }
+        let before = test.clone();
         *test = changes.apply_to(test);
         test.version += 1;
         test.updated_at = now;
-        Ok(TestUpdateOutcome::Updated(Box::new(test.clone())))
+        let after = test.clone();
+        if changes.touches_recorded_fields() {
+            let author = changes.history_author();
+            let entry = HistoryEntry::test_changed(Some(&before), Some(&after), author, now);
+            state.history.extend(entry);
+        }
+        Ok(TestUpdateOutcome::Updated(Box::new(after)))
     }
 
-    async fn delete(&self, story_id: u64, id: &str) -> Result<bool> {
-        Ok(self
-            .lock()?
-            .tests
-            .remove(&(story_id, id.to_owned()))
-            .is_some())
+    async fn delete(&self, story_id: u64, id: &str, author: &Author) -> Result<bool> {
+        let mut state = self.lock()?;
+        let Some(removed) = state.tests.remove(&(story_id, id.to_owned())) else {
+            return Ok(false);
+        };
+        let entry = HistoryEntry::test_changed(Some(&removed), None, author.clone(), Utc::now());
+        state.history.extend(entry);
+        Ok(true)
     }
 
     async fn delete_all(&self, story_id: u64) -> Result<()> {
@@ -388,7 +421,203 @@ impl AcceptanceTestRepository for MemoryStore {
     }
 }
 
+impl TrashBin for MemoryStore {
+    async fn keep(
+        &self,
+        project_id: &str,
+        top: u64,
+        ids: &[u64],
+        links: &[crate::rules::dependencies::Link],
+        author: &Author,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut state = self.lock()?;
+        let stories: Vec<Story> = ids
+            .iter()
+            .filter_map(|id| state.stories.get(id).map(|story| state.counted(story)))
+            .collect();
+        let tests: Vec<AcceptanceTest> = state
+            .tests
+            .values()
+            .filter(|test| ids.contains(&test.story_id))
+            .cloned()
+            .collect();
+        let key = (project_id.to_owned(), top);
+        if !state.trash.contains_key(&key) {
+            let Some(top_story) = stories.iter().find(|story| story.id == top) else {
+                return Ok(());
+            };
+            let head = TrashedStory {
+                story_id: top,
+                title: top_story.title.clone(),
+                parent_id: top_story.parent_id,
+                deleted_at: now,
+                deleted_by: author.clone(),
+                story_ids: Vec::new(),
+                test_count: 0,
+                purge_at: now + chrono::Duration::days(crate::ports::TRASH_DAYS),
+            };
+            let entry = HistoryEntry::story_deleted(&head, ids.len(), tests.len());
+            state.history.push(entry);
+            state.trash.insert(
+                key.clone(),
+                KeptSubtree {
+                    head,
+                    stories: BTreeMap::new(),
+                    tests: BTreeMap::new(),
+                    links: Vec::new(),
+                },
+            );
+        }
+        let Some(kept) = state.trash.get_mut(&key) else {
+            return Ok(());
+        };
+        for story in stories {
+            kept.stories.insert(story.id, story);
+        }
+        for test in tests {
+            kept.tests.insert((test.story_id, test.id.clone()), test);
+        }
+        for link in links {
+            if !kept.links.contains(link) {
+                kept.links.push(*link);
+            }
+        }
+        kept.head.story_ids = kept.stories.keys().copied().collect();
+        kept.head.test_count = kept.tests.len();
+        Ok(())
+    }
+
+    async fn trashed(&self, project_id: &str) -> Result<Vec<TrashedStory>> {
+        let state = self.lock()?;
+        let mut heads: Vec<TrashedStory> = state
+            .trash
+            .iter()
+            .filter(|((project, _), _)| project == project_id)
+            .map(|(_, kept)| kept.head.clone())
+            .collect();
+        heads.sort_by_key(|head| std::cmp::Reverse(head.deleted_at));
+        Ok(heads)
+    }
+
+    async fn trashed_one(&self, project_id: &str, top: u64) -> Result<Option<TrashedStory>> {
+        Ok(self
+            .lock()?
+            .trash
+            .get(&(project_id.to_owned(), top))
+            .map(|kept| kept.head.clone()))
+    }
+
+    async fn restore(
+        &self,
+        project_id: &str,
+        top: u64,
+        author: &Author,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::ports::Restored>> {
+        let mut state = self.lock()?;
+        let Some(kept) = state.trash.remove(&(project_id.to_owned(), top)) else {
+            return Ok(None);
+        };
+        let as_root = kept
+            .head
+            .parent_id
+            .is_some_and(|parent| !state.parent_usable(parent));
+        for (id, mut story) in kept.stories {
+            if id == top && as_root {
+                story.parent_id = None;
+            }
+            state.stories.insert(id, story);
+        }
+        state.tests.extend(kept.tests);
+        let graph = state.links.entry(project_id.to_owned()).or_default();
+        let mut added = false;
+        for link in kept.links {
+            if !graph.links.contains(&link) {
+                graph.links.push(link);
+                added = true;
+            }
+        }
+        if added {
+            graph.version += 1;
+        }
+        let entry = HistoryEntry::story_restored(&kept.head, author.clone(), now, as_root);
+        state.history.push(entry);
+        Ok(Some(crate::ports::Restored {
+            trashed: kept.head,
+            as_root,
+        }))
+    }
+
+    async fn purge(&self, project_id: &str, top: u64) -> Result<Option<TrashedStory>> {
+        Ok(self
+            .lock()?
+            .trash
+            .remove(&(project_id.to_owned(), top))
+            .map(|kept| kept.head))
+    }
+}
+
+impl HistoryLog for MemoryStore {
+    async fn story_history(
+        &self,
+        story_id: u64,
+        limit: usize,
+        after: Option<&HistoryCursor>,
+    ) -> Result<HistoryPage> {
+        let state = self.lock()?;
+        Ok(history_page(
+            state
+                .history
+                .iter()
+                .filter(|entry| entry.story_id == Some(story_id)),
+            limit,
+            after,
+        ))
+    }
+
+    async fn project_feed(
+        &self,
+        project: u32,
+        limit: usize,
+        after: Option<&HistoryCursor>,
+    ) -> Result<HistoryPage> {
+        let state = self.lock()?;
+        Ok(history_page(
+            state
+                .history
+                .iter()
+                .filter(|entry| entry.project == project),
+            limit,
+            after,
+        ))
+    }
+}
+
+/// Newest first by sort key, after the cursor, at most `limit`.
+fn history_page<'a>(
+    entries: impl Iterator<Item = &'a HistoryEntry>,
+    limit: usize,
+    after: Option<&HistoryCursor>,
+) -> HistoryPage {
+    let mut sorted: Vec<&HistoryEntry> = entries
+        .filter(|entry| after.is_none_or(|after| entry.sort_key() < after.sk))
+        .collect();
+    sorted.sort_by_key(|entry| std::cmp::Reverse(entry.sort_key()));
+    let more = sorted.len() > limit;
+    let entries: Vec<HistoryEntry> = sorted.into_iter().take(limit).cloned().collect();
+    let next = more
+        .then(|| entries.last().map(HistoryEntry::cursor))
+        .flatten();
+    HistoryPage { entries, next }
+}
+
 impl MemoryStore {
+    /// Every history entry written so far, oldest first (tests).
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        self.lock_any().history.clone()
+    }
+
     /// Sets a task's hand-off claim (tests of concurrent hand-offs).
     pub fn set_hand_off_until(&self, task_id: &str, until: DateTime<Utc>) {
         if let Some(task) = self.lock_any().tasks.get_mut(task_id) {
@@ -426,7 +655,12 @@ impl MemoryStore {
 }
 
 impl CodeTaskRepository for MemoryStore {
-    async fn create_for_story(&self, task: &CodeTask, story: &Story) -> Result<CreateTaskOutcome> {
+    async fn create_for_story(
+        &self,
+        task: &CodeTask,
+        story: &Story,
+        author: &Author,
+    ) -> Result<CreateTaskOutcome> {
         let mut state = self.lock()?;
         if state.tasks.contains_key(&task.task_id) {
             return Ok(CreateTaskOutcome::TaskExists);
@@ -442,6 +676,8 @@ impl CodeTaskRepository for MemoryStore {
         current.status = StoryStatus::InProgress;
         current.version += 1;
         state.tasks.insert(task.task_id.clone(), task.clone());
+        let entry = HistoryEntry::code_task_started(story, task, author.clone());
+        state.history.push(entry);
         Ok(CreateTaskOutcome::Created)
     }
 

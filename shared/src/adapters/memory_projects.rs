@@ -25,6 +25,8 @@ struct ProjectsState {
     keys: BTreeMap<String, String>,
     members: BTreeMap<(String, String), Membership>,
     audit: Vec<AuditEntry>,
+    /// Membership history entries, oldest first.
+    history: Vec<crate::history::HistoryEntry>,
     invitations: BTreeMap<(String, String), Invitation>,
     last_ordinal: u32,
     unavailable: bool,
@@ -149,6 +151,11 @@ impl MemoryProjects {
         if let Some(project) = self.lock_any().projects.get_mut(project_id) {
             project.archived = archived;
         }
+    }
+
+    /// The membership changes' history entries, oldest first.
+    pub fn history(&self) -> Vec<crate::history::HistoryEntry> {
+        self.lock_any().history.clone()
     }
 
     /// Everything the audit log holds, oldest first.
@@ -318,6 +325,7 @@ impl ProjectDirectory for MemoryProjects {
         accepted: &Invitation,
         change: Option<&MemberChange>,
         audit: &AuditEntry,
+        entry: Option<&crate::history::HistoryEntry>,
     ) -> Result<AcceptOutcome> {
         {
             let state = self.lock()?;
@@ -338,8 +346,8 @@ impl ProjectDirectory for MemoryProjects {
                 return Ok(AcceptOutcome::Conflict);
             }
         }
-        if let Some(change) = change {
-            match self.change_member(change, audit).await? {
+        if let (Some(change), Some(entry)) = (change, entry) {
+            match self.change_member(change, audit, entry).await? {
                 MemberChangeOutcome::Done => {}
                 MemberChangeOutcome::ProjectMissing => return Ok(AcceptOutcome::ProjectMissing),
                 _ => return Ok(AcceptOutcome::Conflict),
@@ -400,6 +408,7 @@ impl ProjectDirectory for MemoryProjects {
         &self,
         change: &MemberChange,
         audit: &AuditEntry,
+        entry: &crate::history::HistoryEntry,
     ) -> Result<MemberChangeOutcome> {
         let mut state = self.lock()?;
         let key = (change.project_id.clone(), change.member_sub.clone());
@@ -429,6 +438,7 @@ impl ProjectDirectory for MemoryProjects {
             None => state.members.remove(&key),
         };
         state.audit.push(audit.clone());
+        state.history.push(entry.clone());
         Ok(MemberChangeOutcome::Done)
     }
 }

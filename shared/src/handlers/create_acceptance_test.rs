@@ -58,7 +58,9 @@ impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for CreateAccep
             updated_at: now,
         };
         // The write checks that the story exists (and is not being deleted) atomically.
-        self.tests.create(&test).await?;
+        self.tests
+            .create(&test, &crate::history::Author::of(&access.caller))
+            .await?;
         let mut response = TestView::new(&test).respond(StatusCode::CREATED);
         let location = HeaderValue::from_str(&format!("/stories/{story_id}/tests/{}", test.id))
             .map_err(|error| Error::Internal(error.to_string()))?;

@@ -37,7 +37,7 @@ impl<R: StoryRepository, G: ProjectDirectory> Operation for CreateStory<R, G> {
                 .story(parent)
                 .map_err(|_| Error::ParentNotFound { id: parent })?;
         }
-        new_story.created_by = Some(access.caller.sub.clone());
+        new_story.created_by = Some(crate::history::Author::of(&access.caller));
         let story = self
             .stories
             .create(access.numbering(), new_story, Utc::now())

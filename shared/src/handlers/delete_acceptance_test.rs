@@ -29,7 +29,8 @@ impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for DeleteAccep
             .await?;
         let story_id = access.path_story(&request)?;
         let id = parse_test_id(&path_parameter(&request, "testId").unwrap_or_default())?;
-        if !self.tests.delete(story_id, &id).await? {
+        let author = crate::history::Author::of(&access.caller);
+        if !self.tests.delete(story_id, &id, &author).await? {
             return Err(Error::TestNotFound { story_id, id });
         }
         let mut response = Response::new(Body::Empty);

@@ -1,8 +1,11 @@
-//! DELETE /stories/{id}[?cascade=true]: a story and its acceptance tests, or a whole subtree.
+//! DELETE /stories/{id}[?cascade=true]: a story and its acceptance tests, or a whole subtree,
+//! moved to the trash.
 //!
 //! Every story is marked as being deleted before its children are read, so no child can be
-//! created under it afterwards, and stories are removed leaves first. An interrupted delete
-//! therefore leaves a smaller, still consistent tree, and running it again finishes the job.
+//! created under it afterwards; the whole marked subtree is then copied into the trash, and
+//! only then are stories removed, leaves first. An interrupted delete therefore leaves a
+//! smaller, still consistent tree and a trash entry that already holds everything, and running
+//! it again finishes the job.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -10,10 +13,11 @@ use lambda_http::{Body, Request, Response};
 use crate::authz::Action;
 use crate::authz::gate::{Gate, ProjectRef};
 use crate::error::{Error, Result};
+use crate::history::Author;
 use crate::http::{Operation, path_parameter, query_parameter};
 use crate::ports::{
-    AcceptanceTestRepository, DocumentStore, LinkStore, NoDocuments, NoLinks, ProjectDirectory,
-    StoryRepository,
+    AcceptanceTestRepository, DocumentStore, LinkStore, NoDocuments, NoLinks, NoTrash,
+    ProjectDirectory, StoryRepository, TrashBin,
 };
 use crate::rules::documents::story_prefix;
 use crate::validation::parse_story_id;
@@ -22,14 +26,16 @@ use crate::validation::parse_story_id;
 /// retry continue; bounds the work of one request on a huge subtree.
 const MAX_STEPS: usize = 20_000;
 
-pub struct DeleteStory<S, T, G, L = NoLinks, D = NoDocuments> {
+pub struct DeleteStory<S, T, G, L = NoLinks, D = NoDocuments, B = NoTrash> {
     stories: S,
     tests: T,
     gate: Gate<G>,
     /// The project's links: a deleted story's go with it.
     links: L,
-    /// The documents bucket: a deleted story's files go with it.
+    /// The documents bucket: without a trash, a deleted story's files go with it.
     documents: D,
+    /// Where deleted subtrees are kept for restoring (their files stay in the bucket).
+    trash: B,
 }
 
 impl<S, T, G> DeleteStory<S, T, G> {
@@ -40,53 +46,92 @@ impl<S, T, G> DeleteStory<S, T, G> {
             gate,
             links: NoLinks,
             documents: NoDocuments,
+            trash: NoTrash,
         }
     }
 }
 
-impl<S, T, G, L, D> DeleteStory<S, T, G, L, D> {
+impl<S, T, G, L, D, B> DeleteStory<S, T, G, L, D, B> {
     /// The same, removing the deleted stories' links.
-    pub fn with_links<L2: LinkStore>(self, links: L2) -> DeleteStory<S, T, G, L2, D> {
+    pub fn with_links<L2: LinkStore>(self, links: L2) -> DeleteStory<S, T, G, L2, D, B> {
         DeleteStory {
             stories: self.stories,
             tests: self.tests,
             gate: self.gate,
             links,
             documents: self.documents,
+            trash: self.trash,
         }
     }
 
-    /// The same, deleting the deleted stories' files.
-    pub fn with_documents<D2: DocumentStore>(self, documents: D2) -> DeleteStory<S, T, G, L, D2> {
+    /// The same, deleting the deleted stories' files (when nothing keeps them).
+    pub fn with_documents<D2: DocumentStore>(
+        self,
+        documents: D2,
+    ) -> DeleteStory<S, T, G, L, D2, B> {
         DeleteStory {
             stories: self.stories,
             tests: self.tests,
             gate: self.gate,
             links: self.links,
             documents,
+            trash: self.trash,
+        }
+    }
+
+    /// The same, keeping what it deletes in the trash.
+    pub fn with_trash<B2: TrashBin>(self, trash: B2) -> DeleteStory<S, T, G, L, D, B2> {
+        DeleteStory {
+            stories: self.stories,
+            tests: self.tests,
+            gate: self.gate,
+            links: self.links,
+            documents: self.documents,
+            trash,
         }
     }
 }
 
-impl<S, T, G, L, D> DeleteStory<S, T, G, L, D>
+impl<S, T, G, L, D, B> DeleteStory<S, T, G, L, D, B>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
     G: ProjectDirectory,
     L: LinkStore,
     D: DocumentStore,
+    B: TrashBin,
 {
-    /// Removes one story whose children are already gone: its files first (a bucket that
-    /// fails leaves the story, marked, for the repeated request), then tests, then the story.
+    /// Removes one story whose children are already gone: without a trash its files first (a
+    /// bucket that fails leaves the story, marked, for the repeated request), then tests, then
+    /// the story. With one, the files stay for a restore; a purge takes them.
     async fn remove(&self, project_id: &str, id: u64) -> Result<()> {
-        self.documents
-            .delete_under(&story_prefix(project_id, id))
-            .await?;
+        if !self.trash.keeps_files() {
+            self.documents
+                .delete_under(&story_prefix(project_id, id))
+                .await?;
+        }
         self.tests.delete_all(id).await?;
         self.stories.delete(id).await
     }
 
-    async fn delete_leaf(&self, project_id: &str, id: u64) -> Result<()> {
+    /// Copies the marked stories (the top first), their tests and their links into the trash.
+    async fn keep(&self, project_id: &str, ids: &[u64], author: &Author) -> Result<()> {
+        let Some(top) = ids.first() else {
+            return Ok(());
+        };
+        let graph = self.links.graph(project_id).await?;
+        let links: Vec<_> = graph
+            .links
+            .iter()
+            .filter(|link| ids.contains(&link.story) || ids.contains(&link.other))
+            .copied()
+            .collect();
+        self.trash
+            .keep(project_id, *top, ids, &links, author, chrono::Utc::now())
+            .await
+    }
+
+    async fn delete_leaf(&self, project_id: &str, id: u64, author: &Author) -> Result<()> {
         let children = self.stories.children(id).await?;
         if !children.is_empty() {
             return Err(Error::HasChildren { children });
@@ -100,6 +145,7 @@ where
             self.stories.unmark_deleting(id).await?;
             return Err(Error::HasChildren { children });
         }
+        self.keep(project_id, &[id], author).await?;
         self.remove(project_id, id).await
     }
 
@@ -107,46 +153,56 @@ where
         &self,
         project_id: &str,
         root: u64,
+        author: &Author,
         removed: &mut Vec<u64>,
     ) -> Result<()> {
-        // (story, whether its children have been pushed): a depth-first walk that marks on the
-        // way down and deletes on the way up.
-        let mut stack = vec![(root, false)];
-        for _ in 0..MAX_STEPS {
-            let Some((id, expanded)) = stack.pop() else {
-                return Ok(());
-            };
-            if !expanded && !self.stories.mark_deleting(id).await? {
+        // Marks on the way down (a depth-first walk, parents before children), so the subtree
+        // can no longer grow; then it is kept whole; then removed children first.
+        let mut marked = Vec::new();
+        let mut stack = vec![root];
+        let mut steps = 0;
+        while let Some(id) = stack.pop() {
+            steps += 1;
+            if steps > MAX_STEPS {
+                return Err(too_large());
+            }
+            if !self.stories.mark_deleting(id).await? {
                 if id == root {
                     return Err(Error::StoryNotFound { id });
                 }
                 continue;
             }
+            marked.push(id);
             let children = self.stories.children(id).await?;
-            if children.is_empty() {
-                self.remove(project_id, id).await?;
-                removed.push(id);
-            } else {
-                stack.push((id, true));
-                stack.extend(children.into_iter().map(|child| (child.id, false)));
-            }
+            stack.extend(children.into_iter().map(|child| child.id));
         }
-        Err(Error::DependencyUnavailable {
-            dependency: "stories table",
-            message:
-                "the subtree is too large to delete in one request; repeat the request to continue"
-                    .into(),
-        })
+        self.keep(project_id, &marked, author).await?;
+        // Reversed, a parents-first walk lists every story after all of its descendants.
+        for id in marked.into_iter().rev() {
+            self.remove(project_id, id).await?;
+            removed.push(id);
+        }
+        Ok(())
     }
 }
 
-impl<S, T, G, L, D> Operation for DeleteStory<S, T, G, L, D>
+fn too_large() -> Error {
+    Error::DependencyUnavailable {
+        dependency: "stories table",
+        message:
+            "the subtree is too large to delete in one request; repeat the request to continue"
+                .into(),
+    }
+}
+
+impl<S, T, G, L, D, B> Operation for DeleteStory<S, T, G, L, D, B>
 where
     S: StoryRepository,
     T: AcceptanceTestRepository,
     G: ProjectDirectory,
     L: LinkStore,
     D: DocumentStore,
+    B: TrashBin,
 {
     async fn handle(&self, request: Request) -> Result<Response<Body>> {
         let id = parse_story_id(&path_parameter(&request, "id").unwrap_or_default())?;
@@ -171,18 +227,19 @@ where
             .admit(&request, ProjectRef::of(&request), action)
             .await?;
         let id = access.story(id)?;
+        let author = Author::of(&access.caller);
         // No read first: marking the story for deletion finds out whether it exists.
         let outcome = if cascade {
             let mut removed = Vec::new();
             let outcome = self
-                .delete_subtree(&access.project.id, id, &mut removed)
+                .delete_subtree(&access.project.id, id, &author, &mut removed)
                 .await;
             // Even a delete cut short forgets the links of what it removed; the rest goes
             // when the request is repeated.
             self.links.forget(&access.project.id, &removed).await?;
             outcome
         } else {
-            let outcome = self.delete_leaf(&access.project.id, id).await;
+            let outcome = self.delete_leaf(&access.project.id, id, &author).await;
             if outcome.is_ok() {
                 self.links.forget(&access.project.id, &[id]).await?;
             }

@@ -13,6 +13,7 @@ pub mod get_stories;
 pub mod get_story;
 pub mod github_webhook;
 pub mod health_check;
+pub mod history;
 pub mod invest_review;
 pub mod links;
 pub mod projects;
@@ -20,6 +21,7 @@ pub mod revisions;
 pub mod set_story_links;
 pub mod test_results;
 pub mod traceability;
+pub mod trash;
 pub mod update_acceptance_test;
 pub mod update_story;
 pub mod upload_tokens;
@@ -161,7 +163,10 @@ pub(crate) mod test_support {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         };
-        store.create(&test).await.unwrap();
+        store
+            .create(&test, &crate::history::Author::new("tester", None))
+            .await
+            .unwrap();
         test
     }
 

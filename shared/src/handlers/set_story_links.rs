@@ -109,6 +109,14 @@ where
         }
         let links =
             check_change(&graph, id, change, &chains).map_err(|why| refused(access, id, why))?;
+        let now = Utc::now();
+        let entry = crate::history::HistoryEntry::links_changed(
+            id,
+            &graph.links,
+            &links,
+            crate::history::Author::of(&access.caller),
+            now,
+        );
         let written = self
             .links
             .write(
@@ -117,7 +125,8 @@ where
                     story_id: id,
                     story_version: story.version,
                     updated_by: &access.caller.sub,
-                    now: Utc::now(),
+                    entry: entry.as_ref(),
+                    now,
                     linked: &linked,
                     graph_version: graph.version,
                     links: &links,

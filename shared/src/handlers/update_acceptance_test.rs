@@ -36,6 +36,7 @@ impl<T: AcceptanceTestRepository, G: ProjectDirectory> Operation for UpdateAccep
         let (mut changes, body_version) = validate_test_changes(body)?;
         let expected = if_match.or(body_version);
         let now = Utc::now();
+        changes.note.author = Some(crate::history::Author::of(&access.caller));
         if changes.status.is_some() {
             let caller = &access.caller;
             let by = caller.name.clone().unwrap_or_else(|| caller.sub.clone());
@@ -102,8 +103,29 @@ mod tests {
         let renamed = patch(&store, &test.id, r#"{"title":"Downloads","version":2}"#).await;
         assert_eq!(json(&renamed)["statusSetBy"], marked_by);
         assert_eq!(json(&renamed)["statusSetAt"], json(&passed)["statusSetAt"]);
+        // Both changes are in the history, as the person's, and the refused one below is not.
+        let recorded: Vec<(crate::history::HistoryAction, String)> = store
+            .history()
+            .into_iter()
+            .skip(2)
+            .map(|entry| (entry.action, entry.author.sub))
+            .collect();
+        assert_eq!(
+            recorded,
+            [
+                (
+                    crate::history::HistoryAction::TestEdited,
+                    "local-admin".to_owned()
+                ),
+                (
+                    crate::history::HistoryAction::TestEdited,
+                    "local-admin".to_owned()
+                )
+            ]
+        );
         let stale = patch(&store, &test.id, r#"{"status":"Fail","version":1}"#).await;
         assert_eq!(stale.status(), 412);
+        assert_eq!(store.history().len(), 4);
         assert_eq!(json(&stale)["error"]["details"]["currentVersion"], 3);
         assert_eq!(
             error_code(&patch(&store, "nope", r#"{"status":"Fail"}"#).await),

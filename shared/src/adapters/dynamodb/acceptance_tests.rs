@@ -14,6 +14,7 @@ use super::stories::{failed_conditions, story_key};
 use crate::adapters::expression::UpdateExpression;
 use crate::adapters::sdk_error;
 use crate::error::{Error, Result};
+use crate::history::{Author, HistoryEntry};
 use crate::model::AcceptanceTest;
 use crate::ports::{AcceptanceTestRepository, MAX_TESTS_PER_STORY, TestChanges, TestUpdateOutcome};
 
@@ -31,7 +32,13 @@ pub struct DynamoAcceptanceTestRepository {
     client: Client,
     table: String,
     stories_table: String,
+    /// Where history entries go (the projects table), written in each change's transaction.
+    history: Option<String>,
 }
+
+/// A test update without a client version that keeps losing races gives up after this many
+/// reads.
+const UNGUARDED_ATTEMPTS: usize = 16;
 
 impl DynamoAcceptanceTestRepository {
     /// Why the story refused a new test: gone (or being deleted), or full.
@@ -63,7 +70,67 @@ impl DynamoAcceptanceTestRepository {
             client,
             table: table.into(),
             stories_table: stories_table.into(),
+            history: None,
         }
+    }
+
+    /// The same, recording every change in `table`'s history items.
+    pub fn with_history(mut self, table: impl Into<String>) -> Self {
+        self.history = Some(table.into());
+        self
+    }
+
+    /// The Put of `entry` for a change's transaction, when history is kept.
+    fn history_put(&self, entry: Option<&HistoryEntry>) -> Result<Option<TransactWriteItem>> {
+        super::history::recorded_in(self.history.as_deref(), entry)
+    }
+
+    /// A change a person makes to a test's content or status: read, then written pinned to the
+    /// version read together with its history entry.
+    async fn update_recorded(
+        &self,
+        story_id: u64,
+        id: &str,
+        changes: &TestChanges,
+        expected_version: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<TestUpdateOutcome> {
+        for _ in 0..UNGUARDED_ATTEMPTS {
+            let Some(current) = self.get(story_id, id).await? else {
+                return Ok(TestUpdateOutcome::NotFound);
+            };
+            if expected_version.is_some_and(|expected| expected != current.version) {
+                return Ok(TestUpdateOutcome::VersionMismatch(current.version));
+            }
+            let expression = test_update_expression(changes, Some(current.version), now)?;
+            let mut after = changes.apply_to(&current);
+            after.version += 1;
+            after.updated_at = now;
+            let author = changes.history_author();
+            let entry = HistoryEntry::test_changed(Some(&current), Some(&after), author, now);
+            let mut transaction = self.client.transact_write_items().transact_items(
+                TransactWriteItem::builder()
+                    .update(expression.transaction_update(&self.table, Self::key(story_id, id))?)
+                    .build(),
+            );
+            if let Some(put) = self.history_put(entry.as_ref())? {
+                transaction = transaction.transact_items(put);
+            }
+            match transaction.send().await {
+                Ok(_) => return Ok(TestUpdateOutcome::Updated(Box::new(after))),
+                Err(error) => match failed_conditions(&error) {
+                    Some(_) if expected_version.is_none() => continue,
+                    Some(_) => {
+                        return Ok(match self.get(story_id, id).await? {
+                            Some(current) => TestUpdateOutcome::VersionMismatch(current.version),
+                            None => TestUpdateOutcome::NotFound,
+                        });
+                    }
+                    None => return Err(sdk_error(TESTS, error)),
+                },
+            }
+        }
+        Err(Error::ConcurrentUpdate)
     }
 
     fn key(story_id: u64, id: &str) -> HashMap<String, AttributeValue> {
@@ -76,9 +143,97 @@ impl DynamoAcceptanceTestRepository {
         ])
     }
 
+    /// Deletes the test as read (pinned to its version) with the story's count and the history
+    /// entry in one transaction; `None` when it changed meanwhile and must be read again.
+    async fn delete_read(&self, current: &AcceptanceTest, author: &Author) -> Result<Option<bool>> {
+        let (story_id, id) = (current.story_id, current.id.as_str());
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(story_id, id)))
+            .condition_expression("version = :version")
+            .expression_attribute_values(":version", AttributeValue::N(current.version.to_string()))
+            .build()
+            .map_err(|error| Error::Internal(error.to_string()))?;
+        // The test and the story's count go together; a story already gone has nothing to count.
+        let mut count = UpdateExpression::new();
+        count.add_to_count(TEST_COUNT, -1).require_exists("id");
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(count.transaction_update(&self.stories_table, story_key(story_id))?)
+                    .build(),
+            );
+        let entry = HistoryEntry::test_changed(Some(current), None, author.clone(), Utc::now());
+        if let Some(put) = self.history_put(entry.as_ref())? {
+            transaction = transaction.transact_items(put);
+        }
+        match transaction.send().await {
+            Ok(_) => Ok(Some(true)),
+            Err(error) => match failed_conditions(&error) {
+                Some(failed) if failed.first() == Some(&true) => Ok(None),
+                Some(failed) if failed.get(1) == Some(&true) => {
+                    // An orphan of a story deleted meanwhile: remove it alone.
+                    let output = self
+                        .client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(Self::key(story_id, id)))
+                        .return_values(ReturnValue::AllOld)
+                        .send()
+                        .await
+                        .map_err(|error| sdk_error(TESTS, error))?;
+                    Ok(Some(output.attributes.is_some_and(|old| !old.is_empty())))
+                }
+                Some(_) => Ok(None),
+                None => Err(sdk_error(TESTS, error)),
+            },
+        }
+    }
+
     async fn write_deletes(&self, requests: Vec<WriteRequest>) -> Result<()> {
         super::batch_write(&self.client, &self.table, requests, TESTS).await
     }
+}
+
+/// The update expression of a test change, pinned to `version` when given.
+fn test_update_expression(
+    changes: &TestChanges,
+    version: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<UpdateExpression> {
+    let mut expression = UpdateExpression::new();
+    if let Some(title) = &changes.title {
+        expression.set("title", title)?;
+    }
+    if let Some(given) = &changes.given {
+        expression.set("given", given)?;
+    }
+    if let Some(when) = &changes.when {
+        expression.set("when", when)?;
+    }
+    if let Some(then) = &changes.then {
+        expression.set("then", then)?;
+    }
+    if let Some(status) = &changes.status {
+        expression.set("status", status)?;
+    }
+    if let Some((by, at)) = &changes.status_set {
+        expression.set("statusSetBy", by)?;
+        expression.set("statusSetAt", at)?;
+    }
+    if let Some(needs_review) = &changes.needs_review {
+        expression.set("needsReview", needs_review)?;
+    }
+    expression.set("updatedAt", &now)?;
+    expression.increment("version");
+    expression.require_exists("id");
+    if let Some(version) = version {
+        expression.require_equals("version", &version)?;
+    }
+    Ok(expression)
 }
 
 fn read_test(item: HashMap<String, AttributeValue>) -> Result<AcceptanceTest> {
@@ -100,7 +255,7 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
         Ok(crate::traceability::test_key(number))
     }
 
-    async fn create(&self, test: &AcceptanceTest) -> Result<()> {
+    async fn create(&self, test: &AcceptanceTest, author: &Author) -> Result<()> {
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(test)
             .map_err(|error| Error::Internal(format!("serializing a test: {error}")))?;
         if test.key.is_some() {
@@ -121,7 +276,7 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
             .require_exists("id")
             .require_absent("deleting")
             .require_below(TEST_COUNT, MAX_TESTS_PER_STORY);
-        let result = self
+        let mut transaction = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
@@ -131,9 +286,12 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
                         count.transaction_update(&self.stories_table, story_key(test.story_id))?,
                     )
                     .build(),
-            )
-            .send()
-            .await;
+            );
+        let entry = HistoryEntry::test_changed(None, Some(test), author.clone(), test.created_at);
+        if let Some(put) = self.history_put(entry.as_ref())? {
+            transaction = transaction.transact_items(put);
+        }
+        let result = transaction.send().await;
         match result {
             Ok(_) => Ok(()),
             Err(error) => match failed_conditions(&error) {
@@ -196,35 +354,12 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
         expected_version: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<TestUpdateOutcome> {
-        let mut expression = UpdateExpression::new();
-        if let Some(title) = &changes.title {
-            expression.set("title", title)?;
+        if self.history.is_some() && changes.touches_recorded_fields() {
+            return self
+                .update_recorded(story_id, id, changes, expected_version, now)
+                .await;
         }
-        if let Some(given) = &changes.given {
-            expression.set("given", given)?;
-        }
-        if let Some(when) = &changes.when {
-            expression.set("when", when)?;
-        }
-        if let Some(then) = &changes.then {
-            expression.set("then", then)?;
-        }
-        if let Some(status) = &changes.status {
-            expression.set("status", status)?;
-        }
-        if let Some((by, at)) = &changes.status_set {
-            expression.set("statusSetBy", by)?;
-            expression.set("statusSetAt", at)?;
-        }
-        if let Some(needs_review) = &changes.needs_review {
-            expression.set("needsReview", needs_review)?;
-        }
-        expression.set("updatedAt", &now)?;
-        expression.increment("version");
-        expression.require_exists("id");
-        if let Some(version) = expected_version {
-            expression.require_equals("version", &version)?;
-        }
+        let expression = test_update_expression(changes, expected_version, now)?;
         let result = expression
             .update_item(&self.client, &self.table, Self::key(story_id, id))
             .return_values(ReturnValue::AllNew)
@@ -249,47 +384,18 @@ impl AcceptanceTestRepository for DynamoAcceptanceTestRepository {
         }
     }
 
-    async fn delete(&self, story_id: u64, id: &str) -> Result<bool> {
-        // The test and the story's count go together; a story already gone has nothing to count.
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(story_id, id)))
-            .condition_expression("attribute_exists(id)")
-            .build()
-            .map_err(|error| Error::Internal(error.to_string()))?;
-        let mut count = UpdateExpression::new();
-        count.add_to_count(TEST_COUNT, -1).require_exists("id");
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(count.transaction_update(&self.stories_table, story_key(story_id))?)
-                    .build(),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match failed_conditions(&error) {
-                Some(failed) if failed.first() == Some(&true) => Ok(false),
-                Some(failed) if failed.get(1) == Some(&true) => {
-                    // An orphan of a story deleted meanwhile: remove it alone.
-                    let output = self
-                        .client
-                        .delete_item()
-                        .table_name(&self.table)
-                        .set_key(Some(Self::key(story_id, id)))
-                        .return_values(ReturnValue::AllOld)
-                        .send()
-                        .await
-                        .map_err(|error| sdk_error(TESTS, error))?;
-                    Ok(output.attributes.is_some_and(|old| !old.is_empty()))
-                }
-                _ => Err(sdk_error(TESTS, error)),
-            },
+    async fn delete(&self, story_id: u64, id: &str, author: &Author) -> Result<bool> {
+        for _ in 0..UNGUARDED_ATTEMPTS {
+            // Read first: the history keeps what the test said.
+            let Some(current) = self.get(story_id, id).await? else {
+                return Ok(false);
+            };
+            match self.delete_read(&current, author).await? {
+                Some(deleted) => return Ok(deleted),
+                None => continue,
+            }
         }
+        Err(Error::ConcurrentUpdate)
     }
 
     async fn delete_all(&self, story_id: u64) -> Result<()> {

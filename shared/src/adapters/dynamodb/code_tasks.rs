@@ -35,6 +35,8 @@ pub struct DynamoCodeTaskRepository {
     /// Where a trigger's once-keys are kept (a week, by TTL); only the functions that start
     /// follow-ups have it.
     triggers_table: Option<String>,
+    /// Where history entries go (the projects table): a task's start is recorded with it.
+    history: Option<String>,
 }
 
 /// How long a delivery or review id is remembered: longer than GitHub offers redelivery.
@@ -64,11 +66,18 @@ impl DynamoCodeTaskRepository {
             table: table.into(),
             stories_table: stories_table.into(),
             triggers_table: None,
+            history: None,
         }
     }
 
     pub fn with_triggers_table(mut self, table: impl Into<String>) -> Self {
         self.triggers_table = Some(table.into());
+        self
+    }
+
+    /// The same, recording a task's start in `table`'s history items.
+    pub fn with_history(mut self, table: impl Into<String>) -> Self {
+        self.history = Some(table.into());
         self
     }
 
@@ -250,16 +259,25 @@ impl DynamoCodeTaskRepository {
 }
 
 impl CodeTaskRepository for DynamoCodeTaskRepository {
-    async fn create_for_story(&self, task: &CodeTask, story: &Story) -> Result<CreateTaskOutcome> {
+    async fn create_for_story(
+        &self,
+        task: &CodeTask,
+        story: &Story,
+        author: &crate::history::Author,
+    ) -> Result<CreateTaskOutcome> {
         let put = self.put_new(task)?;
         let update = self.claim_story(task, story)?;
-        let result = self
+        let mut transaction = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        if let Some(table) = &self.history {
+            let entry =
+                crate::history::HistoryEntry::code_task_started(story, task, author.clone());
+            transaction = transaction.transact_items(super::history::history_put(table, &entry)?);
+        }
+        let result = transaction.send().await;
         match result {
             Ok(_) => Ok(CreateTaskOutcome::Created),
             Err(error) => match failed_conditions(&error) {

@@ -110,6 +110,9 @@ impl LinkStore for DynamoLinks {
                 .build(),
             TransactWriteItem::builder().update(story).build(),
         ];
+        if let Some(entry) = write.entry {
+            items.push(super::history::history_put(&self.projects_table, entry)?);
+        }
         for id in write.linked {
             let check = ConditionCheck::builder()
                 .table_name(&self.stories_table)

@@ -5,10 +5,12 @@ pub mod acceptance_tests;
 pub mod assist;
 pub mod code_tasks;
 pub mod evidence;
+pub mod history;
 pub mod leases;
 pub mod links;
 pub mod projects;
 pub mod stories;
+pub mod trash;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -18,9 +20,11 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 pub use acceptance_tests::DynamoAcceptanceTestRepository;
 pub use code_tasks::DynamoCodeTaskRepository;
 pub use evidence::DynamoTestEvidence;
+pub use history::DynamoHistory;
 pub use links::DynamoLinks;
 pub use projects::DynamoProjectDirectory;
 pub use stories::{DynamoStoryRepository, PARENT_INDEX};
+pub use trash::DynamoTrash;
 
 /// Whether a conditional UpdateItem landed: a condition that did not hold is `false`, not an
 /// error; any other failure is sorted as every SDK failure is.

@@ -549,6 +549,7 @@ impl ProjectDirectory for DynamoProjectDirectory {
         accepted: &Invitation,
         change: Option<&MemberChange>,
         audit: &AuditEntry,
+        entry: Option<&crate::history::HistoryEntry>,
     ) -> Result<AcceptOutcome> {
         let accepted_by = accepted.accepted_by.clone().unwrap_or_default();
         let accepted_at = accepted
@@ -589,10 +590,12 @@ impl ProjectDirectory for DynamoProjectDirectory {
                 transaction = transaction.transact_items(write);
             }
         }
-        let result = transaction
-            .transact_items(self.audit_put(audit)?)
-            .send()
-            .await;
+        transaction = transaction.transact_items(self.audit_put(audit)?);
+        if let Some(entry) = entry {
+            transaction =
+                transaction.transact_items(super::history::history_put(&self.table, entry)?);
+        }
+        let result = transaction.send().await;
         let Err(error) = result else {
             return Ok(AcceptOutcome::Accepted);
         };
@@ -656,6 +659,7 @@ impl ProjectDirectory for DynamoProjectDirectory {
         &self,
         change: &MemberChange,
         audit: &AuditEntry,
+        entry: &crate::history::HistoryEntry,
     ) -> Result<MemberChangeOutcome> {
         let ([member_write, count_update], delta) = self.membership_writes(change)?;
         let result = self
@@ -664,6 +668,7 @@ impl ProjectDirectory for DynamoProjectDirectory {
             .transact_items(member_write)
             .transact_items(count_update)
             .transact_items(self.audit_put(audit)?)
+            .transact_items(super::history::history_put(&self.table, entry)?)
             .send()
             .await;
         let Err(error) = result else {

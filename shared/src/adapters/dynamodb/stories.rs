@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::adapters::expression::UpdateExpression;
 use crate::adapters::sdk_error;
 use crate::error::{Error, Result};
+use crate::history::{Author, HistoryEntry};
 use crate::model::{NewStory, Story, StoryStatus, StorySummary};
 use crate::pagination::{Cursor, PAGE_BYTE_BUDGET, Page, StoryListQuery};
 use crate::ports::{MAX_CHILDREN, StoryChanges, StoryRepository, UpdateGuard, UpdateOutcome};
@@ -34,6 +35,9 @@ const COUNTER_ATTRIBUTE: &str = "lastStoryId";
 const ID_ATTEMPTS: usize = 5;
 /// A delete that keeps finding the story changed under it gives up after this many reads.
 const DELETE_ATTEMPTS: usize = 5;
+/// An unguarded update that keeps losing races to other writers of the same story gives up
+/// (409 `CONCURRENT_UPDATE`) after this many reads.
+const UNGUARDED_ATTEMPTS: usize = 64;
 /// Reads a filtered listing may spend looking for matches before returning a short page.
 const LIST_ROUNDS: usize = 8;
 
@@ -41,6 +45,9 @@ const LIST_ROUNDS: usize = 8;
 pub struct DynamoStoryRepository {
     client: Client,
     table: String,
+    /// The table history entries go to (the projects table); every change writes its entry in
+    /// its own transaction. Only adapter tests that read no history leave it out.
+    history: Option<String>,
 }
 
 impl DynamoStoryRepository {
@@ -48,7 +55,19 @@ impl DynamoStoryRepository {
         Self {
             client,
             table: table.into(),
+            history: None,
         }
+    }
+
+    /// The same, recording every change in `table`'s history items.
+    pub fn with_history(mut self, table: impl Into<String>) -> Self {
+        self.history = Some(table.into());
+        self
+    }
+
+    /// The Put of `entry` for a change's transaction, when history is kept.
+    fn history_put(&self, entry: Option<&HistoryEntry>) -> Result<Option<TransactWriteItem>> {
+        super::history::recorded_in(self.history.as_deref(), entry)
     }
 
     async fn allocate_id(&self, numbering: StoryNumbering) -> Result<u64> {
@@ -65,7 +84,7 @@ impl DynamoStoryRepository {
 
     /// Writes the story only if its id is free and, for a child, only if the parent exists at
     /// that instant: a transaction, so a concurrent delete cannot leave an orphan behind.
-    async fn put_new(&self, story: &Story) -> Result<PutOutcome> {
+    async fn put_new(&self, story: &Story, author: Option<&Author>) -> Result<PutOutcome> {
         // The id was free a moment ago, so no story by that id can be the parent; DynamoDB
         // would also refuse a transaction that touches one item twice.
         if story.parent_id == Some(story.id) {
@@ -89,6 +108,19 @@ impl DynamoStoryRepository {
         if let Some(parent) = story.parent_id {
             transaction =
                 transaction.transact_items(parent_counts(&self.table, parent, 1, 0, true)?);
+        }
+        let author = author
+            .cloned()
+            .or_else(|| {
+                story
+                    .created_by
+                    .as_deref()
+                    .map(|sub| Author::new(sub, None))
+            })
+            .unwrap_or_else(Author::unknown);
+        let entry = HistoryEntry::story_created(story, author, story.created_at);
+        if let Some(put) = self.history_put(Some(&entry))? {
+            transaction = transaction.transact_items(put);
         }
         match transaction.send().await {
             Ok(_) => Ok(PutOutcome::Stored),
@@ -429,11 +461,20 @@ impl DynamoStoryRepository {
                 *usable,
             )?);
         }
+        // Last, so the indexes of the conditions above stay what the error handling reads.
+        let mut after = changes.apply_to(&current);
+        after.version = current.version + 1;
+        let entry = HistoryEntry::story_changed(&current, &after, &changes.history_note(), now);
+        if let Some(put) = self.history_put(entry.as_ref())? {
+            transaction = transaction.transact_items(put);
+        }
         match transaction.send().await {
-            Ok(_) => Ok(match self.get_consistent(id).await? {
-                Some(story) => UpdateOutcome::Updated(Box::new(story)),
-                None => UpdateOutcome::NotFound,
-            }),
+            // Written pinned to the version read, so the story now is exactly that one with
+            // the changes: no second read.
+            Ok(_) => {
+                after.updated_at = now;
+                Ok(UpdateOutcome::Updated(Box::new(after)))
+            }
             Err(error) => {
                 let Some(failed) = failed_conditions(&error) else {
                     return Err(sdk_error(STORIES, error));
@@ -451,6 +492,36 @@ impl DynamoStoryRepository {
                 Ok(UpdateOutcome::Conflict)
             }
         }
+    }
+
+    /// An update read first and written in one transaction with its counters and its history
+    /// entry (which needs the values before). Without a guard, a conflict only means someone
+    /// else's write landed first: it is read again and applied, as a plain UpdateItem would
+    /// have been.
+    async fn update_recorded(
+        &self,
+        id: u64,
+        changes: &StoryChanges,
+        guard: &UpdateGuard,
+        now: DateTime<Utc>,
+    ) -> Result<UpdateOutcome> {
+        let unguarded = guard.version.is_none() && guard.status.is_none();
+        for attempt in 0..UNGUARDED_ATTEMPTS {
+            // Stamped when read, so that an entry written after a lost race is not dated
+            // before the one that won it.
+            let now = now.max(Utc::now());
+            match self.update_counted(id, changes, guard, now).await? {
+                UpdateOutcome::Conflict if unguarded => {
+                    // A little jitter, so racing writers do not collide in lockstep.
+                    let spread = 1 + 2 * u64::try_from(attempt).unwrap_or(0);
+                    let wait = u64::try_from(uuid::Uuid::new_v4().as_u128() % u128::from(spread))
+                        .unwrap_or(0);
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                outcome => return Ok(outcome),
+            }
+        }
+        Err(Error::ConcurrentUpdate)
     }
 
     /// Deletes the story item alone: it has no parent whose counters it is in.
@@ -494,8 +565,9 @@ impl StoryRepository for DynamoStoryRepository {
     ) -> Result<Story> {
         for _ in 0..ID_ATTEMPTS {
             let id = self.allocate_id(numbering).await?;
+            let author = story.created_by.clone();
             let stored = story.clone().into_story(id, now);
-            match self.put_new(&stored).await? {
+            match self.put_new(&stored, author.as_ref()).await? {
                 PutOutcome::Stored => return Ok(stored),
                 PutOutcome::ParentMissing(parent) => {
                     return Err(Error::ParentNotFound { id: parent });
@@ -596,8 +668,8 @@ impl StoryRepository for DynamoStoryRepository {
         guard: &UpdateGuard,
         now: DateTime<Utc>,
     ) -> Result<UpdateOutcome> {
-        if changes.status.is_some() || changes.parent_id.is_some() {
-            return self.update_counted(id, changes, guard, now).await;
+        if changes.status.is_some() || changes.parent_id.is_some() || self.history.is_some() {
+            return self.update_recorded(id, changes, guard, now).await;
         }
         let expression = story_update_expression(id, changes, guard, now)?;
         let result = expression

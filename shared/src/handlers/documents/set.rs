@@ -200,6 +200,10 @@ where
             let changes = StoryChanges {
                 documents: Some(next.clone()),
                 updated_by: Some(access.caller.sub.clone()),
+                note: crate::history::ChangeNote {
+                    author: Some(crate::history::Author::of(&access.caller)),
+                    reason: None,
+                },
                 ..StoryChanges::default()
             };
             let guard = UpdateGuard {

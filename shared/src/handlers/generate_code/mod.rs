@@ -405,7 +405,8 @@ where
             task.requested_by = Some(access.caller.sub.clone());
             task.requested_as_deployment_admin = access.caller.deployment_admin;
             task.blocker_override = blocker_override;
-            match self.tasks.create_for_story(&task, &story).await? {
+            let author = crate::history::Author::of(&access.caller);
+            match self.tasks.create_for_story(&task, &story, &author).await? {
                 CreateTaskOutcome::Created => {
                     tracing::info!(task_id = %task.task_id, story_id, "code task recorded");
                     crate::telemetry::count_task_created();

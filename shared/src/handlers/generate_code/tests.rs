@@ -83,6 +83,21 @@ async fn a_ready_story_gets_a_branch_brief_draft_pr_and_a_queued_task() {
         .unwrap();
     assert_eq!(story.status, StoryStatus::InProgress);
     assert_eq!(story.active_task_id.as_deref(), task["taskId"].as_str());
+    // The start is in the story's history, with the move to In Progress it made.
+    let started = store
+        .history()
+        .into_iter()
+        .rfind(|entry| entry.story_id == Some(story.id))
+        .unwrap();
+    assert_eq!(
+        started.action,
+        crate::history::HistoryAction::CodeTaskStarted
+    );
+    assert_eq!(started.subject.as_deref(), task["taskId"].as_str());
+    assert_eq!(started.version, Some(story.version));
+    let fields: Vec<&str> = started.changes.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, ["branch", "status"]);
+    assert_eq!(started.changes[1].after, "In Progress");
 }
 
 #[tokio::test]

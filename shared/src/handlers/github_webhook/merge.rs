@@ -246,6 +246,15 @@ where
                 Some(login) => format!("github:{login}"),
                 None => "github".into(),
             }),
+            note: crate::history::ChangeNote {
+                author: Some(match &merge.merged_by {
+                    Some(login) => {
+                        crate::history::Author::new(format!("github:{login}"), Some(login))
+                    }
+                    None => crate::history::Author::github(),
+                }),
+                reason: None,
+            },
             ..StoryChanges::default()
         };
         let guard = UpdateGuard {

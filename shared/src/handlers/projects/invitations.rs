@@ -343,8 +343,17 @@ impl<G: ProjectDirectory> Operation for AcceptInvitation<G> {
                 accepted_at: Some(now),
                 ..invitation
             };
+            let history = change.as_ref().map(|change| {
+                super::members::membership_entry(
+                    &access,
+                    &change.member_sub,
+                    &change.current,
+                    &change.next,
+                    now,
+                )
+            });
             match directory
-                .accept_invitation(&accepted, change.as_ref(), &entry)
+                .accept_invitation(&accepted, change.as_ref(), &entry, history.as_ref())
                 .await?
             {
                 AcceptOutcome::Accepted => {

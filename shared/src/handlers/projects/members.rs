@@ -176,7 +176,13 @@ impl<G: ProjectDirectory> Operation for ChangeMember<G> {
                 current: current.clone(),
                 next: next.clone(),
             };
-            match self.gate.projects().change_member(&change, &audit).await? {
+            let entry = membership_entry(&access, &sub, &current, &next, now);
+            match self
+                .gate
+                .projects()
+                .change_member(&change, &audit, &entry)
+                .await?
+            {
                 MemberChangeOutcome::Done => {
                     tracing::info!(project = %project_id, member = %sub, change = ?audit.change, "membership changed");
                     return Ok(match next {
@@ -212,4 +218,43 @@ fn name_problem() -> Error {
         "INVALID_LENGTH",
         "a display name is 1 to 100 characters without control characters",
     )])
+}
+
+/// The history entry of a membership change: whose, and the role before → after.
+pub(crate) fn membership_entry(
+    access: &crate::authz::gate::Access,
+    sub: &str,
+    current: &Option<Membership>,
+    next: &Option<Membership>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::history::HistoryEntry {
+    use crate::history::{Author, FieldChange, HistoryAction, HistoryEntry};
+    let role = |member: &Option<Membership>| {
+        member.as_ref().map_or(serde_json::Value::Null, |member| {
+            member.role.as_str().into()
+        })
+    };
+    let name = next
+        .as_ref()
+        .or(current.as_ref())
+        .and_then(|member| member.display_name.clone())
+        .unwrap_or_else(|| sub.to_owned());
+    let action = if next.is_some() {
+        HistoryAction::MemberChanged
+    } else {
+        HistoryAction::MemberRemoved
+    };
+    HistoryEntry::new(
+        access.project.ordinal,
+        None,
+        now,
+        Author::of(&access.caller),
+        action,
+    )
+    .about(name)
+    .with_changes(vec![FieldChange {
+        field: "role".into(),
+        before: role(current),
+        after: role(next),
+    }])
 }

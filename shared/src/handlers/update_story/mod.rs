@@ -169,6 +169,7 @@ where
                 .await?;
         }
         requested.updated_by = Some(access.caller.sub.clone());
+        requested.note.author = Some(crate::history::Author::of(&access.caller));
         let expected_version = if_match.or(body_version);
 
         for _ in 0..UPDATE_ATTEMPTS {

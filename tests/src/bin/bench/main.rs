@@ -445,7 +445,7 @@ async fn memory_tests(store: &MemoryStore, first: u64, count: usize) {
     use aipm::ports::AcceptanceTestRepository;
     for n in 0..count {
         let test = aipm_tests::sample_test(first + (n / 20) as u64, &format!("d{n}"));
-        AcceptanceTestRepository::create(store, &test)
+        AcceptanceTestRepository::create(store, &test, &aipm::history::Author::new("bench", None))
             .await
             .expect("the in-memory store takes a test");
     }
@@ -973,7 +973,10 @@ async fn main() {
         );
         let mut test = tests.list(test_story).await.expect("tests")[0].clone();
         test.id = "bench-test".into();
-        tests.create(&test).await.expect("a test to update");
+        tests
+            .create(&test, &aipm::history::Author::new("tester", None))
+            .await
+            .expect("a test to update");
     }
     // Stories to delete, then stories holding the tests to delete (d0, d1, … 20 each), then
     // stories with room for new tests.
@@ -999,7 +1002,11 @@ async fn main() {
                 let mut test = template.clone();
                 test.story_id = tests_base + (n / 20) as u64;
                 test.id = format!("d{n}");
-                async move { tests.create(&test).await }
+                async move {
+                    tests
+                        .create(&test, &aipm::history::Author::new("tester", None))
+                        .await
+                }
             })
             .buffer_unordered(4)
             .for_each(|created| async move {

@@ -137,8 +137,15 @@ pub async fn seed_ai_team(backend: &mut Backend, requests: usize) {
             current: None,
             next: Some(membership),
         };
+        let entry = aipm::history::HistoryEntry::new(
+            0,
+            None,
+            now,
+            aipm::history::Author::new("bench", None),
+            aipm::history::HistoryAction::MemberChanged,
+        );
         directory
-            .change_member(&change, &audit)
+            .change_member(&change, &audit, &entry)
             .await
             .expect("a benchmark member is stored");
     }
