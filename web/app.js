@@ -18,6 +18,7 @@ import { Board } from './board.js';
 import { DraftFromIdea } from './drafts.js';
 import { ErrorNote } from './ui.js';
 import { Lazy } from './lazy.js';
+import { UndoBar } from './trash.js';
 
 // Pages a first load does not need arrive when first shown.
 const loadPeople = () => import('./people.js');
@@ -25,6 +26,8 @@ const loadInvitations = () => import('./invitations.js');
 const loadMatrix = () => import('./matrix.js');
 const loadMindmap = () => import('./mindmap.js');
 const loadWorkload = () => import('./workload.js');
+const loadTrash = () => import('./trash.js');
+const loadActivity = () => import('./activity.js');
 
 function NoAccess({ error }) {
   const hidden = error.status === 404;
@@ -38,7 +41,7 @@ function NoAccess({ error }) {
 }
 
 function App({ state }) {
-  const { config, route, stories, story, health, signInError, access, projects } = state;
+  const { config, route, stories, story, health, signInError, access, projects, undo, restored } = state;
   const main = route.view === 'projects'
     ? html`<${MyProjects} projects=${projects} />`
     : route.view === 'join'
@@ -55,6 +58,10 @@ function App({ state }) {
     ? html`<${Lazy} load=${loadWorkload} name="Workload" props=${{ stories, query: route.query }} />`
     : route.view === 'people'
     ? html`<${Lazy} load=${loadPeople} name="People" props=${{ project: access?.project }} />`
+    : route.view === 'trash'
+    ? html`<${Lazy} load=${loadTrash} name="TrashPage" props=${{}} />`
+    : route.view === 'activity'
+    ? html`<${Lazy} load=${loadActivity} name="ProjectActivity" props=${{}} />`
     : html`<div class=${`workspace ${route.view === 'home' ? 'no-story' : 'has-story'}`}>
         <${StoryTree} stories=${stories} selectedId=${route.id} />
         ${route.view === 'story'
@@ -65,6 +72,7 @@ function App({ state }) {
       </div>`;
   return html`<${Header} config=${config} health=${health} route=${route} access=${access} projects=${projects} />
     ${signInError ? html`<div class="banner"><${ErrorNote} error=${{ message: signInError }} /></div>` : null}
+    <${UndoBar} undo=${undo} restored=${restored} />
     <main id="main">${main}</main>`;
 }
 
@@ -145,6 +153,8 @@ function enterProject(key) {
     stories: initialStories(),
     story: { id: null, detail: null, loading: false, error: null },
     access: { loading: true },
+    undo: null,
+    restored: null,
   });
   loadAccess();
   loadLevel('root');

@@ -71,6 +71,8 @@ export function Header({ config, health, route, access, projects }) {
       <a href=${href('/workload')} aria-current=${route.view === 'workload' ? 'page' : undefined}>Workload</a>
       <a href=${href('/traceability')} aria-current=${route.view === 'traceability' ? 'page' : undefined}>Traceability</a>
       <a href=${href('/people')} aria-current=${route.view === 'people' ? 'page' : undefined}>People</a>
+      <a href=${href('/activity')} aria-current=${route.view === 'activity' ? 'page' : undefined}>Activity</a>
+      <a href=${href('/trash')} aria-current=${route.view === 'trash' ? 'page' : undefined}>Trash</a>
       <a href=${PROJECTS_HREF} aria-current=${route.view === 'projects' ? 'page' : undefined}>Projects</a>
     </nav>
     <span class=${`stage stage-${config.stage}`} title="Stage">${config.stage}</span>

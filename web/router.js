@@ -25,6 +25,8 @@ export function parseRoute(hash) {
   const trace = path.match(/^\/traceability(?:\/(\d+))?$/);
   if (trace) return { project, view: 'traceability', id: trace[1] ? Number(trace[1]) : null };
   if (path === '/people') return { project, view: 'people' };
+  if (path === '/trash') return { project, view: 'trash' };
+  if (path === '/activity') return { project, view: 'activity' };
   if (path === '/mindmap') return { project, view: 'mindmap' };
   if (path === '/workload') return { project, view: 'workload', query };
   if (path === '/drafts/new') return { project, view: 'draft' };

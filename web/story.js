@@ -17,6 +17,8 @@ import { CodeTasks } from './tasks.js';
 import { Dependencies } from './links.js';
 import { ReferenceDocuments } from './references.js';
 import { scoped, storyLabel } from './project.js';
+import { StoryActivity } from './activity.js';
+import { offerUndo } from './trash.js';
 
 const FIELDS = [
   { name: 'title', label: 'Title', kind: 'input', required: true },
@@ -248,6 +250,7 @@ function DeleteStory({ story, byId }) {
   const below = Math.max(descendants(byId, story.id).length, story.children?.length || 0);
   const [remove, busy, error, setError] = useAction(async () => {
     await deleteStory(story.id, below > 0);
+    offerUndo(story, below + 1);
     navigate(story.parentId != null ? storyHref(story.parentId) : href('/'));
   });
   useEffect(() => { setConfirming(false); setError(null); }, [story.id]);
@@ -256,8 +259,8 @@ function DeleteStory({ story, byId }) {
     <h3 id="delete-heading">Delete</h3>
     ${confirming ? html`<div class="confirm" role="alertdialog" aria-labelledby="delete-question">
       <p id="delete-question">${below > 0
-        ? `Delete "${story.title}" and the ${below} ${below === 1 ? 'story' : 'stories'} under it, with all their acceptance tests? This cannot be undone.`
-        : `Delete "${story.title}" and its acceptance tests? This cannot be undone.`}</p>
+        ? `Delete "${story.title}" and the ${below} ${below === 1 ? 'story' : 'stories'} under it, with all their acceptance tests? They stay in the Trash for 30 days.`
+        : `Delete "${story.title}" and its acceptance tests? It stays in the Trash for 30 days.`}</p>
       <div class="actions">
         <button type="button" class="destructive" disabled=${busy} onClick=${remove}>
           ${busy ? 'Deleting…' : below > 0 ? `Delete ${below + 1} stories` : 'Delete story'}</button>
@@ -288,6 +291,7 @@ export function StoryPage({ id, story: page, byId }) {
         <${StoryForm} story=${detail} key=${detail.id} />
         <${AcceptanceTests} story=${detail} />
         <${CodeTasks} story=${detail} />
+        <${StoryActivity} story=${detail} />
       </div>
       <aside class="story-side">
         <${StatusControl} story=${detail} byId=${byId} />
