@@ -121,8 +121,12 @@ def create_tables(template, dynamodb):
         if name in existing:
             print(f"table {name}: exists")
             continue
+        # A stream is created with its table (the live channel's broadcaster reads it).
+        if "StreamSpecification" in props:
+            props["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         args = {key: props[key] for key in
-                ["TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes"]
+                ["TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes",
+                 "StreamSpecification"]
                 if key in props}
         dynamodb.create_table(**args)
         dynamodb.get_waiter("table_exists").wait(TableName=name)

@@ -53,6 +53,8 @@ pub struct GatewaySettings {
     pub request_log: bool,
     /// Functions fed by a queue, polled as Lambda's event source mapping would.
     pub queue_consumers: Vec<crate::router::QueueConsumer>,
+    /// The live channel: WebSocket routes at `/_live` and the history stream's consumer.
+    pub live: Option<crate::router::LiveSettings>,
 }
 
 impl GatewaySettings {
@@ -69,6 +71,7 @@ impl GatewaySettings {
             timeout: Duration::from_secs(30),
             request_log: false,
             queue_consumers: crate::router::queue_consumers(),
+            live: crate::router::live(),
         }
     }
 }
@@ -194,6 +197,16 @@ impl Pool {
         Err(Failure::Crashed("it died twice".into()))
     }
 
+    /// Runs an event that is not an HTTP request; the function's JSON answer, `None` when it
+    /// failed.
+    async fn answer(&self, event: &Value, limit: Duration) -> Option<Value> {
+        let posted = self.invoke(event, limit, false).await.ok()?;
+        if posted.error {
+            return None;
+        }
+        serde_json::from_slice(&posted.body).ok()
+    }
+
     /// Drops dead idle sandboxes and those idle past `retirement`, keeping one live sandbox;
     /// returns whether the function has none left at all.
     fn tidy(&self, retirement: Duration) -> bool {
@@ -249,6 +262,7 @@ struct Serving {
     settings: GatewaySettings,
     pools: HashMap<String, Arc<Pool>>,
     requests: AtomicU64,
+    live: Arc<crate::live::LiveHub>,
 }
 
 /// The local gateway: serving until dropped.
@@ -259,6 +273,28 @@ pub struct Gateway {
     server: JoinHandle<()>,
     maintenance: JoinHandle<()>,
     feeders: Vec<JoinHandle<()>>,
+}
+
+/// The history stream's feeder, when the settings name a live channel and its table.
+fn start_stream_feeder(serving: &Arc<Serving>) -> Option<JoinHandle<()>> {
+    let settings = &serving.settings;
+    let live = settings.live.as_ref()?;
+    let client = crate::stream_feed::client_for(&settings.environment)?;
+    let table = settings
+        .environment
+        .iter()
+        .find(|(key, _)| *key == live.table_setting)
+        .map(|(_, value)| value.clone())?;
+    let pool = Arc::clone(serving.pools.get(&live.broadcaster)?);
+    let limit = settings.timeout;
+    let prefix = live.key_prefix.clone();
+    Some(tokio::spawn(async move {
+        crate::stream_feed::feed(client, table, prefix, move |event| {
+            let pool = Arc::clone(&pool);
+            async move { pool.answer(&event, limit).await }
+        })
+        .await;
+    }))
 }
 
 /// One feeder per queue consumer whose queue the settings name.
@@ -282,17 +318,12 @@ fn start_feeders(serving: &Arc<Serving>) -> Vec<JoinHandle<()>> {
             Some(tokio::spawn(async move {
                 crate::queue_feed::feed(client, region, queue_url, move |event| {
                     let pool = Arc::clone(&pool);
-                    async move {
-                        let posted = pool.invoke(&event, limit, false).await.ok()?;
-                        if posted.error {
-                            return None;
-                        }
-                        serde_json::from_slice(&posted.body).ok()
-                    }
+                    async move { pool.answer(&event, limit).await }
                 })
                 .await;
             }))
         })
+        .chain(start_stream_feeder(serving))
         .collect()
 }
 
@@ -316,8 +347,24 @@ impl Gateway {
         settings: GatewaySettings,
         listener: tokio::net::TcpListener,
     ) -> Result<Self, String> {
+        let mut settings = settings;
         std::fs::create_dir_all(&settings.log_dir)
             .map_err(|error| format!("cannot create {}: {error}", settings.log_dir.display()))?;
+        let address = listener
+            .local_addr()
+            .map_err(|error| format!("no local address: {error}"))?;
+        // The broadcaster posts to this gateway's `@connections`, as to API Gateway's.
+        if settings.live.is_some()
+            && !settings
+                .environment
+                .iter()
+                .any(|(name, _)| name == aipm::config::vars::LIVE_ENDPOINT)
+        {
+            settings.environment.push((
+                aipm::config::vars::LIVE_ENDPOINT.to_owned(),
+                format!("http://{address}{}", crate::live::PATH),
+            ));
+        }
         let environment = Arc::new(settings.environment.clone());
         let mut pools = HashMap::new();
         let functions = settings
@@ -329,6 +376,12 @@ impl Gateway {
                     .queue_consumers
                     .iter()
                     .map(|consumer| consumer.function.clone()),
+            )
+            .chain(
+                settings
+                    .live
+                    .iter()
+                    .flat_map(|live| [live.socket.clone(), live.broadcaster.clone()]),
             );
         for function in functions {
             if pools.contains_key(&function) {
@@ -377,13 +430,11 @@ impl Gateway {
         for warmed in futures::future::join_all(warmups).await {
             warmed?;
         }
-        let address = listener
-            .local_addr()
-            .map_err(|error| format!("no local address: {error}"))?;
         let serving = Arc::new(Serving {
             settings,
             pools,
             requests: AtomicU64::new(0),
+            live: Arc::new(crate::live::LiveHub::default()),
         });
         let handler = Arc::clone(&serving);
         let server = crate::loopback::serve_on(listener, move |request| {
@@ -423,7 +474,7 @@ async fn maintain(serving: Arc<Serving>) {
 }
 
 /// Splits `a=1&b=x%20y` into decoded pairs, the last value of a name winning.
-fn query_parameters(query: &str) -> serde_json::Map<String, Value> {
+pub(crate) fn query_parameters(query: &str) -> serde_json::Map<String, Value> {
     let decode = |text: &str| {
         percent_encoding::percent_decode_str(&text.replace('+', " "))
             .decode_utf8_lossy()
@@ -611,6 +662,12 @@ impl Serving {
         if method == "GET" && path == "/_aipm/sandboxes" {
             return answer(200, &self.sandboxes());
         }
+        if method == "GET" && path == "/_aipm/live" {
+            return answer(200, &json!({ "connections": self.live.connections() }));
+        }
+        if path == crate::live::PATH || path.starts_with(&format!("{}/", crate::live::PATH)) {
+            return self.live_request(request, &method, &path).await;
+        }
         let Some(route) = crate::router::find(&self.settings.routes, &method, &path) else {
             return answer(404, &json!({"message": "Not Found"}));
         };
@@ -668,6 +725,42 @@ impl Serving {
             ));
         }
         response
+    }
+}
+
+impl Serving {
+    /// The live channel's socket (`/_live`) and its management API (`/_live/@connections/…`).
+    async fn live_request(
+        &self,
+        request: Request<Incoming>,
+        method: &str,
+        path: &str,
+    ) -> Response<Full<Bytes>> {
+        let Some(pool) = self
+            .settings
+            .live
+            .as_ref()
+            .and_then(|live| self.pools.get(&live.socket))
+        else {
+            return answer(404, &json!({"message": "Not Found"}));
+        };
+        if path == crate::live::PATH {
+            if !crate::live::LiveHub::is_upgrade(&request) {
+                return answer(426, &json!({"message": "Upgrade Required"}));
+            }
+            let pool = Arc::clone(pool);
+            let limit = self.settings.timeout;
+            let invoke: crate::live::Invoke = Arc::new(move |event| {
+                let pool = Arc::clone(&pool);
+                Box::pin(async move { pool.answer(&event, limit).await })
+            });
+            return self.live.accept(request, invoke).await;
+        }
+        let body = match request.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return answer(400, &json!({"message": "Bad Request"})),
+        };
+        self.live.manage(method, path, &body)
     }
 }
 

@@ -6,11 +6,13 @@
 use std::path::{Path, PathBuf};
 
 pub mod gateway;
+pub mod live;
 pub mod loopback;
 pub mod queue_feed;
 pub mod router;
 pub mod runtime_api;
 pub mod sandbox;
+pub mod stream_feed;
 
 /// The repository this crate is built from.
 pub fn repo_root() -> PathBuf {

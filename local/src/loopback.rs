@@ -54,6 +54,8 @@ where
                 });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
+                    // The local gateway's live channel upgrades a request to a WebSocket.
+                    .with_upgrades()
                     .await;
             });
         }

@@ -100,6 +100,33 @@ struct ConsumerMetadata {
 struct AipmMetadata {
     #[serde(default, rename = "queue-consumers")]
     queue_consumers: BTreeMap<String, String>,
+    #[serde(default)]
+    live: Option<LiveSettings>,
+}
+
+/// The live channel of `[workspace.metadata.aipm.live]`: the function behind the WebSocket
+/// routes, and the consumer of a table's stream with the key prefix its filter lets through.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LiveSettings {
+    pub socket: String,
+    pub broadcaster: String,
+    /// The functions' setting that names the table whose stream feeds the broadcaster.
+    pub table_setting: String,
+    pub key_prefix: String,
+}
+
+/// The live channel of the manifest at `manifest`, if it has one.
+pub fn live_of(manifest: &Path) -> Result<Option<LiveSettings>, String> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|error| format!("cannot read {}: {error}", manifest.display()))?;
+    let parsed: ConsumerManifest =
+        toml::from_str(&text).map_err(|error| format!("{}: {error}", manifest.display()))?;
+    Ok(parsed.workspace.metadata.aipm.live)
+}
+
+pub fn live() -> Option<LiveSettings> {
+    live_of(&crate::repo_root().join("Cargo.toml")).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// The queue consumers of `[workspace.metadata.aipm.queue-consumers]` (none if absent).

@@ -59,6 +59,13 @@ pub mod vars {
     /// Where the browser sends those bytes (the bucket's origin), allowed by the page's
     /// content security policy.
     pub const DOCUMENTS_ORIGIN: &str = "AIPM_DOCUMENTS_ORIGIN";
+    /// The live channel's table (tickets and open sockets).
+    pub const LIVE_TABLE: &str = "AIPM_LIVE_TABLE";
+    /// Where a browser opens the live channel (`wss://…/{stage}`); unset locally, where the
+    /// page's own origin serves it at `/_live`.
+    pub const LIVE_SOCKET_URL: &str = "AIPM_LIVE_SOCKET_URL";
+    /// The WebSocket stage's management endpoint (`https://…/{stage}`) the broadcaster posts to.
+    pub const LIVE_ENDPOINT: &str = "AIPM_LIVE_ENDPOINT";
 }
 
 /// Where code lives, as the operations that touch it (generate-code, the worker) configure it.

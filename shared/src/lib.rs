@@ -9,6 +9,7 @@ pub mod error;
 pub mod handlers;
 pub mod history;
 pub mod http;
+pub mod live;
 pub mod model;
 pub mod pagination;
 pub mod ports;

@@ -1177,3 +1177,50 @@ impl TrashBin for NoTrash {
 
 /// Days a deleted story stays restorable.
 pub const TRASH_DAYS: i64 = 30;
+
+/// The live channel's records: tickets waiting for their socket, and the open sockets of each
+/// project (DynamoDB in a stage, memory in unit tests).
+pub trait LiveRegistry: Send + Sync + 'static {
+    fn put_ticket(
+        &self,
+        ticket: &crate::live::LiveTicket,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Uses up the ticket whose hash is `digest` (once, and only before it expires) and records
+    /// the connection it opens; `None` when there is no such live ticket.
+    fn redeem(
+        &self,
+        digest: &str,
+        connection_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<crate::live::LiveConnection>>> + Send;
+
+    /// Forgets a connection (closed, or found gone); nothing when it was not recorded.
+    fn forget(&self, connection_id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// The project's open connections.
+    fn listening(
+        &self,
+        project_ordinal: u32,
+    ) -> impl Future<Output = Result<Vec<crate::live::LiveConnection>>> + Send;
+}
+
+/// How a notice reached a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// The socket is closed (API Gateway's 410): forget it.
+    Gone,
+}
+
+/// Sends to open sockets (API Gateway's management API in a stage).
+pub trait LivePush: Send + Sync + 'static {
+    fn send(
+        &self,
+        connection_id: &str,
+        frame: &[u8],
+    ) -> impl Future<Output = Result<Delivery>> + Send;
+
+    /// Closes a socket (its person lost access).
+    fn close(&self, connection_id: &str) -> impl Future<Output = Result<()>> + Send;
+}

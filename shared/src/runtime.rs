@@ -185,6 +185,32 @@ impl ColdStart {
         ))
     }
 
+    /// The live channel's tickets and sockets (a missing table setting stops the cold start
+    /// with its name).
+    pub fn live_registry(
+        &self,
+    ) -> Result<crate::adapters::dynamodb::DynamoLiveRegistry, crate::config::MissingVariable> {
+        Ok(crate::adapters::dynamodb::DynamoLiveRegistry::new(
+            self.dynamodb.clone(),
+            required_variable(crate::config::vars::LIVE_TABLE)?,
+        ))
+    }
+
+    /// Where the page opens the live channel, if not at its own origin.
+    pub fn live_socket_url(&self) -> Option<String> {
+        std::env::var(crate::config::vars::LIVE_SOCKET_URL).ok()
+    }
+
+    /// API Gateway's management API of the WebSocket stage.
+    pub fn live_push(
+        &self,
+    ) -> Result<crate::adapters::live_push::ApiGatewayPush, crate::config::MissingVariable> {
+        let endpoint = required_variable(crate::config::vars::LIVE_ENDPOINT)?;
+        Ok(crate::adapters::live_push::ApiGatewayPush::new(
+            &self.sdk, &endpoint,
+        ))
+    }
+
     /// The change history (the projects table's history items).
     pub fn history(
         &self,
@@ -502,6 +528,41 @@ where
                 telemetry::flush_metrics(std::io::stdout());
                 startup::request_handled(began.elapsed());
                 Ok::<_, Infallible>(serde_json::json!({ "batchItemFailures": failures }))
+            }
+            .instrument(span)
+        },
+    ))
+    .instrument(cold_start.process_span.clone())
+    .await
+}
+
+/// Serves a function whose events are not HTTP requests (the WebSocket API's routes, a
+/// stream's records): `handle` turns each event into the answer Lambda returns, and never
+/// fails, so every outcome is an answer the caller understands.
+pub async fn serve_events<F, Fut>(
+    cold_start: &ColdStart,
+    handle: F,
+) -> Result<(), lambda_http::Error>
+where
+    F: Fn(serde_json::Value) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (serde_json::Value, u16)> + Send,
+{
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    let handle = Arc::new(handle);
+    let name = cold_start.operation;
+    telemetry::count_cold_start(name);
+    startup::mark("wiring");
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<serde_json::Value>| {
+            let handle = Arc::clone(&handle);
+            let span = telemetry::request_span(&event.context.request_id);
+            async move {
+                let began = std::time::Instant::now();
+                let (answer, status) = handle(event.payload).await;
+                telemetry::count_request(name, status);
+                telemetry::flush_metrics(std::io::stdout());
+                startup::request_handled(began.elapsed());
+                Ok::<_, Infallible>(answer)
             }
             .instrument(span)
         },

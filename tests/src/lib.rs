@@ -14,6 +14,7 @@ pub mod browser;
 // The local gateway has a crate of its own (local/); its modules keep their paths here.
 pub use aipm_local::{gateway, loopback, queue_feed, router, runtime_api, sandbox};
 pub mod contract_proxy;
+pub mod live;
 pub mod openapi;
 pub mod roles;
 pub mod ui_bench;

@@ -62,6 +62,11 @@ pub const OPERATIONS: &[Operation] = &[
         "read the project's feed",
     ),
     op(
+        "POST /projects/{key}/live-tickets",
+        Action::ViewProject,
+        "open the live channel",
+    ),
+    op(
         "GET /projects/{key}/trash",
         Action::ViewProject,
         "see the trash",

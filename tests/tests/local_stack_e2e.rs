@@ -465,6 +465,19 @@ impl Client {
             )
             .await;
         assert!(deleted_child.is_null());
+        let ticket = self
+            .expect(
+                "POST /projects/{key}/live-tickets",
+                "/projects/AIPM/live-tickets",
+                None,
+                &[201],
+            )
+            .await;
+        assert_eq!(
+            ticket["ticket"].as_str().map(str::len),
+            Some(64),
+            "{ticket}"
+        );
         let trash = self
             .expect(
                 "GET /projects/{key}/trash",

@@ -227,6 +227,7 @@ async fn every_operation_answers_each_role_as_the_policy_says() {
                 None,
             ),
             ("GET", "/projects/AIPM/history".to_owned(), None),
+            ("POST", "/projects/AIPM/live-tickets".to_owned(), None),
             ("GET", "/projects/AIPM/trash".to_owned(), None),
             (
                 "POST",

@@ -19,6 +19,14 @@ fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'
         .collect()
 }
 
+/// The routes of one API (`HttpApi`, or `LiveApi` for the WebSocket routes).
+fn routes_of<'a>(template: &'a Value, api: &str) -> Vec<(&'a String, &'a Value)> {
+    resources_of_type(template, "AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .filter(|(_, route)| route["Properties"]["ApiId"] == json!({ "Ref": api }))
+        .collect()
+}
+
 /// The UI's public routes (the web function): the page and its files, not the data.
 const UI_ROUTES: [&str; 3] = ["GET /", "GET /config.json", "GET /assets/{version}/{file}"];
 
@@ -60,9 +68,9 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
         })
     );
 
-    let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
-    // 44 operations, 17 of them also under /projects/{key} (the webhook among them).
-    assert_eq!(routes.len(), 44 + 17 + UI_ROUTES.len());
+    let routes = routes_of(&template, "HttpApi");
+    // 45 operations, 17 of them also under /projects/{key} (the webhook among them).
+    assert_eq!(routes.len(), 45 + 17 + UI_ROUTES.len());
     for (name, route) in routes {
         let properties = &route["Properties"];
         let key = properties["RouteKey"].as_str().unwrap_or_default();
@@ -91,7 +99,7 @@ fn every_route_but_health_needs_a_jwt_when_auth_is_on_and_prod_cannot_turn_it_of
 #[test]
 fn the_routes_are_the_operations_of_the_spec_and_of_the_local_router() {
     let template = template();
-    let deployed: BTreeSet<String> = resources_of_type(&template, "AWS::ApiGatewayV2::Route")
+    let deployed: BTreeSet<String> = routes_of(&template, "HttpApi")
         .into_iter()
         .map(|(_, route)| route["Properties"]["RouteKey"].as_str().unwrap().to_owned())
         .collect();
@@ -209,6 +217,8 @@ fn iam_statements_have_no_wildcards_and_name_only_this_stacks_resources() {
         "AiReviewQueue",
         "ProjectsTable",
         "DocumentsBucket",
+        "LiveTable",
+        "${LiveApi}/live/*/@connections/*",
         "WorkerArtifactBucket}/worker/*",
         "autoScalingGroupName/${Service}-${Stage}-worker",
     ];
@@ -424,7 +434,7 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         json!({"Fn::Equals": [{"Ref": "Stage"}, "prod"]})
     );
     let functions = resources_of_type(&template, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 46);
+    assert_eq!(functions.len(), 49);
     for (name, function) in &functions {
         let preference = &function["Properties"]["DeploymentPreference"];
         assert_eq!(
@@ -463,13 +473,18 @@ fn every_function_deploys_through_its_alias_with_a_canary_in_prod() {
         name.trim_end_matches(".Alias").to_owned()
     };
     let integrations = resources_of_type(&template, "AWS::ApiGatewayV2::Integration");
-    assert_eq!(integrations.len(), 45);
+    // 46 of the HTTP API; the WebSocket API's one names the alias inside Lambda's invocation URI.
+    assert_eq!(integrations.len(), 47);
     for (_, integration) in integrations {
-        let function = alias_of(&integration["Properties"]["IntegrationUri"]);
+        let uri = &integration["Properties"]["IntegrationUri"];
+        let reference = uri["Fn::Join"][1][1]
+            .as_object()
+            .map_or(uri, |_| &uri["Fn::Join"][1][1]);
+        let function = alias_of(reference);
         assert!(template["Resources"][&function].is_object(), "{function}");
     }
     let permissions = resources_of_type(&template, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 47 + 17);
+    assert_eq!(permissions.len(), 49 + 17);
     for (_, permission) in permissions {
         alias_of(&permission["Properties"]["FunctionName"]);
     }
@@ -604,7 +619,7 @@ fn every_function_with_the_gate_may_read_memberships_and_write_the_audit_log() {
             );
         }
     }
-    assert_eq!(gated, 41, "functions that authorize through the gate");
+    assert_eq!(gated, 42, "functions that authorize through the gate");
 }
 
 /// Reference files: a private, TLS-only bucket whose objects only the document functions and
@@ -658,4 +673,70 @@ fn the_documents_bucket_is_private_tls_only_and_reached_only_by_the_document_fun
             "SetStoryDocumentsFunction"
         ]
     );
+}
+
+/// The live channel: a WebSocket API whose three routes all go to live-socket (a ticket, not a
+/// JWT, admits a socket: browsers cannot send headers with one), fed by the projects table's
+/// stream filtered to new history entries, with failures retried from the failed record; its
+/// table forgets by TTL, and only the broadcaster may post to sockets, of this API only.
+#[test]
+fn the_live_channel_is_ticketed_filtered_and_scoped() {
+    let template = template();
+    let resources = &template["Resources"];
+    assert_eq!(
+        resources["LiveApi"]["Properties"]["ProtocolType"],
+        "WEBSOCKET"
+    );
+    let routes: BTreeSet<String> = routes_of(&template, "LiveApi")
+        .into_iter()
+        .map(|(_, route)| {
+            assert_eq!(route["Properties"]["AuthorizationType"], "NONE");
+            assert_eq!(
+                route["Properties"]["Target"],
+                json!({ "Fn::Sub": "integrations/${LiveSocketIntegration}" })
+            );
+            route["Properties"]["RouteKey"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        ["$connect", "$default", "$disconnect"]
+            .map(str::to_owned)
+            .into()
+    );
+    assert_eq!(
+        resources["ProjectsTable"]["Properties"]["StreamSpecification"]["StreamViewType"],
+        "NEW_IMAGE"
+    );
+    let events = &resources["LiveBroadcastFunction"]["Properties"]["Events"]["HistoryEntries"];
+    assert_eq!(events["Type"], "DynamoDB");
+    assert_eq!(
+        events["Properties"]["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    let pattern: Value = serde_json::from_str(
+        events["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(pattern["eventName"], json!(["INSERT"]));
+    assert_eq!(
+        pattern["dynamodb"]["Keys"]["pk"]["S"],
+        json!([{ "prefix": aipm::history::PARTITION_PREFIX }])
+    );
+    assert_eq!(
+        resources["LiveTable"]["Properties"]["TimeToLiveSpecification"],
+        json!({ "AttributeName": "expiresAt", "Enabled": true })
+    );
+    let managers: Vec<&String> = resources_of_type(&template, "AWS::Serverless::Function")
+        .into_iter()
+        .filter(|(_, function)| {
+            function["Properties"]["Policies"]
+                .to_string()
+                .contains("execute-api:ManageConnections")
+        })
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(managers, vec!["LiveBroadcastFunction"]);
 }

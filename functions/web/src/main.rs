@@ -70,6 +70,7 @@ mod tests {
             sign_in: None,
             local_people: Vec::new(),
             documents_origin: None,
+            live_origin: None,
         };
         let sources = sources();
         let built = Web::new(&ASSETS, &config);

@@ -84,6 +84,13 @@ impl MemoryProjects {
         );
     }
 
+    /// Takes `sub` out of the default project, as a fixture (no history, no audit).
+    pub fn remove_from_default_project(&self, sub: &str) {
+        self.lock_any()
+            .members
+            .remove(&(DEFAULT_PROJECT_ID.to_owned(), sub.to_owned()));
+    }
+
     /// Adds a second project (`key`, ordinal 1) whose only member is `admin`, as a fixture.
     pub fn add_project(&self, key: &str, admin: &str) {
         let mut state = self.lock_any();

@@ -16,6 +16,7 @@ pub mod health_check;
 pub mod history;
 pub mod invest_review;
 pub mod links;
+pub mod live;
 pub mod projects;
 pub mod revisions;
 pub mod set_story_links;

@@ -61,6 +61,9 @@ pub struct WebConfig {
     /// The documents bucket's origin (`https://BUCKET.s3.REGION.amazonaws.com`), where the page
     /// sends reference files; none, and the policy allows no upload anywhere.
     pub documents_origin: Option<String>,
+    /// The live channel's origin (`wss://API.execute-api.REGION.amazonaws.com`); none locally,
+    /// where the page's own origin serves it.
+    pub live_origin: Option<String>,
 }
 
 impl WebConfig {
@@ -94,15 +97,20 @@ impl WebConfig {
             _ => Vec::new(),
         };
         // Only an origin goes into the policy: a value with anything else in it is dropped.
-        let documents_origin = value(vars::DOCUMENTS_ORIGIN)
-            .and_then(|origin| url::Url::parse(origin.trim()).ok())
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
-            .map(|url| url.origin().ascii_serialization());
+        let origin_of = |name: &'static str, schemes: [&str; 2]| {
+            value(name)
+                .and_then(|origin| url::Url::parse(origin.trim()).ok())
+                .filter(|url| schemes.contains(&url.scheme()) && url.host_str().is_some())
+                .map(|url| url.origin().ascii_serialization())
+        };
+        let documents_origin = origin_of(vars::DOCUMENTS_ORIGIN, ["http", "https"]);
+        let live_origin = origin_of(vars::LIVE_SOCKET_URL, ["ws", "wss"]);
         Ok(Self {
             stage,
             sign_in,
             local_people,
             documents_origin,
+            live_origin,
         })
     }
 
@@ -192,11 +200,11 @@ fn content_security_policy(config: &WebConfig) -> HeaderValue {
         .as_ref()
         .map(|sign_in| format!(" {}", sign_in.domain))
         .unwrap_or_default();
-    let documents = config
-        .documents_origin
-        .as_ref()
+    let documents: String = [&config.documents_origin, &config.live_origin]
+        .into_iter()
+        .flatten()
         .map(|origin| format!(" {origin}"))
-        .unwrap_or_default();
+        .collect();
     let policy = format!(
         "default-src 'self'; connect-src 'self'{sign_in}{documents}; img-src 'self' data:; \
          style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
@@ -396,6 +404,7 @@ mod tests {
             sign_in: None,
             local_people: Vec::new(),
             documents_origin: None,
+            live_origin: None,
         }
     }
 
@@ -568,6 +577,26 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(injected.documents_origin, None);
+        let with_live = WebConfig::from_lookup(env(&[
+            ("AIPM_STAGE", "dev"),
+            (
+                "AIPM_LIVE_SOCKET_URL",
+                "wss://abc.execute-api.eu-west-1.amazonaws.com/live",
+            ),
+            (
+                "AIPM_DOCUMENTS_ORIGIN",
+                "https://docs-1.s3.eu-west-1.amazonaws.com",
+            ),
+        ]))
+        .unwrap();
+        let page = get(&Web::from_sources(ASSETS, &with_live), "/", &[]);
+        assert!(
+            header(&page, "content-security-policy").contains(
+                "connect-src 'self' https://docs-1.s3.eu-west-1.amazonaws.com \
+                 wss://abc.execute-api.eu-west-1.amazonaws.com;"
+            ),
+            "the live channel's origin, never its path"
+        );
 
         let missing =
             WebConfig::from_lookup(env(&[("AIPM_STAGE", "prod"), ("AIPM_AUTH_MODE", "jwt")]));
