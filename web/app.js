@@ -19,6 +19,7 @@ import { DraftFromIdea } from './drafts.js';
 import { ErrorNote } from './ui.js';
 import { Lazy } from './lazy.js';
 import { UndoBar } from './trash.js';
+import { followProject } from './live.js';
 
 // Pages a first load does not need arrive when first shown.
 const loadPeople = () => import('./people.js');
@@ -41,7 +42,7 @@ function NoAccess({ error }) {
 }
 
 function App({ state }) {
-  const { config, route, stories, story, health, signInError, access, projects, undo, restored } = state;
+  const { config, route, stories, story, health, signInError, access, projects, undo, restored, live } = state;
   const main = route.view === 'projects'
     ? html`<${MyProjects} projects=${projects} />`
     : route.view === 'join'
@@ -70,7 +71,7 @@ function App({ state }) {
             ? html`<${DraftFromIdea} />`
             : html`<section class="story-page placeholder"><p class="muted">Select a story in the tree, or create one.</p></section>`}
       </div>`;
-  return html`<${Header} config=${config} health=${health} route=${route} access=${access} projects=${projects} />
+  return html`<${Header} config=${config} health=${health} route=${route} access=${access} projects=${projects} live=${live} />
     ${signInError ? html`<div class="banner"><${ErrorNote} error=${{ message: signInError }} /></div>` : null}
     <${UndoBar} undo=${undo} restored=${restored} />
     <main id="main">${main}</main>`;
@@ -137,6 +138,7 @@ async function start() {
   }
   loadAccess();
   loadLevel('root');
+  followProject();
 }
 
 /** Pages that belong to no project: what was open stays loaded behind them. */
@@ -158,6 +160,7 @@ function enterProject(key) {
   });
   loadAccess();
   loadLevel('root');
+  followProject();
 }
 
 start();

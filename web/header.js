@@ -1,5 +1,6 @@
 // header.js — always visible: the product name, the project switcher, the views, the stage
-// (local, dev, prod) and the backend's health from GET /health, checked every 30 s.
+// (local, dev, prod), the backend's health from GET /health, checked every 30 s, and whether
+// the live channel is open.
 
 import { html, useEffect } from './vendor-htm-preact.js';
 import { api } from './api.js';
@@ -50,7 +51,26 @@ function ProjectSwitcher({ access, projects }) {
     </select></label>`;
 }
 
-export function Header({ config, health, route, access, projects }) {
+/** Whether changes by others arrive by themselves, and what happens when they do not. */
+function LiveStatus({ live }) {
+  const status = live?.status || 'off';
+  if (status === 'off' && !live?.reason) return null;
+  const text = {
+    open: 'Live',
+    connecting: 'Connecting…',
+    retrying: 'Reconnecting…',
+    off: 'Not live',
+  }[status];
+  const title = status === 'open'
+    ? "Other people's changes appear as they make them"
+    : status === 'retrying'
+      ? `${live.reason || 'The live channel is down.'} Trying again; the page catches up when it is back.`
+      : live?.reason || '';
+  return html`<span class=${`live live-${status}`} role="status" title=${title}>
+    <span class="dot" aria-hidden="true"></span><span class="live-text">${text}</span></span>`;
+}
+
+export function Header({ config, health, route, access, projects, live }) {
   useEffect(() => {
     checkHealth();
     const timer = setInterval(checkHealth, HEALTH_EVERY_MS);
@@ -78,6 +98,7 @@ export function Header({ config, health, route, access, projects }) {
     <span class=${`stage stage-${config.stage}`} title="Stage">${config.stage}</span>
     <button type="button" class=${`health health-${health.status || 'unknown'}`} onClick=${checkHealth}
       title="Check again" aria-live="polite"><span class="dot" aria-hidden="true"></span><span class="health-text">${healthText}</span></button>
+    <${LiveStatus} live=${live} />
     <${Who} access=${access} />
     ${auth.enabled() ? html`<button type="button" class="link" onClick=${auth.signOut}>Sign out</button>` : null}
   </header>`;

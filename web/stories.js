@@ -172,3 +172,84 @@ export function showStory(story) {
     detail: current.detail && current.detail.id === story.id ? { ...current.detail, ...story } : current.detail,
   }));
 }
+
+/**
+ * Someone changed story `id` (a live notice): read it again and put it where the page shows it.
+ * `structural`: it was created, moved, deleted or restored, so its parents' child counts moved
+ * too. `byOther`: the change was another person's, which the story form must not take under
+ * what its user is typing.
+ */
+export async function refreshStory(id, { structural = false, byOther = false, notice = null } = {}) {
+  const known = getState().stories.byId[id];
+  let data;
+  try {
+    ({ data } = await api('GET', scoped(`/stories/${id}`)));
+  } catch (failure) {
+    if (failure.status !== 404) return;
+    // Deleted (to the trash): out of the tree and the board, and the open page says so.
+    forget([id, ...descendants(getState().stories.byId, id)]);
+    if (getState().story.id === id) {
+      const by = notice?.by ? `${notice.by} deleted this story` : 'This story was deleted';
+      update('story', { detail: null, loading: false, error: { status: 404, code: 'STORY_DELETED', message: `${by}; it can be restored from the Trash.` } });
+    }
+    if (known?.parentId != null) refreshParent(known.parentId);
+    return;
+  }
+  remember(data);
+  const parents = new Set([data.parentId, known?.parentId].filter((parent) => parent != null));
+  if (structural) for (const parent of parents) refreshParent(parent);
+  const open = getState().story.id;
+  if (open === id) {
+    update('story', (current) => ({
+      detail: data,
+      error: null,
+      // The form compares this with the version it is given: another person's version is not
+      // taken under the user's typing.
+      remote: byOther && notice ? { version: data.version, by: notice.by, fields: notice.fields || [], action: notice.action } : current.remote,
+    }));
+  } else if (open != null && parents.has(open) && !structural) {
+    refreshParent(open);
+  }
+}
+
+/** A parent's own record (child counts, done counts) and, when it is open, its page. */
+async function refreshParent(id) {
+  try {
+    const { data } = await api('GET', scoped(`/stories/${id}`));
+    remember(data);
+    if (getState().story.id === id) update('story', { detail: data });
+  } catch {
+    // A parent that cannot be read now is read again with the next change or reload.
+  }
+}
+
+/**
+ * After the live channel was down: every loaded level of the tree, the board's listing and the
+ * open story read again; a level that fits one page also drops what is no longer in it.
+ */
+export async function resyncStories() {
+  const { levels, loaded } = getState().stories;
+  const keys = Object.keys(levels).filter((key) => levels[key].loaded);
+  await Promise.all(keys.map(async (key) => {
+    try {
+      const { data } = await api('GET', scoped(`/stories?parentId=${key}&limit=${LEVEL_SIZE}`));
+      if (!data.nextCursor) {
+        const present = new Set(data.stories.map((story) => story.id));
+        const gone = Object.values(getState().stories.byId)
+          .filter((story) => String(story.parentId ?? 'root') === key && !present.has(story.id))
+          .map((story) => story.id);
+        if (gone.length) forget(gone);
+      }
+      merge(data.stories);
+      setLevel(key, { cursor: data.nextCursor });
+    } catch {
+      // The next notice or reconnect tries again.
+    }
+  }));
+  if (loaded) {
+    update('stories', { cursor: null });
+    await loadStories();
+  }
+  const open = getState().story.id;
+  if (open != null) await loadStory(open);
+}

@@ -63,6 +63,12 @@ function changesOf(draft, story) {
   return body;
 }
 
+/** A changed field as the form labels it (`iWant` → "I want"). */
+function fieldLabel(name) {
+  const field = FIELDS.find((candidate) => candidate.name === name);
+  return field ? field.label.replace(/ \(.*\)$/, '').toLowerCase() : name;
+}
+
 function Breadcrumb({ story, byId }) {
   const trail = [];
   let parent = story.parentId;
@@ -78,7 +84,7 @@ function Breadcrumb({ story, byId }) {
   </nav>`;
 }
 
-function StoryForm({ story }) {
+function StoryForm({ story, remote }) {
   const [draft, setDraft] = useState(() => draftOf(story));
   const [base, setBase] = useState(story);
   const [saving, setSaving] = useState(false);
@@ -86,14 +92,19 @@ function StoryForm({ story }) {
   const [conflict, setConflict] = useState(null);
   const [saved, setSaved] = useState(false);
 
-  // Another story: start from it. This story at a new version (its status moved, a child was
-  // added): take it as the base and keep what the user is typing.
+  // Another story: start from it. This story at a new version while the user types: their own
+  // change (a status move, a child added) becomes the base; another person's (heard on the live
+  // channel) does not, so nothing they changed is undone by this save: the page says so and
+  // offers their version, as a refused save (412) does.
   useEffect(() => {
     const dirty = Object.keys(changesOf(draft, base)).length > 0;
     if (story.id !== base.id || !dirty) {
       setDraft(draftOf(story));
       setConflict(null);
       setError(null);
+    } else if (remote && remote.version === story.version && story.version !== base.version) {
+      setConflict({ currentVersion: story.version, by: remote.by, fields: remote.fields });
+      return;
     }
     setBase(story);
   }, [story.id, story.version]);
@@ -156,7 +167,8 @@ function StoryForm({ story }) {
       </div>`;
     })}
     ${conflict ? html`<div class="conflict" role="alert">
-      <strong>Someone else changed this story</strong> while you were editing: it is now at version
+      <strong>${conflict.by ? `${conflict.by} changed this story` : 'Someone else changed this story'}</strong>
+      ${conflict.fields?.length ? ` (${conflict.fields.map(fieldLabel).join(', ')})` : ''} while you were editing: it is now at version
       ${' '}${conflict.currentVersion}, and you edited version ${base.version}. Your changes are still in the form.
       <div class="actions">
         <button type="button" onClick=${(event) => save(event, { overwrite: true })} disabled=${saving}>Save mine over theirs</button>
@@ -288,7 +300,7 @@ export function StoryPage({ id, story: page, byId }) {
       ${detail.openBlockers?.length ? html` <span class="chip chip-waiting">Blocked by ${detail.openBlockers.map((blocker) => blocker.key).join(', ')}</span>` : null}</h2>
     <div class="story-grid">
       <div class="story-main">
-        <${StoryForm} story=${detail} key=${detail.id} />
+        <${StoryForm} story=${detail} remote=${page.remote} key=${detail.id} />
         <${AcceptanceTests} story=${detail} />
         <${CodeTasks} story=${detail} />
         <${StoryActivity} story=${detail} />

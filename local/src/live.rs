@@ -25,6 +25,9 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 /// Where the page opens the channel, and the management API's prefix.
 pub const PATH: &str = "/_live";
 
+/// API Gateway closes a socket that has received nothing from its client for 10 minutes.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// Runs one event in the socket function; `None` when it failed or did not answer.
 pub type Invoke = Arc<dyn Fn(Value) -> BoxFuture<'static, Option<Value>> + Send + Sync>;
 
@@ -150,11 +153,13 @@ impl LiveHub {
             return plain(status, &json!({ "message": "Forbidden" }));
         }
         let upgrade = hyper::upgrade::on(&mut request);
-        let (sender, receiver) = mpsc::unbounded_channel();
-        lock(&self.sockets).insert(connection.clone(), sender.clone());
         let hub = Arc::clone(self);
         tokio::spawn(async move {
+            // Listed only once the socket is really open: a page that went away during the
+            // handshake leaves nothing behind.
             if let Ok(upgraded) = upgrade.await {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                lock(&hub.sockets).insert(connection.clone(), sender.clone());
                 let socket =
                     WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
                         .await;
@@ -191,8 +196,13 @@ impl LiveHub {
         invoke: &Invoke,
     ) {
         let (mut outgoing, mut incoming) = socket.split();
+        let mut idle_until = tokio::time::Instant::now() + IDLE_TIMEOUT;
         loop {
             tokio::select! {
+                () = tokio::time::sleep_until(idle_until) => {
+                    let _ = outgoing.send(Message::Close(None)).await;
+                    return;
+                }
                 out = receiver.recv() => match out {
                     Some(Outbound::Frame(text)) => {
                         if outgoing.send(Message::text(text)).await.is_err() {
@@ -206,6 +216,7 @@ impl LiveHub {
                 },
                 frame = incoming.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
+                        idle_until = tokio::time::Instant::now() + IDLE_TIMEOUT;
                         // Each message runs on its own, as on API Gateway; its answer (a pong)
                         // comes back through the same queue as the broadcaster's posts.
                         let event = socket_event("$default", connection, json!({ "body": text.as_str() }));

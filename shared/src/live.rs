@@ -141,8 +141,10 @@ impl ChangeNotice {
         )
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    /// One frame of notices, oldest first: `{"type":"changes","notices":[…]}`.
+    pub fn frame(notices: &[ChangeNotice]) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({ "type": "changes", "notices": notices }))
+            .unwrap_or_default()
     }
 }
 
@@ -177,9 +179,10 @@ mod tests {
             after: "secret after".into(),
         }]);
         let notice = ChangeNotice::of(&entry);
-        let text = String::from_utf8(notice.to_bytes()).unwrap();
+        let text = String::from_utf8(ChangeNotice::frame(std::slice::from_ref(&notice))).unwrap();
         assert!(text.contains("\"fields\":[\"title\"]"), "{text}");
         assert!(text.contains("\"type\":\"change\""), "{text}");
+        assert!(text.contains("\"type\":\"changes\""), "{text}");
         assert!(!text.contains("secret"), "{text}");
         assert_eq!(notice.by, "Ada");
     }

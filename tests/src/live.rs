@@ -1,7 +1,7 @@
 //! A client of the live channel as a page uses it: a ticket from
 //! `POST /projects/{key}/live-tickets` as one of the local stack's people, then the socket at
-//! the ticket's URL (or the stack's `/_live`); every frame it receives is kept with the moment
-//! it arrived.
+//! the ticket's URL (or the stack's `/_live`); every notice it receives (a frame may carry
+//! several) is kept with the moment it arrived.
 
 use std::time::{Duration, Instant};
 
@@ -82,8 +82,19 @@ impl LiveClient {
                     },
                     frame = stream.next() => match frame {
                         Some(Ok(Message::Text(text))) => {
-                            let value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
-                            let _ = received.send((Instant::now(), value));
+                            let at = Instant::now();
+                            let value: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                            // A frame of notices is handed over one notice at a time.
+                            match value["notices"].as_array() {
+                                Some(notices) if value["type"] == "changes" => {
+                                    for notice in notices {
+                                        let _ = received.send((at, notice.clone()));
+                                    }
+                                }
+                                _ => {
+                                    let _ = received.send((at, value));
+                                }
+                            }
                         }
                         Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                         Some(Ok(_)) => {}

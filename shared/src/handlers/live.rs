@@ -6,6 +6,8 @@
 
 use std::collections::HashSet;
 
+use futures::StreamExt;
+
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -164,6 +166,13 @@ pub fn recorded_entry(record: &Value) -> Option<HistoryEntry> {
     serde_dynamo::from_item(image).ok()
 }
 
+/// Posts to one project's sockets in flight at once.
+const SENDS_AT_ONCE: usize = 16;
+
+/// Notices per frame: ~300 bytes each, well inside API Gateway's 32 KB frame (and its billing
+/// unit).
+const NOTICES_PER_FRAME: usize = 50;
+
 /// Fans each recorded change out to the sockets of its project.
 pub struct Broadcaster<R, P, G> {
     registry: R,
@@ -180,31 +189,46 @@ impl<R: LiveRegistry, P: LivePush, G: ProjectDirectory> Broadcaster<R, P, G> {
         }
     }
 
-    /// Sends every record's notice; answers the sequence numbers of the records to deliver
-    /// again (Lambda retries from the first of them). A page hears a notice at least once and
-    /// acts on each entry id once.
+    /// Sends every record's notice; answers the sequence number of the record to deliver again
+    /// from (Lambda retries from it), if any failed. The records of one batch go out per
+    /// project as few frames (one Query of the project's sockets, one post per socket and
+    /// frame), so a burst of changes costs what one change costs. A page hears a notice at least
+    /// once and acts on each entry id once.
     pub async fn handle(&self, records: &[Value]) -> Vec<String> {
-        let mut failed = Vec::new();
-        for record in records {
+        // (project, [(index of the record, entry)]) in the order projects first appear.
+        let mut projects: Vec<(u32, Vec<(usize, HistoryEntry)>)> = Vec::new();
+        for (index, record) in records.iter().enumerate() {
             let Some(entry) = recorded_entry(record) else {
                 continue;
             };
-            if let Err(error) = self.deliver(&entry).await {
-                tracing::error!(%error, entry = %entry.id, "live broadcast");
-                let sequence = record["dynamodb"]["SequenceNumber"]
-                    .as_str()
-                    .unwrap_or_default();
-                failed.push(sequence.to_owned());
-                // The rest come again with this one: stop here rather than send them twice.
-                break;
+            match projects
+                .iter_mut()
+                .find(|(project, _)| *project == entry.project)
+            {
+                Some((_, entries)) => entries.push((index, entry)),
+                None => projects.push((entry.project, vec![(index, entry)])),
             }
         }
-        failed
+        let mut first_failed: Option<usize> = None;
+        for (project, entries) in &projects {
+            if let Err(error) = self.deliver(*project, entries).await {
+                tracing::error!(%error, project, "live broadcast");
+                let index = entries.first().map_or(0, |(index, _)| *index);
+                first_failed = Some(first_failed.map_or(index, |earlier| earlier.min(index)));
+            }
+        }
+        first_failed
+            .and_then(|index| records[index]["dynamodb"]["SequenceNumber"].as_str())
+            .map(|sequence| vec![sequence.to_owned()])
+            .unwrap_or_default()
     }
 
-    async fn deliver(&self, entry: &HistoryEntry) -> Result<()> {
-        let mut connections = self.registry.listening(entry.project).await?;
-        if ChangeNotice::changes_access(entry) {
+    async fn deliver(&self, project: u32, entries: &[(usize, HistoryEntry)]) -> Result<()> {
+        let mut connections = self.registry.listening(project).await?;
+        if entries
+            .iter()
+            .any(|(_, entry)| ChangeNotice::changes_access(entry))
+        {
             let mut kept = Vec::new();
             for connection in connections {
                 if self.still_allowed(&connection.listener).await? {
@@ -216,17 +240,45 @@ impl<R: LiveRegistry, P: LivePush, G: ProjectDirectory> Broadcaster<R, P, G> {
             }
             connections = kept;
         }
-        let frame = ChangeNotice::of(entry).to_bytes();
+        let notices: Vec<ChangeNotice> = entries
+            .iter()
+            .map(|(_, entry)| ChangeNotice::of(entry))
+            .collect();
         let mut gone = HashSet::new();
-        for connection in &connections {
-            if self.push.send(&connection.id, &frame).await? == Delivery::Gone {
-                gone.insert(connection.id.clone());
+        let mut failure = None;
+        for chunk in notices.chunks(NOTICES_PER_FRAME) {
+            let frame = ChangeNotice::frame(chunk);
+            let frame = &frame;
+            // Each post is a round trip to API Gateway: a project's sockets are posted to
+            // together (a few at a time), so the 50th person hears as soon as the first.
+            let push = &self.push;
+            let mut sends = Vec::new();
+            for connection in connections.iter().filter(|c| !gone.contains(&c.id)) {
+                let id = connection.id.clone();
+                sends.push(async move {
+                    let outcome = push.send(&id, frame).await;
+                    (id, outcome)
+                });
+            }
+            let outcomes: Vec<(String, Result<Delivery>)> = futures::stream::iter(sends)
+                .buffer_unordered(SENDS_AT_ONCE)
+                .collect()
+                .await;
+            for (id, outcome) in outcomes {
+                match outcome {
+                    Ok(Delivery::Gone) => {
+                        gone.insert(id);
+                    }
+                    Ok(Delivery::Sent) => {}
+                    Err(error) => failure = Some(error),
+                }
             }
         }
-        for id in gone {
-            self.registry.forget(&id).await?;
+        for id in &gone {
+            self.registry.forget(id).await?;
         }
-        Ok(())
+        // Some sockets missed it: the records come again, and pages that had them drop repeats.
+        failure.map_or(Ok(()), Err)
     }
 
     /// Whether the person may still view the project, asked of the policy as on any request.

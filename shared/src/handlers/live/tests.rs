@@ -178,7 +178,9 @@ async fn a_change_reaches_every_socket_of_its_project_and_no_other() {
     for connection in ["admin", "viewer"] {
         let received = live.received(connection);
         assert_eq!(received.len(), 1, "{connection}");
-        let notice: Value = serde_json::from_str(&received[0]).unwrap();
+        let frame: Value = serde_json::from_str(&received[0]).unwrap();
+        assert_eq!(frame["type"], "changes");
+        let notice = &frame["notices"][0];
         assert_eq!(notice["entry"], entry.id.as_str());
         assert_eq!(notice["storyId"], 7);
         assert_eq!(notice["by"], "Ada");
@@ -258,4 +260,40 @@ async fn a_removed_member_loses_the_channel_with_the_change_that_removed_them() 
     // Later changes reach only who is left.
     broadcaster.handle(&[record_of(&edit(0, 5), "10")]).await;
     assert!(live.received("viewer").is_empty());
+}
+
+#[tokio::test]
+async fn a_burst_of_changes_goes_out_as_one_frame_per_socket_in_order() {
+    let live = MemoryLive::default();
+    let projects = MemoryProjects::with_default_project();
+    open(&live, &projects, "local-admin", "admin").await;
+    let broadcaster = Broadcaster::new(
+        live.clone(),
+        live.clone(),
+        local_gate_over(projects.clone()),
+    );
+    let burst: Vec<HistoryEntry> = (1..=60).map(|story| edit(0, story)).collect();
+    let records: Vec<Value> = burst
+        .iter()
+        .enumerate()
+        .map(|(n, entry)| record_of(entry, &n.to_string()))
+        .collect();
+    assert!(broadcaster.handle(&records).await.is_empty());
+    let frames = live.received("admin");
+    assert_eq!(frames.len(), 2, "50 notices to a frame");
+    let heard: Vec<String> = frames
+        .iter()
+        .flat_map(|frame| {
+            let frame: Value = serde_json::from_str(frame).unwrap();
+            frame["notices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|notice| notice["entry"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let sent: Vec<String> = burst.iter().map(|entry| entry.id.clone()).collect();
+    assert_eq!(heard, sent);
+    assert!(frames.iter().all(|frame| frame.len() < 32 * 1024));
 }

@@ -5,6 +5,7 @@
 
 mod authorization;
 mod breakdown;
+mod live;
 mod planning;
 mod projects;
 mod references;
@@ -862,6 +863,20 @@ async fn main() {
             eprintln!("wrote the traceability section of {}", out.display());
             return;
         }
+        // The live channel under load; replaces its own part of BENCHMARKS.md.
+        Ok("live") => {
+            live::section(&mut report, &binaries).await;
+            println!("{report}");
+            let out = repo_root().join("BENCHMARKS.md");
+            let document = std::fs::read_to_string(&out).unwrap_or_default();
+            std::fs::write(
+                &out,
+                traceability::splice_section(&document, "\n## Live updates", &report),
+            )
+            .expect("BENCHMARKS.md is writable");
+            eprintln!("wrote the live section of {}", out.display());
+            return;
+        }
         // The same for the planning views (in Chromium, on made-up stories).
         Ok("planning") => {
             planning::section(&mut report, &binaries).await;
@@ -1106,6 +1121,7 @@ async fn main() {
     let ui = ui_figures(&binaries).await;
     write_ui_section(&mut report, &ui);
     traceability::section(&mut report, &binaries).await;
+    live::section(&mut report, &binaries).await;
     eprintln!("handler overhead on the in-memory adapters");
     let _ = writeln!(
         report,
