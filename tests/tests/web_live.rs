@@ -1,6 +1,6 @@
 //! Live updates in a real Chromium against `scripts/local-up`: two windows as two people (a
 //! maintainer who changes a story, a viewer who watches it) — the viewer's page shows the edit,
-//! the status move and the new child without a reload; a non-member's window holds no socket;
+//! the status move and the new child without a reload, and its board moves the card; a non-member's window holds no socket;
 //! a dropped channel comes back and the page catches up on what it missed; a change by someone
 //! else while the maintainer types is not taken under the typing but offered, as a refused save
 //! is. Each delay from one page's answer to the other page showing it is printed (the
@@ -153,6 +153,30 @@ async fn two_people_see_each_others_changes_without_reloading() {
         let added = fired(&maintainer, "addedChild").await;
         delays.push(("new child", fired(&viewer, "seenChild").await - added));
         viewer.screenshot("live-viewer-after-changes").await;
+
+        // The board: the viewer's card moves column when the maintainer moves the story.
+        viewer
+            .wait_until("the board opens", "(location.hash = '#/board', true)")
+            .await;
+        let card = |status: &str| {
+            format!("document.querySelector('section.column[data-status=\"{status}\"] li.card[data-id=\"{id}\"]')")
+        };
+        viewer.wait_until("the card is under Ready", &card("Ready")).await;
+        watch(&viewer, "seenMove", &card("In Progress")).await;
+        watch(&maintainer, "movedAgain", "document.querySelector('.panel.status h3')?.textContent.includes('In Progress')").await;
+        maintainer
+            .click_button(".panel.status", "Move to In Progress")
+            .await;
+        let moved = fired(&maintainer, "movedAgain").await;
+        delays.push(("board card", fired(&viewer, "seenMove").await - moved));
+        viewer.screenshot("live-viewer-board").await;
+        viewer
+            .wait_until(
+                "the story page again",
+                &format!("(location.hash = '#/stories/{id}', true)"),
+            )
+            .await;
+        viewer.wait_for_text("#story-heading", "Card or wallet payment").await;
         println!("delay from the maintainer's page to the viewer's (ms): {delays:?}");
 
         // Someone without access to the project: their page says so and holds no socket.

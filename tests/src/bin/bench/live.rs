@@ -118,8 +118,8 @@ pub async fn section(report: &mut String, binaries: &Path) {
          local gateway (tickets from create-live-ticket, sockets admitted by live-socket), then \
          {CHANGES} title edits of one story by one writer, one after another. Each edit's \
          history entry reaches live-broadcast through the projects table's stream in moto \
-         (polled every 50 ms, as the event source mapping is played locally), which posts one \
-         notice per socket through the gateway's `@connections`. Delay: from the moment the \
+         (polled every 50 ms, as the event source mapping is played locally), which posts the \
+         notices to every socket through the gateway's `@connections`, up to 50 to a frame. Delay: from the moment the \
          edit's answer reached its writer to the moment a socket received the notice.\n"
     );
     let _ = writeln!(
