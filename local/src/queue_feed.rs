@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sqs::config::{BehaviorVersion, Region};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
 
@@ -14,28 +14,15 @@ const RETRY_AFTER: i32 = 5;
 
 /// An SQS client for the emulator the functions' settings point at, if they name one.
 pub fn client_for(environment: &[(String, String)]) -> Option<(aws_sdk_sqs::Client, String)> {
-    let setting = |name: &str| {
-        environment
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
-    let endpoint = setting("AWS_ENDPOINT_URL")?;
-    let region = setting("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
+    let access = crate::EmulatorAccess::from_settings(environment)?;
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(aipm::runtime::aws_https_client())
-        .endpoint_url(endpoint)
-        .region(Region::new(region.clone()))
-        .credentials_provider(Credentials::new(
-            setting("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "local".into()),
-            setting("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "local".into()),
-            None,
-            None,
-            "local stack",
-        ))
+        .endpoint_url(access.endpoint)
+        .region(Region::new(access.region.clone()))
+        .credentials_provider(access.credentials)
         .build();
-    Some((aws_sdk_sqs::Client::from_conf(config), region))
+    Some((aws_sdk_sqs::Client::from_conf(config), access.region))
 }
 
 /// Feeds `queue_url` to `invoke` (which answers the function's response body, or `None` when the

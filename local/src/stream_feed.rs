@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::Client;
-use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Region};
 use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, ShardIteratorType};
 use base64::Engine;
 use serde_json::{Value, json};
@@ -20,27 +20,13 @@ const RETRIES: usize = 3;
 
 /// A streams client for the emulator the functions' settings point at, if they name one.
 pub fn client_for(environment: &[(String, String)]) -> Option<Client> {
-    let setting = |name: &str| {
-        environment
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
-    let endpoint = setting("AWS_ENDPOINT_URL")?;
+    let access = crate::EmulatorAccess::from_settings(environment)?;
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(aipm::runtime::aws_https_client())
-        .endpoint_url(endpoint)
-        .region(Region::new(
-            setting("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
-        ))
-        .credentials_provider(Credentials::new(
-            setting("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "local".into()),
-            setting("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "local".into()),
-            None,
-            None,
-            "local stack",
-        ))
+        .endpoint_url(access.endpoint)
+        .region(Region::new(access.region))
+        .credentials_provider(access.credentials)
         .build();
     Some(Client::from_conf(config))
 }
@@ -210,5 +196,112 @@ where
         };
         records.drain(..first_failed);
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn records(count: usize) -> Vec<Value> {
+        (0..count)
+            .map(|n| json!({ "dynamodb": { "SequenceNumber": n.to_string() } }))
+            .collect()
+    }
+
+    fn sequences(event: &Value) -> Vec<String> {
+        event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|record| {
+                record["dynamodb"]["SequenceNumber"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// A consumer that crashes mid-batch gets the whole batch again; one that reports a failed
+    /// record gets it and everything after it again; nothing before it twice.
+    #[tokio::test]
+    async fn a_failed_batch_comes_again_from_its_first_failed_record() {
+        let seen = Mutex::new(Vec::new());
+        let answers = Mutex::new(vec![
+            None,
+            Some(json!({ "batchItemFailures": [{ "itemIdentifier": "2" }] })),
+            Some(json!({ "batchItemFailures": [] })),
+        ]);
+        deliver(records(4), &|event: Value| {
+            seen.lock().unwrap().push(sequences(&event));
+            let answer = answers.lock().unwrap().remove(0);
+            async move { answer }
+        })
+        .await;
+        assert_eq!(
+            seen.into_inner().unwrap(),
+            vec![
+                vec!["0", "1", "2", "3"],
+                vec!["0", "1", "2", "3"],
+                vec!["2", "3"],
+            ]
+        );
+    }
+
+    /// A record that keeps failing is given up after the retries, as Lambda gives it up.
+    #[tokio::test]
+    async fn a_record_that_always_fails_is_tried_four_times() {
+        let calls = Mutex::new(0);
+        deliver(records(1), &|_| {
+            *calls.lock().unwrap() += 1;
+            async { None }
+        })
+        .await;
+        assert_eq!(calls.into_inner().unwrap(), RETRIES + 1);
+    }
+
+    #[test]
+    fn only_history_inserts_pass_the_filter() {
+        use aws_sdk_dynamodbstreams::types::StreamRecord;
+        let record = |event: OperationType, pk: &str| {
+            Record::builder()
+                .event_name(event)
+                .dynamodb(
+                    StreamRecord::builder()
+                        .keys("pk", AttributeValue::S(pk.to_owned()))
+                        .new_image("pk", AttributeValue::S(pk.to_owned()))
+                        .new_image("n", AttributeValue::N("7".into()))
+                        .sequence_number("1")
+                        .build(),
+                )
+                .build()
+        };
+        let passed = lambda_record(
+            &record(OperationType::Insert, "history#5"),
+            "arn",
+            "history#",
+        )
+        .expect("a history insert passes");
+        assert_eq!(passed["dynamodb"]["NewImage"]["n"], json!({ "N": "7" }));
+        assert_eq!(passed["eventSourceARN"], "arn");
+        assert!(
+            lambda_record(
+                &record(OperationType::Modify, "history#5"),
+                "arn",
+                "history#"
+            )
+            .is_none()
+        );
+        assert!(
+            lambda_record(
+                &record(OperationType::Insert, "project#1"),
+                "arn",
+                "history#"
+            )
+            .is_none()
+        );
     }
 }

@@ -498,47 +498,33 @@ where
     F: Fn(serde_json::Value) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    use lambda_http::lambda_runtime::{self, LambdaEvent};
     let handle = Arc::new(handle);
-    let name = cold_start.operation;
-    telemetry::count_cold_start(name);
-    startup::mark("wiring");
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: LambdaEvent<serde_json::Value>| {
-            let handle = Arc::clone(&handle);
-            let span = telemetry::request_span(&event.context.request_id);
-            async move {
-                let mut failures = Vec::new();
-                let records = event.payload["Records"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let began = std::time::Instant::now();
-                for record in records {
-                    let id = record["messageId"].as_str().unwrap_or_default().to_owned();
-                    let body = record["body"]
-                        .as_str()
-                        .and_then(|body| serde_json::from_str(body).ok())
-                        .unwrap_or(serde_json::Value::Null);
-                    if !handle(body).await {
-                        failures.push(serde_json::json!({ "itemIdentifier": id }));
-                    }
+    serve_events(cold_start, move |event| {
+        let handle = Arc::clone(&handle);
+        async move {
+            let mut failures = Vec::new();
+            let records = event["Records"].as_array().cloned().unwrap_or_default();
+            for record in records {
+                let id = record["messageId"].as_str().unwrap_or_default().to_owned();
+                let body = record["body"]
+                    .as_str()
+                    .and_then(|body| serde_json::from_str(body).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                if !handle(body).await {
+                    failures.push(serde_json::json!({ "itemIdentifier": id }));
                 }
-                telemetry::count_request(name, if failures.is_empty() { 200 } else { 500 });
-                telemetry::flush_metrics(std::io::stdout());
-                startup::request_handled(began.elapsed());
-                Ok::<_, Infallible>(serde_json::json!({ "batchItemFailures": failures }))
             }
-            .instrument(span)
-        },
-    ))
-    .instrument(cold_start.process_span.clone())
+            let status = if failures.is_empty() { 200 } else { 500 };
+            (serde_json::json!({ "batchItemFailures": failures }), status)
+        }
+    })
     .await
 }
 
 /// Serves a function whose events are not HTTP requests (the WebSocket API's routes, a
-/// stream's records): `handle` turns each event into the answer Lambda returns, and never
-/// fails, so every outcome is an answer the caller understands.
+/// stream's or a queue's records): `handle` turns each event into the answer Lambda returns
+/// and the status it counts as, and never fails, so every outcome is an answer the caller
+/// understands.
 pub async fn serve_events<F, Fut>(
     cold_start: &ColdStart,
     handle: F,

@@ -22,6 +22,22 @@ pub async fn ticket(base: &str, person: &str, key: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// The sockets the local gateway at `base` holds open (`GET /_aipm/live`).
+pub async fn open_sockets(base: &str) -> Vec<String> {
+    let listed: Value = reqwest::get(format!("{base}/_aipm/live"))
+        .await
+        .expect("the local gateway answers")
+        .json()
+        .await
+        .expect("a list of sockets");
+    listed["connections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|id| id.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Where a socket opens with `ticket` on the stack at `base`.
 pub fn socket_url(base: &str, answer: &Value, ticket: &str) -> String {
     let root = answer["url"].as_str().map_or_else(

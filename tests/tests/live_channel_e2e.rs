@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use aipm_tests::LocalUp;
-use aipm_tests::live::{LiveClient, socket_url, ticket};
+use aipm_tests::live::{LiveClient, open_sockets, socket_url, ticket};
 use serde_json::{Value, json};
 
 const SOON: Duration = Duration::from_secs(5);
@@ -42,21 +42,6 @@ async fn notice_about(client: &mut LiveClient, story: u64) -> Value {
             return frame;
         }
     }
-}
-
-async fn live_connections(stack: &LocalUp) -> Vec<String> {
-    let listed: Value = reqwest::get(format!("{}/_aipm/live", stack.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    listed["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|id| id.as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
@@ -171,7 +156,7 @@ async fn the_live_channel_tells_a_projects_people_and_nobody_else() {
 
     // A socket the server closes (API Gateway's two-hour limit, a deploy) is forgotten: the
     // broadcaster's next post finds it gone and the registry no longer lists it.
-    let before = live_connections(&stack).await;
+    let before = open_sockets(&stack.url).await;
     assert_eq!(before.len(), 2, "{before:?}");
     for id in &before {
         let closed = reqwest::Client::new()

@@ -8,8 +8,9 @@
 
 use aipm_tests::LocalUp;
 use aipm_tests::browser::Browser;
+use aipm_tests::live::open_sockets;
 use futures::FutureExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Starts watching, in `browser`, for `script` (an expression) to become true; the moment it
 /// does is kept in `window[name]` (epoch ms).
@@ -39,21 +40,6 @@ async fn fired(browser: &Browser, name: &str) -> i64 {
 
 fn heading_has(text: &str) -> String {
     format!("document.querySelector('#story-heading')?.textContent.includes({text:?})")
-}
-
-async fn live_connections(stack: &LocalUp) -> Vec<String> {
-    let listed: Value = reqwest::get(format!("{}/_aipm/live", stack.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    listed["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|id| id.as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
@@ -96,7 +82,7 @@ async fn two_people_see_each_others_changes_without_reloading() {
         let mut delays = Vec::new();
         println!(
             "sockets once both pages are open: {:?}",
-            live_connections(&stack).await
+            open_sockets(&stack.url).await
         );
 
         // An edit.
@@ -192,20 +178,20 @@ async fn two_people_see_each_others_changes_without_reloading() {
             .await;
         // Opening a page as someone first loads it as the stack's default person; that page
         // closes its socket as it goes: once it has, the count is the members' alone.
-        let mut held = live_connections(&stack).await.len();
+        let mut held = open_sockets(&stack.url).await.len();
         for _ in 0..100 {
             if held == 2 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            held = live_connections(&stack).await.len();
+            held = open_sockets(&stack.url).await.len();
         }
         assert_eq!(held, 2, "only the two members hold a socket");
         outsider.close().await;
 
         // The channel drops (a deploy, the two-hour limit): both pages reconnect, and what
         // changed meanwhile shows without a reload.
-        for connection in live_connections(&stack).await {
+        for connection in open_sockets(&stack.url).await {
             reqwest::Client::new()
                 .delete(format!("{}/_live/@connections/{connection}", stack.url))
                 .send()
