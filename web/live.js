@@ -179,11 +179,10 @@ function act(notice) {
     return;
   }
   if (notice.storyId == null) return;
-  const me = getState().access?.person?.sub;
   refreshStory(notice.storyId, {
     structural: STRUCTURAL.has(notice.action),
-    byOther: notice.bySub !== me,
     notice,
+    me: getState().access?.person?.sub,
   });
 }
 

@@ -141,6 +141,7 @@ export async function changeStatus(id, status, { acceptWarnings = false } = {}) 
   if (acceptWarnings) body.acceptWarnings = true;
   const { data } = await api('PATCH', scoped(`/stories/${id}`), { body });
   performance.mark('aipm:status-answer');
+  noteWritten(data);
   remember(data);
   return data;
 }
@@ -165,8 +166,21 @@ export async function loadStory(id) {
   }
 }
 
+// The story versions this page wrote (`id:version`): hearing of one of them on the live channel
+// is not news. Any other version is someone else's change, even the same person's in another
+// window, and the story form must not take it under what its user is typing.
+const written = new Set();
+const WRITTEN_LIMIT = 500;
+
+function noteWritten(story) {
+  if (story?.id == null || story.version == null) return;
+  written.add(`${story.id}:${story.version}`);
+  if (written.size > WRITTEN_LIMIT) written.delete(written.values().next().value);
+}
+
 /** Puts a story the API answered with (after an edit) on the page, keeping tests and tasks. */
 export function showStory(story) {
+  noteWritten(story);
   remember(story);
   update('story', (current) => ({
     detail: current.detail && current.detail.id === story.id ? { ...current.detail, ...story } : current.detail,
@@ -174,12 +188,11 @@ export function showStory(story) {
 }
 
 /**
- * Someone changed story `id` (a live notice): read it again and put it where the page shows it.
+ * A story changed (a live notice): read it again and put it where the page shows it.
  * `structural`: it was created, moved, deleted or restored, so its parents' child counts moved
- * too. `byOther`: the change was another person's, which the story form must not take under
- * what its user is typing.
+ * too. `me`: this page's person, to word a change they made in another window.
  */
-export async function refreshStory(id, { structural = false, byOther = false, notice = null } = {}) {
+export async function refreshStory(id, { structural = false, notice = null, me = null } = {}) {
   const known = getState().stories.byId[id];
   let data;
   try {
@@ -200,12 +213,14 @@ export async function refreshStory(id, { structural = false, byOther = false, no
   if (structural) for (const parent of parents) refreshParent(parent);
   const open = getState().story.id;
   if (open === id) {
+    const elsewhere = notice && !written.has(`${id}:${data.version}`);
+    const by = notice?.bySub && notice.bySub === me ? 'You, in another window,' : notice?.by;
     update('story', (current) => ({
       detail: data,
       error: null,
-      // The form compares this with the version it is given: another person's version is not
-      // taken under the user's typing.
-      remote: byOther && notice ? { version: data.version, by: notice.by, fields: notice.fields || [], action: notice.action } : current.remote,
+      // The form compares this with the version it is given: a version written elsewhere is
+      // not taken under the user's typing.
+      remote: elsewhere ? { version: data.version, by, fields: notice.fields || [], action: notice.action } : current.remote,
     }));
   } else if (open != null && parents.has(open) && !structural) {
     refreshParent(open);

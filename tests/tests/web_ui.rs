@@ -311,7 +311,8 @@ async fn cancel_a_queued_task_move_cards_and_resolve_an_edit_conflict() {
         assert_eq!(moved["status"], json!(to));
         first.screenshot("board").await;
 
-        // Two windows edit the same story: the second save meets the first one's change.
+        // Two windows edit the same story: the second, being typed in, meets the first one's
+        // change, told by the live channel (or, had it not arrived yet, by the refused save).
         first.open(&format!("/#/stories/{draft}")).await;
         second.open(&format!("/#/stories/{draft}")).await;
         first
@@ -320,18 +321,23 @@ async fn cancel_a_queued_task_move_cards_and_resolve_an_edit_conflict() {
         second
             .wait_for_text(".story-page h2", "Import stories")
             .await;
+        second
+            .type_into("#story-description", "Typed in the second window")
+            .await;
         first
             .type_into("#story-title", "Import stories from CSV")
             .await;
         first.click_button(".story-form", "Save changes").await;
         first.wait_for_text(".story-form", "Saved.").await;
-        second
-            .type_into("#story-description", "Typed in the second window")
-            .await;
         second.click_button(".story-form", "Save changes").await;
         second
-            .wait_for_text(".conflict", "Someone else changed this story")
+            .wait_for_text(".conflict", "changed this story")
             .await;
+        assert_eq!(
+            second.value_of("#story-title").await,
+            "Import stories",
+            "the other window's title is offered, not taken under the typing"
+        );
         second.wait_for_text(".conflict", "version 2").await;
         assert_eq!(
             second.value_of("#story-description").await,
