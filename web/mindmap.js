@@ -198,8 +198,8 @@ function SvgMap({ layout, arrows, focusId, viewRef, onOpen, onToggle, byId }) {
 export function Mindmap({ stories }) {
   useEffect(() => { loadAllStories(); }, []);
   const [saved] = useState(remembered);
-  const [collapsed, setCollapsed] = useState(saved.collapsed);
-  const [overlay, setOverlay] = useState(saved.overlay);
+  const [collapsed, setShownCollapsed] = useState(saved.collapsed);
+  const [overlay, setShownOverlay] = useState(saved.overlay);
   const [focusId, setFocusId] = useState(null);
   const viewRef = useRef(saved.view || { x: 40, y: 300, k: 1 });
   const frame = useRef(null);
@@ -217,9 +217,21 @@ export function Mindmap({ stories }) {
   const latest = useRef(null);
   latest.current = { collapsed, overlay };
   const persist = () => keep({ ...latest.current, view: viewRef.current });
+  // What is collapsed and the overlay are kept the moment they change, not in an effect:
+  // Preact runs an effect after the next paint and drops it if the view is gone by then, so
+  // leaving the map right after a change forgot it (web_planning failed so once in CI).
+  const setCollapsed = (next) => {
+    latest.current = { ...latest.current, collapsed: next };
+    persist();
+    setShownCollapsed(next);
+  };
+  const setOverlay = (next) => {
+    latest.current = { ...latest.current, overlay: next };
+    persist();
+    setShownOverlay(next);
+  };
   // A first visit (no view kept yet) starts with the whole map in sight.
   const fitted = useRef(Boolean(saved.view));
-  useEffect(persist, [collapsed, overlay]);
   // One place moves the view: SVG gets the new transform, a canvas is repainted.
   const show = () => {
     const view = viewRef.current;
