@@ -185,8 +185,3 @@ function act(notice) {
     me: getState().access?.person?.sub,
   });
 }
-
-/** For the tests and the header: whether the channel is open. */
-export function liveStatus() {
-  return getState().live?.status || 'off';
-}

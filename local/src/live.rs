@@ -81,7 +81,7 @@ fn socket_event(route: &str, connection: &str, extra: Value) -> Value {
             "eventType": event_type,
             "connectionId": connection,
             "stage": "live",
-            "requestId": format!("live-{}", uuid_like()),
+            "requestId": request_id(),
             "connectedAt": chrono::Utc::now().timestamp_millis(),
         },
         "isBase64Encoded": false,
@@ -92,9 +92,10 @@ fn socket_event(route: &str, connection: &str, extra: Value) -> Value {
     event
 }
 
-fn uuid_like() -> String {
+/// A request id for one socket event, unique enough on one machine (the clock in nanoseconds).
+fn request_id() -> String {
     format!(
-        "{:x}",
+        "live-{:x}",
         chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
     )
 }
